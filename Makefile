@@ -1,0 +1,34 @@
+# The two newcomer commands: `make demo` (run the real node on a synthetic camera) and
+# `make test` (the whole test suite). Both build .venv from nothing on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# DDS stays on this machine; each make invocation picks its own domain.
+export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
+export ROS_DOMAIN_ID ?= 42
+export OMP_NUM_THREADS ?= 2
+
+.PHONY: test demo venv clean bench
+
+venv: $(STAMP)
+
+$(STAMP): setup.py pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# the CPU wheel of torch (a plain `torch` requirement could pull a multi-GB CUDA build)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(VENV)/bin/depth-anything-ros demo --out demo_output
+
+bench: $(STAMP)
+	$(PY) bench/model_cpu.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info demo_output

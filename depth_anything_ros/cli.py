@@ -1,0 +1,47 @@
+"""`depth-anything-ros`: the command-line entry point; sub-commands live in `commands/`."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+# Sub-command modules, in the order `--help` lists them.
+COMMANDS = ("predict", "info", "bag", "demo")
+
+
+class UserError(Exception):
+    """A problem with the user's input: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="depth-anything-ros",
+        description="Metric depth from one camera with Depth Anything (DINOv2 + DPT).",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"depth_anything_ros.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"depth_anything_ros.commands.{name}":
+                raise
+            continue  # sub-command not built yet
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"depth-anything-ros {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

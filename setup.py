@@ -1,0 +1,56 @@
+"""ament_python package: installs with `colcon build` in a ROS 2 workspace and with `pip install -e .`."""
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "depth_anything_ros"
+
+# ROS 2 Jazzy as PyPI wheels: for a plain venv (tests, CI, demo). A real ROS 2 install
+# provides these through rosdep/apt instead, so they are never hard requirements.
+ROS_WHEELS = [
+    "ros-jazzy-rclpy[fastrtps]",
+    "ros-jazzy-sensor-msgs",
+    "ros-jazzy-std-msgs",
+    "ros-jazzy-geometry-msgs",
+    "ros-jazzy-diagnostic-msgs",
+    "ros-jazzy-visualization-msgs",
+]
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*", "training", "training.*"]),
+    package_data={"training": ["configs/*.yaml"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
+        (f"share/{PACKAGE}/models", glob("models/*.safetensors") + glob("models/*.md")),
+    ],
+    python_requires=">=3.10",
+    install_requires=[
+        "numpy>=1.23",
+        "opencv-python-headless>=4.6",
+        "torch>=2.1",
+        "safetensors>=0.4",
+        "pyyaml>=5.4",
+        "tqdm>=4.60",
+        "rosbags>=0.10.9",
+        "matplotlib>=3.5",
+    ],
+    extras_require={
+        "ros": ROS_WHEELS,
+        "test": ROS_WHEELS + ["pytest>=7", "pytest-timeout>=2", "transformers>=4.45"],
+    },
+    zip_safe=True,
+    maintainer="depth_anything_ros maintainers",
+    description="Metric monocular depth for ROS 2 with Depth Anything.",
+    license="Apache-2.0",
+    entry_points={
+        "console_scripts": [
+            "depth-anything-ros = depth_anything_ros.cli:main",
+            "depth_node = depth_anything_ros.ros.node:main",
+        ],
+    },
+)
