@@ -1,0 +1,76 @@
+"""Colourised previews and 16-bit millimetre PNGs."""
+import cv2
+import numpy as np
+import pytest
+
+from depth_anything_ros.visualize import colorize, depth_to_mm, write_depth_png_mm
+
+
+def test_colorize_returns_bgr_uint8_of_the_depth_size_with_nan_black():
+    depth = np.linspace(0.5, 5.0, 12 * 16, dtype=np.float32).reshape(12, 16)
+    depth[3, 4] = np.nan
+    depth[5, 6] = np.inf
+    image = colorize(depth)
+    assert image.shape == (12, 16, 3) and image.dtype == np.uint8
+    assert (image[3, 4] == 0).all() and (image[5, 6] == 0).all()
+    assert image.reshape(-1, 3).any(axis=1).sum() == 12 * 16 - 2
+
+
+def test_colorize_fixed_range_maps_ends_to_colormap_ends_and_clips():
+    depth = np.array([[1.0, 3.0, 0.0, 10.0]], dtype=np.float32)
+    image = colorize(depth, vmin=1.0, vmax=3.0, colormap="gray")
+    np.testing.assert_array_equal(image[0, :, 0], [0, 255, 0, 255])
+    turbo = colorize(depth, vmin=1.0, vmax=3.0, colormap="turbo")
+    lut = cv2.applyColorMap(np.array([[0, 255]], np.uint8), cv2.COLORMAP_TURBO)
+    np.testing.assert_array_equal(turbo[0, 0], lut[0, 0])
+    np.testing.assert_array_equal(turbo[0, 1], lut[0, 1])
+
+
+def test_colorize_robust_range_ignores_a_single_outlier():
+    depth = np.tile(np.linspace(1.0, 2.0, 100, dtype=np.float32), (10, 1))
+    with_outlier = depth.copy()
+    with_outlier[0, 0] = 1000.0
+    plain = colorize(depth, colormap="gray")[..., 0].astype(int)
+    robust = colorize(with_outlier, colormap="gray")[..., 0].astype(int)
+    assert np.abs(plain[1:] - robust[1:]).max() <= 3
+    assert robust[5, 50] - robust[5, 10] > 80  # the scene still spans the grey range
+
+
+def test_colorize_handles_all_invalid_and_flat_images():
+    assert not colorize(np.full((4, 5), np.nan, np.float32)).any()
+    flat = colorize(np.full((4, 5), 2.0, np.float32), colormap="gray")
+    assert (flat == flat[0, 0]).all()
+
+
+def test_colorize_does_not_modify_its_input():
+    depth = np.array([[np.nan, 1.0], [2.0, 3.0]], dtype=np.float32)
+    before = depth.copy()
+    colorize(depth)
+    np.testing.assert_array_equal(depth, before)
+
+
+def test_colorize_rejects_bad_shape_and_unknown_colormap():
+    with pytest.raises(ValueError, match="2-D"):
+        colorize(np.zeros((2, 3, 1), np.float32))
+    with pytest.raises(ValueError, match="unknown colormap 'rainbowz'"):
+        colorize(np.zeros((2, 3), np.float32), colormap="rainbowz")
+
+
+def test_depth_to_mm_rounds_and_marks_invalid_zero():
+    depth = np.array([[1.2344, 0.0, -1.0, np.nan, np.inf, 70.0, 0.0004, 65.535]], np.float32)
+    np.testing.assert_array_equal(depth_to_mm(depth), [[1234, 0, 0, 0, 0, 0, 0, 65535]])
+
+
+def test_write_depth_png_mm_round_trips_through_a_16_bit_png(tmp_path):
+    depth = np.array([[0.5, 2.25], [np.nan, 12.0]], np.float32)
+    path = tmp_path / "depth.png"
+    write_depth_png_mm(path, depth)
+    read = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert read.dtype == np.uint16
+    np.testing.assert_array_equal(read, [[500, 2250], [0, 12000]])
+    assert [p.name for p in tmp_path.iterdir()] == ["depth.png"]  # no temporary left behind
+
+
+def test_write_depth_png_mm_names_the_file_on_bad_shape(tmp_path):
+    with pytest.raises(ValueError, match="bad.png"):
+        write_depth_png_mm(tmp_path / "bad.png", np.zeros((2, 2, 2), np.float32))
