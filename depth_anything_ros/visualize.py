@@ -37,13 +37,18 @@ def colorize(
     """float H×W depth (or disparity) → H×W×3 uint8 BGR; non-finite pixels black.
 
     ``vmin``/``vmax`` default to the 2nd/98th percentile of the finite values; values outside
-    are clipped. Low values get the colormap's first colour.
+    are clipped. Low values get the colormap's first colour; a name ending in ``_r`` (e.g.
+    "turbo_r") reverses the map, so metric depth (near = small) and disparity (near = large)
+    can show near things in the same colour.
     """
     depth = np.asarray(depth)
     if depth.ndim != 2:
         raise ValueError(f"depth must be a 2-D H×W array, got shape {depth.shape}")
-    if colormap not in COLORMAPS:
-        raise ValueError(f"unknown colormap {colormap!r}; choose one of {sorted(COLORMAPS)}")
+    name, reverse = (colormap[:-2], True) if colormap.endswith("_r") else (colormap, False)
+    if name not in COLORMAPS:
+        raise ValueError(
+            f"unknown colormap {colormap!r}; choose one of {sorted(COLORMAPS)} (add '_r' to reverse)"
+        )
     values = depth.astype(np.float32, copy=False)
     valid = np.isfinite(values)
     if vmin is None or vmax is None:
@@ -55,7 +60,9 @@ def colorize(
         vmax = vmin + 1e-6  # a flat image: everything maps to the first colour
     scaled = (np.where(valid, values, vmin) - vmin) * (255.0 / (vmax - vmin))
     gray = np.clip(scaled, 0.0, 255.0).round().astype(np.uint8)
-    cmap = COLORMAPS[colormap]
+    if reverse:
+        gray = 255 - gray
+    cmap = COLORMAPS[name]
     bgr = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR) if cmap is None else cv2.applyColorMap(gray, cmap)
     bgr[~valid] = 0
     return bgr

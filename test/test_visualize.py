@@ -24,6 +24,8 @@ def test_colorize_fixed_range_maps_ends_to_colormap_ends_and_clips():
     lut = cv2.applyColorMap(np.array([[0, 255]], np.uint8), cv2.COLORMAP_TURBO)
     np.testing.assert_array_equal(turbo[0, 0], lut[0, 0])
     np.testing.assert_array_equal(turbo[0, 1], lut[0, 1])
+    reversed_gray = colorize(depth, vmin=1.0, vmax=3.0, colormap="gray_r")
+    np.testing.assert_array_equal(reversed_gray[0, :, 0], [255, 0, 255, 0])
 
 
 def test_colorize_robust_range_ignores_a_single_outlier():

@@ -1,0 +1,222 @@
+"""`DepthEstimator`: RGB frames in, depth at camera resolution out — the one entry point that the
+node, the bag tools, the CLI and the demo share.
+
+The result says what it holds (`DepthKind`): metres from a metric model, or affine-invariant
+disparity from a relative one, so nobody can mistake a 0..1 relative map for depth
+(REFERENCE.md § 9). Post-processing follows the official code (REFERENCE.md § 3): bilinear
+upsample to the camera size with align_corners=True for V2 and False for V1.
+"""
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .preprocess import PATCH_SIZE, PreprocessMethod, network_size, prepare_batch
+
+if TYPE_CHECKING:
+    from depth_anything_ros.model import DepthAnything, ModelConfig
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+# from_weights keywords that go to load_model; the rest configure the estimator.
+_LOAD_KEYS = ("version", "variant", "max_depth", "input_size")
+
+
+class DepthKind(enum.Enum):
+    """What the numbers in a `DepthResult` mean."""
+
+    METRIC_DEPTH = "metric_depth"  # metres along the optical axis
+    RELATIVE_DISPARITY = "relative_disparity"  # affine-invariant inverse depth, no unit
+
+
+@dataclass
+class DepthResult:
+    """float32 H×W (or B×H×W) values at camera resolution, their kind, and the forward time."""
+
+    values: np.ndarray
+    kind: DepthKind
+    model_time_s: float
+
+    @property
+    def is_metric(self) -> bool:
+        return self.kind is DepthKind.METRIC_DEPTH
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """'auto' → CUDA when available, else CPU; a CUDA request without CUDA is an error."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device {device!r} is not a torch device; use 'auto', 'cpu' or 'cuda[:N]'") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was requested but CUDA is not available here; use 'cpu' or 'auto'")
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {device!r} is not supported; use 'auto', 'cpu' or 'cuda[:N]'")
+    return resolved
+
+
+class DepthEstimator:
+    """Wraps a `DepthAnything` with the official pre/post-processing and runtime options.
+
+    Options: ``device`` ("auto" | "cpu" | "cuda[:N]"); ``precision`` ("fp32" | "fp16" | "bf16",
+    applied with autocast; fp16 needs CUDA); ``input_size`` (default: the model's); 
+    ``channels_last`` (memory format of the convolutions); ``warmup`` (untimed forward passes at
+    construction, on a ``warmup_shape`` (H, W) frame, so the first real frame is not slow);
+    ``preprocess`` ("auto": cv2 on CPU, on-device resize on CUDA; see `preprocess.py`).
+    """
+
+    def __init__(
+        self,
+        model: "DepthAnything",
+        *,
+        device: str | torch.device = "auto",
+        precision: str = "fp32",
+        input_size: int | None = None,
+        channels_last: bool = False,
+        warmup: int = 0,
+        warmup_shape: tuple[int, int] = (480, 640),
+        preprocess: PreprocessMethod = "auto",
+    ) -> None:
+        self._device = resolve_device(device)
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+        if precision == "fp16" and self._device.type != "cuda":
+            raise ValueError("precision 'fp16' needs a CUDA device; on CPU use 'fp32' or 'bf16'")
+        if preprocess not in ("auto", "cv2", "torch"):
+            raise ValueError(f"preprocess must be 'auto', 'cv2' or 'torch', got {preprocess!r}")
+        size = model.config.input_size if input_size is None else int(input_size)
+        if size <= 0 or size % PATCH_SIZE:
+            raise ValueError(f"input_size must be a positive multiple of {PATCH_SIZE}, got {input_size}")
+        if warmup < 0:
+            raise ValueError(f"warmup must be >= 0 runs, got {warmup}")
+        self.precision = precision
+        self.input_size = size
+        self.channels_last = bool(channels_last)
+        self.preprocess = preprocess
+        self.model = model.eval().to(self._device)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        for _ in range(warmup):
+            self.predict(np.zeros((*warmup_shape, 3), dtype=np.uint8))
+
+    @classmethod
+    def from_weights(cls, path: str | Path | None = None, **kwargs: Any) -> "DepthEstimator":
+        """Load a checkpoint (None → the shipped default model) and wrap it.
+
+        ``version``, ``variant``, ``max_depth`` and ``input_size`` go to `load_model`; the other
+        keywords are estimator options (see the class docstring).
+        """
+        from depth_anything_ros.model import CheckpointError, default_weights_path, load_model
+
+        load_kwargs = {k: kwargs.pop(k) for k in _LOAD_KEYS if kwargs.get(k) is not None}
+        for k in _LOAD_KEYS:
+            kwargs.pop(k, None)
+        if path is None:
+            path = default_weights_path()
+            if not Path(path).is_file():
+                raise CheckpointError(
+                    f"{path}: the shipped default model is not installed; pass the weights "
+                    "explicitly (CLI: --weights PATH, node: the 'weights' parameter)"
+                )
+        model = load_model(path, **load_kwargs)
+        log.info("loaded %s: %s", path, model.config)
+        return cls(model, **kwargs)
+
+    @property
+    def config(self) -> "ModelConfig":
+        return self.model.config
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    @property
+    def kind(self) -> DepthKind:
+        if self.config.variant == "metric":
+            return DepthKind.METRIC_DEPTH
+        return DepthKind.RELATIVE_DISPARITY
+
+    def network_size(self, height: int, width: int) -> tuple[int, int]:
+        """(h, w) of the network input for a camera frame of ``height``×``width``."""
+        return network_size(height, width, self.input_size)
+
+    def predict(self, rgb: np.ndarray) -> DepthResult:
+        """RGB uint8 H×W×3 → `DepthResult` with float32 H×W values at the input resolution."""
+        _check_image(rgb, "rgb", ndim=3)
+        result = self._run(rgb[None])
+        result.values = result.values[0]
+        return result
+
+    def predict_batch(self, rgbs: np.ndarray) -> DepthResult:
+        """RGB uint8 B×H×W×3 (frames of one size) → `DepthResult` with float32 B×H×W values."""
+        if isinstance(rgbs, (list, tuple)):
+            shapes = {getattr(im, "shape", None) for im in rgbs}
+            if len(shapes) > 1:
+                raise ValueError(f"rgbs: all frames of a batch must have the same shape, got {sorted(map(str, shapes))}")
+            rgbs = np.stack(rgbs) if rgbs else np.empty((0, 0, 0, 3), np.uint8)
+        _check_image(rgbs, "rgbs", ndim=4)
+        return self._run(rgbs)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self._device.type, dtype=PRECISIONS[self.precision])
+
+    def _synchronize(self) -> None:
+        if self._device.type == "cuda":
+            torch.cuda.synchronize(self._device)
+
+    def _run(self, rgbs: np.ndarray) -> DepthResult:
+        height, width = rgbs.shape[1:3]
+        size = self.network_size(height, width)
+        with torch.inference_mode():
+            x = prepare_batch(rgbs, size, self._device, self.preprocess)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with _timed(self._synchronize) as elapsed, self._autocast():
+                out = self.model(x)
+            out = F.interpolate(
+                out.float()[:, None],
+                size=(height, width),
+                mode="bilinear",
+                align_corners=self.config.version == "v2",
+            )[:, 0]
+            values = out.cpu().numpy()
+        return DepthResult(np.ascontiguousarray(values, dtype=np.float32), self.kind, elapsed[0])
+
+
+@contextlib.contextmanager
+def _timed(synchronize) -> Iterator[list[float]]:
+    """Wall time of the block after device synchronisation on both ends (CUDA is asynchronous)."""
+    elapsed = [0.0]
+    synchronize()
+    start = time.perf_counter()
+    yield elapsed
+    synchronize()
+    elapsed[0] = time.perf_counter() - start
+
+
+def _check_image(array: Any, name: str, ndim: int) -> None:
+    """Specific errors for the common mistakes: not an array, wrong dtype, channels or rank."""
+    layout = "H×W×3" if ndim == 3 else "B×H×W×3"
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"{name} must be a numpy uint8 {layout} RGB array, got {type(array).__name__}")
+    if array.dtype != np.uint8:
+        raise TypeError(f"{name} must be uint8 RGB (0..255), got dtype {array.dtype}")
+    if array.ndim != ndim or array.shape[-1] != 3:
+        raise ValueError(f"{name} must have shape {layout} with 3 RGB channels, got {array.shape}")
+    if array.size == 0:
+        raise ValueError(f"{name} is empty: shape {array.shape}")
