@@ -1,0 +1,114 @@
+"""Depth error metrics over valid pixels (REFERENCE.md §6), shared by training, bag tools and demo.
+
+Each metric is computed per image and then averaged over images (the ZoeDepth / DA2 protocol).
+``silog`` is the **DA2 form** (DA2 util/metric.py): ``sqrt(mean(e²) − 0.5·mean(e)²)`` with
+``e = ln p − ln g`` and no ×100 — the same quantity the metric stage trains on, so the log
+and the loss read the same. Relative (affine-invariant) models are scored after the
+least-squares scale-and-shift fit in disparity of REFERENCE.md §4 (``geometry/scale.py``).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from depth_anything_ros.geometry.scale import disparity_to_depth, fit_disparity_scale_shift
+
+__all__ = [
+    "METRIC_NAMES",
+    "depth_metrics",
+    "relative_depth_metrics",
+    "valid_depth_mask",
+    "mean_metrics",
+]
+
+METRIC_NAMES = (
+    "abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "silog", "delta1", "delta2", "delta3",
+)
+
+
+def valid_depth_mask(
+    gt: np.ndarray, min_depth: float = 1e-3, max_depth: float = np.inf
+) -> np.ndarray:
+    """Pixels with finite ground truth inside ``[min_depth, max_depth]`` (DA2: inclusive)."""
+    gt = np.asarray(gt)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(gt) & (gt >= min_depth) & (gt <= max_depth)
+
+
+def depth_metrics(
+    pred: np.ndarray,
+    gt: np.ndarray,
+    mask: np.ndarray | None = None,
+    *,
+    pred_range: tuple[float, float] | None = None,
+) -> dict[str, float]:
+    """Metrics of one image's predicted depth ``pred`` against ``gt`` (both metres, same shape).
+
+    ``mask`` selects the pixels (default: finite, positive GT). ``pred_range=(lo, hi)`` clamps the
+    prediction first as the ZoeDepth protocol does (NaN → lo, +inf → hi); without it a
+    non-finite or non-positive prediction inside the mask is an error, since its log is undefined.
+    """
+    pred = np.asarray(pred, dtype=np.float64)
+    gt = np.asarray(gt, dtype=np.float64)
+    if pred.shape != gt.shape:
+        raise ValueError(f"prediction shape {pred.shape} differs from ground truth shape {gt.shape}")
+    valid = valid_depth_mask(gt, min_depth=np.finfo(np.float64).tiny)
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != gt.shape:
+            raise ValueError(f"mask shape {mask.shape} differs from ground truth shape {gt.shape}")
+        valid &= mask
+    if not valid.any():
+        raise ValueError("no valid ground-truth pixels to score")
+    p, g = pred[valid], gt[valid]
+    if pred_range is not None:
+        lo, hi = pred_range
+        p = np.clip(np.nan_to_num(p, nan=lo, posinf=hi, neginf=lo), lo, hi)
+    elif not (np.isfinite(p).all() and (p > 0).all()):
+        bad = int((~np.isfinite(p) | (p <= 0)).sum())
+        raise ValueError(f"prediction has {bad} non-finite or non-positive values on valid pixels")
+    ratio = np.maximum(g / p, p / g)
+    err_log = np.log(p) - np.log(g)
+    return {
+        "abs_rel": float(np.mean(np.abs(g - p) / g)),
+        "sq_rel": float(np.mean((g - p) ** 2 / g)),
+        "rmse": float(np.sqrt(np.mean((g - p) ** 2))),
+        "rmse_log": float(np.sqrt(np.mean(err_log**2))),
+        "log10": float(np.mean(np.abs(np.log10(g) - np.log10(p)))),
+        "silog": float(np.sqrt(max(np.mean(err_log**2) - 0.5 * np.mean(err_log) ** 2, 0.0))),
+        "delta1": float(np.mean(ratio < 1.25)),
+        "delta2": float(np.mean(ratio < 1.25**2)),
+        "delta3": float(np.mean(ratio < 1.25**3)),
+    }
+
+
+def relative_depth_metrics(
+    disparity: np.ndarray,
+    gt: np.ndarray,
+    mask: np.ndarray | None = None,
+    *,
+    depth_range: tuple[float, float] = (1e-3, 80.0),
+) -> dict[str, float]:
+    """Metrics of an affine-invariant disparity after LSQ scale-and-shift alignment (REFERENCE §4/§6).
+
+    The fit uses the same pixels as the score (MiDaS protocol); the aligned depth is clamped to
+    ``depth_range`` because an aligned disparity can reach zero or below (infinite depth).
+    """
+    gt = np.asarray(gt, dtype=np.float64)
+    valid = valid_depth_mask(gt, *depth_range)
+    if mask is not None:
+        valid &= np.asarray(mask, dtype=bool)
+    scale, shift = fit_disparity_scale_shift(disparity, gt, valid)
+    depth = disparity_to_depth(disparity, scale, shift)
+    return depth_metrics(depth, gt, valid, pred_range=depth_range)
+
+
+def mean_metrics(per_image: Iterable[Mapping[str, float]]) -> dict[str, float]:
+    """Average per-image metric dicts; adds ``n_images``."""
+    rows = list(per_image)
+    if not rows:
+        raise ValueError("no images were scored")
+    out = {name: float(np.mean([r[name] for r in rows])) for name in METRIC_NAMES}
+    out["n_images"] = len(rows)
+    return out
