@@ -1,0 +1,219 @@
+"""The node's parameters: one table of names, defaults, descriptions, ranges and runtime safety.
+
+Everything is declared up front (as depth_image_proc does) so `ros2 param describe` documents
+it; `config/depth.yaml` lists the same names. `NodeSettings` is an immutable snapshot the worker
+reads once per frame; a live change swaps in a new snapshot.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+from depth_anything_ros.conversions import DEPTH_ENCODINGS
+
+
+class ParameterError(ValueError):
+    """A parameter value is unusable; the message names the parameter and the reason."""
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    default: bool | int | float | str
+    description: str
+    choices: tuple[str, ...] = ()
+    int_range: tuple[int, int, int] | None = None  # (from, to, step)
+    float_range: tuple[float, float] | None = None
+    runtime: bool = False  # may change while running (`ros2 param set`)
+
+
+SPECS: tuple[ParamSpec, ...] = (
+    # model (read once at start-up)
+    ParamSpec("weights", "", "Checkpoint: official .pth, HF directory or our .safetensors; "
+              "empty = the shipped default model."),
+    ParamSpec("version", "", "Override the checkpoint's Depth Anything version; empty = from "
+              "metadata/filename.", choices=("", "v1", "v2")),
+    ParamSpec("variant", "", "Override the checkpoint's variant; empty = from metadata/filename.",
+              choices=("", "metric", "relative")),
+    ParamSpec("max_depth", 0.0, "Metric head range in metres (20 indoor, 80 outdoor); 0 = from "
+              "the checkpoint.", float_range=(0.0, 1000.0)),
+    ParamSpec("input_size", 0, "Network input short side in pixels, a multiple of 14; 0 = the "
+              "checkpoint's (518 for official weights).", int_range=(0, 4004, 14)),
+    ParamSpec("device", "auto", "Torch device: auto (CUDA if available), cpu, cuda, cuda:N."),
+    ParamSpec("precision", "fp32", "Inference precision (fp16 needs CUDA).",
+              choices=("fp32", "fp16", "bf16")),
+    ParamSpec("relative_scale", 0.0, "Relative (disparity) weights only: depth = 1/(shift + "
+              "scale·disparity). A relative model is refused unless this is > 0.",
+              float_range=(0.0, 1.0e6)),
+    ParamSpec("relative_shift", 0.0, "Relative weights only: shift of the affine disparity fit "
+              "(REFERENCE.md §4).", float_range=(-1.0e6, 1.0e6)),
+    # topics and QoS (read at start-up)
+    ParamSpec("image_transport", "raw", "raw: sensor_msgs/Image on 'image'; compressed: "
+              "sensor_msgs/CompressedImage on '<image>/compressed'.", choices=("raw", "compressed")),
+    ParamSpec("input_reliability", "best_effort", "QoS reliability of the image and camera_info "
+              "subscriptions; best_effort accepts both sensor-data and reliable publishers.",
+              choices=("best_effort", "reliable")),
+    ParamSpec("input_queue_size", 5, "QoS history depth of the input subscriptions.",
+              int_range=(1, 100, 1)),
+    ParamSpec("output_reliability", "reliable", "QoS reliability of all outputs (reliable: RViz "
+              "and recorders see them).", choices=("reliable", "best_effort")),
+    ParamSpec("output_queue_size", 5, "QoS history depth of the outputs.", int_range=(1, 100, 1)),
+    ParamSpec("depth_encoding", "32FC1", "depth/image encoding: 32FC1 metres with NaN invalid "
+              "(REP-118), or 16UC1 millimetres with 0 invalid.", choices=DEPTH_ENCODINGS),
+    ParamSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages.",
+              float_range=(0.1, 60.0)),
+    # runtime-safe
+    ParamSpec("publish_points", True, "Publish the organized PointCloud2 on depth/points.",
+              runtime=True),
+    ParamSpec("points_stride", 1, "Keep every N-th pixel (row and column) in depth/points.",
+              int_range=(1, 64, 1), runtime=True),
+    ParamSpec("min_range", 0.0, "Points with depth below this (m) are NaN.",
+              float_range=(0.0, 10000.0), runtime=True),
+    ParamSpec("max_range", 0.0, "Points with depth above this (m) are NaN; 0 = no limit.",
+              float_range=(0.0, 10000.0), runtime=True),
+    ParamSpec("publish_colored", False, "Publish colourised depth (bgr8) on depth/colored.",
+              runtime=True),
+    ParamSpec("colormap", "turbo", "Colormap of depth/colored (turbo, inferno, magma, plasma, "
+              "viridis, jet, bone, gray; '_r' reverses).", runtime=True),
+    ParamSpec("colored_min", 0.0, "depth/colored: depth (m) of the first colour; colored_min = "
+              "colored_max = 0 → per-frame 2nd–98th percentile.", float_range=(0.0, 10000.0),
+              runtime=True),
+    ParamSpec("colored_max", 0.0, "depth/colored: depth (m) of the last colour.",
+              float_range=(0.0, 10000.0), runtime=True),
+    ParamSpec("lazy", True, "Run inference only while some output has a subscriber.",
+              runtime=True),
+    ParamSpec("require_camera_info", False, "Publish nothing (not even depth/image) until a "
+              "usable camera_info for the image's frame_id has arrived.", runtime=True),
+    ParamSpec("require_exact_stamp", False, "Use only a camera_info whose stamp equals the "
+              "image's; otherwise the latest for the frame_id.", runtime=True),
+    ParamSpec("intrinsics_source", "K", "K for raw (unrectified) images, P for rectified ones.",
+              choices=("K", "P"), runtime=True),
+    ParamSpec("max_image_pixels", 3840 * 2160, "Frames with more pixels are rejected.",
+              int_range=(1, 1_000_000_000, 1), runtime=True),
+    ParamSpec("error_log_period", 5.0, "Seconds between repeats of the same input error.",
+              float_range=(0.0, 3600.0), runtime=True),
+)
+SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """Immutable snapshot of all parameter values (names as in SPECS)."""
+
+    weights: str
+    version: str
+    variant: str
+    max_depth: float
+    input_size: int
+    device: str
+    precision: str
+    relative_scale: float
+    relative_shift: float
+    image_transport: str
+    input_reliability: str
+    input_queue_size: int
+    output_reliability: str
+    output_queue_size: int
+    depth_encoding: str
+    diagnostics_period: float
+    publish_points: bool
+    points_stride: int
+    min_range: float
+    max_range: float
+    publish_colored: bool
+    colormap: str
+    colored_min: float
+    colored_max: float
+    lazy: bool
+    require_camera_info: bool
+    require_exact_stamp: bool
+    intrinsics_source: str
+    max_image_pixels: int
+    error_log_period: float
+
+    @property
+    def range_limit(self) -> float:
+        """max_range as a bound (0 means none)."""
+        return self.max_range if self.max_range > 0 else math.inf
+
+    def with_changes(self, changes: Mapping[str, Any]) -> "NodeSettings":
+        return replace(self, **dict(changes))
+
+
+assert {f.name for f in fields(NodeSettings)} == set(SPEC_BY_NAME), "SPECS and NodeSettings differ"
+
+
+def descriptor(spec: ParamSpec) -> ParameterDescriptor:
+    """The ParameterDescriptor `ros2 param describe` shows (description, choices, range)."""
+    text = spec.description
+    if spec.choices:
+        text += " One of: " + ", ".join(repr(c) for c in spec.choices) + "."
+    text += " Changeable at runtime." if spec.runtime else " Read at start-up only."
+    desc = ParameterDescriptor(description=text)
+    if spec.choices:
+        desc.additional_constraints = "one of " + ", ".join(repr(c) for c in spec.choices)
+    if spec.int_range is not None:
+        lo, hi, step = spec.int_range
+        desc.integer_range = [IntegerRange(from_value=lo, to_value=hi, step=step)]
+    if spec.float_range is not None:
+        lo, hi = spec.float_range
+        desc.floating_point_range = [FloatingPointRange(from_value=lo, to_value=hi, step=0.0)]
+    return desc
+
+
+def check_value(name: str, value: Any) -> None:
+    """Raise ParameterError if one value is unusable (NaN, not a choice, unknown colormap)."""
+    spec = SPEC_BY_NAME[name]
+    if isinstance(value, float) and math.isnan(value):
+        raise ParameterError(f"parameter '{name}': NaN is not a usable value")
+    if spec.choices and value not in spec.choices:
+        raise ParameterError(
+            f"parameter '{name}': {value!r} is not one of {', '.join(map(repr, spec.choices))}")
+    if name == "colormap":
+        from depth_anything_ros.visualize import COLORMAPS
+
+        base = value[:-2] if value.endswith("_r") else value
+        if base not in COLORMAPS:
+            raise ParameterError(
+                f"parameter 'colormap': {value!r} is unknown; choose one of "
+                f"{', '.join(sorted(COLORMAPS))} (add '_r' to reverse)")
+    if name == "input_size" and value % 14:
+        raise ParameterError(f"parameter 'input_size': {value} is not a multiple of 14")
+
+
+def check_settings(settings: NodeSettings) -> None:
+    """Cross-parameter checks (every single value is assumed checked by `check_value`)."""
+    if settings.max_range > 0 and settings.min_range >= settings.max_range:
+        raise ParameterError(
+            f"parameters 'min_range'/'max_range': {settings.min_range} ≥ {settings.max_range}")
+    if settings.colored_max > 0 and settings.colored_min >= settings.colored_max:
+        raise ParameterError(
+            f"parameters 'colored_min'/'colored_max': {settings.colored_min} ≥ "
+            f"{settings.colored_max}")
+
+
+def check_startup(settings: NodeSettings) -> None:
+    """All start-up checks, including that a given weights path exists."""
+    for spec in SPECS:
+        check_value(spec.name, getattr(settings, spec.name))
+    check_settings(settings)
+    if settings.weights and not Path(settings.weights).expanduser().exists():
+        raise ParameterError(f"parameter 'weights': {settings.weights} does not exist")
+
+
+def check_runtime_change(current: NodeSettings, changes: Mapping[str, Any]) -> NodeSettings:
+    """The settings after a live change, or ParameterError with the reason it is refused."""
+    for name, value in changes.items():
+        spec = SPEC_BY_NAME[name]
+        if not spec.runtime and value != getattr(current, name):
+            raise ParameterError(
+                f"parameter '{name}' is read at start-up only (changing it needs a restart of "
+                "the node)")
+        check_value(name, value)
+    updated = current.with_changes(changes)
+    check_settings(updated)
+    return updated
