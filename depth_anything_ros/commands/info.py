@@ -1,0 +1,75 @@
+"""`depth-anything-ros info`: what a checkpoint holds, without running it."""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from .predict import add_model_arguments, one_line
+
+HELP = "show a checkpoint's architecture, version, variant and size"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("info", help=HELP, description=HELP + " (the weights are checked, not run).")
+    add_model_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    parser.set_defaults(func=run)
+
+
+def describe(args: argparse.Namespace) -> dict[str, Any]:
+    """Everything `info` prints, as JSON-safe data."""
+    import torch
+
+    from depth_anything_ros.cli import UserError
+    from depth_anything_ros.inference import network_size
+    from depth_anything_ros.model import DepthAnything, default_weights_path, inspect_checkpoint, read_provenance
+
+    path = args.weights if args.weights is not None else default_weights_path()
+    if args.weights is None and not path.exists():
+        raise UserError(f"{path}: the shipped default model is not installed; pass --weights PATH")
+    try:
+        config = inspect_checkpoint(path, version=args.version, variant=args.variant,
+                                    max_depth=args.max_depth, input_size=args.input_size)
+        provenance = read_provenance(path)
+    except (ValueError, OSError) as exc:  # CheckpointError is a ValueError
+        raise UserError(one_line(exc)) from exc
+    with torch.device("meta"):  # shapes only: counts parameters without allocating them
+        model = DepthAnything(config)
+    encoder = sum(p.numel() for p in model.pretrained.parameters())
+    head = sum(p.numel() for p in model.depth_head.parameters())
+    return {
+        "weights": str(path),
+        "config": config.to_dict(),
+        "output": "metric depth in metres" if config.variant == "metric" else "relative disparity (no unit)",
+        "network_input_for_640x480": list(reversed(network_size(480, 640, config.input_size))),
+        "parameters": {"total": encoder + head, "encoder": encoder, "head": head},
+        "provenance": provenance,
+    }
+
+
+def format_text(info: dict[str, Any]) -> str:
+    c = info["config"]
+    p = info["parameters"]
+    variant = c["variant"] + (f", max_depth {c['max_depth']:g} m" if c["max_depth"] else "")
+    w, h = info["network_input_for_640x480"]
+    rows = [
+        ("weights", info["weights"]),
+        ("encoder", f"{c['encoder']} (dim {c['embed_dim']}, depth {c['depth']}, heads {c['num_heads']}, "
+                    f"ffn {c['ffn']})"),
+        ("taps", ", ".join(map(str, c["taps"]))),
+        ("head", f"features {c['features']}, out_channels {', '.join(map(str, c['out_channels']))}"),
+        ("version", c["version"]),
+        ("variant", variant),
+        ("output", info["output"]),
+        ("input size", f"{c['input_size']} (a 640×480 frame runs at {w}×{h})"),
+        ("parameters", f"{p['total']:,} (encoder {p['encoder'] / 1e6:.2f}M, head {p['head'] / 1e6:.2f}M)"),
+        ("provenance", json.dumps(info["provenance"], sort_keys=True) if info["provenance"] else "(none recorded)"),
+    ]
+    return "\n".join(f"{name + ':':<12} {value}" for name, value in rows)
+
+
+def run(args: argparse.Namespace) -> int:
+    info = describe(args)
+    print(json.dumps(info, indent=2, sort_keys=True) if args.json else format_text(info))
+    return 0
