@@ -1,0 +1,68 @@
+"""Per-frame files for training and people, named by the frame's header stamp.
+
+Layout of an export folder (the format training's folder datasets read; see docs/interfaces.md):
+
+    rgb/<stamp>.png         the camera frame as decoded (8-bit colour PNG)
+    depth/<stamp>.png       predicted depth, uint16 millimetres, 0 = invalid (scale 1000)
+    depth/<stamp>.npy       predicted depth, float32 metres, NaN = invalid
+    preview/<stamp>.png     colourised depth for people (turbo, robust range; black = invalid)
+    intrinsics/<stamp>.json {"fx","fy","cx","cy","width","height","frame_id","stamp"} when the
+                            frame had a CameraInfo (intrinsics of the depth image)
+
+`<stamp>` is `<sec>_<nanosec>` with nanoseconds zero-padded to 9 digits, so names sort by time;
+a repeated stamp gets `-1`, `-2`, ... appended.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from depth_anything_ros.visualize import colorize, write_depth_png_mm, write_image_atomic
+
+if TYPE_CHECKING:
+    from depth_anything_ros.geometry.camera import CameraIntrinsics
+
+EXPORT_FOLDERS = ("rgb", "depth", "preview", "intrinsics")
+# Metric depth: near = small values; reversed turbo draws near red, far blue (as `predict`).
+PREVIEW_COLORMAP = "turbo_r"
+
+
+class FrameExporter:
+    """Writes the files of one frame; safe to call from several threads for different names."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        for folder in EXPORT_FOLDERS:
+            (self.root / folder).mkdir(parents=True, exist_ok=True)
+        self._seen: dict[str, int] = {}
+
+    def unique_name(self, stamp_name: str) -> str:
+        """The file stem for a stamp; call in frame order (not thread-safe) before `write`."""
+        count = self._seen.get(stamp_name, 0)
+        self._seen[stamp_name] = count + 1
+        return stamp_name if count == 0 else f"{stamp_name}-{count}"
+
+    def write(
+        self,
+        name: str,
+        rgb: np.ndarray,
+        depth: np.ndarray,
+        intrinsics: "CameraIntrinsics | None" = None,
+        frame_id: str = "",
+    ) -> None:
+        write_image_atomic(self.root / "rgb" / f"{name}.png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
+        write_depth_png_mm(self.root / "depth" / f"{name}.png", depth)
+        np.save(self.root / "depth" / f"{name}.npy", depth.astype(np.float32, copy=False))
+        write_image_atomic(self.root / "preview" / f"{name}.png", colorize(depth, colormap=PREVIEW_COLORMAP))
+        if intrinsics is not None:
+            record = {
+                "fx": float(intrinsics.fx), "fy": float(intrinsics.fy),
+                "cx": float(intrinsics.cx), "cy": float(intrinsics.cy),
+                "width": int(intrinsics.width), "height": int(intrinsics.height),
+                "frame_id": frame_id, "stamp": name,
+            }
+            (self.root / "intrinsics" / f"{name}.json").write_text(json.dumps(record, indent=1))

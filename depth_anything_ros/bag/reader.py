@@ -1,0 +1,64 @@
+"""Opening an input bag read-only with rosbags, whatever its storage (sqlite3 or MCAP).
+
+The reader never writes next to or inside the input: rosbags opens sqlite3 files immutable and
+MCAP files read-only, so the input bag stays byte-identical.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import yaml
+
+from depth_anything_ros.bag.errors import BagError
+
+STORAGES = ("sqlite3", "mcap")
+_SUFFIX_STORAGE = {".db3": "sqlite3", ".mcap": "mcap"}
+
+
+def bag_storage(path: Path) -> str:
+    """The storage plugin of a ROS 2 bag (a bag folder, or a bare `.db3`/`.mcap` file)."""
+    if path.is_file():
+        if path.suffix not in _SUFFIX_STORAGE:
+            raise BagError(f"{path}: not a ROS 2 bag (expected a bag folder, .db3 or .mcap file)")
+        return _SUFFIX_STORAGE[path.suffix]
+    meta = path / "metadata.yaml"
+    if not meta.is_file():
+        raise BagError(f"{path}: not a ROS 2 bag folder (no metadata.yaml)")
+    try:
+        info = yaml.safe_load(meta.read_text())["rosbag2_bagfile_information"]
+        storage = info["storage_identifier"]
+    except (yaml.YAMLError, KeyError, TypeError) as exc:
+        raise BagError(f"{meta}: unreadable bag metadata ({exc})") from None
+    if storage not in STORAGES:
+        raise BagError(f"{path}: storage {storage!r} is not supported (only {', '.join(STORAGES)})")
+    return storage
+
+
+@contextmanager
+def open_bag(path: Path) -> Iterator["AnyReader"]:  # noqa: F821 - rosbags is imported lazily
+    """An open `rosbags.highlevel.AnyReader` on a ROS 2 bag; errors name the bag and the reason."""
+    from rosbags.highlevel import AnyReader, AnyReaderError
+    from rosbags.typesys import Stores, get_typestore
+
+    path = Path(path)
+    if not path.exists():
+        raise BagError(f"input bag {path} does not exist")
+    if path.suffix == ".bag":
+        raise BagError(f"{path}: ROS 1 bags are not supported; convert it with `rosbags-convert`")
+    bag_storage(path)
+    try:
+        reader = AnyReader([path], default_typestore=get_typestore(Stores.ROS2_HUMBLE))
+        reader.open()
+    except (AnyReaderError, FileNotFoundError, OSError) as exc:
+        raise BagError(f"{path}: cannot open bag: {exc}") from None
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
+def topic_types(reader: "AnyReader") -> dict[str, str]:  # noqa: F821
+    """`{topic: msgtype}` of an open reader."""
+    return {topic: info.msgtype or "?" for topic, info in reader.topics.items()}

@@ -1,0 +1,164 @@
+"""Builds small real ROS 2 bags with rosbags for the bag tests, and reads them back.
+
+Frames are deterministic synthetic pictures; bag times are the header stamps plus a fixed
+"receive latency", so tests can tell the two apart.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from rosbags.highlevel import AnyReader
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import Stores, get_typestore
+
+from depth_anything_ros.conversions import encode_image
+from depth_anything_ros.model import DepthAnything, ModelConfig, save_model
+
+TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)
+T = TYPESTORE.types
+START_NS = 1_700_000_000_123_456_789
+PERIOD_NS = 100_000_000  # 10 Hz
+LATENCY_NS = 5_000_000  # bag time = stamp + 5 ms
+FX, FY, CX, CY = 60.0, 58.0, 31.5, 23.0
+MODEL_INPUT_SIZE = 70  # tiny network input (5 patches): fast on 2 cores
+
+
+def save_tiny_model(path: Path, variant: str = "metric") -> Path:
+    """A random `vitpico` checkpoint (our .safetensors) the CLI and estimator load."""
+    import torch
+
+    torch.manual_seed(0)
+    config = ModelConfig.preset("vitpico", variant=variant, input_size=MODEL_INPUT_SIZE,
+                                max_depth=20.0 if variant == "metric" else None)
+    save_model(DepthAnything(config).eval(), path, provenance={"trained_by": "test/bag_helpers"})
+    return path
+
+
+def synthetic_rgb(index: int, height: int = 48, width: int = 64) -> np.ndarray:
+    """A deterministic picture that changes from frame to frame (gradients and a moving box)."""
+    v, u = np.mgrid[0:height, 0:width]
+    rgb = np.stack([(u * 4 + index * 16) % 256, (v * 5) % 256, ((u + v) * 3 + index * 40) % 256], -1)
+    rgb = rgb.astype(np.uint8)
+    x0 = (index * 7) % max(1, width - 12)
+    rgb[10:22, x0:x0 + 12] = (250, 240 - index, 10)
+    return rgb
+
+
+def _header(stamp_ns: int, frame_id: str = "cam_optical_frame"):
+    sec, nanosec = divmod(stamp_ns, 1_000_000_000)
+    return T["std_msgs/msg/Header"](stamp=T["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec),
+                                    frame_id=frame_id)
+
+
+def image_msg(rgb: np.ndarray, stamp_ns: int, encoding: str = "rgb8", row_padding: int = 0):
+    step, data = encode_image(rgb, encoding, row_padding=row_padding)
+    return T["sensor_msgs/msg/Image"](header=_header(stamp_ns), height=rgb.shape[0], width=rgb.shape[1],
+                                      encoding=encoding, is_bigendian=0, step=step,
+                                      data=np.frombuffer(data, np.uint8))
+
+
+def compressed_msg(rgb: np.ndarray, stamp_ns: int, fmt: str = "png"):
+    ok, buf = cv2.imencode(f".{fmt}", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert ok
+    return T["sensor_msgs/msg/CompressedImage"](header=_header(stamp_ns), format=f"rgb8; {fmt} compressed bgr8",
+                                                data=buf.reshape(-1))
+
+
+def camera_info_msg(stamp_ns: int, height: int = 48, width: int = 64):
+    roi = T["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
+    return T["sensor_msgs/msg/CameraInfo"](
+        header=_header(stamp_ns), height=height, width=width, distortion_model="plumb_bob",
+        d=np.zeros(5), k=np.array([FX, 0, CX, 0, FY, CY, 0, 0, 1.0]), r=np.eye(3).reshape(-1),
+        p=np.array([FX, 0, CX, 0, 0, FY, CY, 0, 0, 0, 1.0, 0]), binning_x=0, binning_y=0, roi=roi)
+
+
+@dataclass
+class RecordedFrame:
+    index: int
+    stamp_ns: int
+    bag_time_ns: int
+    rgb: np.ndarray
+    corrupt: bool = False
+
+
+def write_camera_bag(
+    path: Path,
+    *,
+    storage: str = "sqlite3",
+    frames: int = 5,
+    compressed: str | None = None,  # None: raw Image; "png" or "jpg": CompressedImage
+    encoding: str = "rgb8",
+    image_topic: str = "/cam/image_raw",
+    info_topic: str | None = "/cam/camera_info",
+    corrupt: dict[int, str] | None = None,  # frame index -> "short_data" | "truncated_cdr"
+    notes: bool = True,
+    version: int = 8,
+) -> list[RecordedFrame]:
+    """A camera bag: frames, their CameraInfo and (with `notes`) a std_msgs/String on /note
+    between frames. Returns the recorded frames with their stamps and bag times."""
+    corrupt = corrupt or {}
+    plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+    recorded = []
+    with Writer(path, version=version, storage_plugin=plugin) as writer:
+        image_type = "sensor_msgs/msg/CompressedImage" if compressed else "sensor_msgs/msg/Image"
+        image_conn = writer.add_connection(image_topic, image_type, typestore=TYPESTORE)
+        info_conn = (writer.add_connection(info_topic, "sensor_msgs/msg/CameraInfo", typestore=TYPESTORE)
+                     if info_topic else None)
+        note_conn = writer.add_connection("/note", "std_msgs/msg/String", typestore=TYPESTORE) if notes else None
+        for i in range(frames):
+            stamp = START_NS + i * PERIOD_NS
+            bag_time = stamp + LATENCY_NS
+            rgb = synthetic_rgb(i)
+            msg = compressed_msg(rgb, stamp, compressed) if compressed else image_msg(rgb, stamp, encoding)
+            kind = corrupt.get(i)
+            if kind == "short_data":
+                msg.data = msg.data[: len(msg.data) // 3]
+            raw = bytes(TYPESTORE.serialize_cdr(msg, image_type))
+            if kind == "truncated_cdr":
+                raw = raw[:40]
+            writer.write(image_conn, bag_time, raw)
+            if info_conn is not None:
+                writer.write(info_conn, bag_time + 1000, bytes(TYPESTORE.serialize_cdr(
+                    camera_info_msg(stamp), "sensor_msgs/msg/CameraInfo")))
+            if note_conn is not None:
+                note = T["std_msgs/msg/String"](data=f"note {i}")
+                writer.write(note_conn, bag_time + PERIOD_NS // 2,
+                             bytes(TYPESTORE.serialize_cdr(note, "std_msgs/msg/String")))
+            recorded.append(RecordedFrame(i, stamp, bag_time, rgb, corrupt=kind is not None))
+    return recorded
+
+
+@dataclass
+class ReadMessage:
+    topic: str
+    msgtype: str
+    bag_time_ns: int
+    msg: object
+
+
+def read_bag(path: Path) -> dict[str, list[ReadMessage]]:
+    """Every message of a bag, by topic, deserialized with the bag's own definitions."""
+    out: dict[str, list[ReadMessage]] = {}
+    with AnyReader([path]) as reader:
+        for conn, bag_time, raw in reader.messages():
+            out.setdefault(conn.topic, []).append(
+                ReadMessage(conn.topic, conn.msgtype, bag_time, reader.deserialize(raw, conn.msgtype)))
+    return out
+
+
+def stamp_ns(msg) -> int:
+    return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+
+
+def tree_digest(path: Path) -> str:
+    """SHA-256 over every file (relative name, size, bytes) below `path`, or of a single file."""
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        digest.update(str(f.relative_to(path.parent)).encode())
+        digest.update(f.read_bytes())
+    return digest.hexdigest()
