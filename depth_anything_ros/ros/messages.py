@@ -1,0 +1,109 @@
+"""rclpy messages ↔ numpy, as thin wrappers around the ROS-free `conversions` and `geometry`.
+
+Built by hand (no cv_bridge, no sensor_msgs_py) so the node runs unchanged on Humble and Jazzy
+installs and under NumPy 2 (REFERENCE.md §10).
+"""
+from __future__ import annotations
+
+import array
+
+import numpy as np
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointField, PointCloud2
+from std_msgs.msg import Header
+
+from depth_anything_ros.conversions import decode_compressed, decode_image, encode_depth
+from depth_anything_ros.geometry.camera import CameraIntrinsics, intrinsics_from_matrices
+from depth_anything_ros.geometry.pointcloud import CLOUD_DTYPE, POINT_FIELDS, POINT_STEP
+
+
+def _payload(data: bytes | np.ndarray) -> array.array:
+    """Message `data` in one copy, without per-element checks (array.array is taken as is)."""
+    if isinstance(data, bytes):
+        return array.array("B", data)
+    payload = array.array("B")
+    payload.frombytes(memoryview(np.ascontiguousarray(data)).cast("B"))
+    return payload
+
+
+def image_to_rgb(msg: Image) -> np.ndarray:
+    """sensor_msgs/Image → RGB uint8 H×W×3 (a zero-copy view for rgb8); ImageDecodeError if bad."""
+    return decode_image(msg.encoding, msg.height, msg.width, msg.step, bool(msg.is_bigendian),
+                        msg.data)
+
+
+def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
+    """sensor_msgs/CompressedImage (JPEG/PNG) → RGB uint8 H×W×3; ImageDecodeError if bad."""
+    return decode_compressed(msg.format, msg.data)
+
+
+def image_msg(header: Header, height: int, width: int, encoding: str, step: int,
+              data: bytes | np.ndarray, is_bigendian: bool = False) -> Image:
+    """An Image with the given header (kept unchanged) and payload."""
+    msg = Image(header=header, height=height, width=width, encoding=encoding,
+                is_bigendian=is_bigendian, step=step)
+    msg.data = _payload(data)
+    return msg
+
+
+def depth_to_msg(depth: np.ndarray, header: Header, encoding: str = "32FC1") -> Image:
+    """Metric depth H×W → REP-118 Image (32FC1 m with NaN, or 16UC1 mm with 0) under `header`."""
+    encoding, step, data = encode_depth(depth, encoding)
+    return image_msg(header, depth.shape[0], depth.shape[1], encoding, step, data)
+
+
+def bgr_to_msg(bgr: np.ndarray, header: Header) -> Image:
+    """A bgr8 uint8 H×W×3 picture (e.g. colourised depth) → Image."""
+    height, width = bgr.shape[:2]
+    return image_msg(header, height, width, "bgr8", width * 3, np.ascontiguousarray(bgr, np.uint8))
+
+
+def intrinsics_from_camera_info(msg: CameraInfo, use_rectified: bool) -> CameraIntrinsics:
+    """Intrinsics from P (rectified) or K (raw) of a CameraInfo; CameraInfoError names the field."""
+    return intrinsics_from_matrices(list(msg.k), list(msg.p), msg.width, msg.height, use_rectified)
+
+
+def camera_info_for(source: CameraInfo, header: Header, width: int, height: int) -> CameraInfo:
+    """`source` rescaled to `width`×`height` (K and P scaled, binning/ROI reset) under `header`.
+
+    The republished info always matches the depth image it accompanies (REFERENCE.md §8).
+    """
+    sx = width / source.width if source.width else 1.0
+    sy = height / source.height if source.height else 1.0
+    k = list(source.k)
+    p = list(source.p)
+    k[0], k[2], k[4], k[5] = k[0] * sx, k[2] * sx, k[4] * sy, k[5] * sy
+    p[0], p[2], p[3] = p[0] * sx, p[2] * sx, p[3] * sx
+    p[5], p[6], p[7] = p[5] * sy, p[6] * sy, p[7] * sy
+    scaled = (sx, sy) != (1.0, 1.0)
+    return CameraInfo(
+        header=header, height=height, width=width, distortion_model=source.distortion_model,
+        d=list(source.d), k=k, r=list(source.r), p=p,
+        binning_x=0 if scaled else source.binning_x, binning_y=0 if scaled else source.binning_y,
+        roi=type(source.roi)() if scaled else source.roi)
+
+
+def cloud_to_msg(cloud: np.ndarray, header: Header) -> PointCloud2:
+    """A CLOUD_DTYPE (H', W') structured array → organized PointCloud2 (height H', width W').
+
+    The data is written row-major from a flat view, never from a 2-D array that could be read
+    transposed (sensor_msgs_py issue #236, REFERENCE.md §10).
+    """
+    if cloud.dtype != CLOUD_DTYPE or cloud.ndim != 2:
+        raise ValueError(f"cloud: expected a 2-D array of CLOUD_DTYPE, got {cloud.dtype} {cloud.shape}")
+    height, width = cloud.shape
+    msg = PointCloud2(header=header, height=height, width=width, is_bigendian=False,
+                      point_step=POINT_STEP, row_step=POINT_STEP * width, is_dense=False)
+    msg.fields = [PointField(name=name, offset=offset, datatype=datatype, count=count)
+                  for name, offset, datatype, count in POINT_FIELDS]
+    msg.data = _payload(np.ascontiguousarray(cloud).reshape(-1).view(np.uint8))
+    return msg
+
+
+def cloud_from_msg(msg: PointCloud2) -> np.ndarray:
+    """PointCloud2 in our layout → CLOUD_DTYPE (height, width) view (for tests and tools)."""
+    fields = [(f.name, f.offset, f.datatype, f.count) for f in msg.fields]
+    if fields != list(POINT_FIELDS) or msg.point_step != POINT_STEP or msg.is_bigendian:
+        raise ValueError(f"cloud layout {fields} step {msg.point_step} is not ours")
+    rows = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.row_step)
+    flat = np.ascontiguousarray(rows[:, : msg.width * POINT_STEP])
+    return flat.view(CLOUD_DTYPE).reshape(msg.height, msg.width)

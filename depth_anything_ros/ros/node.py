@@ -1,0 +1,375 @@
+"""`depth_node`: camera images in; metric depth, CameraInfo, organized cloud (and colour) out.
+
+Data flow (DESIGN.md § Data flow): the image callback only drops the message into a one-slot
+mailbox (newest wins); a worker thread decodes, runs `DepthEstimator.predict`, and publishes
+everything under the input header. The executor never blocks on inference.
+
+Relative (disparity) weights are refused at start-up unless `relative_scale` (and optionally
+`relative_shift`) convert them: depth = 1/(shift + scale·disparity) (REFERENCE.md §4). The node
+never publishes disparity as if it were metres.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.exceptions import (
+    InvalidParameterTypeException,
+    InvalidParameterValueException,
+    ParameterException,
+)
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+
+from depth_anything_ros.conversions import ImageDecodeError
+from depth_anything_ros.geometry.camera import CameraInfoError, CameraIntrinsics
+from depth_anything_ros.geometry.pointcloud import organized_cloud
+from depth_anything_ros.ros import messages
+from depth_anything_ros.ros.camera_info_cache import CameraInfoCache
+from depth_anything_ros.ros.diagnostics import NodeStats, diagnostic_status
+from depth_anything_ros.ros.mailbox import LatestMailbox
+from depth_anything_ros.ros.params import (
+    SPEC_BY_NAME,
+    SPECS,
+    NodeSettings,
+    ParameterError,
+    check_runtime_change,
+    check_startup,
+    descriptor,
+)
+
+NODE_NAME = "depth_node"
+
+
+class StartupError(RuntimeError):
+    """The node cannot start; the message is the one line the user sees."""
+
+
+@dataclass
+class Frame:
+    msg: Image | CompressedImage
+    compressed: bool
+
+
+class ThrottledLog:
+    """Log each distinct problem (key) at most once per period, so bad streams cannot flood."""
+
+    def __init__(self, logger, period_s) -> None:
+        self._logger = logger
+        self._period_s = period_s  # callable → seconds (a live parameter)
+        self._last: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, level: str, key: str, text: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self._period_s():
+                return False
+            self._last[key] = now
+        getattr(self._logger, level)(text)
+        return True
+
+
+def _qos(reliability: str, depth: int) -> QoSProfile:
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST, depth=depth, durability=DurabilityPolicy.VOLATILE,
+        reliability=(ReliabilityPolicy.RELIABLE if reliability == "reliable"
+                     else ReliabilityPolicy.BEST_EFFORT))
+
+
+class DepthNode(Node):
+    """The node. `estimator` may be injected (tests, benchmarks); otherwise `weights` is loaded."""
+
+    def __init__(self, *, estimator=None, **node_kwargs) -> None:
+        super().__init__(NODE_NAME, **node_kwargs)
+        self._settings = self._declare_parameters()
+        self._estimator = estimator if estimator is not None else self._load_estimator()
+        self._check_model_kind()
+        s = self._settings
+
+        out_qos = _qos(s.output_reliability, s.output_queue_size)
+        self._pub_depth = self.create_publisher(Image, "depth/image", out_qos)
+        self._pub_info = self.create_publisher(CameraInfo, "depth/camera_info", out_qos)
+        self._pub_points = self.create_publisher(PointCloud2, "depth/points", out_qos)
+        self._pub_colored = self.create_publisher(Image, "depth/colored", out_qos)
+        self._pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._outputs = (self._pub_depth, self._pub_info, self._pub_points, self._pub_colored)
+
+        in_qos = _qos(s.input_reliability, s.input_queue_size)
+        if s.image_transport == "compressed":
+            self.image_topic = self.resolve_topic_name("image") + "/compressed"
+            self.create_subscription(CompressedImage, self.image_topic,
+                                     lambda m: self._on_image(m, True), in_qos)
+        else:
+            self.image_topic = self.resolve_topic_name("image")
+            self.create_subscription(Image, self.image_topic, lambda m: self._on_image(m, False),
+                                     in_qos)
+        self.info_topic = self.resolve_topic_name("camera_info")
+        self.create_subscription(CameraInfo, "camera_info", self._camera_infos_put, in_qos)
+
+        self._camera_infos = CameraInfoCache()
+        self._mailbox: LatestMailbox[Frame] = LatestMailbox()
+        self.stats = NodeStats()
+        self._throttled = ThrottledLog(self.get_logger(), lambda: self._settings.error_log_period)
+        self._warned_no_info = False
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.create_timer(s.diagnostics_period, self._publish_diagnostics)
+
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._worker_loop, name="depth_worker", daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f"depth from {self.image_topic} ({s.image_transport}) with {self._model_label()} on "
+            f"{self._estimator.device}; outputs {self.resolve_topic_name('depth/image')} etc.")
+
+    # ---- start-up -------------------------------------------------------------------------
+    def _declare_parameters(self) -> NodeSettings:
+        values = {}
+        for spec in SPECS:
+            try:
+                param = self.declare_parameter(spec.name, spec.default, descriptor(spec))
+            except (InvalidParameterTypeException, InvalidParameterValueException,
+                    ParameterException) as exc:
+                raise StartupError(f"parameter '{spec.name}': {exc}") from None
+            values[spec.name] = param.value
+        settings = NodeSettings(**values)
+        try:
+            check_startup(settings)
+        except ParameterError as exc:
+            raise StartupError(str(exc)) from None
+        return settings
+
+    def _load_estimator(self):
+        from depth_anything_ros.inference.estimator import DepthEstimator
+
+        s = self._settings
+        try:
+            return DepthEstimator.from_weights(
+                s.weights or None, version=s.version or None, variant=s.variant or None,
+                max_depth=s.max_depth or None, input_size=s.input_size or None,
+                device=s.device, precision=s.precision)
+        except (ValueError, OSError, RuntimeError, KeyError) as exc:
+            raise StartupError(f"cannot load the model (parameter 'weights' = "
+                               f"{s.weights or 'shipped default'!r}): {exc}") from None
+
+    def _check_model_kind(self) -> None:
+        if not self._estimator.kind.name.startswith("RELATIVE"):
+            return
+        if self._settings.relative_scale <= 0:
+            raise StartupError(
+                "the weights are a relative (disparity) model, whose output is not metres; use "
+                "metric weights, or set 'relative_scale' (and 'relative_shift') from a fit, "
+                "depth = 1/(shift + scale·disparity)")
+
+    def _model_label(self) -> str:
+        cfg = self._estimator.config
+        return f"{cfg.encoder} {cfg.version} {cfg.variant} (input {self._estimator.input_size})"
+
+    # ---- executor callbacks (O(1), never block) --------------------------------------------
+    def _on_image(self, msg, compressed: bool) -> None:
+        self.stats.frame_in()
+        self._mailbox.put(Frame(msg, compressed))
+
+    def _camera_infos_put(self, msg: CameraInfo) -> None:
+        self._camera_infos.put(msg)
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        changes = {p.name: p.value for p in params if p.name in SPEC_BY_NAME}
+        try:
+            self._settings = check_runtime_change(self._settings, changes)
+        except ParameterError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        return SetParametersResult(successful=True)
+
+    def _publish_diagnostics(self) -> None:
+        status = diagnostic_status(
+            f"{self.get_fully_qualified_name()}: depth", str(self._estimator.device),
+            self.stats.summary(), self._mailbox.dropped, self._mailbox.received,
+            {"device": str(self._estimator.device), "model": self._model_label(),
+             "image_topic": self.image_topic})
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self._pub_diag.publish(msg)
+
+    # ---- worker ----------------------------------------------------------------------------
+    def _worker_loop(self) -> None:
+        while not self._stop.is_set():
+            frame = self._mailbox.take(timeout=0.1)
+            if frame is None or self._stop.is_set():
+                continue
+            try:
+                self._process(frame)
+            except Exception as exc:  # noqa: BLE001 — one bad frame must never stop the node
+                self.stats.frame_rejected()
+                self._throttled("error", f"worker:{type(exc).__name__}",
+                                f"{self.image_topic}: frame failed: {type(exc).__name__}: {exc}")
+
+    def _wants(self, publisher, settings: NodeSettings) -> bool:
+        return not settings.lazy or publisher.get_subscription_count() > 0
+
+    def _reject(self, key: str, text: str) -> None:
+        self.stats.frame_rejected()
+        self._throttled("error", key, text)
+
+    def _decode(self, frame: Frame, s: NodeSettings) -> np.ndarray | None:
+        msg = frame.msg
+        if not frame.compressed and msg.width * msg.height > s.max_image_pixels:
+            self._reject("too_large", f"{self.image_topic}: width×height = {msg.width}×"
+                         f"{msg.height} exceeds max_image_pixels = {s.max_image_pixels}; skipped")
+            return None
+        try:
+            rgb = (messages.compressed_to_rgb(msg) if frame.compressed
+                   else messages.image_to_rgb(msg))
+        except ImageDecodeError as exc:
+            field = str(exc).split(":", 1)[0]
+            self._reject(f"decode:{field}", f"{self.image_topic}: {exc}; frame skipped")
+            return None
+        if rgb.shape[0] * rgb.shape[1] > s.max_image_pixels:
+            self._reject("too_large", f"{self.image_topic}: decoded {rgb.shape[1]}×{rgb.shape[0]} "
+                         f"exceeds max_image_pixels = {s.max_image_pixels}; skipped")
+            return None
+        return rgb
+
+    def _intrinsics(self, header, width: int, height: int, s: NodeSettings):
+        """(CameraInfo, intrinsics for width×height) or (None, None), logging why."""
+        info = self._camera_infos.lookup(header.frame_id, header.stamp, s.require_exact_stamp)
+        if info is None:
+            if s.require_exact_stamp and self._camera_infos:
+                self._throttled("warn", "no_exact_info",
+                                f"{self.info_topic}: no camera_info with the stamp of the image "
+                                f"(frame_id '{header.frame_id}'); depth/points skipped")
+            elif not self._warned_no_info:
+                self._warned_no_info = True
+                self.get_logger().warn(
+                    f"{self.info_topic}: no camera_info for frame_id '{header.frame_id}' yet; "
+                    "depth/image is published, depth/points and depth/camera_info wait")
+            return None, None
+        try:
+            intr = messages.intrinsics_from_camera_info(info, s.intrinsics_source == "P")
+        except CameraInfoError as exc:
+            self._throttled("error", f"info:{str(exc).split(':', 1)[0]}",
+                            f"{self.info_topic}: {exc}; depth/points skipped")
+            return None, None
+        if (intr.width, intr.height) != (width, height):
+            if not intr.same_aspect(width, height):
+                self._throttled("error", "info:aspect",
+                                f"{self.info_topic}: camera_info is {intr.width}×{intr.height} "
+                                f"but {self.image_topic} is {width}×{height}, another aspect "
+                                "ratio; depth/points skipped")
+                return None, None
+            intr = intr.scaled_to(width, height)
+        return info, intr
+
+    def _to_metres(self, values: np.ndarray, s: NodeSettings) -> np.ndarray:
+        if self._estimator.kind.name.startswith("RELATIVE"):
+            from depth_anything_ros.geometry.scale import disparity_to_depth
+
+            return disparity_to_depth(values, s.relative_scale, s.relative_shift)
+        return values
+
+    def _process(self, frame: Frame) -> None:
+        s = self._settings
+        if s.lazy and not any(p.get_subscription_count() > 0 for p in self._outputs):
+            self.stats.frame_skipped_lazy()
+            return
+        rgb = self._decode(frame, s)
+        if rgb is None:
+            return
+        header = frame.msg.header
+        height, width = rgb.shape[:2]
+        info, intr = self._intrinsics(header, width, height, s)
+        if intr is None and s.require_camera_info:
+            return
+        result = self._estimator.predict(np.ascontiguousarray(rgb))
+        depth = self._to_metres(result.values, s)
+        self._publish(header, rgb, depth, info, intr, s)
+        latency = (self.get_clock().now() - Time.from_msg(header.stamp)).nanoseconds * 1e-9
+        self.stats.frame_out(latency, result.model_time_s)
+
+    def _publish(self, header, rgb: np.ndarray, depth: np.ndarray, info: CameraInfo | None,
+                 intr: CameraIntrinsics | None, s: NodeSettings) -> None:
+        height, width = depth.shape
+        if self._wants(self._pub_depth, s):
+            self._pub_depth.publish(messages.depth_to_msg(depth, header, s.depth_encoding))
+        if intr is not None and self._wants(self._pub_info, s):
+            self._pub_info.publish(messages.camera_info_for(info, header, width, height))
+        if intr is not None and s.publish_points and self._wants(self._pub_points, s):
+            cloud = organized_cloud(depth, rgb, intr, s.points_stride, s.min_range,
+                                    s.range_limit)
+            self._pub_points.publish(messages.cloud_to_msg(cloud, header))
+        if s.publish_colored and self._wants(self._pub_colored, s):
+            from depth_anything_ros.visualize import colorize
+
+            ranged = s.colored_max > 0
+            bgr = colorize(depth, s.colored_min if ranged else None,
+                           s.colored_max if ranged else None, s.colormap)
+            self._pub_colored.publish(messages.bgr_to_msg(bgr, header))
+
+    # ---- shutdown --------------------------------------------------------------------------
+    def stop_worker(self, timeout_s: float = 10.0) -> bool:
+        """Stop and join the worker; True if it ended within `timeout_s`."""
+        self._stop.set()
+        self._mailbox.close()
+        if self._worker.is_alive() and self._worker is not threading.current_thread():
+            self._worker.join(timeout_s)
+        return not self._worker.is_alive()
+
+    @property
+    def worker_alive(self) -> bool:
+        return self._worker.is_alive()
+
+    @property
+    def dropped_frames(self) -> int:
+        return self._mailbox.dropped
+
+    def destroy_node(self) -> None:
+        self.stop_worker()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Console script `depth_node`: exit 0 on SIGINT/SIGTERM, 2 with one message if unusable."""
+    logging.basicConfig(level=logging.INFO, format="[%(levelname)s] [%(name)s]: %(message)s")
+    from rclpy.signals import SignalHandlerOptions
+
+    # Our own handlers for both signals (REFERENCE.md §13: SIGTERM must be handled by the node).
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    logger = rclpy.logging.get_logger(NODE_NAME)
+    try:
+        node = DepthNode()
+    except StartupError as exc:
+        logger.fatal(f"cannot start: {exc}")
+        rclpy.try_shutdown()
+        return 2
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        while not stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
+    finally:
+        joined = node.stop_worker()
+        logger.info("shutting down" + ("" if joined else " (worker did not stop in time)"))
+        executor.remove_node(node)
+        node.destroy_node()
+        executor.shutdown()
+        rclpy.try_shutdown()
+    return 0 if joined else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

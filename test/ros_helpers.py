@@ -1,0 +1,193 @@
+"""Shared set-up for the ROS tests: tiny saved models, an rclpy context, the node in-process.
+
+The node runs on a MultiThreadedExecutor in a background thread next to a "probe" node that
+publishes camera frames and records every output, all over real DDS (LOCALHOST, test domain).
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import defaultdict
+
+import numpy as np
+import pytest
+import rclpy
+import torch
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+
+from depth_anything_ros.conversions import encode_image
+from depth_anything_ros.model import DepthAnything, ModelConfig, save_model
+
+_NAMESPACES = itertools.count()
+
+
+def save_tiny_model(path, *, variant: str = "metric", input_size: int = 42, seed: int = 0):
+    """A random `vitpico` checkpoint (our .safetensors) — fast, real, and deterministic."""
+    torch.manual_seed(seed)
+    config = ModelConfig.preset("vitpico", variant=variant,
+                                max_depth=10.0 if variant == "metric" else None,
+                                input_size=input_size)
+    save_model(DepthAnything(config), path, provenance={"purpose": "ROS node tests"})
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory):
+    return save_tiny_model(tmp_path_factory.mktemp("weights") / "vitpico_metric.safetensors")
+
+
+@pytest.fixture(scope="session")
+def ros_context():
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    yield context
+    context.try_shutdown()
+
+
+def make_image(rgb: np.ndarray, encoding: str = "rgb8", *, frame_id: str = "camera_optical_frame",
+               stamp=(1, 0), row_padding: int = 0, is_bigendian: bool = False) -> Image:
+    step, data = encode_image(rgb, encoding, row_padding=row_padding, is_bigendian=is_bigendian)
+    msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding=encoding, step=step,
+                is_bigendian=is_bigendian)
+    msg.header.frame_id = frame_id
+    msg.header.stamp.sec, msg.header.stamp.nanosec = stamp
+    msg.data = data
+    return msg
+
+
+def make_camera_info(width: int, height: int, *, fx: float = 40.0, fy: float = 42.0,
+                     cx: float | None = None, cy: float | None = None,
+                     frame_id: str = "camera_optical_frame", stamp=(1, 0)) -> CameraInfo:
+    cx = (width - 1) / 2 if cx is None else cx
+    cy = (height - 1) / 2 if cy is None else cy
+    msg = CameraInfo(width=width, height=height, distortion_model="plumb_bob",
+                     d=[0.0] * 5, k=[fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0],
+                     r=[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+                     p=[fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0])
+    msg.header.frame_id = frame_id
+    msg.header.stamp.sec, msg.header.stamp.nanosec = stamp
+    return msg
+
+
+def random_rgb(height: int = 24, width: int = 32, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+OUTPUTS = {"depth": ("depth/image", Image), "info": ("depth/camera_info", CameraInfo),
+           "points": ("depth/points", PointCloud2), "colored": ("depth/colored", Image)}
+
+
+class NodeHarness:
+    """A DepthNode plus a probe node, spinning in a background MultiThreadedExecutor."""
+
+    def __init__(self, context, weights, params: dict | None = None, *,
+                 subscribe=("depth", "info", "points"), estimator=None,
+                 image_qos=None, compressed: bool = False) -> None:
+        from depth_anything_ros.ros.node import DepthNode
+
+        self.ns = f"/dut{next(_NAMESPACES)}"
+        overrides = [Parameter("weights", value=str(weights))]
+        overrides += [Parameter(k, value=v) for k, v in (params or {}).items()]
+        self.node = DepthNode(context=context, namespace=self.ns, parameter_overrides=overrides,
+                              estimator=estimator)
+        self.probe = rclpy.create_node(f"probe{self.ns[4:]}", context=context)
+        self.received: dict[str, list] = defaultdict(list)
+        self._cond = threading.Condition()
+        reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        image_qos = image_qos or reliable
+        if compressed:
+            self.image_pub = self.probe.create_publisher(
+                CompressedImage, f"{self.ns}/image/compressed", image_qos)
+        else:
+            self.image_pub = self.probe.create_publisher(Image, f"{self.ns}/image", image_qos)
+        self.info_pub = self.probe.create_publisher(CameraInfo, f"{self.ns}/camera_info",
+                                                    image_qos)
+        self._subs = {}
+        for key in subscribe:
+            self.subscribe(key)
+        self.probe.create_subscription(DiagnosticArray, "/diagnostics",
+                                       lambda m: self._store("diagnostics", m), 50)
+        self.executor = MultiThreadedExecutor(num_threads=3, context=context)
+        self.executor.add_node(self.node)
+        self.executor.add_node(self.probe)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+        self.wait_connected()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # noqa: BLE001 — executor shut down at teardown
+            pass
+
+    def _store(self, key: str, msg) -> None:
+        with self._cond:
+            self.received[key].append(msg)
+            self._cond.notify_all()
+
+    def subscribe(self, key: str) -> None:
+        topic, kind = OUTPUTS[key]
+        qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        self._subs[key] = self.probe.create_subscription(
+            kind, f"{self.ns}/{topic}", lambda m, k=key: self._store(k, m), qos)
+
+    def unsubscribe(self, key: str) -> None:
+        self.probe.destroy_subscription(self._subs.pop(key))
+
+    def wait_connected(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        node_pubs = {"depth": self.node._pub_depth, "info": self.node._pub_info,
+                     "points": self.node._pub_points, "colored": self.node._pub_colored}
+        while time.monotonic() < deadline:
+            if (self.image_pub.get_subscription_count() > 0
+                    and self.info_pub.get_subscription_count() > 0
+                    and all(node_pubs[k].get_subscription_count() > 0 for k in self._subs)):
+                return
+            time.sleep(0.02)
+        raise TimeoutError(f"{self.ns}: DDS discovery did not complete in {timeout} s")
+
+    def wait_for(self, key: str, predicate=lambda m: True, timeout: float = 10.0):
+        """The first received `key` message matching `predicate` (or TimeoutError)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for msg in self.received[key]:
+                    if predicate(msg):
+                        return msg
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"no matching {key} message within {timeout} s")
+                self._cond.wait(left)
+
+    def wait_stamp(self, key: str, stamp, timeout: float = 10.0):
+        return self.wait_for(key, lambda m: (m.header.stamp.sec, m.header.stamp.nanosec)
+                             == tuple(stamp), timeout)
+
+    def close(self) -> None:
+        self.executor.shutdown(timeout_sec=2.0)
+        self._thread.join(5.0)
+        self.node.destroy_node()
+        self.probe.destroy_node()
+
+
+@pytest.fixture
+def harness_factory(ros_context, tiny_weights):
+    created = []
+
+    def make(params: dict | None = None, **kwargs) -> NodeHarness:
+        weights = kwargs.pop("weights", tiny_weights)
+        harness = NodeHarness(ros_context, weights, params, **kwargs)
+        created.append(harness)
+        return harness
+
+    yield make
+    for harness in created:
+        harness.close()
+
+
+__all__ = ["harness_factory", "ros_context", "tiny_weights", "qos_profile_sensor_data"]
