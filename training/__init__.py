@@ -1,0 +1,1 @@
+"""Training: the seed paper's teacher-student pipeline, metric fine-tuning and evaluation (python -m training)."""

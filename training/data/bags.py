@@ -1,0 +1,213 @@
+"""Bag datasets: train on your robot's own recordings, read directly with rosbags (no ROS).
+
+* Unlabeled: every frame of an image topic (``sensor_msgs/Image`` or ``CompressedImage``) —
+  the input of the ``pseudo_label`` stage.
+* Labeled: image + depth topics, paired by header stamp: exact by default, or the nearest depth
+  within ``tolerance`` seconds. Depth must be a raw ``Image`` in 32FC1 (m) or 16UC1 (mm).
+* Optional ``camera_info`` topic: intrinsics of the info with the image's stamp (else the latest
+  one before it), from P when set (rectified), otherwise K.
+
+Construction scans the bag once (deserialising headers) and keeps only (time, stamp) indices;
+``dataset[i]`` seeks to that message, so a bag of any size costs little memory. The reader is
+opened lazily in each process, so DataLoader workers each get their own.
+"""
+from __future__ import annotations
+
+import bisect
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from depth_anything_ros.conversions import decode_compressed, decode_depth, decode_image
+from training.data.samples import DepthDataset, Sample, make_sample
+
+log = logging.getLogger(__name__)
+IMAGE_TYPE = "sensor_msgs/msg/Image"
+COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
+CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
+
+
+class BagDatasetError(ValueError):
+    """A bag cannot serve as a dataset; the message names the bag, the topic and the reason."""
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """Where one message is: bag time (ns) and its rank among messages at that time."""
+
+    time: int
+    rank: int
+    stamp: int
+
+
+def _open_reader(path: Path) -> Any:
+    from rosbags.highlevel import AnyReader, AnyReaderError
+    from rosbags.typesys import Stores, get_typestore
+
+    if not path.exists():
+        raise BagDatasetError(f"bag {path} does not exist")
+    try:
+        reader = AnyReader([path], default_typestore=get_typestore(Stores.ROS2_HUMBLE))
+        reader.open()
+    except (AnyReaderError, OSError) as error:
+        raise BagDatasetError(f"{path}: cannot open bag ({error})") from None
+    return reader
+
+
+def _stamp_ns(msg: Any) -> int:
+    return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+
+
+class BagDataset(DepthDataset):
+    """``bag:<path>?image=<topic>[&depth=<topic>][&camera_info=<topic>][&tolerance=<s>][&every=<k>]``."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        image_topic: str,
+        depth_topic: str | None = None,
+        *,
+        camera_info_topic: str | None = None,
+        tolerance: float = 0.0,
+        every: int = 1,
+        max_frames: int | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.image_topic, self.depth_topic, self.info_topic = image_topic, depth_topic, camera_info_topic
+        self.labeled = depth_topic is not None
+        self.spec = f"bag:{self.path}?image={image_topic}" + (f"&depth={depth_topic}" if depth_topic else "")
+        if tolerance < 0 or every < 1:
+            raise BagDatasetError(f"{self.path}: tolerance must be ≥ 0 and every ≥ 1, got {tolerance}, {every}")
+        self._reader, self._pid = None, None
+        reader = self._get_reader()
+        self._types = {image_topic: self._topic_type(reader, image_topic, (IMAGE_TYPE, COMPRESSED_TYPE))}
+        images = self._scan(reader, image_topic)
+        if depth_topic is not None:
+            self._types[depth_topic] = self._topic_type(reader, depth_topic, (IMAGE_TYPE,))
+            images, depths = self._pair(images, self._scan(reader, depth_topic), tolerance)
+        else:
+            depths = [None] * len(images)
+        self._infos: list[tuple[int, np.ndarray]] = []
+        if camera_info_topic is not None:
+            self._types[camera_info_topic] = self._topic_type(reader, camera_info_topic, (CAMERA_INFO_TYPE,))
+            self._infos = self._scan_infos(reader, camera_info_topic)
+        pairs = list(zip(images, depths))[::every]
+        self._pairs = pairs[:max_frames] if max_frames is not None else pairs
+        if not self._pairs:
+            raise BagDatasetError(f"{self.path}: no frames on {image_topic}")
+
+    # -- reading -----------------------------------------------------------------------------
+    def _get_reader(self) -> Any:
+        if self._reader is None or self._pid != os.getpid():
+            self._reader, self._pid = _open_reader(self.path), os.getpid()
+        return self._reader
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_reader"], state["_pid"] = None, None
+        return state
+
+    def _connections(self, reader: Any, topic: str) -> list:
+        return [c for c in reader.connections if c.topic == topic]
+
+    def _topic_type(self, reader: Any, topic: str, allowed: tuple[str, ...]) -> str:
+        connections = self._connections(reader, topic)
+        if not connections:
+            known = ", ".join(sorted({c.topic for c in reader.connections})) or "none"
+            raise BagDatasetError(f"{self.path}: no topic {topic} (topics: {known})")
+        msgtype = connections[0].msgtype
+        if msgtype not in allowed:
+            raise BagDatasetError(f"{self.path}: topic {topic} has type {msgtype}, expected {' or '.join(allowed)}")
+        return msgtype
+
+    def _scan(self, reader: Any, topic: str) -> list[_Entry]:
+        entries, last_time, rank = [], None, 0
+        for connection, time, raw in reader.messages(connections=self._connections(reader, topic)):
+            rank = rank + 1 if time == last_time else 0
+            last_time = time
+            msg = reader.deserialize(raw, connection.msgtype)
+            entries.append(_Entry(int(time), rank, _stamp_ns(msg)))
+        return entries
+
+    def _scan_infos(self, reader: Any, topic: str) -> list[tuple[int, np.ndarray]]:
+        infos = []
+        for connection, _time, raw in reader.messages(connections=self._connections(reader, topic)):
+            msg = reader.deserialize(raw, connection.msgtype)
+            p, k = np.asarray(msg.p, float).reshape(3, 4), np.asarray(msg.k, float).reshape(3, 3)
+            use_p = p[0, 0] > 0 and p[1, 1] > 0
+            fx, fy, cx, cy = (p[0, 0], p[1, 1], p[0, 2], p[1, 2]) if use_p else (k[0, 0], k[1, 1], k[0, 2], k[1, 2])
+            infos.append((_stamp_ns(msg), np.array([fx, fy, cx, cy], np.float32)))
+        return sorted(infos, key=lambda item: item[0])
+
+    def _pair(self, images: list[_Entry], depths: list[_Entry], tolerance: float) -> tuple[list, list]:
+        """Each image with the depth of the nearest stamp within ``tolerance`` (s); others dropped."""
+        if not depths:
+            raise BagDatasetError(f"{self.path}: no messages on depth topic {self.depth_topic}")
+        ordered = sorted(depths, key=lambda e: e.stamp)
+        stamps = [e.stamp for e in ordered]
+        limit = int(round(tolerance * 1e9))
+        kept_images, kept_depths = [], []
+        for image in images:
+            i = bisect.bisect_left(stamps, image.stamp)
+            candidates = [j for j in (i - 1, i) if 0 <= j < len(stamps)]
+            best = min(candidates, key=lambda j: abs(stamps[j] - image.stamp))
+            if abs(stamps[best] - image.stamp) <= limit:
+                kept_images.append(image)
+                kept_depths.append(ordered[best])
+        if not kept_images:
+            raise BagDatasetError(
+                f"{self.path}: no {self.image_topic} frame has a {self.depth_topic} frame within "
+                f"{tolerance} s of its stamp (set tolerance to pair nearest stamps)"
+            )
+        if len(kept_images) < len(images):
+            log.info("%s: %d of %d images have no depth within %.3f s; skipped",
+                     self.path, len(images) - len(kept_images), len(images), tolerance)
+        return kept_images, kept_depths
+
+    def _message(self, topic: str, entry: _Entry) -> Any:
+        reader = self._get_reader()
+        messages = reader.messages(connections=self._connections(reader, topic), start=entry.time, stop=entry.time + 1)
+        for rank, (connection, _time, raw) in enumerate(messages):
+            if rank == entry.rank:
+                return reader.deserialize(raw, connection.msgtype)
+        raise BagDatasetError(f"{self.path}: message on {topic} at t={entry.time} ns vanished")
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+    def __getitem__(self, index: int) -> Sample:
+        image_entry, depth_entry = self._pairs[self._check_index(index)]
+        msg = self._message(self.image_topic, image_entry)
+        try:
+            if self._types[self.image_topic] == COMPRESSED_TYPE:
+                rgb = decode_compressed(msg.format, msg.data)
+            else:
+                rgb = decode_image(msg.encoding, int(msg.height), int(msg.width), int(msg.step),
+                                   bool(msg.is_bigendian), msg.data)
+        except ValueError as error:
+            raise BagDatasetError(f"{self.path}: {self.image_topic} at stamp {image_entry.stamp} ns: {error}") from None
+        rgb = np.ascontiguousarray(rgb)
+        depth = None
+        if depth_entry is not None:
+            d = self._message(self.depth_topic, depth_entry)
+            try:
+                depth = decode_depth(d.encoding, int(d.height), int(d.width), int(d.step), bool(d.is_bigendian), d.data)
+            except ValueError as error:
+                raise BagDatasetError(f"{self.path}: {self.depth_topic} at stamp {depth_entry.stamp} ns: {error}") from None
+            if depth.shape != rgb.shape[:2]:
+                raise BagDatasetError(
+                    f"{self.path}: {self.depth_topic} at stamp {depth_entry.stamp} ns is {depth.shape[1]}x"
+                    f"{depth.shape[0]} but {self.image_topic} is {rgb.shape[1]}x{rgb.shape[0]} (WxH)"
+                )
+        sec, nanosec = divmod(image_entry.stamp, 1_000_000_000)
+        return make_sample(rgb, f"{sec}_{nanosec:09d}", depth, self._intrinsics_for(image_entry.stamp))
+
+    def _intrinsics_for(self, stamp: int) -> np.ndarray | None:
+        if not self._infos:
+            return None
+        i = bisect.bisect_right([s for s, _ in self._infos], stamp) - 1
+        return self._infos[max(i, 0)][1]

@@ -1,0 +1,226 @@
+"""Synthetic frames: random cameras in random scenes, moving cameras through one scene.
+
+A *frame* is addressed by (domain, split, index). Its scene seed is ``SPLIT_OFFSETS[split] +
+index``, so train and test use disjoint seeds for any index below ``SPLIT_STRIDE``; the camera is
+drawn from a generator seeded by the same seed, so a frame is fully deterministic.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from training.data.cache import cache_root, frame_dtype, load_shard, save_atomic
+from training.data.domains import DOMAINS, make_scene
+from training.data.samples import DepthDataset, Sample, make_sample
+from training.data.scene import CameraPose, Scene, intrinsics_from_fov
+
+log = logging.getLogger(__name__)
+GENERATOR_VERSION = 1  # bump when scenes or rendering change: old caches are then ignored
+DEFAULT_SHARD_FRAMES = 64
+
+SPLITS = ("train", "test")
+SPLIT_STRIDE = 1_000_000_000
+SPLIT_OFFSETS = {"train": 0, "test": SPLIT_STRIDE}
+HFOV_RANGE_DEG = (50.0, 100.0)
+
+
+@dataclass(frozen=True)
+class SyntheticFrame:
+    """One rendered view: RGB uint8 (H, W, 3), planar depth float32 (NaN invalid), intrinsics
+    (fx, fy, cx, cy) float32, the camera pose and the scene seed it came from."""
+
+    rgb: np.ndarray
+    depth: np.ndarray
+    intrinsics: np.ndarray
+    pose: CameraPose
+    seed: int
+
+
+def frame_seed(split: str, index: int) -> int:
+    """Scene seed of frame ``index`` of ``split``; train and test seeds never overlap."""
+    if split not in SPLIT_OFFSETS:
+        raise ValueError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+    if not 0 <= index < SPLIT_STRIDE:
+        raise IndexError(f"frame index {index} outside 0..{SPLIT_STRIDE - 1}")
+    return SPLIT_OFFSETS[split] + int(index)
+
+
+def sample_camera(scene: Scene, rng: np.random.Generator) -> tuple[CameraPose, float]:
+    """A random pose in the scene's free region and a horizontal field of view (degrees).
+
+    Random height within ``scene.camera_height`` and pitch (indoor −30…+15°, outdoor −15…+8°);
+    outdoor cameras mostly look along the road (±40°), sometimes anywhere.
+    """
+    x0, x1, y0, y1 = scene.free_region
+    if scene.domain == "outdoor":
+        x0, x1 = -20.0, 20.0
+        yaw = rng.uniform(-0.7, 0.7) + (np.pi if rng.random() < 0.5 else 0.0)
+        if rng.random() < 0.25:
+            yaw = rng.uniform(-np.pi, np.pi)
+        pitch = np.radians(rng.uniform(-15.0, 8.0))
+    else:
+        yaw = rng.uniform(-np.pi, np.pi)
+        pitch = np.radians(rng.uniform(-30.0, 15.0))
+    position = (rng.uniform(x0, x1), rng.uniform(y0, y1), rng.uniform(*scene.camera_height))
+    roll = np.radians(rng.normal(0.0, 2.0))
+    return CameraPose.from_yaw_pitch(position, yaw, pitch, roll), float(rng.uniform(*HFOV_RANGE_DEG))
+
+
+def render_frame(domain: str, split: str, index: int, width: int = 256, height: int = 256) -> SyntheticFrame:
+    """Frame ``index`` of ``synthetic:<domain>:<split>`` at ``width``×``height``; deterministic."""
+    seed = frame_seed(split, index)
+    scene = make_scene(domain, seed)
+    pose, hfov = sample_camera(scene, np.random.default_rng([seed, 7]))
+    intrinsics = intrinsics_from_fov(width, height, hfov)
+    rgb, depth = scene.render(pose, intrinsics, width, height)
+    return SyntheticFrame(rgb, depth, intrinsics.astype(np.float32), pose, seed)
+
+
+def camera_trajectory(
+    scene: Scene, num_frames: int, *, metres_per_frame: float | None = None, start: float = 0.0
+) -> list[CameraPose]:
+    """A smooth camera path through ``scene`` for moving-camera demos (same scene, many poses).
+
+    Indoor: an ellipse inside the room's free region, heading along the motion with a gentle
+    look-around. Outdoor: straight along the road (+x) with a slow sway. Height and pitch
+    oscillate slightly. ``metres_per_frame`` sets the speed (default 0.03 indoor, 0.15 outdoor);
+    ``start`` offsets the path (metres travelled) so consecutive calls can continue it.
+    """
+    if num_frames <= 0:
+        raise ValueError(f"num_frames must be positive, got {num_frames}")
+    x0, x1, y0, y1 = scene.free_region
+    z_mid = 0.5 * sum(scene.camera_height)
+    poses = []
+    if scene.domain == "outdoor":
+        step = 0.15 if metres_per_frame is None else metres_per_frame
+        for k in range(num_frames):
+            s = start + k * step
+            x = -0.5 * num_frames * step + s - start
+            y = 0.4 * (y1 - 0.5) * np.sin(s / 7.0)
+            yaw = 0.15 * np.sin(s / 11.0)
+            poses.append(CameraPose.from_yaw_pitch((x, y, z_mid), yaw, np.radians(-4.0) + 0.03 * np.sin(s / 5.0)))
+        return poses
+    step = 0.03 if metres_per_frame is None else metres_per_frame
+    ax, ay = 0.8 * (x1 - x0) / 2, 0.8 * (y1 - y0) / 2
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    perimeter = np.pi * (3 * (ax + ay) - np.sqrt((3 * ax + ay) * (ax + 3 * ay)))  # Ramanujan
+    for k in range(num_frames):
+        s = start + k * step
+        theta = 2 * np.pi * s / perimeter
+        x, y = cx + ax * np.cos(theta), cy + ay * np.sin(theta)
+        heading = np.arctan2(ay * np.cos(theta), -ax * np.sin(theta)) + 0.35 * np.sin(s / 0.9)
+        z = z_mid + 0.05 * np.sin(s / 0.7)
+        poses.append(CameraPose.from_yaw_pitch((x, y, z), heading, np.radians(-8.0) + 0.06 * np.sin(s / 1.3)))
+    return poses
+
+
+def render_shard(domain: str, split: str, start: int, count: int, width: int, height: int) -> np.ndarray:
+    """Frames ``start .. start+count-1`` as one structured array (the cache record layout)."""
+    records = np.zeros(count, dtype=frame_dtype(width, height))
+    for offset in range(count):
+        frame = render_frame(domain, split, start + offset, width, height)
+        records[offset] = (frame.rgb, frame.depth, frame.intrinsics, frame.seed)
+    return records
+
+
+def _default_workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+class SyntheticDataset(DepthDataset):
+    """``synthetic:<domain>:<split>``: ``num_frames`` labeled frames of ``size``×``size`` pixels.
+
+    With ``cache=True`` (default) all frames are rendered up front (in parallel over
+    ``workers`` processes) into shards of ``shard_frames`` under
+    ``cache_root()/synthetic/v<GENERATOR_VERSION>/<domain>-<split>-<W>x<H>/`` and read back by
+    memory map; a second construction finds them and renders nothing. ``cache=False`` renders
+    each frame on access (no disk use; ~0.1 s per 256-px frame).
+    """
+
+    labeled = True
+
+    def __init__(
+        self,
+        domain: str,
+        split: str,
+        num_frames: int = 1000,
+        size: int = 256,
+        *,
+        cache: bool = True,
+        workers: int | None = None,
+        shard_frames: int = DEFAULT_SHARD_FRAMES,
+    ) -> None:
+        if domain not in DOMAINS:
+            raise ValueError(f"unknown synthetic domain {domain!r}; use one of {', '.join(DOMAINS)}")
+        frame_seed(split, 0)  # validates the split
+        if num_frames <= 0 or size <= 0 or shard_frames <= 0:
+            raise ValueError(
+                f"num_frames, size and shard_frames must be positive, got {num_frames}, {size}, {shard_frames}"
+            )
+        self.domain, self.split, self.num_frames, self.size = domain, split, int(num_frames), int(size)
+        self.spec = f"synthetic:{domain}:{split}?n={num_frames}&size={size}"
+        self.shard_frames = int(shard_frames)
+        self.cache_dir = cache_root() / "synthetic" / f"v{GENERATOR_VERSION}" / f"{domain}-{split}-{size}x{size}"
+        self._shards: dict[int, np.ndarray] = {}
+        self.cached = cache
+        if cache:
+            self._ensure_cached(workers or _default_workers())
+
+    def __len__(self) -> int:
+        return self.num_frames
+
+    def _shard_span(self, shard: int) -> tuple[int, int]:
+        start = shard * self.shard_frames
+        return start, min(self.shard_frames, self.num_frames - start)
+
+    def _shard_path(self, shard: int):
+        start, count = self._shard_span(shard)
+        return self.cache_dir / f"frames_{start:09d}_{count:05d}.npy"
+
+    def _ensure_cached(self, workers: int) -> None:
+        shards = range((self.num_frames + self.shard_frames - 1) // self.shard_frames)
+        missing = [j for j in shards if not self._shard_path(j).exists()]
+        if not missing:
+            return
+        frames = sum(self._shard_span(j)[1] for j in missing)
+        log.info("rendering %d %s frames into %s (%d processes)", frames, self.spec, self.cache_dir, workers)
+        begin = time.perf_counter()
+        jobs = [(self.domain, self.split, *self._shard_span(j), self.size, self.size) for j in missing]
+        if workers <= 1 or len(missing) == 1:
+            for j, job in zip(missing, jobs):
+                save_atomic(self._shard_path(j), render_shard(*job))
+        else:
+            context = multiprocessing.get_context("spawn")  # no forked torch/OpenMP state
+            with ProcessPoolExecutor(min(workers, len(missing)), mp_context=context) as pool:
+                futures = [pool.submit(render_shard, *job) for job in jobs]
+                for j, future in zip(missing, futures):
+                    save_atomic(self._shard_path(j), future.result())
+        elapsed = time.perf_counter() - begin
+        log.info("rendered %d frames in %.1f s (%.1f frames/s)", frames, elapsed, frames / max(elapsed, 1e-9))
+
+    def frame_arrays(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """(rgb, depth, intrinsics, seed) of frame ``index``, from the cache or freshly rendered."""
+        index = self._check_index(index)
+        if not self.cached:
+            frame = render_frame(self.domain, self.split, index, self.size, self.size)
+            return frame.rgb, frame.depth, frame.intrinsics, frame.seed
+        shard, offset = divmod(index, self.shard_frames)
+        if shard not in self._shards:
+            self._shards[shard] = load_shard(
+                self._shard_path(shard), frame_dtype(self.size, self.size), self._shard_span(shard)[1]
+            )
+        record = self._shards[shard][offset]
+        return np.array(record["rgb"]), np.array(record["depth"]), np.array(record["intrinsics"]), int(record["seed"])
+
+    def __getitem__(self, index: int) -> Sample:
+        rgb, depth, intrinsics, seed = self.frame_arrays(index)
+        return make_sample(rgb, f"{self.domain}-{self.split}-{int(index) % self.num_frames:06d}", depth, intrinsics)
