@@ -140,14 +140,21 @@ class ReadMessage:
     msg: object
 
 
-def read_bag(path: Path) -> dict[str, list[ReadMessage]]:
-    """Every message of a bag, by topic, deserialized with the bag's own definitions."""
+def read_bag(path: Path, topics: tuple[str, ...] | None = None) -> dict[str, list[ReadMessage]]:
+    """Every message of a bag (or of `topics`), by topic, deserialized with the bag's own
+    definitions."""
     out: dict[str, list[ReadMessage]] = {}
     with AnyReader([path]) as reader:
-        for conn, bag_time, raw in reader.messages():
+        conns = [c for c in reader.connections if topics is None or c.topic in topics]
+        for conn, bag_time, raw in reader.messages(connections=conns):
             out.setdefault(conn.topic, []).append(
                 ReadMessage(conn.topic, conn.msgtype, bag_time, reader.deserialize(raw, conn.msgtype)))
     return out
+
+
+def topic_counts(path: Path) -> dict[str, int]:
+    with AnyReader([path]) as reader:
+        return {topic: info.msgcount for topic, info in reader.topics.items()}
 
 
 def stamp_ns(msg) -> int:

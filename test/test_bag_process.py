@@ -1,0 +1,299 @@
+"""End-to-end bag jobs on real bags written with rosbags and a tiny random metric model."""
+import json
+import math
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from bag_helpers import (
+    CX, CY, FX, FY, read_bag, save_tiny_model, stamp_ns, topic_counts, tree_digest,
+    write_camera_bag,
+)
+from depth_anything_ros.bag.errors import BagError, BagFrameError, BagTopicError
+from depth_anything_ros.bag.process import BagJobOptions, process_bag
+from depth_anything_ros.conversions import decode_depth
+from depth_anything_ros.inference import DepthEstimator
+
+CAM = "/cam/image_raw"
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    return save_tiny_model(tmp_path_factory.mktemp("model") / "tiny_metric.safetensors")
+
+
+@pytest.fixture(scope="module")
+def estimator(weights):
+    return DepthEstimator.from_weights(weights, device="cpu")
+
+
+def _depth(msg) -> np.ndarray:
+    return decode_depth(msg.encoding, msg.height, msg.width, msg.step, bool(msg.is_bigendian), msg.data)
+
+
+def _cloud(msg) -> dict[str, np.ndarray]:
+    names = [f.name for f in msg.fields]
+    assert names == ["x", "y", "z", "rgb"] and msg.point_step == 16 and not msg.is_dense
+    assert msg.row_step == msg.width * msg.point_step
+    floats = np.frombuffer(bytes(msg.data), "<f4").reshape(msg.height, msg.width, 4)
+    return {"x": floats[..., 0], "y": floats[..., 1], "z": floats[..., 2], "rgb": floats[..., 3]}
+
+
+def _storage_of(bag) -> str:
+    meta = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    return meta["storage_identifier"]
+
+
+@pytest.mark.parametrize("in_storage, out_storage", [
+    ("sqlite3", None), ("mcap", None), ("sqlite3", "mcap"), ("mcap", "sqlite3"),
+])
+def test_output_bag_has_depth_info_points_and_copies_at_original_times(
+        tmp_path, estimator, in_storage, out_storage):
+    src, out = tmp_path / "in", tmp_path / "out"
+    recorded = write_camera_bag(src, storage=in_storage, frames=5)
+    summary = process_bag(src, out, estimator, BagJobOptions(CAM, batch_size=2, storage=out_storage))
+
+    assert _storage_of(out) == (out_storage or in_storage)
+    assert (summary.frames_in, summary.frames_out, summary.skipped) == (5, 5, [])
+    bag = read_bag(out)
+    types = {topic: {m.msgtype for m in msgs} for topic, msgs in bag.items()}
+    assert types == {
+        "/cam/depth/image": {"sensor_msgs/msg/Image"},
+        "/cam/depth/camera_info": {"sensor_msgs/msg/CameraInfo"},
+        "/cam/depth/points": {"sensor_msgs/msg/PointCloud2"},
+        CAM: {"sensor_msgs/msg/Image"},
+        "/cam/camera_info": {"sensor_msgs/msg/CameraInfo"},
+        "/note": {"std_msgs/msg/String"},
+    }
+    for topic in ("/cam/depth/image", "/cam/depth/camera_info", "/cam/depth/points"):
+        msgs = bag[topic]
+        assert [m.bag_time_ns for m in msgs] == [f.bag_time_ns for f in recorded]
+        assert [stamp_ns(m.msg) for m in msgs] == [f.stamp_ns for f in recorded]
+        assert {m.msg.header.frame_id for m in msgs} == {"cam_optical_frame"}
+    source = read_bag(src)
+    for topic in (CAM, "/cam/camera_info", "/note"):
+        assert [m.bag_time_ns for m in bag[topic]] == [m.bag_time_ns for m in source[topic]]
+    assert [m.msg.data for m in bag["/note"]] == [f"note {i}" for i in range(5)]
+
+
+def test_depth_equals_the_estimator_on_the_same_frame(tmp_path, estimator):
+    src, out = tmp_path / "in", tmp_path / "out"
+    recorded = write_camera_bag(src, frames=5, encoding="bgr8")
+    process_bag(src, out, estimator, BagJobOptions(CAM, batch_size=3))
+    depths = read_bag(out)["/cam/depth/image"]
+    assert len(depths) == len(recorded)
+    for frame, message in zip(recorded, depths):
+        assert message.msg.encoding == "32FC1" and (message.msg.height, message.msg.width) == (48, 64)
+        expected = estimator.predict(frame.rgb).values
+        np.testing.assert_allclose(_depth(message.msg), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpg"])
+def test_compressed_input_gives_the_depth_of_the_decoded_frame(tmp_path, estimator, fmt):
+    src, out = tmp_path / "in", tmp_path / "out"
+    recorded = write_camera_bag(src, frames=3, compressed=fmt, image_topic="/cam/image_raw/compressed")
+    summary = process_bag(src, out, estimator, BagJobOptions("/cam/image_raw/compressed", batch_size=2))
+    assert summary.frames_out == 3
+    bag = read_bag(out)
+    assert {m.msgtype for m in bag["/cam/image_raw/compressed"]} == {"sensor_msgs/msg/CompressedImage"}
+    for frame, message in zip(recorded, bag["/cam/depth/image"]):
+        ok, buf = cv2.imencode(f".{fmt}", cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR))
+        decoded = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        np.testing.assert_allclose(_depth(message.msg), estimator.predict(decoded).values,
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_cloud_back_projects_the_depth_with_the_camera_info(tmp_path, estimator):
+    src, out = tmp_path / "in", tmp_path / "out"
+    recorded = write_camera_bag(src, frames=2)
+    process_bag(src, out, estimator, BagJobOptions(CAM))
+    bag = read_bag(out)
+    for frame, dmsg, imsg, pmsg in zip(recorded, bag["/cam/depth/image"], bag["/cam/depth/camera_info"],
+                                       bag["/cam/depth/points"]):
+        depth, info = _depth(dmsg.msg), imsg.msg
+        assert (info.width, info.height) == (64, 48)
+        assert list(info.k) == [FX, 0, CX, 0, FY, CY, 0, 0, 1]
+        cloud = _cloud(pmsg.msg)
+        assert (pmsg.msg.height, pmsg.msg.width) == depth.shape
+        v, u = np.mgrid[0:48, 0:64]
+        np.testing.assert_allclose(cloud["z"], depth, rtol=1e-6)
+        np.testing.assert_allclose(cloud["x"], (u - CX) * depth / FX, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(cloud["y"], (v - CY) * depth / FY, rtol=1e-5, atol=1e-6)
+        bits = cloud["rgb"].view(np.uint32)
+        rgb = frame.rgb.astype(np.uint32)
+        np.testing.assert_array_equal(bits, (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2])
+
+
+def test_points_stride_no_points_and_16uc1(tmp_path, estimator):
+    src = tmp_path / "in"
+    write_camera_bag(src, frames=2)
+    process_bag(src, tmp_path / "strided", estimator, BagJobOptions(CAM, points_stride=4))
+    cloud = read_bag(tmp_path / "strided")["/cam/depth/points"][0].msg
+    assert (cloud.height, cloud.width) == (12, 16)
+
+    process_bag(src, tmp_path / "mm", estimator,
+                BagJobOptions(CAM, points=False, depth_encoding="16UC1"))
+    bag = read_bag(tmp_path / "mm")
+    assert "/cam/depth/points" not in bag and "/cam/depth/camera_info" in bag
+    metres = read_bag(tmp_path / "strided")["/cam/depth/image"][0].msg
+    mm = bag["/cam/depth/image"][0].msg
+    assert mm.encoding == "16UC1" and mm.step == 128
+    np.testing.assert_allclose(_depth(mm), np.round(_depth(metres) * 1000) / 1000, atol=1e-6)
+
+
+def test_copy_topics_none_and_a_list(tmp_path, estimator):
+    src = tmp_path / "in"
+    write_camera_bag(src, frames=2)
+    process_bag(src, tmp_path / "none", estimator, BagJobOptions(CAM, copy_topics="none"))
+    assert set(read_bag(tmp_path / "none")) == {"/cam/depth/image", "/cam/depth/camera_info",
+                                               "/cam/depth/points"}
+    summary = process_bag(src, tmp_path / "some", estimator, BagJobOptions(CAM, copy_topics="/note"))
+    assert set(read_bag(tmp_path / "some")) == {"/cam/depth/image", "/cam/depth/camera_info",
+                                               "/cam/depth/points", "/note"}
+    assert summary.copied == 2
+
+
+def test_without_camera_info_only_depth_is_written(tmp_path, estimator):
+    src, out = tmp_path / "in", tmp_path / "out"
+    write_camera_bag(src, frames=2, info_topic=None)
+    process_bag(src, out, estimator, BagJobOptions(CAM))
+    assert set(read_bag(out)) == {"/cam/depth/image", CAM, "/note"}
+
+
+@pytest.mark.parametrize("kind", ["short_data", "truncated_cdr"])
+def test_a_corrupt_frame_in_the_middle_is_skipped_and_counted(tmp_path, estimator, kind):
+    src, out = tmp_path / "in", tmp_path / "out"
+    recorded = write_camera_bag(src, frames=5, corrupt={2: kind})
+    summary = process_bag(src, out, estimator, BagJobOptions(CAM, batch_size=2))
+    assert (summary.frames_in, summary.frames_out) == (5, 4)
+    assert [s.index for s in summary.skipped] == [2]
+    assert summary.skipped[0].bag_time_ns == recorded[2].bag_time_ns
+    assert any("skipped frame 2" in line for line in summary.lines())
+    good = [f.bag_time_ns for f in recorded if not f.corrupt]
+    assert [m.bag_time_ns for m in read_bag(out, ("/cam/depth/image",))["/cam/depth/image"]] == good
+    counts = topic_counts(out)  # the input camera topic is still copied verbatim, corrupt one too
+    assert counts[CAM] == 5 and counts["/cam/depth/points"] == 4
+
+
+def test_strict_fails_on_a_corrupt_frame_leaving_no_output_and_the_input_untouched(tmp_path, estimator):
+    src, out = tmp_path / "in", tmp_path / "out"
+    write_camera_bag(src, frames=5, corrupt={3: "short_data"}, storage="mcap")
+    before = tree_digest(src)
+    with pytest.raises(BagFrameError, match=r"/cam/image_raw message 3 .*shorter"):
+        process_bag(src, out, estimator, BagJobOptions(CAM, batch_size=1, strict=True,
+                                                       export_dir=tmp_path / "export"))
+    assert not out.exists() and not (tmp_path / "export").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]  # no staged leftovers either
+    assert tree_digest(src) == before
+
+
+@pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
+def test_an_interrupt_mid_run_leaves_no_output_and_the_input_byte_identical(tmp_path, estimator, storage):
+    src, out = tmp_path / "in", tmp_path / "out"
+    write_camera_bag(src, frames=6, storage=storage)
+    before = tree_digest(src)
+    written = []
+
+    def interrupt_after_two(frames_written):
+        written.append(frames_written)
+        if frames_written == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        process_bag(src, out, estimator, BagJobOptions(CAM, batch_size=1), on_frame=interrupt_after_two)
+    assert written == [1, 2]
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+    assert tree_digest(src) == before
+
+
+def test_an_existing_output_is_refused_unless_overwrite(tmp_path, estimator):
+    src, out = tmp_path / "in", tmp_path / "out"
+    write_camera_bag(src, frames=2)
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(BagError, match=r"out already exists \(pass --overwrite"):
+        process_bag(src, out, estimator, BagJobOptions(CAM))
+    assert (out / "keep.txt").read_text() == "mine"
+    process_bag(src, out, estimator, BagJobOptions(CAM, overwrite=True))
+    assert not (out / "keep.txt").exists() and len(read_bag(out)["/cam/depth/image"]) == 2
+
+
+def test_output_inside_the_input_is_refused(tmp_path, estimator):
+    src = tmp_path / "in"
+    write_camera_bag(src, frames=1)
+    before = tree_digest(src)
+    with pytest.raises(BagError, match="overlaps the input bag"):
+        process_bag(src, src / "out", estimator, BagJobOptions(CAM))
+    assert tree_digest(src) == before
+
+
+def test_missing_topic_error_lists_image_topics_and_writes_nothing(tmp_path, estimator):
+    src, out = tmp_path / "in", tmp_path / "out"
+    write_camera_bag(src, frames=1)
+    with pytest.raises(BagTopicError, match=r"no topic '/camera/image'.*/cam/image_raw \(sensor_msgs/msg/Image\)"):
+        process_bag(src, out, estimator, BagJobOptions("/camera/image"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
+def test_relative_models_are_refused(tmp_path):
+    src = tmp_path / "in"
+    write_camera_bag(src, frames=1)
+    relative = DepthEstimator.from_weights(save_tiny_model(tmp_path / "rel.safetensors", "relative"),
+                                           device="cpu")
+    with pytest.raises(BagError, match="relative disparity"):
+        process_bag(src, tmp_path / "out", relative, BagJobOptions(CAM))
+
+
+def test_export_dir_has_rgb_depth_mm_npy_preview_and_intrinsics_named_by_stamp(tmp_path, estimator):
+    src, out, export = tmp_path / "in", tmp_path / "out", tmp_path / "export"
+    recorded = write_camera_bag(src, frames=3)
+    process_bag(src, out, estimator, BagJobOptions(CAM, export_dir=export))
+    depth_msgs = read_bag(out)["/cam/depth/image"]
+    names = [f"{f.stamp_ns // 10**9}_{f.stamp_ns % 10**9:09d}" for f in recorded]
+    assert names[0] == "1700000000_123456789"
+    assert sorted(p.name for p in export.iterdir()) == ["depth", "intrinsics", "preview", "rgb"]
+    for name, frame, msg in zip(names, recorded, depth_msgs):
+        depth = _depth(msg.msg)
+        np.testing.assert_array_equal(np.load(export / "depth" / f"{name}.npy"), depth)
+        mm = cv2.imread(str(export / "depth" / f"{name}.png"), cv2.IMREAD_UNCHANGED)
+        assert mm.dtype == np.uint16
+        np.testing.assert_array_equal(mm, np.round(depth * 1000).astype(np.uint16))
+        rgb = cv2.cvtColor(cv2.imread(str(export / "rgb" / f"{name}.png")), cv2.COLOR_BGR2RGB)
+        np.testing.assert_array_equal(rgb, frame.rgb)
+        assert cv2.imread(str(export / "preview" / f"{name}.png")).shape == (48, 64, 3)
+        intr = json.loads((export / "intrinsics" / f"{name}.json").read_text())
+        assert (intr["fx"], intr["fy"], intr["cx"], intr["cy"]) == (FX, FY, CX, CY)
+        assert (intr["width"], intr["height"], intr["frame_id"]) == (64, 48, "cam_optical_frame")
+
+
+def test_distro_jazzy_writes_bag_version_9_humble_version_8(tmp_path, estimator):
+    src = tmp_path / "in"
+    write_camera_bag(src, frames=1)
+    for distro, version in (("humble", 8), ("jazzy", 9)):
+        out = tmp_path / distro
+        process_bag(src, out, estimator, BagJobOptions(CAM, distro=distro))
+        meta = yaml.safe_load((out / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+        assert meta["version"] == version
+        assert len(read_bag(out)["/cam/depth/points"]) == 1
+
+
+def test_frames_of_different_sizes_are_batched_separately_and_all_written(tmp_path, estimator):
+    from bag_helpers import TYPESTORE, image_msg, synthetic_rgb
+    from rosbags.rosbag2 import Writer
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    sizes = [(48, 64), (48, 64), (32, 40), (48, 64)]
+    with Writer(src, version=8) as writer:
+        conn = writer.add_connection(CAM, "sensor_msgs/msg/Image", typestore=TYPESTORE)
+        for i, (h, w) in enumerate(sizes):
+            msg = image_msg(synthetic_rgb(i, h, w), 1000 + i)
+            writer.write(conn, 2000 + i, bytes(TYPESTORE.serialize_cdr(msg, "sensor_msgs/msg/Image")))
+    process_bag(src, out, estimator, BagJobOptions(CAM, batch_size=4))
+    depths = read_bag(out)["/cam/depth/image"]
+    assert [(m.msg.height, m.msg.width) for m in depths] == sizes
+    np.testing.assert_allclose(_depth(depths[2].msg), estimator.predict(synthetic_rgb(2, 32, 40)).values,
+                               rtol=1e-5, atol=1e-5)
+    assert not math.isnan(float(_depth(depths[3].msg).mean()))
