@@ -1,0 +1,118 @@
+"""The shared training loop: learning, exact resume after a kill, DDP = one process, schedule."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+from torch import nn
+
+from training.config import OptimSection
+from training.loop import (RunOptions, Source, StageSpec, global_batch_indices, lr_factor,
+                           param_groups, train)
+
+N_ITEMS = 24
+W_TRUE = np.random.default_rng(42).normal(size=(6, 3)).astype(np.float32)
+
+
+class Toy(nn.Module):
+    """Two parameter groups like DepthAnything: ``pretrained`` (encoder) and a head."""
+
+    def __init__(self, dropout: float = 0.0):
+        super().__init__()
+        torch.manual_seed(0)
+        self.pretrained = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Dropout(dropout))
+        self.head = nn.Linear(16, 3)
+
+    def forward(self, x):
+        return self.head(self.pretrained(x))
+
+
+def _load(index, rng):
+    x = np.random.default_rng(index).normal(size=6).astype(np.float32)
+    noise = rng.normal(scale=0.01, size=3).astype(np.float32)  # an "augmentation": rng-keyed
+    return {"x": x, "y": x @ W_TRUE + noise}
+
+
+def _loss(model, batch):
+    part = batch["toy"]
+    loss = ((model(part["x"]) - part["y"]) ** 2).mean()
+    return loss, {"loss_mse": loss.detach()}
+
+
+def _spec(out_dir, steps=12, batch=4, dropout=0.0, checkpoint_every=4):
+    optim = OptimSection(steps=steps, batch_size=batch, lr_encoder=1e-2, lr_decoder=5e-2,
+                         schedule="poly", checkpoint_every=checkpoint_every, log_every=1)
+    return StageSpec("toy", Toy(dropout), [Source("toy", N_ITEMS, _load, batch)], _loss, optim, out_dir)
+
+
+def _state(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_loop_lowers_the_loss_and_writes_log_checkpoint_and_plot(tmp_path):
+    train(_spec(tmp_path, steps=40), RunOptions(device="cpu", progress=False))
+    records = [json.loads(ln) for ln in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == list(range(1, 41))
+    assert records[-1]["loss"] < 0.5 * records[0]["loss"]
+    assert records[0]["lr_encoder"] == pytest.approx(1e-2) and records[0]["lr_decoder"] == pytest.approx(5e-2)
+    assert (tmp_path / "checkpoint.pt").is_file() and (tmp_path / "loss.png").stat().st_size > 1000
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 40
+
+
+def test_kill_after_a_checkpoint_then_resume_gives_bit_identical_weights(tmp_path):
+    full = train(_spec(tmp_path / "full", dropout=0.3), RunOptions(device="cpu", progress=False))
+    # "kill": stop after 5 steps (last checkpoint at 4), discard the in-memory model, resume.
+    train(_spec(tmp_path / "killed", dropout=0.3), RunOptions(device="cpu", progress=False, stop_after=5))
+    torch.manual_seed(123)  # whatever happened to the RNG in between must not matter
+    np.random.seed(7)
+    resumed = train(_spec(tmp_path / "killed", dropout=0.3), RunOptions(device="cpu", progress=False))
+    a, b = _state(full), _state(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    log = [json.loads(ln)["step"] for ln in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()]
+    assert log == list(range(1, 13))  # steps 5 (lost with the kill) logged once, after the resume
+
+
+def _ddp_worker(rank, world, store, out_dir, result_path):
+    torch.distributed.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    torch.set_num_threads(1)
+    model = train(_spec(out_dir, steps=6, batch=4), RunOptions(device="cpu", progress=False))
+    if rank == 0:
+        torch.save(_state(model), result_path)
+    torch.distributed.destroy_process_group()
+
+
+def test_two_process_ddp_on_cpu_matches_one_process_on_the_same_global_batch(tmp_path):
+    single = _state(train(_spec(tmp_path / "single", steps=6, batch=4), RunOptions(device="cpu", progress=False)))
+    result = tmp_path / "ddp.pt"
+    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "store"), str(tmp_path / "ddp"), str(result)),
+             nprocs=2, join=True)
+    ddp = torch.load(result, weights_only=True)
+    for k in single:
+        torch.testing.assert_close(ddp[k], single[k], rtol=1e-5, atol=1e-6)
+    assert not torch.equal(single["head.weight"], Toy().head.weight.detach())  # it did train
+
+
+def test_batches_cover_each_item_once_per_epoch_and_ranks_split_the_global_batch():
+    steps_per_epoch = N_ITEMS // 4
+    seen = [i for s in range(steps_per_epoch) for i in global_batch_indices(0, 0, N_ITEMS, s, 4)]
+    assert sorted(seen) == list(range(N_ITEMS))
+    assert global_batch_indices(0, 0, N_ITEMS, 0, 4) != global_batch_indices(1, 0, N_ITEMS, 0, 4)
+
+
+def test_schedules_follow_their_formulas():
+    assert lr_factor("poly", 50, 100) == pytest.approx(0.5**0.9)
+    assert lr_factor("linear", 25, 100) == pytest.approx(0.75)
+    assert lr_factor("onecycle", 50, 100) == pytest.approx(0.5)
+    assert lr_factor("linear", 1, 100, warmup=4) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="schedule"):
+        lr_factor("cosine-ish", 0, 10)
+
+
+def test_encoder_and_decoder_get_their_own_learning_rates():
+    groups = param_groups(Toy(), OptimSection(lr_encoder=1e-6, lr_decoder=1e-5))
+    by_name = {g["name"]: g for g in groups}
+    assert by_name["encoder"]["lr"] == 1e-6 and len(by_name["encoder"]["params"]) == 2
+    assert by_name["decoder"]["lr"] == 1e-5 and len(by_name["decoder"]["params"]) == 2
