@@ -191,3 +191,18 @@ def harness_factory(ros_context, tiny_weights):
 
 
 __all__ = ["harness_factory", "ros_context", "tiny_weights", "qos_profile_sensor_data"]
+
+
+def save_plane_model(path, depth_m: float = 2.0, max_depth: float = 10.0):
+    """A real vitpico metric model whose output is the constant `depth_m` (a fronto-parallel
+    plane): the last 1×1 conv has zero weights and bias logit(depth_m / max_depth)."""
+    torch.manual_seed(0)
+    model = DepthAnything(ModelConfig.preset("vitpico", variant="metric", max_depth=max_depth,
+                                             input_size=42))
+    last = model.depth_head.scratch.output_conv2[2]
+    with torch.no_grad():
+        last.weight.zero_()
+        p = depth_m / max_depth
+        last.bias.fill_(float(np.log(p / (1 - p))))
+    save_model(model, path)
+    return path

@@ -1,4 +1,6 @@
 """Frames in, depth/image + depth/camera_info + depth/points out, under the input header."""
+import time
+
 import cv2
 import numpy as np
 import pytest
@@ -19,7 +21,7 @@ def test_outputs_keep_the_input_stamp_and_frame_id_and_depth_equals_the_estimato
     rgb = random_rgb()
     h.info_pub.publish(make_camera_info(32, 24, frame_id="cam_a", stamp=(5, 0)))
     h.wait_connected()
-    import time; time.sleep(0.2)
+    time.sleep(0.2)  # let the camera_info reach the node before the image
     h.image_pub.publish(make_image(rgb, "rgb8", frame_id="cam_a", stamp=(7, 123)))
     depth_msg = h.wait_stamp("depth", (7, 123))
     info_msg = h.wait_stamp("info", (7, 123))
@@ -35,3 +37,101 @@ def test_outputs_keep_the_input_stamp_and_frame_id_and_depth_equals_the_estimato
     np.testing.assert_allclose(cloud["z"], depth, rtol=1e-6)
     np.testing.assert_array_equal(unpack_rgb(cloud["rgb"]), rgb)
     assert list(info_msg.k) == list(make_camera_info(32, 24).k)
+
+
+def send_and_wait(h, msg, key="points", stamp=None):
+    stamp = stamp or (msg.header.stamp.sec, msg.header.stamp.nanosec)
+    h.image_pub.publish(msg)
+    return h.wait_stamp(key, stamp)
+
+
+@pytest.fixture
+def calibrated(harness_factory):
+    h = harness_factory()
+    h.info_pub.publish(make_camera_info(32, 24))
+    time.sleep(0.2)  # let the camera_info reach the node before the image
+    return h
+
+
+ENCODINGS = [("rgb8", 0, False), ("bgr8", 4, False), ("rgba8", 0, False), ("bgra8", 8, False),
+             ("mono8", 3, False), ("mono16", 2, False), ("mono16", 5, True)]
+
+
+def test_all_raw_encodings_round_trip_to_the_source_colours(calibrated):
+    rgb = random_rgb(seed=1)
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    for index, (encoding, padding, bigendian) in enumerate(ENCODINGS):
+        msg = make_image(rgb, encoding, row_padding=padding, is_bigendian=bigendian,
+                         stamp=(10, index))
+        cloud = cloud_from_msg(send_and_wait(calibrated, msg))
+        expected = rgb if not encoding.startswith("mono") else np.repeat(grey[:, :, None], 3, 2)
+        np.testing.assert_array_equal(unpack_rgb(cloud["rgb"]), expected, err_msg=encoding)
+
+
+def compressed(rgb, ext, stamp, fmt):
+    ok, data = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    msg = CompressedImage(format=fmt, data=data.tobytes())
+    msg.header.frame_id = "camera_optical_frame"
+    msg.header.stamp.sec, msg.header.stamp.nanosec = stamp
+    return msg
+
+
+def test_compressed_png_and_jpeg_input_on_image_compressed(harness_factory):
+    h = harness_factory({"image_transport": "compressed"}, compressed=True)
+    assert h.node.image_topic == f"{h.ns}/image/compressed"
+    h.info_pub.publish(make_camera_info(32, 24))
+    time.sleep(0.2)  # let the camera_info reach the node before the image
+    rgb = random_rgb(seed=2)
+    cloud = cloud_from_msg(send_and_wait(h, compressed(rgb, ".png", (20, 0), "rgb8; png compressed bgr8")))
+    np.testing.assert_array_equal(unpack_rgb(cloud["rgb"]), rgb)
+    flat = np.full((24, 32, 3), (180, 40, 90), np.uint8)
+    cloud = cloud_from_msg(send_and_wait(h, compressed(flat, ".jpg", (20, 1), "jpeg")))
+    assert np.abs(unpack_rgb(cloud["rgb"]).astype(int) - flat).max() <= 4
+
+
+def test_camera_info_of_another_resolution_is_scaled_to_the_depth_image(harness_factory):
+    h = harness_factory()
+    h.info_pub.publish(make_camera_info(64, 48, fx=80.0, fy=84.0, cx=31.0, cy=23.0))
+    time.sleep(0.2)  # let the camera_info reach the node before the image
+    send_and_wait(h, make_image(random_rgb(), stamp=(30, 0)), key="depth")
+    info = h.wait_stamp("info", (30, 0))
+    assert (info.width, info.height) == (32, 24)
+    assert [info.k[0], info.k[2], info.k[4], info.k[5]] == [40.0, 15.5, 42.0, 11.5]
+    assert [info.p[0], info.p[2], info.p[5], info.p[6]] == [40.0, 15.5, 42.0, 11.5]
+
+
+def test_without_camera_info_depth_is_published_and_points_wait(harness_factory):
+    h = harness_factory()
+    send_and_wait(h, make_image(random_rgb(), stamp=(40, 0)), key="depth")
+    h.info_pub.publish(make_camera_info(32, 24))
+    time.sleep(0.2)  # let the camera_info reach the node before the image
+    send_and_wait(h, make_image(random_rgb(), stamp=(40, 1)), key="points")
+    stamps = [(m.header.stamp.sec, m.header.stamp.nanosec) for m in h.received["points"]]
+    assert (40, 0) not in stamps and not any(
+        (m.header.stamp.sec, m.header.stamp.nanosec) == (40, 0) for m in h.received["info"])
+
+
+def test_require_exact_stamp_uses_only_a_camera_info_with_the_image_stamp(harness_factory):
+    h = harness_factory({"require_exact_stamp": True})
+    h.info_pub.publish(make_camera_info(32, 24, stamp=(50, 0)))
+    time.sleep(0.2)  # let the camera_info reach the node before the image
+    send_and_wait(h, make_image(random_rgb(), stamp=(50, 1)), key="depth")
+    send_and_wait(h, make_image(random_rgb(), stamp=(50, 0)), key="points")
+    assert [m.header.stamp.nanosec for m in h.received["points"]] == [0]
+
+
+def test_16uc1_depth_is_millimetres_of_the_same_depth(harness_factory, tiny_weights):
+    h = harness_factory({"depth_encoding": "16UC1"})
+    rgb = random_rgb(seed=3)
+    msg = send_and_wait(h, make_image(rgb, stamp=(60, 0)), key="depth")
+    assert msg.encoding == "16UC1" and msg.step == 64
+    mm = np.frombuffer(msg.data, "<u2").reshape(24, 32)
+    expected = DepthEstimator.from_weights(tiny_weights, device="cpu").predict(rgb).values
+    np.testing.assert_array_equal(mm, np.rint(expected * 1000).astype(np.uint16))
+
+
+def test_colored_depth_is_bgr8_with_the_input_header(harness_factory):
+    h = harness_factory({"publish_colored": True, "colormap": "inferno"}, subscribe=("colored",))
+    msg = send_and_wait(h, make_image(random_rgb(), stamp=(70, 5), frame_id="cam_c"), key="colored")
+    assert (msg.encoding, msg.width, msg.height, msg.header.frame_id) == ("bgr8", 32, 24, "cam_c")
+    assert len(msg.data) == 32 * 24 * 3
