@@ -34,6 +34,7 @@ from depth_anything_ros.bag.topics import (
     IMAGE_TYPE,
     POINTCLOUD_TYPE,
     TopicPlan,
+    parse_copy_topics,
     plan_topics,
 )
 
@@ -74,6 +75,7 @@ class BagJobOptions:
             raise BagError(f"--storage {self.storage!r}: use one of {', '.join(STORAGES)}")
         if self.distro not in DISTRO_BAG_VERSION:
             raise BagError(f"--distro {self.distro!r}: use one of {', '.join(DISTRO_BAG_VERSION)}")
+        parse_copy_topics(self.copy_topics)
         if self.intrinsics_source not in ("K", "P"):
             raise BagError(f"--intrinsics-source {self.intrinsics_source!r}: use K (raw images) or P (rectified)")
         if self.workers is not None and self.workers < 1:
@@ -162,6 +164,25 @@ class CameraInfoTable:
         return self._infos[max(i, 0)]
 
 
+def preflight(input_path: Path, output_path: Path, options: BagJobOptions) -> TopicPlan:
+    """Every check that needs no model: options, paths, topics. The CLI runs it before loading
+    the model, so a typo fails in a second; `process_bag` runs it again."""
+    input_path, output_path = Path(input_path), Path(output_path)
+    options.validate()
+    if not input_path.exists():
+        raise BagError(f"input bag {input_path} does not exist")
+    check_output_path(output_path, overwrite=options.overwrite, what="output bag")
+    check_not_inside(output_path, input_path, what="output bag", protected_what="input bag")
+    if options.export_dir is not None:
+        export_dir = Path(options.export_dir)
+        check_output_path(export_dir, overwrite=options.overwrite, what="export folder")
+        check_not_inside(export_dir, input_path, what="export folder", protected_what="input bag")
+        check_not_inside(export_dir, output_path, what="export folder", protected_what="output bag")
+    with open_bag(input_path) as reader:
+        return plan_topics(topic_types(reader), options.image_topic, options.camera_info_topic,
+                           options.copy_topics, bag_name=f"bag {input_path}")
+
+
 def process_bag(
     input_path: Path,
     output_path: Path,
@@ -177,27 +198,18 @@ def process_bag(
     from depth_anything_ros.inference import DepthKind
 
     input_path, output_path = Path(input_path), Path(output_path)
-    options.validate()
     if estimator.kind != DepthKind.METRIC_DEPTH:
         raise BagError(
             "the model predicts relative disparity, not metres; bag processing writes metric "
             "depth and clouds only: pass metric weights (--weights) or a metric variant"
         )
-    if not input_path.exists():
-        raise BagError(f"input bag {input_path} does not exist")
-    check_output_path(output_path, overwrite=options.overwrite, what="output bag")
-    check_not_inside(output_path, input_path, what="output bag", protected_what="input bag")
-    if options.export_dir is not None:
-        export_dir = Path(options.export_dir)
-        check_output_path(export_dir, overwrite=options.overwrite, what="export folder")
-        check_not_inside(export_dir, input_path, what="export folder", protected_what="input bag")
-        check_not_inside(export_dir, output_path, what="export folder", protected_what="output bag")
+    plan = preflight(input_path, output_path, options)
+    for note in plan.notes:
+        log.warning("%s", note)
 
     start = time.perf_counter()
     summary = BagSummary(output=output_path)
     with open_bag(input_path) as reader:
-        plan = plan_topics(topic_types(reader), options.image_topic, options.camera_info_topic,
-                           options.copy_topics, bag_name=f"bag {input_path}")
         storage = options.storage or bag_storage(input_path)
         infos = _read_camera_infos(reader, plan.camera_info_topic)
         if plan.camera_info_topic and not len(infos):

@@ -5,13 +5,10 @@ transport) the depth outputs live in the camera namespace, `/cam/depth/{image,ca
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Mapping
 
 from depth_anything_ros.bag.errors import BagTopicError
-
-log = logging.getLogger(__name__)
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE_TYPE = "sensor_msgs/msg/CompressedImage"
@@ -41,6 +38,7 @@ class TopicPlan:
     camera_info_topic: str | None
     outputs: OutputTopics
     copy_topics: tuple[str, ...]
+    notes: tuple[str, ...] = ()  # warnings for the user (logged once by the job)
 
 
 def camera_namespace(image_topic: str) -> str:
@@ -88,6 +86,7 @@ def plan_topics(
     bag_name: str = "the bag",
 ) -> TopicPlan:
     """Check the requested topics against a bag's `{topic: msgtype}`; errors list what it has."""
+    notes: list[str] = []
     if image_topic not in topic_types:
         raise BagTopicError(
             f"{bag_name} has no topic {image_topic!r}; its image topics are: "
@@ -113,10 +112,10 @@ def plan_topics(
         sibling = default_camera_info_topic(image_topic)
         info_topic = sibling if topic_types.get(sibling) == CAMERA_INFO_TYPE else None
         if info_topic is None:
-            log.warning(
-                "%s has no CameraInfo on %s (pass --camera-info-topic; CameraInfo topics: %s): "
-                "writing depth images only, no camera_info or points",
-                bag_name, sibling, _listing(topic_types, (CAMERA_INFO_TYPE,)),
+            notes.append(
+                f"{bag_name} has no CameraInfo on {sibling} (pass --camera-info-topic; CameraInfo "
+                f"topics: {_listing(topic_types, (CAMERA_INFO_TYPE,))}): writing depth images "
+                "only, no camera_info or points"
             )
 
     outputs = output_topics(image_topic)
@@ -125,7 +124,7 @@ def plan_topics(
     if selection == "all":
         copies = tuple(t for t in sorted(topic_types) if t not in produced)
         for t in sorted(produced & set(topic_types)):
-            log.warning("not copying input topic %s: this job writes a new one", t)
+            notes.append(f"not copying input topic {t}: this job writes a new one")
     elif selection == "none":
         copies = ()
     else:
@@ -141,4 +140,4 @@ def plan_topics(
                 f"--copy-topics: {', '.join(clash)} would collide with this job's output topics"
             )
         copies = tuple(selection)
-    return TopicPlan(image_topic, image_type, info_topic, outputs, copies)
+    return TopicPlan(image_topic, image_type, info_topic, outputs, copies, tuple(notes))

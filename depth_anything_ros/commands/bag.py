@@ -77,7 +77,7 @@ def _interrupt_on_sigterm() -> None:
 
 def run(args: argparse.Namespace) -> int:
     from depth_anything_ros.bag.errors import BagError
-    from depth_anything_ros.bag.process import BagJobOptions, process_bag
+    from depth_anything_ros.bag.process import BagJobOptions, preflight, process_bag
     from depth_anything_ros.cli import UserError
     from depth_anything_ros.commands.predict import load_estimator, one_line
 
@@ -91,9 +91,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
     )
     try:
-        options.validate()
-        if not args.input.exists():  # fail before the model loads
-            raise BagError(f"input bag {args.input} does not exist")
+        preflight(args.input, args.output, options)  # fail before the model loads
     except BagError as exc:
         raise UserError(one_line(exc)) from exc
     estimator = load_estimator(args, device=args.device, precision=args.precision)

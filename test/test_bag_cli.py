@@ -1,0 +1,84 @@
+"""`depth-anything-ros bag`: argument handling, one-line errors, exit codes, the summary."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bag_helpers import read_bag, save_tiny_model, tree_digest, write_camera_bag
+from depth_anything_ros.cli import main
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    return save_tiny_model(tmp_path_factory.mktemp("model") / "tiny.safetensors")
+
+
+@pytest.fixture
+def bag(tmp_path):
+    path = tmp_path / "in"
+    write_camera_bag(path, frames=3, storage="mcap", corrupt={1: "short_data"})
+    return path
+
+
+def _run(capsys, *argv):
+    code = main(["bag", *map(str, argv)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_bag_command_writes_the_bag_and_prints_a_summary(tmp_path, bag, weights, capsys):
+    out = tmp_path / "out"
+    code, stdout, _ = _run(capsys, bag, out, "--image-topic", "/cam/image_raw", "--weights", weights,
+                           "--device", "cpu", "--storage", "sqlite3", "--quiet")
+    assert code == 0
+    assert "2 of 3 frames with depth, 1 skipped" in stdout and "frames/s" in stdout
+    assert "skipped frame 1" in stdout
+    assert len(read_bag(out, ("/cam/depth/points",))["/cam/depth/points"]) == 2
+
+
+def test_strict_exits_non_zero_with_one_line_and_writes_nothing(tmp_path, bag, weights, capsys):
+    before = tree_digest(bag)
+    code, _, err = _run(capsys, bag, tmp_path / "out", "--image-topic", "/cam/image_raw",
+                        "--weights", weights, "--device", "cpu", "--strict", "--quiet")
+    assert code == 2
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("depth-anything-ros bag: error: /cam/image_raw message 1")
+    assert not (tmp_path / "out").exists() and tree_digest(bag) == before
+
+
+def test_missing_topic_is_one_line_listing_the_image_topics(tmp_path, bag, weights, capsys):
+    code, _, err = _run(capsys, bag, tmp_path / "out", "--image-topic", "/front/image",
+                        "--weights", weights, "--device", "cpu")
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "no topic '/front/image'" in err and "/cam/image_raw (sensor_msgs/msg/Image)" in err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--batch-size", "0"], "--batch-size must be >= 1"),
+    (["--points-stride", "0"], "--points-stride must be >= 1"),
+    (["--copy-topics", " , "], "--copy-topics"),
+])
+def test_bad_arguments_are_one_line_errors_before_the_model_loads(tmp_path, bag, capsys, extra, message):
+    # no --weights: the shipped model may be absent, so reaching the model would fail differently
+    code, _, err = _run(capsys, bag, tmp_path / "out", "--image-topic", "/cam/image_raw", *extra)
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_missing_input_and_existing_output_are_refused(tmp_path, bag, weights, capsys):
+    code, _, err = _run(capsys, tmp_path / "nope", tmp_path / "out", "--image-topic", "/x")
+    assert code == 2 and "input bag" in err and "does not exist" in err
+    (tmp_path / "out").mkdir()
+    code, _, err = _run(capsys, bag, tmp_path / "out", "--image-topic", "/cam/image_raw",
+                        "--weights", weights, "--device", "cpu")
+    assert code == 2 and "already exists (pass --overwrite" in err
+
+
+def test_unknown_choice_is_rejected_by_argparse(tmp_path, bag):
+    result = subprocess.run(
+        [sys.executable, "-m", "depth_anything_ros.cli", "bag", str(bag), str(tmp_path / "o"),
+         "--image-topic", "/cam/image_raw", "--storage", "bag1"],
+        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=60)
+    assert result.returncode != 0 and "invalid choice: 'bag1'" in result.stderr
+    assert not (tmp_path / "o").exists()
