@@ -1,0 +1,165 @@
+"""Each stage on tiny synthetic data: it trains (loss goes down), stores what the next stage reads,
+and the exported model loads in DepthEstimator. vitpico at 42-px crops keeps each test to seconds."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from depth_anything_ros.inference import DepthEstimator
+from depth_anything_ros.model import load_model, read_provenance
+from training.__main__ import main
+from training.config import load_config
+from training.loop import RunOptions, StepBatches, train
+from training.stages.export import export_model
+from training.stages.metric import metric_spec
+from training.stages.pseudo_label import read_manifest, run_pseudo_label
+from training.stages.student import student_spec
+from training.stages.teacher import export_stage_model, teacher_spec
+
+DATA = "synthetic:{}:{}?n=8&size=56&cache=0"
+OPTIM = "steps={},batch_size=2,lr_encoder=1e-3,lr_decoder=3e-3,schedule=constant,checkpoint_every=100,log_every=1"
+
+
+def _config(tmp_path, steps=8, **extra):
+    overrides = [
+        f"out_dir={tmp_path}", "device=cpu", "model.encoder=vitpico", "data.crop=42",
+        f"data.labeled={DATA.format('indoor', 'train')}",
+        f"data.unlabeled={DATA.format('outdoor', 'train')}",
+        f"data.metric_train={DATA.format('indoor', 'train')}",
+        f"data.eval_relative={DATA.format('outdoor', 'test')}",
+        f"data.metric_eval={DATA.format('indoor', 'test')}", "data.max_depth=20",
+    ]
+    for section in ("teacher", "student", "metric"):
+        overrides += [f"{section}.{kv}" for kv in OPTIM.format(steps).split(",")]
+    overrides += [f"{k}={v}" for k, v in extra.items()]
+    return load_config(None, overrides)
+
+
+def _loss_on_first_batch(spec, model):
+    batch = StepBatches(spec.sources, 0, 0, 1)[0]
+    model.eval()
+    with torch.no_grad():
+        loss, logs = spec.compute_loss(model, batch)
+    return float(loss), logs
+
+
+RUN = RunOptions(device="cpu", progress=False)
+
+
+def _train_and_compare(spec):
+    before, _ = _loss_on_first_batch(spec, spec.model)
+    model = train(spec, RUN)
+    after, logs = _loss_on_first_batch(spec, model)
+    return before, after, logs, model
+
+
+@pytest.fixture(scope="module")
+def teacher_run(tmp_path_factory):
+    """A trained teacher and its pseudo-labels, shared by the later stages' tests."""
+    tmp = tmp_path_factory.mktemp("pipe")
+    config = _config(tmp, steps=12)
+    spec = teacher_spec(config)
+    before, after, _, model = _train_and_compare(spec)
+    weights = export_stage_model(model, config, "teacher", {"labeled": config.data.labeled})
+    manifest = run_pseudo_label(config, teacher_weights=weights, device="cpu")
+    return config, weights, manifest, before, after
+
+
+def test_teacher_lowers_the_affine_invariant_loss_and_saves_its_model(teacher_run):
+    config, weights, _, before, after = teacher_run
+    assert after < before
+    assert load_model(weights).config.variant == "relative"
+    assert (config.out_dir and (weights.parent / "loss.png").is_file()
+            and (weights.parent / "samples.png").is_file())
+
+
+def test_pseudo_labels_cover_every_unlabeled_image_and_a_rerun_skips_them(teacher_run):
+    config, weights, manifest, *_ = teacher_run
+    data = read_manifest(manifest)
+    assert data["count"] == 8 and data["source"] == config.data.unlabeled
+    first = manifest.parent / data["items"][0]["file"]
+    label = np.load(first)
+    assert label.shape == (56, 56) and label.dtype == np.float16 and np.isfinite(label).all()
+    stamp = first.stat().st_mtime_ns
+    run_pseudo_label(config, teacher_weights=weights, device="cpu")
+    assert first.stat().st_mtime_ns == stamp  # resumable: done items are not relabelled
+
+
+def test_pseudo_labels_are_the_teachers_prediction_on_the_clean_image(teacher_run):
+    config, weights, manifest, *_ = teacher_run
+    from training.stages.common import open_data
+
+    image = open_data(config.data.unlabeled)[3]["image"]
+    expected = DepthEstimator(load_model(weights), device="cpu", input_size=42).predict(image).values
+    stored = np.load(manifest.parent / "0000003.npy").astype(np.float32)
+    np.testing.assert_allclose(stored, expected, rtol=2e-3, atol=1e-3)
+
+
+def test_student_with_perturbations_and_feature_alignment_lowers_its_loss(teacher_run):
+    config, weights, manifest, *_ = teacher_run
+    spec = student_spec(config, weights, manifest)
+    assert [s.batch_size for s in spec.sources] == [2, 4]  # labeled : unlabeled = 1 : 2
+    before, after, logs, _ = _train_and_compare(spec)
+    assert after < before
+    assert {"loss_labeled", "loss_unlabeled", "loss_feature"} <= set(logs)
+
+
+def test_student_is_reinitialised_not_the_teacher(teacher_run):
+    config, weights, manifest, *_ = teacher_run
+    spec = student_spec(config, weights, manifest)
+    teacher = load_model(weights).state_dict()
+    student = spec.model.state_dict()
+    assert not torch.equal(teacher["depth_head.scratch.output_conv2.2.weight"],
+                           student["depth_head.scratch.output_conv2.2.weight"])
+
+
+def test_naive_self_training_switch_drops_perturbation_and_feature_alignment(teacher_run, tmp_path):
+    config, weights, manifest, *_ = teacher_run
+    naive = _config(config.out_dir, steps=2, **{"student.perturb": "false", "student.feature_alignment": "false"})
+    spec = student_spec(naive, weights, manifest)
+    assert spec.frozen == []
+    _, logs = _loss_on_first_batch(spec, spec.model)
+    assert "loss_feature" not in logs
+
+
+def test_metric_stage_lowers_silog_and_starts_from_the_student_encoder(teacher_run):
+    config, weights, *_ = teacher_run
+    spec = metric_spec(config, weights)  # any relative checkpoint can seed it
+    source = load_model(weights).state_dict()
+    state = spec.model.state_dict()
+    assert torch.equal(state["pretrained.blocks.0.attn.qkv.weight"], source["pretrained.blocks.0.attn.qkv.weight"])
+    assert spec.model.config.variant == "metric" and spec.model.config.max_depth == 20.0
+    before, after, logs, _ = _train_and_compare(spec)
+    assert after < before and "loss_silog" in logs
+
+
+def test_export_writes_provenance_and_the_file_loads_in_depth_estimator(teacher_run, tmp_path):
+    _, weights, *_ = teacher_run
+    out = export_model(weights, tmp_path / "exported.safetensors", provenance={"evaluation": {"abs_rel": 0.5}})
+    prov = read_provenance(out)
+    assert prov["stage"] == "teacher" and prov["steps"] == 12 and prov["evaluation"]["abs_rel"] == 0.5
+    assert "config" in prov and prov["data"]["labeled"].startswith("synthetic:indoor:train")
+    result = DepthEstimator.from_weights(out, device="cpu").predict(np.zeros((30, 40, 3), np.uint8))
+    assert result.values.shape == (30, 40)
+
+
+def test_evaluate_cli_prints_every_metric_as_json(teacher_run, capsys):
+    _, weights, *_ = teacher_run
+    assert main(["evaluate", "--weights", str(weights), "--data", DATA.format("outdoor", "test"),
+                 "--num", "3", "--json", "--device", "cpu"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    for key in ("abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "silog", "delta1", "delta2", "delta3"):
+        assert np.isfinite(metrics[key])
+    assert metrics["n_images"] == 3 and 0 <= metrics["delta1"] <= 1
+
+
+def test_config_rejects_unknown_keys_and_bad_crops_by_name(tmp_path):
+    from training.config import ConfigError
+
+    with pytest.raises(ConfigError, match="student.*alpah"):
+        load_config(None, ["student.alpah=0.5"])
+    with pytest.raises(ConfigError, match="data.crop"):
+        load_config(None, ["data.crop=100"])
+    with pytest.raises(ConfigError, match="teacher.steps"):
+        load_config(None, ["teacher.steps=many"])

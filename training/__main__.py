@@ -1,0 +1,107 @@
+"""``python -m training <stage> --config FILE [section.key=value ...]``.
+
+Stages: teacher, pseudo_label, student, metric, pipeline (all of them in order), evaluate
+(``--weights W --data SPEC [--num N] [--json]``) and export (``--weights W --out FILE``).
+Under ``torchrun --nproc_per_node N`` the training stages run data-parallel (gloo on CPU, NCCL
+on GPU); evaluate and export run on one process.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+TRAIN_STAGES = ("teacher", "pseudo_label", "student", "metric", "pipeline")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="stage", required=True)
+    for name in TRAIN_STAGES:
+        s = sub.add_parser(name, help=f"run the {name} stage")
+        s.add_argument("--config", required=True, help="YAML config (training/configs/*.yaml)")
+        s.add_argument("--out", help="output directory (overrides out_dir)")
+        s.add_argument("--device", help="auto | cpu | cuda (overrides device)")
+        s.add_argument("--seed", type=int, help="overrides seed")
+        s.add_argument("--workers", type=int, help="data-loader workers (overrides data.workers)")
+        s.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints")
+        s.add_argument("overrides", nargs="*", help="section.key=value, e.g. student.perturb=false")
+    e = sub.add_parser("evaluate", help="score a checkpoint on a dataset")
+    e.add_argument("--weights", required=True)
+    e.add_argument("--data", required=True, help="dataset spec, e.g. synthetic:outdoor:test")
+    e.add_argument("--num", type=int, help="first N items (default: all)")
+    e.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    e.add_argument("--device", default="auto")
+    e.add_argument("--min-depth", type=float, help="scoring range (default: the dataset's)")
+    e.add_argument("--max-depth", type=float)
+    e.add_argument("--input-size", type=int, help="network input size (default: the model's)")
+    x = sub.add_parser("export", help="write our .safetensors with provenance and check it loads")
+    x.add_argument("--weights", required=True)
+    x.add_argument("--out", required=True)
+    x.add_argument("--metrics", help="JSON file of evaluation metrics to store as provenance")
+    return p
+
+
+def _run_options(config, args):
+    from training.loop import RunOptions
+
+    return RunOptions(seed=config.seed, device=config.device, amp=config.amp,
+                      workers=config.data.workers, resume=not args.no_resume)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+
+    if args.stage == "evaluate":
+        from training.stages.evaluate import evaluate_weights, format_table
+
+        rng = None
+        if args.min_depth is not None or args.max_depth is not None:
+            rng = (args.min_depth if args.min_depth is not None else 1e-3,
+                   args.max_depth if args.max_depth is not None else 80.0)
+        metrics = evaluate_weights(args.weights, args.data, num=args.num, device=args.device,
+                                   depth_range=rng, input_size=args.input_size)
+        print(json.dumps(metrics, indent=2) if args.json else format_table(metrics))
+        return 0
+    if args.stage == "export":
+        from training.stages.export import export_model
+
+        extra = {"evaluation": json.loads(Path(args.metrics).read_text())} if args.metrics else {}
+        print(export_model(args.weights, args.out, provenance=extra))
+        return 0
+
+    from training.config import load_config
+    from training.loop import init_distributed
+
+    overrides = list(args.overrides)
+    for flag, key in (("out", "out_dir"), ("device", "device"), ("seed", "seed"), ("workers", "data.workers")):
+        if getattr(args, flag) is not None:
+            overrides.append(f"{key}={getattr(args, flag)}")
+    config = load_config(args.config, overrides)
+    init_distributed(config.device)
+    run = _run_options(config, args)
+    if args.stage == "teacher":
+        from training.stages.teacher import run_teacher
+        print(run_teacher(config, run))
+    elif args.stage == "pseudo_label":
+        from training.stages.pseudo_label import run_pseudo_label
+        print(run_pseudo_label(config, device=config.device))
+    elif args.stage == "student":
+        from training.stages.student import run_student
+        print(run_student(config, run))
+    elif args.stage == "metric":
+        from training.stages.metric import run_metric
+        print(run_metric(config, run))
+    elif args.stage == "pipeline":
+        from training.stages.pipeline import run_pipeline
+        summary = run_pipeline(config, run)
+        if summary:
+            print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pipeline stages: teacher → pseudo_label → student → metric → evaluate → export (and pipeline)."""

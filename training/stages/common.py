@@ -1,0 +1,132 @@
+"""What several stages share: opening datasets, crop-and-flip, network input, models, outputs.
+
+Training crops follow the official recipe (REFERENCE.md §4 "Aug"): resize so the shorter side is
+the crop size (image cubic/area, depth nearest, pseudo-labels bilinear), random square crop,
+horizontal flip with p = 0.5. Inference at ``input_size = crop`` then sees the same scale.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from depth_anything_ros.inference.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from depth_anything_ros.model import DepthAnything, ModelConfig, load_dinov2_backbone, load_model
+from training.config import Config
+
+log = logging.getLogger(__name__)
+
+
+def open_data(spec: str, limit: int | None = None):
+    """The dataset a spec names (``synthetic:<domain>:<split>``, folder, bag; see training.data)."""
+    from training.data import open_dataset
+
+    dataset = open_dataset(spec)
+    if limit is not None and limit < len(dataset):
+        return torch.utils.data.Subset(dataset, range(limit))
+    return dataset
+
+
+def resize_shorter(array: np.ndarray, side: int, interpolation: int) -> np.ndarray:
+    h, w = array.shape[:2]
+    scale = side / min(h, w)
+    size = (max(side, round(w * scale)), max(side, round(h * scale)))
+    if size == (w, h):
+        return array
+    if array.dtype == bool:
+        return cv2.resize(array.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+    return cv2.resize(array, size, interpolation=interpolation)
+
+
+def crop_and_flip(
+    maps: dict[str, np.ndarray], crop: int, rng: np.random.Generator, *, flip: bool = True
+) -> dict[str, np.ndarray]:
+    """Resize every map so its shorter side is ``crop``, then one random crop and flip for all."""
+    out = {}
+    for key, arr in maps.items():
+        if key == "image":
+            interp = cv2.INTER_AREA if min(arr.shape[:2]) > crop else cv2.INTER_CUBIC
+        elif key in ("depth", "valid"):
+            interp = cv2.INTER_NEAREST
+        else:
+            interp = cv2.INTER_LINEAR
+        out[key] = resize_shorter(arr, crop, interp)
+    h, w = out["image"].shape[:2]
+    top = int(rng.integers(0, h - crop + 1))
+    left = int(rng.integers(0, w - crop + 1))
+    do_flip = flip and rng.random() < 0.5
+    for key, arr in out.items():
+        arr = arr[top:top + crop, left:left + crop]
+        if do_flip:
+            arr = arr[:, ::-1]
+        out[key] = np.ascontiguousarray(arr)
+    return out
+
+
+def labeled_maps(sample: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Image, depth with NaN replaced by 0 (so bilinear/nearest resizes stay finite) and validity."""
+    if "depth" not in sample:
+        raise ValueError(f"sample {sample.get('name', '?')}: no depth; this stage needs a labeled dataset")
+    valid = sample["valid"] if "valid" in sample else np.isfinite(sample["depth"]) & (sample["depth"] > 0)
+    depth = np.where(valid, sample["depth"], 0.0).astype(np.float32)
+    return {"image": sample["image"], "depth": depth, "valid": valid.astype(bool)}
+
+
+def disparity_target(depth: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """GT disparity = 1/depth on valid pixels, 0 elsewhere (REFERENCE §5, DA2 #195)."""
+    return np.where(valid, 1.0 / np.where(valid, depth, 1.0), 0.0).astype(np.float32)
+
+
+_MEAN = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+_STD = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+
+
+def network_input(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (B,H,W,3) RGB on any device → ImageNet-normalised float (B,3,H,W)."""
+    x = images.permute(0, 3, 1, 2).float() / 255.0
+    return (x - _MEAN.to(x.device)) / _STD.to(x.device)
+
+
+def build_model(config: Config, *, variant: str = "relative") -> DepthAnything:
+    """A fresh model of the configured size; the encoder from a DINOv2 checkpoint when given."""
+    max_depth = config.data.max_depth if variant == "metric" else None
+    model_config = ModelConfig.preset(
+        config.model.encoder, version=config.model.version, variant=variant,
+        max_depth=max_depth, input_size=config.data.crop,
+    )
+    model = DepthAnything(model_config)
+    if config.model.init_backbone:
+        load_dinov2_backbone(model, config.model.init_backbone)
+        log.info("encoder initialised from DINOv2 checkpoint %s", config.model.init_backbone)
+    return model
+
+
+def load_state_into(model: nn.Module, weights: str | Path, *, encoder_only: bool) -> None:
+    """Copy the weights of a saved model into ``model`` (all of them, or only ``pretrained.*``)."""
+    state = load_model(weights).state_dict()
+    if encoder_only:
+        state = {k: v for k, v in state.items() if k.startswith("pretrained.")}
+    result = model.load_state_dict(state, strict=not encoder_only)
+    if encoder_only and result.unexpected_keys:
+        raise ValueError(f"{weights}: unexpected keys {result.unexpected_keys}")
+
+
+def preview_rows(
+    images: torch.Tensor, target: torch.Tensor, pred: torch.Tensor, n: int = 4
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """First ``n`` samples as (RGB uint8, target, prediction) numpy triples for the sample grid."""
+    rows = []
+    for i in range(min(n, images.shape[0])):
+        rows.append((
+            images[i].cpu().numpy(), target[i].float().cpu().numpy(), pred[i].float().cpu().numpy()
+        ))
+    return rows
+
+
+def stage_dir(config: Config, name: str) -> Path:
+    return Path(config.out_dir) / name

@@ -1,0 +1,35 @@
+"""Export: our ``.safetensors`` (REFERENCE.md §2; ``save_model``) with provenance, then a load check.
+
+Provenance holds what a model card needs: the config, the data, the steps of every stage and the
+evaluation metrics. The written file is reloaded through ``DepthEstimator`` — the same path the
+node and the CLI take — and must predict a finite depth map, or the export fails.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from depth_anything_ros.inference import DepthEstimator
+from depth_anything_ros.model import load_model, read_provenance, save_model
+
+log = logging.getLogger(__name__)
+
+
+def export_model(
+    weights: str | Path, out: str | Path, *, provenance: dict[str, Any] | None = None
+) -> Path:
+    """Re-save ``weights`` as our format at ``out`` with merged provenance; verify it loads."""
+    weights, out = Path(weights), Path(out)
+    model = load_model(weights)
+    merged = {**read_provenance(weights), **(provenance or {}), "exported_from": str(weights)}
+    save_model(model, out, provenance=merged)
+    estimator = DepthEstimator.from_weights(out, device="cpu")
+    probe = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    values = estimator.predict(probe).values
+    if values.shape != (48, 64) or not np.isfinite(values).all():
+        raise RuntimeError(f"{out}: exported model does not predict a finite depth map")
+    log.info("exported %s (%s %s) to %s", weights, model.config.encoder, model.config.variant, out)
+    return out

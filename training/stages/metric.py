@@ -1,0 +1,51 @@
+"""Metric fine-tuning (DA2 metric_depth; REFERENCE.md §4): sigmoid × max_depth head, SiLog loss.
+
+Initialised from the student: the encoder always (DA2 starts from the relative checkpoint's
+encoder), the head too only with ``metric.init_head`` (DA2 starts it at random). Encoder and head
+learning rates come from the config (paper: 5e-6 and 10× that), poly schedule.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from training.config import Config
+from training.losses import silog_loss
+from training.loop import RunOptions, StageSpec, seed_everything, train
+from training.stages.common import build_model, load_state_into, network_input, preview_rows, stage_dir
+from training.stages.teacher import export_stage_model, labeled_source
+
+
+def metric_spec(config: Config, init_weights: Path | None) -> StageSpec:
+    section = config.metric
+    seed_everything(config.seed + 2)
+    model = build_model(config, variant="metric")
+    if init_weights is not None:
+        load_state_into(model, init_weights, encoder_only=not section.init_head)
+    lo, hi = config.data.min_depth, config.data.max_depth
+
+    def compute_loss(model, batch):
+        part = batch["metric"]
+        pred = model(network_input(part["image"]))
+        loss = silog_loss(pred.float(), part["depth"].float(), part["valid"], min_depth=lo, max_depth=hi)
+        return loss, {"loss_silog": loss.detach()}
+
+    def preview(model, batch):
+        part = batch["metric"]
+        return preview_rows(part["image"], part["depth"], model(network_input(part["image"])))
+
+    return StageSpec(
+        name="metric", model=model,
+        sources=[labeled_source(config, "metric", config.data.metric_train, section.batch_size)],
+        compute_loss=compute_loss, optim=section, out_dir=stage_dir(config, "metric"),
+        preview=preview,
+    )
+
+
+def run_metric(config: Config, run: RunOptions, init_weights: Path | None = None) -> Path:
+    if init_weights is None:
+        init_weights = stage_dir(config, "student") / "model.safetensors"
+    model = train(metric_spec(config, Path(init_weights)), run)
+    return export_stage_model(model, config, "metric", {
+        "metric_train": config.data.metric_train, "init": str(init_weights),
+        "max_depth": config.data.max_depth,
+    })

@@ -1,0 +1,103 @@
+"""Pseudo-labels: the teacher on CLEAN unlabeled images → stored pseudo-disparity + manifest.
+
+P1 §3.2 (REFERENCE.md §5): the teacher labels clean images; perturbations are applied only later,
+to the student's input. Each image's disparity is stored at the image's own resolution as a
+float16 ``.npy`` (affine-invariant values, so half precision is plenty) in ``<out>/pseudo_labels``.
+Resumable: items whose file exists are skipped. Sharded: rank r labels items i with
+i % world == r; rank 0 then writes ``manifest.json`` naming every item, atomically.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from depth_anything_ros.inference import DepthEstimator
+from depth_anything_ros.model import load_model
+from training.config import Config
+from training.loop import barrier, rank_world
+from training.stages.common import open_data, stage_dir
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+
+
+def item_file(index: int) -> str:
+    return f"{index:07d}.npy"
+
+
+def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, array)
+    os.replace(tmp, path)
+
+
+def run_pseudo_label(
+    config: Config, *, teacher_weights: Path | None = None, out_dir: Path | None = None,
+    device: str | None = None,
+) -> Path:
+    """Label the unlabeled set with the teacher; return the manifest path."""
+    rank, world = rank_world()
+    teacher_weights = Path(teacher_weights or stage_dir(config, "teacher") / "model.safetensors")
+    out_dir = Path(out_dir or stage_dir(config, "pseudo_labels"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dataset = open_data(config.data.unlabeled, config.data.num_unlabeled)
+    mine = [i for i in range(len(dataset)) if i % world == rank]
+    todo = [i for i in mine if not (out_dir / item_file(i)).exists()]
+    log.info("pseudo_label rank %d: %d of %d items to label", rank, len(todo), len(mine))
+
+    if todo:
+        dev = device or config.device
+        if dev.startswith("cuda") and world > 1:
+            dev = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        estimator = DepthEstimator(load_model(teacher_weights), device=dev,
+                                   input_size=config.data.crop)
+        bs = config.pseudo_label.batch_size
+        bar = tqdm(total=len(todo), desc="pseudo_label", disable=rank != 0)
+        for start in range(0, len(todo), bs):
+            chunk = todo[start:start + bs]
+            images = [dataset[i]["image"] for i in chunk]
+            if len({im.shape for im in images}) == 1:
+                values = estimator.predict_batch(np.stack(images)).values
+            else:
+                values = [estimator.predict(im).values for im in images]
+            for i, disparity in zip(chunk, values):
+                _save_npy_atomic(out_dir / item_file(i), disparity.astype(np.float16))
+            bar.update(len(chunk))
+        bar.close()
+    barrier()
+
+    manifest = out_dir / MANIFEST
+    if rank == 0:
+        items = [{"index": i, "file": item_file(i)} for i in range(len(dataset))]
+        missing = [it["file"] for it in items if not (out_dir / it["file"]).exists()]
+        if missing:
+            raise RuntimeError(f"{out_dir}: {len(missing)} pseudo-labels missing, e.g. {missing[:3]}")
+        payload = {
+            "source": config.data.unlabeled, "num_unlabeled": config.data.num_unlabeled,
+            "teacher": str(teacher_weights), "input_size": config.data.crop,
+            "count": len(items), "items": items,
+        }
+        tmp = manifest.with_name(MANIFEST + ".tmp")
+        tmp.write_text(json.dumps(payload, indent=1))
+        os.replace(tmp, manifest)
+    barrier()
+    return manifest
+
+
+def read_manifest(path: Path) -> dict:
+    """The manifest, checked: it must name its source and list items whose files exist."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no pseudo-label manifest (run the pseudo_label stage)")
+    data = json.loads(path.read_text())
+    for key in ("source", "items"):
+        if key not in data:
+            raise ValueError(f"{path}: manifest has no {key!r}")
+    return data

@@ -1,0 +1,88 @@
+"""Teacher: labeled images, affine-invariant loss on disparity = 1/depth (REFERENCE.md §5, P1 §3.1).
+
+Optionally adds V2's gradient-matching term (``teacher.gradient_matching_weight``; V2 uses 2).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from depth_anything_ros.model import save_model
+from training.config import Config, config_to_dict
+from training.losses import affine_invariant_loss, gradient_matching_loss
+from training.loop import RunOptions, Source, StageSpec, barrier, rank_world, seed_everything, train
+from training.stages.common import (build_model, crop_and_flip, disparity_target, labeled_maps,
+                                    load_state_into, network_input, open_data, preview_rows,
+                                    stage_dir)
+
+
+def labeled_source(config: Config, name: str, spec: str, batch_size: int) -> Source:
+    """Labeled crops as ``image`` uint8, ``disparity`` (1/depth, 0 invalid) and ``valid``."""
+    dataset = open_data(spec)
+    crop = config.data.crop
+
+    def load(index: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        maps = crop_and_flip(labeled_maps(dataset[index]), crop, rng)
+        return {
+            "image": maps["image"], "depth": maps["depth"], "valid": maps["valid"],
+            "disparity": disparity_target(maps["depth"], maps["valid"]),
+        }
+
+    return Source(name, len(dataset), load, batch_size)
+
+
+def relative_loss(pred: torch.Tensor, part: dict, gm_weight: float) -> tuple[torch.Tensor, dict]:
+    """L_ssi (+ gm_weight · L_gm) of a relative prediction against the part's disparity."""
+    target, valid = part["disparity"].float(), part["valid"]
+    loss = affine_invariant_loss(pred.float(), target, valid)
+    logs = {"loss_ssi": loss.detach()}
+    if gm_weight:
+        gm = gradient_matching_loss(pred.float(), target, valid)
+        logs["loss_gm"] = gm.detach()
+        loss = loss + gm_weight * gm
+    return loss, logs
+
+
+def teacher_spec(config: Config) -> StageSpec:
+    section = config.teacher
+    seed_everything(config.seed)
+    model = build_model(config)
+    if config.model.init_weights:
+        load_state_into(model, config.model.init_weights, encoder_only=False)
+
+    def compute_loss(model, batch):
+        part = batch["labeled"]
+        pred = model(network_input(part["image"]))
+        return relative_loss(pred, part, section.gradient_matching_weight)
+
+    def preview(model, batch):
+        part = batch["labeled"]
+        return preview_rows(part["image"], part["disparity"], model(network_input(part["image"])))
+
+    return StageSpec(
+        name="teacher", model=model,
+        sources=[labeled_source(config, "labeled", config.data.labeled, section.batch_size)],
+        compute_loss=compute_loss, optim=section, out_dir=stage_dir(config, "teacher"),
+        preview=preview,
+    )
+
+
+def export_stage_model(model, config: Config, stage: str, data: dict) -> Path:
+    """Save the trained stage model as ``<out>/<stage>/model.safetensors`` (rank 0) with provenance."""
+    path = stage_dir(config, stage) / "model.safetensors"
+    rank, _ = rank_world()
+    if rank == 0:
+        section = getattr(config, stage)
+        save_model(model, path, provenance={
+            "stage": stage, "steps": section.steps, "data": data, "seed": config.seed,
+            "config": config_to_dict(config),
+        })
+    barrier()
+    return path
+
+
+def run_teacher(config: Config, run: RunOptions) -> Path:
+    model = train(teacher_spec(config), run)
+    return export_stage_model(model, config, "teacher", {"labeled": config.data.labeled})
