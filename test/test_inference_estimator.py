@@ -169,6 +169,7 @@ def test_predict_batch_rejects_frames_of_different_sizes():
         ({"input_size": 500}, "multiple of 14"),
         ({"device": "tpu"}, "device 'tpu'"),
         ({"preprocess": "pil"}, "preprocess must be"),
+        ({"backend": "tensorrt"}, "backend must be one of"),
     ],
 )
 def test_bad_options_are_refused_with_the_reason(options, message):

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .backends import BACKENDS, build_forward
 from .preprocess import PATCH_SIZE, PreprocessMethod, network_size, prepare_batch
 
 if TYPE_CHECKING:
@@ -75,7 +76,8 @@ class DepthEstimator:
     applied with autocast; fp16 needs CUDA); ``input_size`` (default: the model's); 
     ``channels_last`` (memory format of the convolutions); ``warmup`` (untimed forward passes at
     construction, on a ``warmup_shape`` (H, W) frame, so the first real frame is not slow);
-    ``preprocess`` ("auto": cv2 on CPU, on-device resize on CUDA; see `preprocess.py`).
+    ``preprocess`` ("auto": cv2 on CPU, on-device resize on CUDA; see `preprocess.py`);
+    ``backend`` ("eager" | "compile": `torch.compile`, see `backends.py`).
     """
 
     def __init__(
@@ -89,6 +91,7 @@ class DepthEstimator:
         warmup: int = 0,
         warmup_shape: tuple[int, int] = (480, 640),
         preprocess: PreprocessMethod = "auto",
+        backend: str = "eager",
     ) -> None:
         self._device = resolve_device(device)
         if precision not in PRECISIONS:
@@ -100,6 +103,8 @@ class DepthEstimator:
         size = model.config.input_size if input_size is None else int(input_size)
         if size <= 0 or size % PATCH_SIZE:
             raise ValueError(f"input_size must be a positive multiple of {PATCH_SIZE}, got {input_size}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if warmup < 0:
             raise ValueError(f"warmup must be >= 0 runs, got {warmup}")
         self.precision = precision
@@ -109,6 +114,8 @@ class DepthEstimator:
         self.model = model.eval().to(self._device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self.backend = backend
+        self.network = build_forward(self.model, backend)
         for _ in range(warmup):
             self.predict(np.zeros((*warmup_shape, 3), dtype=np.uint8))
 
@@ -187,7 +194,7 @@ class DepthEstimator:
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with _timed(self._synchronize) as elapsed, self._autocast():
-                out = self.model(x)
+                out = self.network(x)
             out = F.interpolate(
                 out.float()[:, None],
                 size=(height, width),

@@ -1,0 +1,28 @@
+"""How the network runs: plain eager PyTorch, or `torch.compile` (fused kernels, same numbers).
+
+`torch.compile` traces the forward once per input shape (a camera has one), then runs
+generated kernels that fuse LayerNorm, GELU, LayerScale and residual adds; the first call
+pays the compile time, which is what `DepthEstimator(warmup=...)` is for.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Literal
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+Backend = Literal["eager", "compile"]
+BACKENDS = ("eager", "compile")
+
+
+def build_forward(model: nn.Module, backend: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The callable that maps a normalised (B, 3, H, W) batch to (B, H, W) depth."""
+    if backend == "eager":
+        return model
+    if backend == "compile":
+        log.info("compiling the model with torch.compile (the first frame of each size is slow)")
+        return torch.compile(model, dynamic=False)
+    raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
