@@ -3,6 +3,7 @@
 The expected layout below is written from the reference tables, independently of the model
 code, so a renamed module or a wrong width fails here. Big sizes are built on the meta device.
 """
+
 import json
 import math
 
@@ -23,39 +24,70 @@ OFFICIAL = {  # size: (dim, depth, ffn, features, out_channels, keys, params) â€
 def official_layout(dim, depth, ffn, features, out_channels):
     """Key â†’ shape of an official Depth Anything state_dict, from the documented structure."""
     keys = {
-        "pretrained.cls_token": (1, 1, dim), "pretrained.pos_embed": (1, 37 * 37 + 1, dim),
+        "pretrained.cls_token": (1, 1, dim),
+        "pretrained.pos_embed": (1, 37 * 37 + 1, dim),
         "pretrained.mask_token": (1, dim),
-        "pretrained.patch_embed.proj.weight": (dim, 3, 14, 14), "pretrained.patch_embed.proj.bias": (dim,),
-        "pretrained.norm.weight": (dim,), "pretrained.norm.bias": (dim,),
+        "pretrained.patch_embed.proj.weight": (dim, 3, 14, 14),
+        "pretrained.patch_embed.proj.bias": (dim,),
+        "pretrained.norm.weight": (dim,),
+        "pretrained.norm.bias": (dim,),
     }
     swiglu_hidden = (int(4 * dim * 2 / 3) + 7) // 8 * 8
     for i in range(depth):
         b = f"pretrained.blocks.{i}."
-        keys.update({
-            b + "norm1.weight": (dim,), b + "norm1.bias": (dim,), b + "norm2.weight": (dim,), b + "norm2.bias": (dim,),
-            b + "attn.qkv.weight": (3 * dim, dim), b + "attn.qkv.bias": (3 * dim,),
-            b + "attn.proj.weight": (dim, dim), b + "attn.proj.bias": (dim,),
-            b + "ls1.gamma": (dim,), b + "ls2.gamma": (dim,),
-        })
+        keys.update(
+            {
+                b + "norm1.weight": (dim,),
+                b + "norm1.bias": (dim,),
+                b + "norm2.weight": (dim,),
+                b + "norm2.bias": (dim,),
+                b + "attn.qkv.weight": (3 * dim, dim),
+                b + "attn.qkv.bias": (3 * dim,),
+                b + "attn.proj.weight": (dim, dim),
+                b + "attn.proj.bias": (dim,),
+                b + "ls1.gamma": (dim,),
+                b + "ls2.gamma": (dim,),
+            }
+        )
         if ffn == "mlp":
-            keys.update({b + "mlp.fc1.weight": (4 * dim, dim), b + "mlp.fc1.bias": (4 * dim,),
-                         b + "mlp.fc2.weight": (dim, 4 * dim), b + "mlp.fc2.bias": (dim,)})
+            keys.update(
+                {
+                    b + "mlp.fc1.weight": (4 * dim, dim),
+                    b + "mlp.fc1.bias": (4 * dim,),
+                    b + "mlp.fc2.weight": (dim, 4 * dim),
+                    b + "mlp.fc2.bias": (dim,),
+                }
+            )
         else:
-            keys.update({b + "mlp.w12.weight": (2 * swiglu_hidden, dim), b + "mlp.w12.bias": (2 * swiglu_hidden,),
-                         b + "mlp.w3.weight": (dim, swiglu_hidden), b + "mlp.w3.bias": (dim,)})
+            keys.update(
+                {
+                    b + "mlp.w12.weight": (2 * swiglu_hidden, dim),
+                    b + "mlp.w12.bias": (2 * swiglu_hidden,),
+                    b + "mlp.w3.weight": (dim, swiglu_hidden),
+                    b + "mlp.w3.bias": (dim,),
+                }
+            )
     h, f, oc = "depth_head.", features, out_channels
     for i, c in enumerate(oc):
         keys[f"{h}projects.{i}.weight"] = (c, dim, 1, 1)
         keys[f"{h}projects.{i}.bias"] = (c,)
         keys[f"{h}scratch.layer{i + 1}_rn.weight"] = (f, c, 3, 3)
-    keys.update({
-        h + "resize_layers.0.weight": (oc[0], oc[0], 4, 4), h + "resize_layers.0.bias": (oc[0],),
-        h + "resize_layers.1.weight": (oc[1], oc[1], 2, 2), h + "resize_layers.1.bias": (oc[1],),
-        h + "resize_layers.3.weight": (oc[3], oc[3], 3, 3), h + "resize_layers.3.bias": (oc[3],),
-        h + "scratch.output_conv1.weight": (f // 2, f, 3, 3), h + "scratch.output_conv1.bias": (f // 2,),
-        h + "scratch.output_conv2.0.weight": (32, f // 2, 3, 3), h + "scratch.output_conv2.0.bias": (32,),
-        h + "scratch.output_conv2.2.weight": (1, 32, 1, 1), h + "scratch.output_conv2.2.bias": (1,),
-    })
+    keys.update(
+        {
+            h + "resize_layers.0.weight": (oc[0], oc[0], 4, 4),
+            h + "resize_layers.0.bias": (oc[0],),
+            h + "resize_layers.1.weight": (oc[1], oc[1], 2, 2),
+            h + "resize_layers.1.bias": (oc[1],),
+            h + "resize_layers.3.weight": (oc[3], oc[3], 3, 3),
+            h + "resize_layers.3.bias": (oc[3],),
+            h + "scratch.output_conv1.weight": (f // 2, f, 3, 3),
+            h + "scratch.output_conv1.bias": (f // 2,),
+            h + "scratch.output_conv2.0.weight": (32, f // 2, 3, 3),
+            h + "scratch.output_conv2.0.bias": (32,),
+            h + "scratch.output_conv2.2.weight": (1, 32, 1, 1),
+            h + "scratch.output_conv2.2.bias": (1,),
+        }
+    )
     for r in range(1, 5):
         n = f"{h}scratch.refinenet{r}."
         keys[n + "out_conv.weight"], keys[n + "out_conv.bias"] = (f, f, 1, 1), (f,)
@@ -92,11 +124,20 @@ def test_v1_taps_are_last_four_blocks_and_v2_taps_are_the_official_presets():
 
 
 def test_small_presets_have_documented_sizes():
-    assert (ENCODER_PRESETS["vitt"].embed_dim, ENCODER_PRESETS["vitt"].depth, ENCODER_PRESETS["vitt"].num_heads,
-            ENCODER_PRESETS["vitt"].features, ENCODER_PRESETS["vitt"].out_channels) == (192, 12, 3, 32, (24, 48, 96, 192))
-    assert (ENCODER_PRESETS["vitpico"].embed_dim, ENCODER_PRESETS["vitpico"].depth,
-            ENCODER_PRESETS["vitpico"].num_heads, ENCODER_PRESETS["vitpico"].features,
-            ENCODER_PRESETS["vitpico"].out_channels) == (64, 4, 2, 16, (16, 32, 64, 64))
+    assert (
+        ENCODER_PRESETS["vitt"].embed_dim,
+        ENCODER_PRESETS["vitt"].depth,
+        ENCODER_PRESETS["vitt"].num_heads,
+        ENCODER_PRESETS["vitt"].features,
+        ENCODER_PRESETS["vitt"].out_channels,
+    ) == (192, 12, 3, 32, (24, 48, 96, 192))
+    assert (
+        ENCODER_PRESETS["vitpico"].embed_dim,
+        ENCODER_PRESETS["vitpico"].depth,
+        ENCODER_PRESETS["vitpico"].num_heads,
+        ENCODER_PRESETS["vitpico"].features,
+        ENCODER_PRESETS["vitpico"].out_channels,
+    ) == (64, 4, 2, 16, (16, 32, 64, 64))
 
 
 def test_relative_output_is_nonnegative_disparity_at_network_resolution():
@@ -180,5 +221,8 @@ def test_position_interpolation_happens_in_float32_and_returns_the_input_dtype()
 def test_vitg_uses_fused_swiglu_with_official_hidden_width():
     model = meta_model(ModelConfig.preset("vitg"))
     mlp = model.pretrained.blocks[0].mlp
-    assert tuple(mlp.w12.weight.shape) == (8192, 1536) and tuple(mlp.w3.weight.shape) == (1536, 4096)
+    assert tuple(mlp.w12.weight.shape) == (8192, 1536) and tuple(mlp.w3.weight.shape) == (
+        1536,
+        4096,
+    )
     assert math.isclose(model.pretrained.blocks[0].norm1.eps, 1e-6)

@@ -1,4 +1,5 @@
 """Checkpoints load strictly and safely, and every bad file is refused with its name and reason."""
+
 import json
 import pickle
 from pathlib import Path
@@ -8,8 +9,16 @@ import torch
 from safetensors.torch import save_file
 
 import depth_anything_ros
-from depth_anything_ros.model import (CheckpointError, DepthAnything, ModelConfig, default_weights_path,
-                                      inspect_checkpoint, load_dinov2_backbone, load_model, save_model)
+from depth_anything_ros.model import (
+    CheckpointError,
+    DepthAnything,
+    ModelConfig,
+    default_weights_path,
+    inspect_checkpoint,
+    load_dinov2_backbone,
+    load_model,
+    save_model,
+)
 from depth_anything_ros.model.checkpoints import official_name_facts, read_provenance
 
 X = torch.randn(1, 3, 70, 98, generator=torch.Generator().manual_seed(0))
@@ -39,7 +48,9 @@ def test_save_and_load_round_trip_is_bit_exact_with_config_and_provenance(tmp_pa
     assert torch.equal(output(loaded), output(pico))
     assert read_provenance(path) == {"trained_on": "synthetic", "steps": 3}
     assert inspect_checkpoint(path) == pico.config
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]  # no temporary left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "model.safetensors"
+    ]  # no temporary left behind
 
 
 def test_save_replaces_an_existing_file_whole(tmp_path, pico):
@@ -60,28 +71,49 @@ def test_failed_save_leaves_the_destination_untouched_and_no_temporary(tmp_path,
 
 
 def test_official_file_names_imply_version_variant_and_max_depth():
-    assert official_name_facts(Path("depth_anything_vitl14.pth")) == {"version": "v1", "variant": "relative"}
-    assert official_name_facts(Path("depth_anything_v2_vitb.pth")) == {"version": "v2", "variant": "relative"}
+    assert official_name_facts(Path("depth_anything_vitl14.pth")) == {
+        "version": "v1",
+        "variant": "relative",
+    }
+    assert official_name_facts(Path("depth_anything_v2_vitb.pth")) == {
+        "version": "v2",
+        "variant": "relative",
+    }
     assert official_name_facts(Path("depth_anything_v2_metric_hypersim_vits.pth")) == {
-        "version": "v2", "variant": "metric", "max_depth": 20.0}
-    assert official_name_facts(Path("depth_anything_v2_metric_vkitti_vitl.pth"))["max_depth"] == 80.0
+        "version": "v2",
+        "variant": "metric",
+        "max_depth": 20.0,
+    }
+    assert (
+        official_name_facts(Path("depth_anything_v2_metric_vkitti_vitl.pth"))["max_depth"] == 80.0
+    )
     assert official_name_facts(Path("my_weights.pth")) == {}
 
 
 def test_official_state_dict_loads_strictly_with_facts_from_its_file_name(tmp_path, pico):
     path = official_pth(pico, tmp_path / "depth_anything_v2_metric_vkitti_vits.pth")
     model = load_model(path)
-    assert (model.config.encoder, model.config.version, model.config.variant, model.config.max_depth) == (
-        "vitpico", "v2", "metric", 80.0)
+    assert (
+        model.config.encoder,
+        model.config.version,
+        model.config.variant,
+        model.config.max_depth,
+    ) == ("vitpico", "v2", "metric", 80.0)
     with torch.no_grad():
-        assert torch.allclose(model(X), output(pico) * 4.0, rtol=1e-6)  # same sigmoid, max_depth 80 vs 20
+        assert torch.allclose(
+            model(X), output(pico) * 4.0, rtol=1e-6
+        )  # same sigmoid, max_depth 80 vs 20
 
 
 def test_unknown_file_name_needs_version_then_variant_then_max_depth(tmp_path, pico):
     path = official_pth(pico, tmp_path / "weights.pth")
-    with pytest.raises(CheckpointError, match=r"weights\.pth: .*identical keys.*version='v1' or version='v2'"):
+    with pytest.raises(
+        CheckpointError, match=r"weights\.pth: .*identical keys.*version='v1' or version='v2'"
+    ):
         load_model(path)
-    with pytest.raises(CheckpointError, match=r"weights\.pth: .*variant='relative' or variant='metric'"):
+    with pytest.raises(
+        CheckpointError, match=r"weights\.pth: .*variant='relative' or variant='metric'"
+    ):
         load_model(path, version="v2")
     with pytest.raises(CheckpointError, match=r"weights\.pth: a metric model needs max_depth"):
         load_model(path, version="v2", variant="metric")
@@ -92,7 +124,9 @@ def test_unknown_file_name_needs_version_then_variant_then_max_depth(tmp_path, p
 def test_version_argument_contradicting_our_metadata_is_refused(tmp_path, pico):
     path = tmp_path / "model.safetensors"
     save_model(pico, path)
-    with pytest.raises(CheckpointError, match="metadata says version='v2' but version='v1' was passed"):
+    with pytest.raises(
+        CheckpointError, match="metadata says version='v2' but version='v1' was passed"
+    ):
         load_model(path, version="v1")
     assert load_model(path, input_size=364).config.input_size == 364
 
@@ -137,7 +171,9 @@ def test_missing_empty_and_truncated_files_fail_naming_the_file(tmp_path, pico, 
 
 def test_renamed_key_fails_listing_the_missing_and_unexpected_keys(tmp_path, pico):
     state = pico.state_dict()
-    state["depth_head.scratch.refinenet1.out_conv.kernel"] = state.pop("depth_head.scratch.refinenet1.out_conv.weight")
+    state["depth_head.scratch.refinenet1.out_conv.kernel"] = state.pop(
+        "depth_head.scratch.refinenet1.out_conv.weight"
+    )
     path = tmp_path / "depth_anything_v2_vits.pth"
     torch.save(state, path)
     with pytest.raises(CheckpointError) as error:
@@ -153,8 +189,11 @@ def test_wrong_shape_fails_naming_the_key_and_both_shapes(tmp_path, pico):
     state["pretrained.blocks.2.attn.qkv.weight"] = torch.zeros(100, 64)
     path = tmp_path / "depth_anything_v2_vits.pth"
     torch.save(state, path)
-    with pytest.raises(CheckpointError, match=r"pretrained\.blocks\.2\.attn\.qkv\.weight: expected \(192, 64\), "
-                                              r"file has \(100, 64\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"pretrained\.blocks\.2\.attn\.qkv\.weight: expected \(192, 64\), "
+        r"file has \(100, 64\)",
+    ):
         load_model(path)
 
 
@@ -182,7 +221,9 @@ def test_metadata_less_safetensors_is_treated_as_an_official_state_dict(tmp_path
     save_file({k: v.contiguous() for k, v in pico.state_dict().items()}, str(path))
     with pytest.raises(CheckpointError, match="version='v1' or version='v2'"):
         inspect_checkpoint(path)
-    assert torch.equal(output(load_model(path, version="v2", variant="metric", max_depth=20)), output(pico))
+    assert torch.equal(
+        output(load_model(path, version="v2", variant="metric", max_depth=20)), output(pico)
+    )
 
 
 def test_dinov2_backbone_initialises_the_encoder_only(tmp_path, pico):
@@ -204,8 +245,11 @@ def test_dinov2_backbone_of_another_size_or_with_registers_is_refused(tmp_path, 
     other = DepthAnything(ModelConfig.preset("vitt")).pretrained.state_dict()
     path = tmp_path / "dinov2_vitt.pth"
     torch.save(other, path)
-    with pytest.raises(CheckpointError, match=r"dinov2_vitt\.pth: does not fit the vitpico encoder.*cls_token: "
-                                              r"expected \(1, 1, 64\), file has \(1, 1, 192\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"dinov2_vitt\.pth: does not fit the vitpico encoder.*cls_token: "
+        r"expected \(1, 1, 64\), file has \(1, 1, 192\)",
+    ):
         load_dinov2_backbone(pico, path)
     with_registers = dict(pico.pretrained.state_dict(), register_tokens=torch.zeros(1, 4, 64))
     torch.save(with_registers, path)
@@ -216,7 +260,12 @@ def test_dinov2_backbone_of_another_size_or_with_registers_is_refused(tmp_path, 
 def test_inspect_reads_config_without_building_the_model(tmp_path, pico):
     path = official_pth(pico, tmp_path / "depth_anything_vits14.pth")
     config = inspect_checkpoint(path)
-    assert (config.version, config.variant, config.taps, config.max_depth) == ("v1", "relative", (0, 1, 2, 3), None)
+    assert (config.version, config.variant, config.taps, config.max_depth) == (
+        "v1",
+        "relative",
+        (0, 1, 2, 3),
+        None,
+    )
 
 
 def test_directory_without_hf_config_is_refused(tmp_path):

@@ -4,6 +4,7 @@ transformers is an independent implementation (separate q/k/v, its own neck and 
 so equal outputs on a non-square input prove the architecture, the key mapping, the taps and
 both activations. Weights are random but spread out so every part of the network matters.
 """
+
 import json
 import math
 
@@ -32,22 +33,51 @@ def randomize_(model, seed):
                 p.copy_(0.2 * torch.randn(p.shape, generator=g))
 
 
-def hf_model(out_indices, kind="relative", max_depth=1, hidden=384, layers=12, heads=6,
-             neck=(48, 96, 192, 384), fusion=64, swiglu=False, seed=0):
-    backbone = Dinov2Config(image_size=518, patch_size=14, hidden_size=hidden, num_attention_heads=heads,
-                            num_hidden_layers=layers, out_indices=list(out_indices), use_swiglu_ffn=swiglu,
-                            reshape_hidden_states=False)
-    config = DepthAnythingConfig(backbone_config=backbone, reassemble_hidden_size=hidden,
-                                 neck_hidden_sizes=list(neck), fusion_hidden_size=fusion,
-                                 depth_estimation_type=kind, max_depth=max_depth)
+def hf_model(
+    out_indices,
+    kind="relative",
+    max_depth=1,
+    hidden=384,
+    layers=12,
+    heads=6,
+    neck=(48, 96, 192, 384),
+    fusion=64,
+    swiglu=False,
+    seed=0,
+):
+    backbone = Dinov2Config(
+        image_size=518,
+        patch_size=14,
+        hidden_size=hidden,
+        num_attention_heads=heads,
+        num_hidden_layers=layers,
+        out_indices=list(out_indices),
+        use_swiglu_ffn=swiglu,
+        reshape_hidden_states=False,
+    )
+    config = DepthAnythingConfig(
+        backbone_config=backbone,
+        reassemble_hidden_size=hidden,
+        neck_hidden_sizes=list(neck),
+        fusion_hidden_size=fusion,
+        depth_estimation_type=kind,
+        max_depth=max_depth,
+    )
     model = DepthAnythingForDepthEstimation(config).eval()
     randomize_(model, seed)
     return model
 
 
 def tiny_hf_model(**kwargs):
-    return hf_model(kwargs.pop("out_indices", (1, 2, 3, 4)), hidden=64, layers=kwargs.pop("layers", 4), heads=2,
-                    neck=(16, 32, 64, 64), fusion=16, **kwargs)
+    return hf_model(
+        kwargs.pop("out_indices", (1, 2, 3, 4)),
+        hidden=64,
+        layers=kwargs.pop("layers", 4),
+        heads=2,
+        neck=(16, 32, 64, 64),
+        fusion=16,
+        **kwargs,
+    )
 
 
 def reference(model, x):
@@ -64,32 +94,49 @@ def compare(ours, ref):
 NON_SQUARE = torch.randn(1, 3, 266, 364, generator=torch.Generator().manual_seed(1))
 
 
-@pytest.mark.parametrize("out_indices, kind, max_depth, version", [
-    ((9, 10, 11, 12), "relative", 1, "v1"),
-    ((3, 6, 9, 12), "relative", 1, "v2"),
-    ((3, 6, 9, 12), "metric", 20, "v2"),
-])
+@pytest.mark.parametrize(
+    "out_indices, kind, max_depth, version",
+    [
+        ((9, 10, 11, 12), "relative", 1, "v1"),
+        ((3, 6, 9, 12), "relative", 1, "v2"),
+        ((3, 6, 9, 12), "metric", 20, "v2"),
+    ],
+)
 def test_vits_loaded_from_hf_directory_matches_transformers_on_non_square_input(
-        tmp_path, out_indices, kind, max_depth, version):
+    tmp_path, out_indices, kind, max_depth, version
+):
     hf = hf_model(out_indices, kind, max_depth)
     hf.save_pretrained(tmp_path)
     ref = reference(hf, NON_SQUARE)
     ours = load_model(tmp_path)
-    assert (ours.config.encoder, ours.config.version, ours.config.variant) == ("vits", version, kind)
+    assert (ours.config.encoder, ours.config.version, ours.config.variant) == (
+        "vits",
+        version,
+        kind,
+    )
     assert ours.config.max_depth == (max_depth if kind == "metric" else None)
     diff, scale = compare(ours(NON_SQUARE), ref)
-    print(f"HF fidelity vits {version} {kind} 266x364: max|diff| {diff:.3g}, max|ref| {scale:.4g}, "
-          f"relative {diff / scale:.3g}")
+    print(
+        f"HF fidelity vits {version} {kind} 266x364: max|diff| {diff:.3g}, max|ref| {scale:.4g}, "
+        f"relative {diff / scale:.3g}"
+    )
     assert ref.std() > 0.01 * scale  # the reference is not flat, so the comparison can fail
     assert diff <= TOLERANCE * scale
 
 
 def test_swiglu_backbone_and_current_transformers_key_names_load_equally(tmp_path):
     hf = tiny_hf_model(swiglu=True, kind="metric", max_depth=80)
-    hf.save_pretrained(tmp_path / "saved")  # on-disk (Hub) names: attention.attention.query, mlp.weights_in
+    hf.save_pretrained(
+        tmp_path / "saved"
+    )  # on-disk (Hub) names: attention.attention.query, mlp.weights_in
     (tmp_path / "memory").mkdir()  # in-memory names: attention.q_proj, mlp.gate_proj/up_proj
-    (tmp_path / "memory" / "config.json").write_text((tmp_path / "saved" / "config.json").read_text())
-    save_file({k: v.contiguous() for k, v in hf.state_dict().items()}, str(tmp_path / "memory" / "model.safetensors"))
+    (tmp_path / "memory" / "config.json").write_text(
+        (tmp_path / "saved" / "config.json").read_text()
+    )
+    save_file(
+        {k: v.contiguous() for k, v in hf.state_dict().items()},
+        str(tmp_path / "memory" / "model.safetensors"),
+    )
     ref = reference(hf, NON_SQUARE)
     for name in ("saved", "memory"):
         ours = load_model(tmp_path / name)

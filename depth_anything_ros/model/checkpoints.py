@@ -6,6 +6,7 @@ the full ModelConfig. V1/V2 and relative/metric files have identical keys (REFER
 so those facts come from our metadata, the official file name or an explicit argument —
 never from a guess. Every rejection is a CheckpointError naming the file and the reason.
 """
+
 from __future__ import annotations
 
 import functools
@@ -22,8 +23,14 @@ import torch
 
 from .depth_anything import ENCODER_PRESETS, DepthAnything, ModelConfig
 from .hf_checkpoint import HF_WEIGHTS, hf_model_config, hf_to_official, is_hf_directory
-from .state_dicts import (CheckpointError, describe_mismatch, read_safetensors, read_safetensors_header,
-                          read_torch_state_dict, shapes_of)
+from .state_dicts import (
+    CheckpointError,
+    describe_mismatch,
+    read_safetensors,
+    read_safetensors_header,
+    read_torch_state_dict,
+    shapes_of,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -66,8 +73,10 @@ def architecture_from_shapes(shapes: Mapping[str, tuple[int, ...]], path: Path) 
     cls = shapes.get("pretrained.cls_token")
     if cls is None or len(cls) != 3:
         first = list(shapes)[:5]
-        raise CheckpointError(f"{path}: no 'pretrained.cls_token', so this is not a Depth Anything state_dict "
-                              f"(first keys: {first})")
+        raise CheckpointError(
+            f"{path}: no 'pretrained.cls_token', so this is not a Depth Anything state_dict "
+            f"(first keys: {first})"
+        )
     embed_dim = cls[-1]
     blocks = {int(m[1]) for k in shapes if (m := re.match(r"^pretrained\.blocks\.(\d+)\.", k))}
     depth = max(blocks) + 1 if blocks else 0
@@ -78,56 +87,98 @@ def architecture_from_shapes(shapes: Mapping[str, tuple[int, ...]], path: Path) 
     except KeyError as error:
         raise CheckpointError(f"{path}: DPT head key {error.args[0]!r} is missing") from error
     for name, p in ENCODER_PRESETS.items():
-        if (p.embed_dim, p.depth, p.ffn, p.features, p.out_channels) == (embed_dim, depth, ffn, features, out_channels):
+        if (p.embed_dim, p.depth, p.ffn, p.features, p.out_channels) == (
+            embed_dim,
+            depth,
+            ffn,
+            features,
+            out_channels,
+        ):
             return {"encoder": name}
     raise CheckpointError(
         f"{path}: encoder width {embed_dim}, {depth} blocks, ffn {ffn}, head features {features}, "
-        f"out_channels {list(out_channels)} match no preset ({', '.join(ENCODER_PRESETS)}); the head count cannot be "
-        f"read from shapes, so save such a model with save_model() to keep its config")
+        f"out_channels {list(out_channels)} match no preset ({', '.join(ENCODER_PRESETS)}); "
+        f"the head count cannot be "
+        f"read from shapes, so save such a model with save_model() to keep its config"
+    )
 
 
-def _official_config(path: Path, shapes: Mapping[str, tuple[int, ...]], version: str | None,
-                     variant: str | None, max_depth: float | None, input_size: int | None) -> ModelConfig:
+def _official_config(
+    path: Path,
+    shapes: Mapping[str, tuple[int, ...]],
+    version: str | None,
+    variant: str | None,
+    max_depth: float | None,
+    input_size: int | None,
+) -> ModelConfig:
     arch = architecture_from_shapes(shapes, path)
     facts = official_name_facts(path)
     for name, given in (("version", version), ("variant", variant)):
         if given is not None and facts.get(name) not in (None, given):
-            LOG.warning("%s: file name implies %s=%s, using the explicit %s=%s", path, name, facts[name], name, given)
+            LOG.warning(
+                "%s: file name implies %s=%s, using the explicit %s=%s",
+                path,
+                name,
+                facts[name],
+                name,
+                given,
+            )
     version = version or facts.get("version")
     variant = variant or facts.get("variant")
     if version is None:
         raise CheckpointError(
-            f"{path}: Depth Anything V1 and V2 state_dicts have identical keys, so the version cannot be read from "
-            f"the file; pass version='v1' or version='v2' (and variant='relative' or 'metric', with max_depth for "
-            f"metric models)")
+            f"{path}: Depth Anything V1 and V2 state_dicts have identical keys, so the version "
+            f"cannot be read from the file; pass version='v1' or version='v2' "
+            f"(and variant='relative' or 'metric', with max_depth for "
+            f"metric models)"
+        )
     if variant is None:
         raise CheckpointError(
-            f"{path}: relative and metric state_dicts have identical keys; pass variant='relative' or "
-            f"variant='metric' (with max_depth=<metres>, 20 for Hypersim and 80 for VKITTI2 models)")
+            f"{path}: relative and metric state_dicts have identical keys; "
+            f"pass variant='relative' or "
+            f"variant='metric' (with max_depth=<metres>, 20 for Hypersim and 80 for VKITTI2 models)"
+        )
     if variant == "metric":
         max_depth = max_depth if max_depth is not None else facts.get("max_depth")
         if max_depth is None:
-            raise CheckpointError(f"{path}: a metric model needs max_depth; pass max_depth=<metres> "
-                                  f"(20 for Hypersim, 80 for VKITTI2 models)")
+            raise CheckpointError(
+                f"{path}: a metric model needs max_depth; pass max_depth=<metres> "
+                f"(20 for Hypersim, 80 for VKITTI2 models)"
+            )
     else:
         max_depth = None
     try:
-        return ModelConfig.preset(arch["encoder"], version=version, variant=variant, max_depth=max_depth,
-                                  input_size=input_size or 518)
+        return ModelConfig.preset(
+            arch["encoder"],
+            version=version,
+            variant=variant,
+            max_depth=max_depth,
+            input_size=input_size or 518,
+        )
     except ValueError as error:
         raise CheckpointError(f"{path}: {error}") from error
 
 
-def _our_config(path: Path, metadata: Mapping[str, str], version: str | None, variant: str | None,
-                max_depth: float | None, input_size: int | None) -> ModelConfig:
+def _our_config(
+    path: Path,
+    metadata: Mapping[str, str],
+    version: str | None,
+    variant: str | None,
+    max_depth: float | None,
+    input_size: int | None,
+) -> ModelConfig:
     try:
         config = ModelConfig.from_dict(json.loads(metadata["config"]))
     except (KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f"{path}: metadata 'config' is missing or invalid ({error})") from error
+        raise CheckpointError(
+            f"{path}: metadata 'config' is missing or invalid ({error})"
+        ) from error
     for name, given in (("version", version), ("variant", variant)):
         if given is not None and given != getattr(config, name):
-            raise CheckpointError(f"{path}: metadata says {name}={getattr(config, name)!r} but {name}={given!r} "
-                                  f"was passed; drop the argument or use a matching checkpoint")
+            raise CheckpointError(
+                f"{path}: metadata says {name}={getattr(config, name)!r} but {name}={given!r} "
+                f"was passed; drop the argument or use a matching checkpoint"
+            )
     changes: dict[str, Any] = {}
     if max_depth is not None and config.variant == "metric" and max_depth != config.max_depth:
         LOG.info("%s: overriding max_depth %s with %s", path, config.max_depth, max_depth)
@@ -140,16 +191,28 @@ def _our_config(path: Path, metadata: Mapping[str, str], version: str | None, va
         raise CheckpointError(f"{path}: {error}") from error
 
 
-def _resolve(path: Path, version: str | None, variant: str | None, max_depth: float | None,
-             input_size: int | None, with_tensors: bool) -> tuple[ModelConfig, dict[str, Any]]:
-    """(config, state) for any supported file; state holds shapes only when with_tensors is False."""
+def _resolve(
+    path: Path,
+    version: str | None,
+    variant: str | None,
+    max_depth: float | None,
+    input_size: int | None,
+    with_tensors: bool,
+) -> tuple[ModelConfig, dict[str, Any]]:
+    """(config, state) for any supported file; state holds shapes unless with_tensors."""
     if path.is_dir():
         if not is_hf_directory(path):
-            raise CheckpointError(f"{path}: a directory must hold a Hugging Face config.json and {HF_WEIGHTS}")
-        config = hf_model_config(path, version=version, variant=variant, max_depth=max_depth, input_size=input_size)
+            raise CheckpointError(
+                f"{path}: a directory must hold a Hugging Face config.json and {HF_WEIGHTS}"
+            )
+        config = hf_model_config(
+            path, version=version, variant=variant, max_depth=max_depth, input_size=input_size
+        )
         weights = path / HF_WEIGHTS
         if not weights.exists():
-            raise CheckpointError(f"{weights}: no such file (sharded or .bin HF checkpoints are not supported)")
+            raise CheckpointError(
+                f"{weights}: no such file (sharded or .bin HF checkpoints are not supported)"
+            )
         tensors, _ = read_safetensors(weights)
         return config, hf_to_official(tensors, weights)
     if path.suffix == ".safetensors":
@@ -171,21 +234,33 @@ def _check_layout(config: ModelConfig, shapes: Mapping[str, tuple[int, ...]], pa
         raise CheckpointError(f"{path}: does not match the {config.encoder} layout: {mismatch}")
 
 
-def inspect_checkpoint(path: PathLike, *, version: str | None = None, variant: str | None = None,
-                       max_depth: float | None = None, input_size: int | None = None) -> ModelConfig:
+def inspect_checkpoint(
+    path: PathLike,
+    *,
+    version: str | None = None,
+    variant: str | None = None,
+    max_depth: float | None = None,
+    input_size: int | None = None,
+) -> ModelConfig:
     """The ModelConfig a checkpoint would load with; keys and shapes are checked too."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such file or directory")
     config, state = _resolve(path, version, variant, max_depth, input_size, with_tensors=False)
-    shapes = {k: tuple(v.shape) if isinstance(v, torch.Tensor) else tuple(v) for k, v in state.items()}
+    shapes = {
+        k: tuple(v.shape) if isinstance(v, torch.Tensor) else tuple(v) for k, v in state.items()
+    }
     shapes.setdefault("pretrained.mask_token", (1, config.embed_dim))
     _check_layout(config, shapes, path)
     return config
 
 
-def model_from_state(config: ModelConfig, state: dict[str, torch.Tensor], path: PathLike,
-                     map_location: str | torch.device = "cpu") -> DepthAnything:
+def model_from_state(
+    config: ModelConfig,
+    state: dict[str, torch.Tensor],
+    path: PathLike,
+    map_location: str | torch.device = "cpu",
+) -> DepthAnything:
     """Build `config`'s network around `state` (strict: same keys and shapes), in eval mode."""
     path = Path(path)
     state = dict(state)
@@ -199,9 +274,15 @@ def model_from_state(config: ModelConfig, state: dict[str, torch.Tensor], path: 
     return model.to(map_location).eval()
 
 
-def load_model(path: PathLike, *, version: str | None = None, variant: str | None = None,
-               max_depth: float | None = None, input_size: int | None = None,
-               map_location: str | torch.device = "cpu") -> DepthAnything:
+def load_model(
+    path: PathLike,
+    *,
+    version: str | None = None,
+    variant: str | None = None,
+    max_depth: float | None = None,
+    input_size: int | None = None,
+    map_location: str | torch.device = "cpu",
+) -> DepthAnything:
     """Load any supported checkpoint strictly; see the module docstring."""
     path = Path(path)
     if not path.exists():
@@ -213,7 +294,7 @@ def load_model(path: PathLike, *, version: str | None = None, variant: str | Non
 
 
 def save_model(model: DepthAnything, path: PathLike, *, provenance: dict | None = None) -> None:
-    """Write our .safetensors (weights + JSON config and provenance) atomically: tmp file + os.replace."""
+    """Write our .safetensors (weights + JSON config, provenance) atomically (tmp + os.replace)."""
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -243,7 +324,9 @@ def read_provenance(path: PathLike) -> dict[str, Any]:
     try:
         return json.loads(metadata.get("provenance", "{}"))
     except json.JSONDecodeError as error:
-        raise CheckpointError(f"{path}: metadata 'provenance' is not valid JSON ({error})") from error
+        raise CheckpointError(
+            f"{path}: metadata 'provenance' is not valid JSON ({error})"
+        ) from error
 
 
 def load_dinov2_backbone(model: DepthAnything, path: PathLike) -> None:
@@ -258,16 +341,22 @@ def load_dinov2_backbone(model: DepthAnything, path: PathLike) -> None:
     else:
         state = read_torch_state_dict(path)
     if any(k.startswith("pretrained.") for k in state):
-        state = {k[len("pretrained."):]: v for k, v in state.items() if k.startswith("pretrained.")}
+        state = {
+            k[len("pretrained.") :]: v for k, v in state.items() if k.startswith("pretrained.")
+        }
     if "register_tokens" in state:
-        raise CheckpointError(f"{path}: has register_tokens (DINOv2 with registers); Depth Anything's encoder "
-                              f"has none")
+        raise CheckpointError(
+            f"{path}: has register_tokens (DINOv2 with registers); Depth Anything's encoder "
+            f"has none"
+        )
     expected = shapes_of(model.pretrained.state_dict())
     found = shapes_of(state)
     found.setdefault("mask_token", expected["mask_token"])
     mismatch = describe_mismatch(expected, found)
     if mismatch:
-        raise CheckpointError(f"{path}: does not fit the {model.config.encoder} encoder: {mismatch}")
+        raise CheckpointError(
+            f"{path}: does not fit the {model.config.encoder} encoder: {mismatch}"
+        )
     missing_ok = [] if "mask_token" in state else ["mask_token"]
     with torch.no_grad():
         result = model.pretrained.load_state_dict(state, strict=False)
@@ -282,6 +371,7 @@ def default_weights_path() -> Path:
         return root / DEFAULT_WEIGHTS
     try:
         from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+
         try:
             return Path(get_package_share_directory(PACKAGE)) / DEFAULT_WEIGHTS
         except PackageNotFoundError:

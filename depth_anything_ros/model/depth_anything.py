@@ -6,6 +6,7 @@ last four blocks; V2: the per-size taps of REFERENCE.md §1) and in post-process
 upsamples with align_corners False); V2 metric differs from relative only in the last
 activation: sigmoid × max_depth (metres) instead of ReLU (non-negative disparity).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -86,33 +87,58 @@ class ModelConfig:
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
         if self.variant == "metric" and not (self.max_depth and self.max_depth > 0):
-            raise ValueError(f"max_depth must be a positive number of metres for a metric model, got {self.max_depth!r}")
+            raise ValueError(
+                "max_depth must be a positive number of metres for a metric model, "
+                f"got {self.max_depth!r}"
+            )
         if self.ffn not in ("mlp", "swiglu"):
             raise ValueError(f"ffn must be 'mlp' or 'swiglu', got {self.ffn!r}")
         if self.pos_embed_interp not in POS_EMBED_INTERPS:
-            raise ValueError(f"pos_embed_interp must be one of {POS_EMBED_INTERPS}, got {self.pos_embed_interp!r}")
+            raise ValueError(
+                f"pos_embed_interp must be one of {POS_EMBED_INTERPS}, "
+                f"got {self.pos_embed_interp!r}"
+            )
         if len(self.taps) != 4 or not all(0 <= t < self.depth for t in self.taps):
             raise ValueError(f"taps must be 4 block indices in [0, {self.depth}), got {self.taps}")
         if len(self.out_channels) != 4:
             raise ValueError(f"out_channels must hold 4 ints, got {self.out_channels}")
         if self.embed_dim % self.num_heads:
-            raise ValueError(f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}")
+            raise ValueError(
+                f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}"
+            )
         if self.input_size < PATCH_SIZE:
             raise ValueError(f"input_size must be at least {PATCH_SIZE}, got {self.input_size}")
 
     @classmethod
-    def preset(cls, encoder: str, version: str = "v2", variant: str = "relative",
-               max_depth: float | None = None, input_size: int = 518,
-               pos_embed_interp: str = "official") -> "ModelConfig":
+    def preset(
+        cls,
+        encoder: str,
+        version: str = "v2",
+        variant: str = "relative",
+        max_depth: float | None = None,
+        input_size: int = 518,
+        pos_embed_interp: str = "official",
+    ) -> "ModelConfig":
         """The official (or small test) configuration of `encoder` for one version/variant."""
         if encoder not in ENCODER_PRESETS:
             raise ValueError(f"unknown encoder {encoder!r}; presets: {', '.join(ENCODER_PRESETS)}")
         p = ENCODER_PRESETS[encoder]
         taps = last_four_taps(p.depth) if version == "v1" else p.v2_taps
-        return cls(encoder=encoder, embed_dim=p.embed_dim, depth=p.depth, num_heads=p.num_heads, ffn=p.ffn,
-                   taps=taps, features=p.features, out_channels=p.out_channels, version=version,
-                   variant=variant, max_depth=max_depth, input_size=input_size,
-                   pos_embed_interp=pos_embed_interp)
+        return cls(
+            encoder=encoder,
+            embed_dim=p.embed_dim,
+            depth=p.depth,
+            num_heads=p.num_heads,
+            ffn=p.ffn,
+            taps=taps,
+            features=p.features,
+            out_channels=p.out_channels,
+            version=version,
+            variant=variant,
+            max_depth=max_depth,
+            input_size=input_size,
+            pos_embed_interp=pos_embed_interp,
+        )
 
     def replace(self, **changes: Any) -> "ModelConfig":
         return dataclasses.replace(self, **changes)
@@ -130,8 +156,20 @@ class ModelConfig:
         unknown = sorted(set(data) - names)
         if unknown:
             raise ValueError(f"unknown ModelConfig fields {unknown}")
-        missing = sorted(n for n in ("encoder", "embed_dim", "depth", "num_heads", "ffn", "taps",
-                                     "features", "out_channels") if n not in data)
+        missing = sorted(
+            n
+            for n in (
+                "encoder",
+                "embed_dim",
+                "depth",
+                "num_heads",
+                "ffn",
+                "taps",
+                "features",
+                "out_channels",
+            )
+            if n not in data
+        )
         if missing:
             raise ValueError(f"ModelConfig is missing fields {missing}")
         return cls(**data)
@@ -143,12 +181,16 @@ class DepthAnything(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.pretrained = DinoVisionTransformer(config.embed_dim, config.depth, config.num_heads,
-                                               config.ffn, config.pos_embed_interp)
+        self.pretrained = DinoVisionTransformer(
+            config.embed_dim, config.depth, config.num_heads, config.ffn, config.pos_embed_interp
+        )
         self.depth_head = DPTHead(config.embed_dim, config.features, config.out_channels)
 
     def forward_with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B,3,H,W) normalised, H,W multiples of 14 → (depth (B,H,W), last-tap features (B,C,H/14,W/14))."""
+        """x (B,3,H,W) normalised, H,W multiples of 14 → (depth (B,H,W), features (B,C,H/14,W/14)).
+
+        The features are the last tap's patch tokens after the final norm (for feature alignment).
+        """
         rows, cols = x.shape[-2] // PATCH_SIZE, x.shape[-1] // PATCH_SIZE
         taps = self.pretrained.get_intermediate_layers(x, self.config.taps)
         raw = self.depth_head([patch for patch, _cls in taps], rows, cols)
@@ -161,5 +203,5 @@ class DepthAnything(nn.Module):
         return depth.squeeze(1), features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B,3,H,W) normalised, H,W multiples of 14 → (B,H,W) metres (metric) or disparity (relative)."""
+        """x (B,3,H,W) normalised, H,W multiples of 14 → (B,H,W) metres or relative disparity."""
         return self.forward_with_features(x)[0]

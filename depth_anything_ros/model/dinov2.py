@@ -5,6 +5,7 @@ qkv bias, LayerNorm eps 1e-6, fused SwiGLU for vitg, a 37×37 position grid trai
 and the official bicubic position-embedding interpolation. Attention runs through
 `F.scaled_dot_product_attention`, which is numerically the official softmax(q·kᵀ/√d)·v.
 """
+
 from __future__ import annotations
 
 import math
@@ -43,7 +44,9 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, c = x.shape
-        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
+        qkv = (
+            self.qkv(x).reshape(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
+        )
         out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
         return self.proj(out.transpose(1, 2).reshape(b, n, c))
 
@@ -103,8 +106,14 @@ class Block(nn.Module):
         return x + self.ls2(self.mlp(self.norm2(x)))
 
 
-def interpolate_pos_embed(pos_embed: torch.Tensor, rows: int, cols: int, height: int, width: int,
-                          mode: PosEmbedInterp = "official") -> torch.Tensor:
+def interpolate_pos_embed(
+    pos_embed: torch.Tensor,
+    rows: int,
+    cols: int,
+    height: int,
+    width: int,
+    mode: PosEmbedInterp = "official",
+) -> torch.Tensor:
     """Resample the (1, 1+G², C) position table to a rows×cols patch grid.
 
     "official": DINOv2/DA code — bicubic with scale_factor ((rows+0.1)/G, (cols+0.1)/G), no
@@ -121,13 +130,19 @@ def interpolate_pos_embed(pos_embed: torch.Tensor, rows: int, cols: int, height:
     patch_table = table[:, 1:].reshape(1, grid, grid, dim).permute(0, 3, 1, 2)
     if mode == "official":
         scale = ((rows + INTERPOLATE_OFFSET) / grid, (cols + INTERPOLATE_OFFSET) / grid)
-        patch_table = F.interpolate(patch_table, scale_factor=scale, mode="bicubic", antialias=False)
+        patch_table = F.interpolate(
+            patch_table, scale_factor=scale, mode="bicubic", antialias=False
+        )
     elif mode == "size":
-        patch_table = F.interpolate(patch_table, size=(rows, cols), mode="bicubic", align_corners=False)
+        patch_table = F.interpolate(
+            patch_table, size=(rows, cols), mode="bicubic", align_corners=False
+        )
     else:
         raise ValueError(f"pos_embed_interp must be 'official' or 'size', got {mode!r}")
     if patch_table.shape[-2:] != (rows, cols):
-        raise RuntimeError(f"position grid resized to {tuple(patch_table.shape[-2:])}, expected {(rows, cols)}")
+        raise RuntimeError(
+            f"position grid resized to {tuple(patch_table.shape[-2:])}, expected {(rows, cols)}"
+        )
     patch_table = patch_table.permute(0, 2, 3, 1).reshape(1, rows * cols, dim)
     return torch.cat((table[:, :1], patch_table), dim=1).to(pos_embed.dtype)
 
@@ -135,8 +150,14 @@ def interpolate_pos_embed(pos_embed: torch.Tensor, rows: int, cols: int, height:
 class DinoVisionTransformer(nn.Module):
     """DINOv2 backbone as DA builds it (`block_chunks=0`, no registers, init_values 1.0)."""
 
-    def __init__(self, embed_dim: int, depth: int, num_heads: int, ffn: str = "mlp",
-                 pos_embed_interp: PosEmbedInterp = "official") -> None:
+    def __init__(
+        self,
+        embed_dim: int,
+        depth: int,
+        num_heads: int,
+        ffn: str = "mlp",
+        pos_embed_interp: PosEmbedInterp = "official",
+    ) -> None:
         super().__init__()
         grid = PRETRAIN_SIZE // PATCH_SIZE
         self.embed_dim = embed_dim
@@ -147,7 +168,9 @@ class DinoVisionTransformer(nn.Module):
         self.pos_embed = nn.Parameter(torch.zeros(1, grid * grid + 1, embed_dim))
         self.blocks = nn.ModuleList(Block(embed_dim, num_heads, ffn) for _ in range(depth))
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
-        self.mask_token = nn.Parameter(torch.zeros(1, embed_dim))  # unused at inference; official key
+        self.mask_token = nn.Parameter(
+            torch.zeros(1, embed_dim)
+        )  # unused at inference; official key
         self.init_weights()
 
     @torch.no_grad()
@@ -166,15 +189,23 @@ class DinoVisionTransformer(nn.Module):
         _, _, height, width = x.shape
         rows, cols = height // self.patch_size, width // self.patch_size
         tokens = self.patch_embed(x)
-        tokens = torch.cat((self.cls_token.expand(tokens.shape[0], -1, -1).to(tokens.dtype), tokens), dim=1)
-        pos = interpolate_pos_embed(self.pos_embed, rows, cols, height, width, self.pos_embed_interp)
+        tokens = torch.cat(
+            (self.cls_token.expand(tokens.shape[0], -1, -1).to(tokens.dtype), tokens), dim=1
+        )
+        pos = interpolate_pos_embed(
+            self.pos_embed, rows, cols, height, width, self.pos_embed_interp
+        )
         return tokens + pos.to(tokens.dtype)
 
-    def get_intermediate_layers(self, x: torch.Tensor, taps: tuple[int, ...] | list[int]
-                                ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """(patch tokens (B, N, C), cls token (B, C)) after the final norm, for each tapped block."""
+    def get_intermediate_layers(
+        self, x: torch.Tensor, taps: tuple[int, ...] | list[int]
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(patch tokens (B, N, C), cls token (B, C)) after the final norm, per tapped block."""
         if x.shape[-2] % self.patch_size or x.shape[-1] % self.patch_size:
-            raise ValueError(f"input height and width must be multiples of {self.patch_size}, got {tuple(x.shape[-2:])}")
+            raise ValueError(
+                f"input height and width must be multiples of {self.patch_size}, "
+                f"got {tuple(x.shape[-2:])}"
+            )
         wanted = set(taps)
         last = max(taps)
         tokens = self.prepare_tokens(x)

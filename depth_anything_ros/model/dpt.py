@@ -5,6 +5,7 @@ Follows DA2 depth_anything_v2/dpt.py and util/blocks.py with `use_bn=False`,
 sigmoid × max_depth for metric) is applied by `DepthAnything`, because it is the only place
 the variants differ and it carries no weights.
 """
+
 from __future__ import annotations
 
 import torch
@@ -37,8 +38,9 @@ class FeatureFusionBlock(nn.Module):
         self.resConfUnit1 = ResidualConvUnit(features)
         self.resConfUnit2 = ResidualConvUnit(features)
 
-    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None,
-                size: tuple[int, int] | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, skip: torch.Tensor | None = None, size: tuple[int, int] | None = None
+    ) -> torch.Tensor:
         if skip is not None:
             x = x + self.resConfUnit1(skip)
         x = self.resConfUnit2(x)
@@ -50,20 +52,30 @@ class FeatureFusionBlock(nn.Module):
 
 
 class DPTHead(nn.Module):
-    """Four token maps at 1/14 → one-channel map at the network input resolution (pre-activation)."""
+    """Four token maps at 1/14 → one-channel map at network input resolution (pre-activation)."""
 
-    def __init__(self, in_channels: int, features: int, out_channels: tuple[int, int, int, int]) -> None:
+    def __init__(
+        self, in_channels: int, features: int, out_channels: tuple[int, int, int, int]
+    ) -> None:
         super().__init__()
-        self.projects = nn.ModuleList(nn.Conv2d(in_channels, c, kernel_size=1) for c in out_channels)
-        self.resize_layers = nn.ModuleList([
-            nn.ConvTranspose2d(out_channels[0], out_channels[0], kernel_size=4, stride=4),
-            nn.ConvTranspose2d(out_channels[1], out_channels[1], kernel_size=2, stride=2),
-            nn.Identity(),
-            nn.Conv2d(out_channels[3], out_channels[3], kernel_size=3, stride=2, padding=1),
-        ])
+        self.projects = nn.ModuleList(
+            nn.Conv2d(in_channels, c, kernel_size=1) for c in out_channels
+        )
+        self.resize_layers = nn.ModuleList(
+            [
+                nn.ConvTranspose2d(out_channels[0], out_channels[0], kernel_size=4, stride=4),
+                nn.ConvTranspose2d(out_channels[1], out_channels[1], kernel_size=2, stride=2),
+                nn.Identity(),
+                nn.Conv2d(out_channels[3], out_channels[3], kernel_size=3, stride=2, padding=1),
+            ]
+        )
         scratch = nn.Module()
         for index, channels in enumerate(out_channels, start=1):
-            setattr(scratch, f"layer{index}_rn", nn.Conv2d(channels, features, kernel_size=3, padding=1, bias=False))
+            setattr(
+                scratch,
+                f"layer{index}_rn",
+                nn.Conv2d(channels, features, kernel_size=3, padding=1, bias=False),
+            )
         for index in range(1, 5):
             setattr(scratch, f"refinenet{index}", FeatureFusionBlock(features))
         scratch.output_conv1 = nn.Conv2d(features, features // 2, kernel_size=3, padding=1)
@@ -81,8 +93,12 @@ class DPTHead(nn.Module):
             x = x.transpose(1, 2).reshape(x.shape[0], x.shape[-1], rows, cols)
             layers.append(self.resize_layers[index](self.projects[index](x)))
         s = self.scratch
-        layer1, layer2, layer3, layer4 = (s.layer1_rn(layers[0]), s.layer2_rn(layers[1]),
-                                          s.layer3_rn(layers[2]), s.layer4_rn(layers[3]))
+        layer1, layer2, layer3, layer4 = (
+            s.layer1_rn(layers[0]),
+            s.layer2_rn(layers[1]),
+            s.layer3_rn(layers[2]),
+            s.layer4_rn(layers[3]),
+        )
         path4 = s.refinenet4(layer4, size=layer3.shape[2:])
         path3 = s.refinenet3(path4, layer3, size=layer2.shape[2:])
         path2 = s.refinenet2(path3, layer2, size=layer1.shape[2:])

@@ -4,6 +4,7 @@ Only two readers exist: safetensors (no code at all) and `torch.load(weights_onl
 (a restricted unpickler that refuses any global outside plain tensors and containers), so a
 checkpoint can never run code on the robot.
 """
+
 from __future__ import annotations
 
 import json
@@ -76,9 +77,12 @@ def read_torch_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(
             f"{path}: refused to load: the file contains Python objects other than tensors "
             f"(only safetensors or plain state_dicts are accepted; weights_only=True said: "
-            f"{str(error).splitlines()[0]})") from error
+            f"{str(error).splitlines()[0]})"
+        ) from error
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError) as error:
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint, truncated or corrupt ({error})") from error
+        raise CheckpointError(
+            f"{path}: not a readable PyTorch checkpoint, truncated or corrupt ({error})"
+        ) from error
     return unwrap_state_dict(obj, path)
 
 
@@ -87,17 +91,21 @@ def unwrap_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
     if isinstance(obj, Mapping):
         for wrapper in ("model", "state_dict"):
             inner = obj.get(wrapper)
-            if isinstance(inner, Mapping) and not isinstance(obj.get("pretrained.cls_token"), torch.Tensor):
+            if isinstance(inner, Mapping) and not isinstance(
+                obj.get("pretrained.cls_token"), torch.Tensor
+            ):
                 obj = inner
                 break
     if not isinstance(obj, Mapping) or not obj:
-        raise CheckpointError(f"{path}: expected a non-empty state_dict (name → tensor), got {type(obj).__name__}")
+        raise CheckpointError(
+            f"{path}: expected a non-empty state_dict (name → tensor), got {type(obj).__name__}"
+        )
     not_tensors = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
     if not_tensors:
         raise CheckpointError(f"{path}: entries that are not tensors: {not_tensors[:MAX_LISTED]}")
     state = {str(k): v for k, v in obj.items()}
     if all(k.startswith("module.") for k in state):  # saved from DistributedDataParallel
-        state = {k[len("module."):]: v for k, v in state.items()}
+        state = {k[len("module.") :]: v for k, v in state.items()}
     return state
 
 
@@ -112,19 +120,26 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def describe_mismatch(expected: Mapping[str, tuple[int, ...]], found: Mapping[str, tuple[int, ...]]) -> str | None:
+def describe_mismatch(
+    expected: Mapping[str, tuple[int, ...]], found: Mapping[str, tuple[int, ...]]
+) -> str | None:
     """None when keys and shapes agree exactly, else the first differing keys and shapes."""
     missing = [k for k in expected if k not in found]
     unexpected = [k for k in found if k not in expected]
-    wrong_shape = [(k, tuple(expected[k]), tuple(found[k])) for k in expected
-                   if k in found and tuple(expected[k]) != tuple(found[k])]
+    wrong_shape = [
+        (k, tuple(expected[k]), tuple(found[k]))
+        for k in expected
+        if k in found and tuple(expected[k]) != tuple(found[k])
+    ]
     parts = []
     if missing:
         parts.append(f"{len(missing)} missing keys, first: {missing[:MAX_LISTED]}")
     if unexpected:
         parts.append(f"{len(unexpected)} unexpected keys, first: {unexpected[:MAX_LISTED]}")
     if wrong_shape:
-        listed = ", ".join(f"{k}: expected {e}, file has {f}" for k, e, f in wrong_shape[:MAX_LISTED])
+        listed = ", ".join(
+            f"{k}: expected {e}, file has {f}" for k, e, f in wrong_shape[:MAX_LISTED]
+        )
         parts.append(f"{len(wrong_shape)} shape mismatches, first: {listed}")
     return "; ".join(parts) or None
 
