@@ -1,42 +1,44 @@
 """training.data — everything the stages read: synthetic scenes, folders, bags; transforms and
 the student's perturbations. The contract is in docs/interfaces.md (section ``training.data``).
 
-Heavy submodules (bags → rosbags) are imported lazily by :func:`open_dataset`.
+Names are imported lazily on first use, so ``import training.data.synthetic`` in a generator
+process does not pay for torch, and bag support does not import rosbags until used.
 """
-from training.data.domains import DOMAINS, make_scene
-from training.data.perturbations import (
-    CutMixResult,
-    StrongPerturbation,
-    colour_jitter,
-    cutmix,
-    gaussian_blur,
-    mix_like,
-)
-from training.data.registry import DatasetSpec, DatasetSpecError, open_dataset, parse_spec
-from training.data.samples import DepthDataset, Sample, make_sample
-from training.data.scene import CameraPose, Scene, intrinsics_from_fov
-from training.data.synthetic import (
-    SPLITS,
-    SyntheticDataset,
-    SyntheticFrame,
-    camera_trajectory,
-    frame_seed,
-    render_frame,
-    sample_camera,
-)
-from training.data.transforms import (
-    EvalTransform,
-    TrainTransform,
-    TransformedDataset,
-    normalize_images,
-    to_tensors,
-)
+from __future__ import annotations
 
-__all__ = [
-    "DOMAINS", "SPLITS", "CameraPose", "CutMixResult", "DatasetSpec", "DatasetSpecError",
-    "DepthDataset", "EvalTransform", "Sample", "Scene", "StrongPerturbation", "SyntheticDataset",
-    "SyntheticFrame", "TrainTransform", "TransformedDataset", "camera_trajectory", "colour_jitter",
-    "cutmix", "frame_seed", "gaussian_blur", "intrinsics_from_fov", "make_sample", "make_scene",
-    "mix_like", "normalize_images", "open_dataset", "parse_spec", "render_frame", "sample_camera",
-    "to_tensors",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "training.data.domains": ("DOMAINS", "make_scene"),
+    "training.data.perturbations": (
+        "CutMixResult", "StrongPerturbation", "colour_jitter", "cutmix", "gaussian_blur", "mix_like",
+    ),
+    "training.data.registry": ("DatasetSpec", "DatasetSpecError", "open_dataset", "parse_spec"),
+    "training.data.samples": ("DepthDataset", "Sample", "make_sample"),
+    "training.data.scene": ("CameraPose", "Scene", "intrinsics_from_fov"),
+    "training.data.synthetic": (
+        "SPLITS", "SyntheticFrame", "camera_trajectory", "frame_seed", "render_frame", "sample_camera",
+    ),
+    "training.data.synthetic_dataset": ("SyntheticDataset",),
+    "training.data.folders": ("FolderDataset", "FolderDatasetError"),
+    "training.data.bags": ("BagDataset", "BagDatasetError"),
+    "training.data.transforms": (
+        "EvalTransform", "TrainTransform", "TransformedDataset", "normalize_images", "to_tensors",
+    ),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'training.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -44,7 +44,7 @@ def save_atomic(path: Path, array: np.ndarray) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.npy", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            np.save(handle, array)
+            np.save(handle, array, allow_pickle=False)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

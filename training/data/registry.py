@@ -82,7 +82,7 @@ def _check_keys(spec: str, params: dict, allowed: tuple[str, ...]) -> None:
 
 
 def _open_synthetic(spec: str, target: str, p: dict) -> DepthDataset:
-    from training.data.synthetic import SyntheticDataset
+    from training.data.synthetic_dataset import SyntheticDataset
 
     _check_keys(spec, p, ("n", "size", "cache", "workers"))
     domain, _, split = target.partition(":")

@@ -1,0 +1,94 @@
+"""SyntheticDataset and its disk cache: hits are identical and fast, writes are atomic."""
+import time
+
+import numpy as np
+import pytest
+
+from training.data import open_dataset
+from training.data.cache import CACHE_ENV, cache_root, frame_dtype, load_shard, save_atomic
+from training.data.synthetic import render_frame
+from training.data.synthetic_dataset import SyntheticDataset
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_cache_root_follows_the_environment_variable(cache_dir):
+    assert cache_root() == cache_dir
+
+
+def test_cached_frames_equal_freshly_rendered_frames(cache_dir):
+    ds = SyntheticDataset("outdoor", "test", num_frames=5, size=40, workers=1, shard_frames=2)
+    assert len(ds) == 5 and ds.labeled
+    shards = sorted(p.name for p in ds.cache_dir.iterdir())
+    assert shards == ["frames_000000000_00002.npy", "frames_000000002_00002.npy", "frames_000000004_00001.npy"]
+    for index in (0, 3, 4, -1):
+        sample = ds[index]
+        fresh = render_frame("outdoor", "test", index % 5, 40, 40)
+        np.testing.assert_array_equal(sample["image"], fresh.rgb)
+        np.testing.assert_array_equal(sample["depth"], fresh.depth)
+        np.testing.assert_array_equal(sample["valid"], np.isfinite(fresh.depth))
+        np.testing.assert_array_equal(sample["intrinsics"], fresh.intrinsics)
+    with pytest.raises(IndexError, match="out of range"):
+        ds[5]
+
+
+def test_cache_hit_returns_identical_arrays_and_is_faster(cache_dir):
+    begin = time.perf_counter()
+    first = SyntheticDataset("indoor", "train", num_frames=6, size=48, workers=1)
+    cold = time.perf_counter() - begin
+    mtimes = {p: p.stat().st_mtime_ns for p in first.cache_dir.iterdir()}
+    begin = time.perf_counter()
+    second = SyntheticDataset("indoor", "train", num_frames=6, size=48, workers=1)
+    warm = time.perf_counter() - begin
+    assert warm < cold / 5
+    assert {p: p.stat().st_mtime_ns for p in second.cache_dir.iterdir()} == mtimes  # nothing rewritten
+    for index in range(6):
+        a, b = first[index], second[index]
+        for key in ("image", "depth", "intrinsics"):
+            np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_parallel_generation_matches_serial_generation(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "serial"))
+    serial = SyntheticDataset("indoor", "test", num_frames=4, size=32, workers=1, shard_frames=2)
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "parallel"))
+    parallel = SyntheticDataset("indoor", "test", num_frames=4, size=32, workers=2, shard_frames=2)
+    for index in range(4):
+        np.testing.assert_array_equal(serial[index]["depth"], parallel[index]["depth"])
+        np.testing.assert_array_equal(serial[index]["image"], parallel[index]["image"])
+
+
+def test_uncached_dataset_renders_on_access_without_touching_disk(cache_dir):
+    ds = SyntheticDataset("indoor", "train", num_frames=3, size=32, cache=False)
+    np.testing.assert_array_equal(ds[1]["depth"], render_frame("indoor", "train", 1, 32, 32).depth)
+    assert not cache_dir.exists()
+
+
+def test_atomic_save_keeps_the_old_file_and_leaves_no_partial_file_when_writing_fails(tmp_path):
+    target = tmp_path / "shard.npy"
+    save_atomic(target, np.arange(3))
+    with pytest.raises(ValueError):  # object arrays cannot be saved without pickle: fails mid-write
+        save_atomic(target, np.array([{"not": "an array"}], dtype=object))
+    assert [p.name for p in tmp_path.iterdir()] == ["shard.npy"]
+    np.testing.assert_array_equal(np.load(target), np.arange(3))
+
+
+def test_a_corrupt_shard_is_reported_by_path(tmp_path):
+    path = tmp_path / "frames_000000000_00002.npy"
+    save_atomic(path, np.zeros(3, dtype=frame_dtype(8, 8)))
+    with pytest.raises(ValueError, match=f"{path}.*expected \\(2,\\)"):
+        load_shard(path, frame_dtype(8, 8), 2)
+    path.write_bytes(b"garbage")
+    with pytest.raises(ValueError, match=f"{path}.*unreadable"):
+        load_shard(path, frame_dtype(8, 8), 2)
+
+
+def test_spec_opens_the_same_frames_as_the_constructor(cache_dir):
+    ds = open_dataset("synthetic:outdoor:train?n=3&size=32", workers=1)
+    assert isinstance(ds, SyntheticDataset) and (ds.domain, ds.split, len(ds), ds.size) == ("outdoor", "train", 3, 32)
+    np.testing.assert_array_equal(ds[2]["image"], render_frame("outdoor", "train", 2, 32, 32).rgb)
+    assert open_dataset(ds.spec, workers=1).spec == ds.spec
