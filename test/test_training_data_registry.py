@@ -1,0 +1,45 @@
+"""Dataset spec strings: parsing, overrides and errors that quote the spec."""
+import pytest
+
+from training.data import DatasetSpecError, open_dataset, parse_spec
+
+
+def test_parse_spec_splits_kind_target_and_query():
+    spec = parse_spec("bag:/data/run 1?image=/cam/image_raw&depth=/cam/depth&tolerance=0.02")
+    assert spec.kind == "bag" and spec.target == "/data/run 1"
+    assert spec.params == {"image": "/cam/image_raw", "depth": "/cam/depth", "tolerance": "0.02"}
+    assert parse_spec("synthetic:indoor:train").params == {}
+
+
+def test_keyword_overrides_beat_query_values(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEPTH_ANYTHING_CACHE", str(tmp_path))
+    ds = open_dataset("synthetic:indoor:test?n=50&size=64", n=2, size=16, cache=False)
+    assert (len(ds), ds.size, ds.cached) == (2, 16, False)
+    assert ds[1]["image"].shape == (16, 16, 3)
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("indoor", "must look like kind:target"),
+        ("video:/x", "unknown kind 'video'"),
+        ("folder:", "nothing after 'folder:'"),
+        ("synthetic:indoor", "expected synthetic:<domain>:<split>"),
+        ("synthetic:indoor:train?n=many", "n must be an integer, got 'many'"),
+        ("synthetic:indoor:train?frames=3", "unknown key\\(s\\) frames; allowed: n, size, cache, workers"),
+        ("synthetic:indoor:train?cache=maybe", "cache must be 1/0 or true/false"),
+        ("bag:/tmp/x?depth=/d", "bag datasets need image=<topic>"),
+        ("folder:/tmp/x?depth_scale=mm", "depth_scale must be a number"),
+    ],
+)
+def test_malformed_specs_are_rejected_quoting_the_spec(spec, message):
+    with pytest.raises(DatasetSpecError, match=message) as error:
+        open_dataset(spec)
+    assert repr(spec) in str(error.value) or spec == "indoor"
+
+
+def test_unknown_domain_and_split_name_the_value():
+    with pytest.raises(ValueError, match="unknown synthetic domain 'space'"):
+        open_dataset("synthetic:space:train?n=1", cache=False)
+    with pytest.raises(ValueError, match="unknown split 'val'"):
+        open_dataset("synthetic:indoor:val?n=1", cache=False)
