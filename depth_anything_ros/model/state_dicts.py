@@ -67,12 +67,9 @@ def read_torch_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """A plain state_dict from a .pth/.pt via the restricted unpickler (weights_only=True)."""
     _check_file(path)
     try:
-        try:
-            obj = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as error:
-            if "mmap" not in str(error):  # legacy (non-zip) files cannot be memory-mapped
-                raise
-            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        # No mmap: a file rewritten in place (torch.save to the same path) would change the
+        # weights of a model that is already loaded.
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         raise CheckpointError(
             f"{path}: refused to load: the file contains Python objects other than tensors "
