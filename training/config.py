@@ -30,6 +30,8 @@ class ModelSection:
     version: str = "v2"
     init_backbone: str | None = None    # DINOv2 backbone checkpoint: encoder init (real recipe)
     init_weights: str | None = None     # a whole relative checkpoint to start the teacher from
+    teacher_encoder: str | None = None  # teacher size if it differs (P1: ViT-L teacher)
+    teacher_init_backbone: str | None = None  # DINOv2 checkpoint of the teacher's size
 
 
 @dataclass
@@ -62,6 +64,7 @@ class OptimSection:
 
 @dataclass
 class TeacherSection(OptimSection):
+    weights: str | None = None          # use this trained/official checkpoint as the teacher
     gradient_matching_weight: float = 0.0   # V2: L_ssi + 2·L_gm; 0 = V1 (off)
 
 

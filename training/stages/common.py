@@ -92,17 +92,23 @@ def network_input(images: torch.Tensor) -> torch.Tensor:
     return (x - _MEAN.to(x.device)) / _STD.to(x.device)
 
 
-def build_model(config: Config, *, variant: str = "relative") -> DepthAnything:
-    """A fresh model of the configured size; the encoder from a DINOv2 checkpoint when given."""
+def build_model(config: Config, *, variant: str = "relative", teacher: bool = False) -> DepthAnything:
+    """A fresh model of the configured size; the encoder from a DINOv2 checkpoint when given.
+
+    ``teacher=True`` uses ``model.teacher_encoder`` / ``model.teacher_init_backbone`` when set.
+    """
+    encoder, backbone = config.model.encoder, config.model.init_backbone
+    if teacher and config.model.teacher_encoder:
+        encoder, backbone = config.model.teacher_encoder, config.model.teacher_init_backbone
     max_depth = config.data.max_depth if variant == "metric" else None
     model_config = ModelConfig.preset(
-        config.model.encoder, version=config.model.version, variant=variant,
+        encoder, version=config.model.version, variant=variant,
         max_depth=max_depth, input_size=config.data.crop,
     )
     model = DepthAnything(model_config)
-    if config.model.init_backbone:
-        load_dinov2_backbone(model, config.model.init_backbone)
-        log.info("encoder initialised from DINOv2 checkpoint %s", config.model.init_backbone)
+    if backbone:
+        load_dinov2_backbone(model, backbone)
+        log.info("%s encoder initialised from DINOv2 checkpoint %s", encoder, backbone)
     return model
 
 

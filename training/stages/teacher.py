@@ -48,7 +48,7 @@ def relative_loss(pred: torch.Tensor, part: dict, gm_weight: float) -> tuple[tor
 def teacher_spec(config: Config) -> StageSpec:
     section = config.teacher
     seed_everything(config.seed)
-    model = build_model(config)
+    model = build_model(config, teacher=True)
     if config.model.init_weights:
         load_state_into(model, config.model.init_weights, encoder_only=False)
 
@@ -84,5 +84,11 @@ def export_stage_model(model, config: Config, stage: str, data: dict) -> Path:
 
 
 def run_teacher(config: Config, run: RunOptions) -> Path:
+    """Train the teacher, or hand over ``teacher.weights`` untouched when it names a checkpoint."""
+    if config.teacher.weights:
+        path = Path(config.teacher.weights)
+        if not path.exists():
+            raise FileNotFoundError(f"teacher.weights {path}: no such checkpoint")
+        return path
     model = train(teacher_spec(config), run)
     return export_stage_model(model, config, "teacher", {"labeled": config.data.labeled})
