@@ -1,0 +1,193 @@
+"""`depth-anything-ros demo`: the real depth_node over DDS on a moving synthetic camera.
+
+The end-to-end tests start the demo as a user would (a separate process running the real node
+as its child) with a tiny random metric model, so they prove the plumbing — stamps, topics,
+clouds, files, exit codes, Ctrl-C — not the model's accuracy.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def pico_weights(tmp_path_factory) -> Path:
+    """A random vitpico metric model (max_depth 10 m, input 112) in our .safetensors format."""
+    import torch
+
+    from depth_anything_ros.model.checkpoints import save_model
+    from depth_anything_ros.model.depth_anything import DepthAnything, ModelConfig
+
+    torch.manual_seed(0)
+    config = ModelConfig.preset("vitpico", variant="metric", max_depth=10.0, input_size=112)
+    path = tmp_path_factory.mktemp("weights") / "pico.safetensors"
+    save_model(DepthAnything(config), path, provenance={"made_by": "test_demo"})
+    return path
+
+
+def demo_argv(out: Path, weights: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "depth_anything_ros.cli", "demo", "--out", str(out),
+            "--weights", str(weights), *extra]
+
+
+def run_demo(argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+def test_demo_runs_the_real_node_and_writes_a_sane_summary_and_preview(tmp_path, pico_weights):
+    out = tmp_path / "demo_output"
+    done = run_demo(demo_argv(out, pico_weights, "--duration", "5", "--rate", "5",
+                              "--width", "160", "--height", "120"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "abs_rel" in done.stdout and "summary.json" in done.stdout
+
+    summary = json.loads((out / "summary.json").read_text())
+    frames = summary["frames"]
+    assert summary["ok"] is True and summary["interrupted"] is False
+    assert frames["published"] == 25  # 5 s × 5 Hz, each frame once
+    assert 0 < frames["depth_received"] <= frames["published"]
+    # The node keeps the input header: every output stamp is one the camera published.
+    assert frames["depth_stamps_matched"] == frames["depth_received"]
+    assert frames["outputs_with_unknown_stamp"] == 0
+    assert frames["output_frame_ids"] == ["camera_optical_frame"]
+    assert frames["points_stamps_matching_depth"] > 0
+    assert frames["camera_info_stamps_matching_depth"] > 0
+    assert frames["camera_info_intrinsics_ok"] == frames["camera_info_received"]
+    assert frames["dropped_by_node"] == frames["published"] - frames["depth_stamps_matched"]
+
+    assert summary["rates_hz"]["input"] == pytest.approx(5.0, rel=0.15)
+    assert summary["rates_hz"]["output_depth"] > 0
+    latency = summary["latency_stamp_to_receipt"]
+    assert 0 < latency["p50_ms"] <= latency["p95_ms"] <= latency["max_ms"] < 10_000
+
+    error = summary["depth_error"]
+    assert error["n_images"] == frames["depth_received"]
+    assert math.isfinite(error["abs_rel"]) and error["abs_rel"] >= 0
+    assert math.isfinite(error["rmse"]) and 0 <= error["delta1"] <= 1
+    assert 0 < error["valid_pixel_fraction"] <= 1
+
+    assert summary["model"]["config"]["encoder"] == "vitpico"
+    assert summary["model"]["provenance"] == {"made_by": "test_demo"}
+    assert summary["node"]["exit_code"] == 0  # stopped with SIGINT, exited cleanly
+
+    preview = cv2.imread(str(out / "preview.png"))
+    assert preview is not None
+    # four panels side by side, scaled up to at least 240 px high (+ title and label bars)
+    assert preview.shape[1] >= 4 * 160 and preview.shape[0] >= 240
+    assert (out / "depth_node.log").is_file()
+    assert not list(out.glob(".*.tmp")), "temporary files left behind"
+
+
+def test_demo_stops_cleanly_on_sigint_and_writes_what_it_collected(tmp_path, pico_weights):
+    out = tmp_path / "interrupted"
+    argv = demo_argv(out, pico_weights, "--duration", "30", "--rate", "4",
+                     "--width", "96", "--height", "72")
+    with subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as demo:
+        deadline = time.monotonic() + 90
+        stderr_lines = []
+        for line in demo.stderr:  # progress goes to stderr, one line per phase
+            stderr_lines.append(line)
+            if "recording" in line or time.monotonic() > deadline:
+                break
+        assert any("recording" in line for line in stderr_lines), "".join(stderr_lines)
+        time.sleep(1.5)
+        demo.send_signal(signal.SIGINT)
+        stdout, rest = demo.communicate(timeout=30)
+    assert demo.returncode == 130, "".join(stderr_lines) + rest
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["interrupted"] is True and summary["ok"] is False
+    assert 0 < summary["frames"]["published"] < 30 * 4
+    assert summary["node"]["exit_code"] == 0
+    assert "interrupted" in stdout
+
+
+def test_demo_reports_a_node_that_cannot_start_and_exits_nonzero(tmp_path):
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"this is not a checkpoint")
+    done = run_demo(demo_argv(tmp_path / "out", bad, "--duration", "1", "--rate", "2",
+                              "--width", "32", "--height", "24"), timeout=90)
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "depth_node exited during start-up" in done.stderr
+    assert not (tmp_path / "out" / "preview.png").exists()
+
+
+def test_demo_refuses_missing_weights_before_starting_anything(tmp_path):
+    from depth_anything_ros.cli import main
+
+    missing = tmp_path / "nope.safetensors"
+    assert main(["demo", "--out", str(tmp_path / "o"), "--weights", str(missing)]) == 2
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("flag,value", [("--duration", "0"), ("--rate", "nan"), ("--width", "4")])
+def test_demo_refuses_unusable_arguments(tmp_path, pico_weights, flag, value, capsys):
+    from depth_anything_ros.cli import main
+
+    assert main(["demo", "--out", str(tmp_path), "--weights", str(pico_weights), flag, value]) == 2
+    assert flag in capsys.readouterr().err
+
+
+def test_demo_environment_keeps_dds_local_and_respects_an_explicit_domain():
+    from depth_anything_ros.demo.node_process import DEMO_DOMAIN_RANGE, demo_environment
+
+    chosen = demo_environment({"PATH": "/bin"})
+    assert chosen["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
+    assert DEMO_DOMAIN_RANGE[0] <= int(chosen["ROS_DOMAIN_ID"]) <= DEMO_DOMAIN_RANGE[1]
+    explicit = demo_environment({"ROS_DOMAIN_ID": "7", "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET"})
+    assert explicit["ROS_DOMAIN_ID"] == "7"
+    assert explicit["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
+
+
+def test_recorder_reads_a_pointcloud2_by_its_fields():
+    """The cloud reader decodes x, y, z and packed rgb through the message's field table."""
+    from sensor_msgs.msg import PointCloud2, PointField
+
+    from depth_anything_ros.demo.recorder import cloud_arrays
+    from depth_anything_ros.geometry.camera import CameraIntrinsics
+    from depth_anything_ros.geometry.pointcloud import POINT_FIELDS, POINT_STEP, organized_cloud
+
+    depth = np.full((3, 4), 2.0, np.float32)
+    depth[1, 2] = np.nan
+    rgb = np.arange(3 * 4 * 3, dtype=np.uint8).reshape(3, 4, 3)
+    cloud = organized_cloud(depth, rgb, CameraIntrinsics(2.0, 2.0, 1.5, 1.0, 4, 3))
+    msg = PointCloud2(height=3, width=4, point_step=POINT_STEP, row_step=4 * POINT_STEP,
+                      is_bigendian=False, is_dense=False)
+    msg.fields = [PointField(name=n, offset=o, datatype=d, count=c) for n, o, d, c in POINT_FIELDS]
+    msg.data = cloud.tobytes()
+    xyz, colours = cloud_arrays(msg)
+    assert xyz.shape == (3, 4, 3) and np.isnan(xyz[1, 2]).all()
+    assert xyz[0, 0].tolist() == pytest.approx([(0 - 1.5) * 2.0 / 2.0, (0 - 1.0) * 2.0 / 2.0, 2.0])
+    np.testing.assert_array_equal(colours, rgb)
+
+
+def test_birds_eye_view_puts_a_point_where_its_x_and_z_say():
+    from depth_anything_ros.demo.preview import birds_eye_view
+
+    point = np.array([[1.0, 0.3, 4.0]])  # 1 m right, 4 m ahead
+    view = birds_eye_view(point, np.array([[0, 0, 255]], np.uint8), 101, 101, z_max=10.0)
+    # 10 px per metre, camera at the bottom centre (row 100, column 50)
+    assert view[100 - 40, 50 + 10].tolist() == [0, 0, 255]
+
+
+def test_summary_rates_and_latency_percentiles():
+    from depth_anything_ros.demo.summary import latency_stats, rate_hz
+
+    assert rate_hz([0.0, 0.5, 1.0, 1.5, 2.0]) == pytest.approx(2.0)
+    assert rate_hz([3.0]) is None
+    stats = latency_stats([0.1] * 19 + [1.0])
+    assert stats["p50_ms"] == pytest.approx(100.0)
+    assert stats["max_ms"] == pytest.approx(1000.0)
+    assert latency_stats([])["p50_ms"] is None
