@@ -142,7 +142,8 @@ class DepthNode(Node):
                 param = self.declare_parameter(spec.name, spec.default, descriptor(spec))
             except (InvalidParameterTypeException, InvalidParameterValueException,
                     ParameterException) as exc:
-                raise StartupError(f"parameter '{spec.name}': {exc}") from None
+                reason = str(exc).removesuffix(f": {spec.name}")
+                raise StartupError(f"parameter '{spec.name}': {reason}") from None
             values[spec.name] = param.value
         settings = NodeSettings(**values)
         try:

@@ -1,0 +1,116 @@
+"""The `depth_node` executable: start-up validation and clean shutdown on SIGINT/SIGTERM."""
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+
+from ros_helpers import make_image, random_rgb, ros_context, save_tiny_model, tiny_weights  # noqa: F401
+
+_IDS = itertools.count()
+EXECUTABLE = Path(sys.executable).parent / "depth_node"
+
+
+class NodeProcess:
+    def __init__(self, *ros_args: str) -> None:
+        self.ns = f"/proc{os.getpid()}_{next(_IDS)}"
+        command = [str(EXECUTABLE)] if EXECUTABLE.exists() else [
+            sys.executable, "-m", "depth_anything_ros.ros.node"]
+        self.proc = subprocess.Popen(
+            command + ["--ros-args", "-r", f"__ns:={self.ns}", *ros_args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for_line(self, text: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.lines):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise AssertionError(f"'{text}' not printed; output:\n{self.output}")
+            time.sleep(0.05)
+
+    def finish(self, timeout: float = 20.0) -> int:
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise AssertionError(f"depth_node did not exit in {timeout} s:\n{self.output}")
+        self._reader.join(5)
+        return code
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["-p", "weights:=/nonexistent/model.safetensors"], "parameter 'weights'"),
+    (["-p", "min_range:=.nan"], "min_range"),
+    (["-p", "points_stride:=0"], "points_stride"),
+    (["-p", "colormap:=rainbowz"], "colormap"),
+    (["-p", "depth_encoding:=8UC1"], "depth_encoding"),
+    (["-p", "min_range:=3"], "min_range"),  # an integer where metres (double) are expected
+])
+def test_unusable_parameters_stop_the_node_with_one_clear_message(args, expected, tiny_weights):
+    node = NodeProcess("-p", f"weights:={tiny_weights}", *args)
+    code = node.finish()
+    assert code != 0
+    fatal = [line for line in node.lines if "cannot start" in line]
+    assert len(fatal) == 1 and expected in fatal[0], node.output
+    assert "Traceback" not in node.output
+
+
+def test_relative_weights_are_refused_without_a_disparity_to_depth_fit(tmp_path):
+    weights = save_tiny_model(tmp_path / "relative.safetensors", variant="relative")
+    node = NodeProcess("-p", f"weights:={weights}")
+    assert node.finish() != 0
+    assert "relative (disparity) model" in node.output and "relative_scale" in node.output
+    assert "Traceback" not in node.output
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_while_serving_frames_exits_cleanly_with_the_worker_joined(
+        signum, ros_context, tiny_weights):
+    node = NodeProcess("-p", f"weights:={tiny_weights}")
+    probe = rclpy.create_node(f"signal_probe_{next(_IDS)}", context=ros_context)
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(probe)
+    try:
+        qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+        pub = probe.create_publisher(Image, f"{node.ns}/image", 5)
+        received = []
+        probe.create_subscription(Image, f"{node.ns}/depth/image", received.append, qos)
+        node.wait_for_line("depth from")
+        frame = make_image(random_rgb())
+        deadline = time.monotonic() + 20
+        while not received and time.monotonic() < deadline:
+            pub.publish(frame)
+            executor.spin_once(timeout_sec=0.05)
+        assert received, node.output
+        for _ in range(5):  # keep the worker busy while the signal arrives
+            pub.publish(frame)
+            executor.spin_once(timeout_sec=0.01)
+        node.proc.send_signal(signum)
+        code = node.finish(timeout=10)
+    finally:
+        executor.shutdown()
+        probe.destroy_node()
+        if node.proc.poll() is None:
+            node.proc.kill()
+    assert code == 0, node.output
+    assert "shutting down" in node.output and "did not stop" not in node.output
+    assert "Traceback" not in node.output
