@@ -19,6 +19,7 @@ import numpy as np
 from training.data.textures import Material
 
 EPS = 1e-4  # rays must travel at least this far (metres) before a hit counts
+_CORNER_SIGNS = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float)
 
 
 def _rot_z(yaw: float) -> np.ndarray:
@@ -46,6 +47,14 @@ class Rect:
         eu = np.asarray(self.axis_u, dtype=np.float64)
         ev = np.asarray(self.axis_v, dtype=np.float64)
         return c, eu, ev, np.cross(eu, ev)
+
+    def bounds(self) -> np.ndarray | None:
+        """Corners of a box enclosing the shape (for culling), or None when unbounded."""
+        if not (np.isfinite(self.half_u) and np.isfinite(self.half_v)):
+            return None
+        c, eu, ev, _ = self._frame()
+        return np.array([c + su * self.half_u * eu + sv * self.half_v * ev
+                         for su in (-1, 1) for sv in (-1, 1)])
 
     def intersect(self, origin: np.ndarray, dirs: np.ndarray) -> np.ndarray:
         c, eu, ev, n = self._frame()
@@ -81,6 +90,10 @@ class Box:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_rot", _rot_z(self.yaw))
 
+    def bounds(self) -> np.ndarray:
+        """The 8 corners of the box (for culling)."""
+        return np.asarray(self.center) + (_CORNER_SIGNS * np.asarray(self.half_size)) @ self._rot.T
+
     def intersect(self, origin: np.ndarray, dirs: np.ndarray) -> np.ndarray:
         h = np.asarray(self.half_size)
         o_local = (origin - np.asarray(self.center)) @ self._rot
@@ -115,6 +128,9 @@ class Sphere:
     radius: float
     material: Material
 
+    def bounds(self) -> np.ndarray:
+        return np.asarray(self.center) + _CORNER_SIGNS * self.radius
+
     def intersect(self, origin: np.ndarray, dirs: np.ndarray) -> np.ndarray:
         oc = origin - np.asarray(self.center)
         a = np.einsum("ij,ij->i", dirs, dirs)
@@ -141,6 +157,10 @@ class Cylinder:
     radius: float
     height: float
     material: Material
+
+    def bounds(self) -> np.ndarray:
+        centre = np.asarray(self.base) + (0.0, 0.0, self.height / 2)
+        return centre + _CORNER_SIGNS * np.array([self.radius, self.radius, self.height / 2])
 
     def intersect(self, origin: np.ndarray, dirs: np.ndarray) -> np.ndarray:
         bx, by, bz = self.base

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from training.data.primitives import Primitive
+from training.data.primitives import EPS, Primitive
 from training.data.textures import albedo, fbm
 
 IntrinsicsLike = Any  # (fx, fy, cx, cy) sequence/array, or an object with fx, fy, cx, cy
@@ -44,6 +44,29 @@ def intrinsics_from_fov(width: int, height: int, hfov_deg: float) -> np.ndarray:
         raise ValueError(f"horizontal field of view must be within 1..179 degrees, got {hfov_deg}")
     f = 0.5 * width / np.tan(np.radians(hfov_deg) / 2.0)
     return np.array([f, f, (width - 1) / 2.0, (height - 1) / 2.0])
+
+
+def _pixel_window(
+    corners: np.ndarray | None, rotation: np.ndarray, origin: np.ndarray, k: tuple, width: int, height: int
+) -> tuple[int, int, int, int] | None:
+    """Rows v0:v1 and columns u0:u1 whose rays can hit a shape inside ``corners``; None when it
+    is off-screen or behind the camera. A convex shape in front of the camera projects inside
+    the box of its projected corners, so far, small objects cost a few pixels, not a frame."""
+    if corners is None:
+        return 0, height, 0, width
+    camera = (corners - origin) @ rotation
+    z = camera[:, 2]
+    if (z <= EPS).all():
+        return None  # every hit needs depth > EPS
+    if (z <= EPS).any():
+        return 0, height, 0, width  # straddles the camera plane: no finite projection
+    fx, fy, cx, cy = k
+    u, v = fx * camera[:, 0] / z + cx, fy * camera[:, 1] / z + cy
+    u0, u1 = max(0, int(np.floor(u.min()))), min(width, int(np.ceil(u.max())) + 1)
+    v0, v1 = max(0, int(np.floor(v.min()))), min(height, int(np.ceil(v.max())) + 1)
+    if u0 >= u1 or v0 >= v1:
+        return None
+    return v0, v1, u0, u1
 
 
 @dataclass(frozen=True)
@@ -139,20 +162,29 @@ class Scene:
         fx, fy, cx, cy = intrinsics_array(intrinsics)
         u, v = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
         rays_optical = np.stack([(u - cx) / fx, (v - cy) / fy, np.ones_like(u)], axis=-1)
-        dirs = rays_optical.reshape(-1, 3) @ np.asarray(pose.rotation, float).T
+        rotation = np.asarray(pose.rotation, dtype=np.float64)
+        grid = rays_optical @ rotation.T  # (H, W, 3) world directions
         origin = np.asarray(pose.position, dtype=np.float64)
 
-        nearest = np.full(len(dirs), np.inf)
-        owner = np.full(len(dirs), -1, dtype=np.int32)
+        nearest = np.full((height, width), np.inf)
+        owner = np.full((height, width), -1, dtype=np.int32)
         for index, primitive in enumerate(self.primitives):
-            t = primitive.intersect(origin, dirs)
-            closer = t < nearest
-            nearest[closer] = t[closer]
-            owner[closer] = index
+            window = _pixel_window(primitive.bounds(), rotation, origin, (fx, fy, cx, cy), width, height)
+            if window is None:
+                continue
+            v0, v1, u0, u1 = window
+            t = primitive.intersect(origin, grid[v0:v1, u0:u1].reshape(-1, 3)).reshape(v1 - v0, u1 - u0)
+            block, block_owner = nearest[v0:v1, u0:u1], owner[v0:v1, u0:u1]  # views
+            closer = t < block
+            block[closer] = t[closer]
+            block_owner[closer] = index
 
+        dirs, nearest, owner = grid.reshape(-1, 3), nearest.reshape(-1), owner.reshape(-1)
         colour = self._sky_colour(dirs)
+        order = np.argsort(owner, kind="stable")  # pixels grouped by the primitive they see
+        starts = np.searchsorted(owner[order], np.arange(len(self.primitives) + 1))
         for index, primitive in enumerate(self.primitives):
-            mine = np.flatnonzero(owner == index)
+            mine = order[starts[index]:starts[index + 1]]
             if mine.size:
                 colour[mine] = self._shade(primitive, origin, dirs[mine], nearest[mine])
         hit = owner >= 0

@@ -19,6 +19,13 @@ log = logging.getLogger(__name__)
 DEFAULT_SHARD_FRAMES = 64
 
 
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """``fork`` where available: rendering children use only numpy (no torch, no OpenMP), and
+    unlike ``spawn`` fork never re-imports the parent's ``__main__`` (a CLI, a notebook, stdin)."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
 def _default_workers() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -89,7 +96,7 @@ class SyntheticDataset(DepthDataset):
             for j, job in zip(missing, jobs):
                 save_atomic(self._shard_path(j), render_shard(*job))
         else:
-            context = multiprocessing.get_context("spawn")  # no forked torch/OpenMP state
+            context = _pool_context()
             with ProcessPoolExecutor(min(workers, len(missing)), mp_context=context) as pool:
                 futures = [pool.submit(render_shard, *job) for job in jobs]
                 for j, future in zip(missing, futures):

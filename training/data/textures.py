@@ -105,7 +105,7 @@ def albedo(material: Material, uv: np.ndarray) -> np.ndarray:
     elif kind == "plaster":
         w = 0.3 * fbm(u * 4, v * 4, seed, 3)
     elif kind == "fabric":
-        weave = 0.5 + 0.25 * np.sin(u * 120.0) + 0.25 * np.sin(v * 120.0)
+        weave = 0.5 + 0.25 * np.sin(u * 40.0) + 0.25 * np.sin(v * 40.0)
         w = 0.4 * weave + 0.3 * fbm(u * 3, v * 3, seed, 2)
     elif kind == "brick":  # running bond: every other row shifted by half a brick
         row = np.floor(v * 6.0)
