@@ -92,3 +92,13 @@ def test_spec_opens_the_same_frames_as_the_constructor(cache_dir):
     assert isinstance(ds, SyntheticDataset) and (ds.domain, ds.split, len(ds), ds.size) == ("outdoor", "train", 3, 32)
     np.testing.assert_array_equal(ds[2]["image"], render_frame("outdoor", "train", 2, 32, 32).rgb)
     assert open_dataset(ds.spec, workers=1).spec == ds.spec
+
+
+def test_pickled_dataset_reopens_its_shards_instead_of_copying_them(cache_dir):
+    import pickle
+
+    ds = SyntheticDataset("indoor", "train", num_frames=2, size=32, workers=1)
+    expected = ds[1]["depth"]
+    payload = pickle.dumps(ds)
+    assert len(payload) < 2 * 32 * 32  # far smaller than the frames it serves
+    np.testing.assert_array_equal(pickle.loads(payload)[1]["depth"], expected)

@@ -95,6 +95,7 @@ class BagDataset(DepthDataset):
         if camera_info_topic is not None:
             self._types[camera_info_topic] = self._topic_type(reader, camera_info_topic, (CAMERA_INFO_TYPE,))
             self._infos = self._scan_infos(reader, camera_info_topic)
+        self._info_stamps = [stamp for stamp, _ in self._infos]
         pairs = list(zip(images, depths))[::every]
         self._pairs = pairs[:max_frames] if max_frames is not None else pairs
         if not self._pairs:
@@ -209,5 +210,5 @@ class BagDataset(DepthDataset):
     def _intrinsics_for(self, stamp: int) -> np.ndarray | None:
         if not self._infos:
             return None
-        i = bisect.bisect_right([s for s, _ in self._infos], stamp) - 1
+        i = bisect.bisect_right(self._info_stamps, stamp) - 1
         return self._infos[max(i, 0)][1]

@@ -75,6 +75,11 @@ class SyntheticDataset(DepthDataset):
     def __len__(self) -> int:
         return self.num_frames
 
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_shards"] = {}  # memory maps are reopened in the receiving process, not copied
+        return state
+
     def _shard_span(self, shard: int) -> tuple[int, int]:
         start = shard * self.shard_frames
         return start, min(self.shard_frames, self.num_frames - start)
