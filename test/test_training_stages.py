@@ -163,3 +163,58 @@ def test_config_rejects_unknown_keys_and_bad_crops_by_name(tmp_path):
         load_config(None, ["data.crop=100"])
     with pytest.raises(ConfigError, match="teacher.steps"):
         load_config(None, ["teacher.steps=many"])
+
+
+def _shard_worker(rank, world, store, config, weights, out_dir):
+    torch.distributed.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    torch.set_num_threads(1)
+    run_pseudo_label(config, teacher_weights=weights, out_dir=out_dir, device="cpu")
+    torch.distributed.destroy_process_group()
+
+
+def test_pseudo_labelling_shards_across_two_ranks_and_matches_one_process(teacher_run, tmp_path):
+    import torch.multiprocessing as mp
+
+    config, weights, manifest, *_ = teacher_run
+    out = tmp_path / "sharded"
+    mp.spawn(_shard_worker, args=(2, str(tmp_path / "store"), config, weights, out), nprocs=2, join=True)
+    sharded = read_manifest(out / "manifest.json")
+    assert sharded["count"] == 8
+    for item in sharded["items"]:
+        np.testing.assert_allclose(np.load(out / item["file"]).astype(np.float32),
+                                   np.load(manifest.parent / item["file"]).astype(np.float32),
+                                   rtol=1e-3, atol=1e-3)
+
+
+def test_evaluate_scores_a_constant_metric_model_on_hand_made_depth(tmp_path, capsys):
+    """A metric model whose head outputs sigmoid(b)·20 = 2.5 m everywhere, scored on two
+    hand-made depth maps: 2 m (with a NaN hole) and 4 m (with a 30 m patch outside the range)."""
+    import cv2
+
+    from depth_anything_ros.model import DepthAnything, ModelConfig, save_model
+
+    model = DepthAnything(ModelConfig.preset("vitpico", variant="metric", max_depth=20.0, input_size=28))
+    with torch.no_grad():
+        last = model.depth_head.scratch.output_conv2[2]
+        last.weight.zero_()
+        last.bias.fill_(float(np.log(0.125 / 0.875)))  # sigmoid = 0.125 → 2.5 m
+    weights = tmp_path / "constant.safetensors"
+    save_model(model, weights)
+    root = tmp_path / "data"
+    (root / "rgb").mkdir(parents=True)
+    (root / "depth").mkdir()
+    first = np.full((28, 28), 2.0, np.float32)
+    first[:5] = np.nan
+    second = np.full((28, 28), 4.0, np.float32)
+    second[10:, 10:] = 30.0
+    for stem, depth in (("a", first), ("b", second)):
+        cv2.imwrite(str(root / "rgb" / f"{stem}.png"), np.full((28, 28, 3), 90, np.uint8))
+        np.save(root / "depth" / f"{stem}.npy", depth)
+    assert main(["evaluate", "--weights", str(weights), "--data", f"folder:{root}", "--json",
+                 "--device", "cpu", "--max-depth", "20"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert m["n_images"] == 2
+    assert m["abs_rel"] == pytest.approx((0.5 / 2 + 1.5 / 4) / 2, rel=1e-5)
+    assert m["rmse"] == pytest.approx((0.5 + 1.5) / 2, rel=1e-5)
+    assert m["delta1"] == 0.0 and m["delta2"] == pytest.approx(0.5)  # ratios 1.25 and 1.6
+    assert m["delta3"] == 1.0
