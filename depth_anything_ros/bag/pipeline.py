@@ -1,0 +1,298 @@
+"""The ordered, bounded pipeline of one bag job.
+
+    read (bag order) → decode in a thread pool → batches of same-size frames through
+    `DepthEstimator.predict_batch` → build + serialize output messages in the pool → write in
+    bag order at the original timestamps.
+
+Stages are generators pulled by the writer loop. Each pool stage keeps at most a bounded number
+of frames in flight (`ordered`), so decoding of the next batch and encoding of the previous one
+run while the model works, and memory stays flat on long bags.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
+
+import numpy as np
+
+from depth_anything_ros.bag.camera_info import CameraInfoTable
+from depth_anything_ros.bag.errors import BagFrameError
+from depth_anything_ros.bag.export import FrameExporter
+from depth_anything_ros.bag.messages import MessageFactory, Stamp, decode_rgb, stamp_of
+from depth_anything_ros.bag.options import DISTRO_BAG_VERSION, BagJobOptions, BagSummary, SkippedFrame
+from depth_anything_ros.bag.topics import CAMERA_INFO_TYPE, IMAGE_TYPE, POINTCLOUD_TYPE, TopicPlan
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Frame:
+    """One image message on its way through the pipeline."""
+
+    index: int
+    bag_time: int
+    conn_id: int
+    raw: bytes
+    stamp: Stamp | None = None
+    rgb: np.ndarray | None = None
+    error: str | None = None
+    depth: np.ndarray | None = None
+
+
+class _Copy(NamedTuple):
+    """A message copied unchanged to the output."""
+
+    conn: Any
+    bag_time: int
+    raw: bytes
+
+
+class BagPipeline:
+    """One run: output connections, the thread pool, the stages and the writer loop."""
+
+    def __init__(self, reader: Any, plan: TopicPlan, estimator: Any, options: BagJobOptions,
+                 infos: CameraInfoTable, summary: BagSummary,
+                 on_frame: Callable[[int], None] | None, exporter: FrameExporter | None) -> None:
+        self.reader = reader
+        self.plan = plan
+        self.estimator = estimator
+        self.options = options
+        self.infos = infos
+        self.summary = summary
+        self.on_frame = on_frame
+        self.exporter = exporter
+        self.workers = options.workers or max(1, min(4, os.cpu_count() or 1))
+        self.use_rectified = options.intrinsics_source == "P"
+
+    # -- setup ---------------------------------------------------------------------------
+    def _open_writer(self, path: Path, storage: str) -> Any:
+        from rosbags.rosbag2 import StoragePlugin, Writer
+        from rosbags.typesys import Stores, get_typestore
+
+        version = DISTRO_BAG_VERSION[self.options.distro]
+        store = Stores.ROS2_HUMBLE if self.options.distro == "humble" else Stores.ROS2_JAZZY
+        self.factory = MessageFactory(get_typestore(store))
+        plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+        writer = Writer(path, version=version, storage_plugin=plugin)
+        writer.open()
+        return writer
+
+    def _add_connections(self, writer: Any) -> None:
+        typestore = self.factory.typestore
+        self.copy_conns: dict[int, Any] = {}
+        for conn in self.reader.connections:
+            if conn.topic not in self.plan.copy_topics:
+                continue
+            self.copy_conns[conn.id] = _copy_connection(writer, conn, self.reader.typestore)
+        outputs = self.plan.outputs
+        self.out_image = writer.add_connection(outputs.image, IMAGE_TYPE, typestore=typestore)
+        self.out_info = self.out_points = None
+        if len(self.infos):
+            self.out_info = writer.add_connection(outputs.camera_info, CAMERA_INFO_TYPE, typestore=typestore)
+            if self.options.points:
+                self.out_points = writer.add_connection(outputs.points, POINTCLOUD_TYPE, typestore=typestore)
+
+    # -- run -----------------------------------------------------------------------------
+    def run(self, out_path: Path, storage: str, progress: bool) -> None:
+        from tqdm import tqdm
+
+        image_conns = [c for c in self.reader.connections if c.topic == self.plan.image_topic]
+        self.image_ids = {c.id for c in image_conns}
+        wanted = image_conns + [c for c in self.reader.connections
+                                if c.topic in self.plan.copy_topics and c.id not in self.image_ids]
+        total = sum(c.msgcount for c in image_conns)
+        writer = self._open_writer(out_path, storage)
+        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="bag")
+        bar = tqdm(total=total, unit="frame", disable=not progress, dynamic_ncols=True)
+        try:
+            self._add_connections(writer)
+            entries = self.reader.messages(connections=wanted)
+            decoded = self._decoded(entries, pool)
+            inferred = self._inferred(decoded)
+            built = self._built(inferred, pool)
+            for item in built:
+                self._write(writer, item, bar)
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        finally:
+            bar.close()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _lookahead(self) -> int:
+        return max(2 * self.options.batch_size, self.options.batch_size + 2 * self.workers)
+
+    def _decoded(self, entries: Iterable[tuple[Any, int, bytes]], pool: ThreadPoolExecutor) -> Iterator[Any]:
+        """Image messages → decode futures (bounded), other messages pass through, in order."""
+        index = 0
+
+        def items() -> Iterator[Any]:
+            nonlocal index
+            for conn, bag_time, raw in entries:
+                if conn.id in self.image_ids:
+                    yield pool.submit(self._decode, conn, raw, index, bag_time)
+                    index += 1
+                else:
+                    yield _Copy(conn, bag_time, raw)
+
+        return ordered(items(), self._lookahead())
+
+    def _decode(self, conn: Any, raw: bytes, index: int, bag_time: int) -> _Frame:
+        msgtype = conn.msgtype
+        frame = _Frame(index, bag_time, conn.id, raw)
+        try:
+            msg = self.reader.deserialize(raw, msgtype)
+            frame.stamp = stamp_of(msg)
+        except Exception as exc:  # noqa: BLE001 - a malformed message is skipped (or strict)
+            frame.error = f"cannot deserialize {msgtype}: {exc}"
+            return frame
+        try:
+            frame.rgb = decode_rgb(msg, msgtype)
+        except ValueError as exc:  # ImageDecodeError is a ValueError
+            frame.error = f"cannot decode image: {exc}"
+        return frame
+
+    def _inferred(self, stream: Iterable[Any]) -> Iterator[Any]:
+        """Groups consecutive same-size frames into batches; everything leaves in order."""
+        window: list[Any] = []
+        batch: list[_Frame] = []
+        for item in stream:
+            frame = item if isinstance(item, _Frame) else None
+            if frame is not None and frame.rgb is not None:
+                if batch and frame.rgb.shape != batch[0].rgb.shape:
+                    self._predict(batch)
+                    yield from window
+                    window, batch = [], []
+                batch.append(frame)
+            if not batch:
+                yield item  # nothing waits for inference: pass straight on
+                continue
+            window.append(item)
+            if len(batch) >= self.options.batch_size:
+                self._predict(batch)
+                yield from window
+                window, batch = [], []
+        if batch:
+            self._predict(batch)
+        yield from window
+
+    def _predict(self, batch: list[_Frame]) -> None:
+        rgbs = np.stack([f.rgb for f in batch])
+        depths = self.estimator.predict_batch(rgbs).values
+        for frame, depth in zip(batch, depths):
+            frame.depth = depth
+
+    def _built(self, stream: Iterable[Any], pool: ThreadPoolExecutor) -> Iterator[Any]:
+        """Frames with depth → futures of their serialized outputs (bounded), in order."""
+        def items() -> Iterator[Any]:
+            for item in stream:
+                if isinstance(item, _Frame) and item.depth is not None:
+                    name = self.exporter.unique_name(item.stamp.name) if self.exporter else ""
+                    yield pool.submit(self._build, item, name)
+                else:
+                    yield item
+
+        return ordered(items(), self._lookahead())
+
+    def _build(self, frame: _Frame, export_name: str) -> tuple[_Frame, list[tuple[Any, bytes]]]:
+        from depth_anything_ros.geometry.camera import intrinsics_from_matrices
+        from depth_anything_ros.geometry.pointcloud import organized_cloud
+
+        assert frame.depth is not None and frame.stamp is not None and frame.rgb is not None
+        depth, stamp = frame.depth, frame.stamp
+        height, width = depth.shape
+        factory = self.factory
+        out = [(self.out_image, factory.serialize(factory.depth_image(stamp, depth, self.options.depth_encoding)))]
+        intrinsics = None
+        info = self.infos.lookup(stamp.ns, frame.bag_time) if self.out_info is not None else None
+        if info is not None:
+            depth_info = factory.camera_info(stamp, info, width, height)
+            out.append((self.out_info, factory.serialize(depth_info)))
+            try:
+                intrinsics = intrinsics_from_matrices(depth_info.k, depth_info.p, width, height,
+                                                      self.use_rectified)
+                intrinsics.validate()
+            except ValueError as exc:
+                log.debug("frame %d: no cloud: %s", frame.index, exc)
+                intrinsics = None
+            if self.out_points is not None and intrinsics is not None:
+                cloud = organized_cloud(depth, frame.rgb, intrinsics, stride=self.options.points_stride)
+                out.append((self.out_points, factory.serialize(factory.pointcloud(stamp, cloud))))
+        if self.exporter is not None:
+            self.exporter.write(export_name, frame.rgb, depth, intrinsics, stamp.frame_id)
+        return frame, out
+
+    def _write(self, writer: Any, item: Any, bar: Any) -> None:
+        summary = self.summary
+        if isinstance(item, _Copy):
+            writer.write(self.copy_conns[item.conn.id], item.bag_time, item.raw)
+            summary.copied += 1
+            return
+        frame = item if isinstance(item, _Frame) else item[0]
+        summary.frames_in += 1
+        if frame.conn_id in self.copy_conns:  # the camera topic itself is copied too
+            writer.write(self.copy_conns[frame.conn_id], frame.bag_time, frame.raw)
+            summary.copied += 1
+        if isinstance(item, _Frame):  # a frame that could not be used
+            assert item.error is not None
+            if self.options.strict:
+                raise BagFrameError(
+                    f"{self.plan.image_topic} message {item.index} (bag time {item.bag_time} ns): "
+                    f"{item.error} (--strict)"
+                )
+            log.warning("skipping %s message %d (bag time %d ns): %s",
+                        self.plan.image_topic, item.index, item.bag_time, item.error)
+            summary.skipped.append(SkippedFrame(item.index, item.bag_time, item.error))
+            bar.update(1)
+            return
+        frame, outputs = item
+        for conn, data in outputs:
+            writer.write(conn, frame.bag_time, data)
+        summary.frames_out += 1
+        if self.out_points is not None and len(outputs) < 3:
+            summary.frames_without_points += 1
+        bar.update(1)
+        if self.on_frame is not None:
+            self.on_frame(summary.frames_out)
+
+
+def ordered(items: Iterable[Any], limit: int) -> Iterator[Any]:
+    """Yield items in order, resolving futures; at most `limit` futures are pending at once
+    (the prefetch bound). Non-future items wait in line behind earlier futures."""
+    pending: deque[Any] = deque()
+    in_flight = 0
+    for item in items:
+        pending.append(item)
+        if isinstance(item, Future):
+            in_flight += 1
+        while pending and (in_flight > limit or not isinstance(pending[0], Future)
+                           or pending[0].done()):
+            head = pending.popleft()
+            if isinstance(head, Future):
+                in_flight -= 1
+                head = head.result()
+            yield head
+    while pending:
+        head = pending.popleft()
+        yield head.result() if isinstance(head, Future) else head
+
+
+def _copy_connection(writer: Any, conn: Any, reader_typestore: Any) -> Any:
+    """An output connection equal to an input one (definition, hash, QoS), for raw copies."""
+    from rosbags.interfaces import MessageDefinitionFormat
+
+    ext = conn.ext
+    qos = getattr(ext, "offered_qos_profiles", ()) or ()
+    fmt = getattr(ext, "serialization_format", "cdr")
+    if conn.msgdef.format != MessageDefinitionFormat.NONE and conn.msgdef.data and conn.digest:
+        return writer.add_connection(conn.topic, conn.msgtype, msgdef=conn.msgdef.data,
+                                     rihs01=conn.digest, serialization_format=fmt,
+                                     offered_qos_profiles=qos)
+    return writer.add_connection(conn.topic, conn.msgtype, typestore=reader_typestore,
+                                 serialization_format=fmt, offered_qos_profiles=qos)
