@@ -1,4 +1,5 @@
 """Bag datasets on real bags written here with rosbags: raw and compressed images, stamp pairing."""
+
 import cv2
 import numpy as np
 import pytest
@@ -17,28 +18,49 @@ H, W = 6, 8
 
 def _header(stamp):
     sec, nanosec = divmod(stamp, 1_000_000_000)
-    return T["std_msgs/msg/Header"](stamp=T["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec), frame_id="cam")
+    return T["std_msgs/msg/Header"](
+        stamp=T["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec), frame_id="cam"
+    )
 
 
 def _image(stamp, array, encoding):
     data = np.ascontiguousarray(array).view(np.uint8).reshape(-1)
-    return T["sensor_msgs/msg/Image"](header=_header(stamp), height=H, width=W, encoding=encoding,
-                                      is_bigendian=0, step=data.size // H, data=data)
+    return T["sensor_msgs/msg/Image"](
+        header=_header(stamp),
+        height=H,
+        width=W,
+        encoding=encoding,
+        is_bigendian=0,
+        step=data.size // H,
+        data=data,
+    )
 
 
 def _compressed(stamp, rgb):
     ok, buffer = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     assert ok
-    return T["sensor_msgs/msg/CompressedImage"](header=_header(stamp), format="rgb8; png compressed bgr8",
-                                                data=buffer.reshape(-1))
+    return T["sensor_msgs/msg/CompressedImage"](
+        header=_header(stamp), format="rgb8; png compressed bgr8", data=buffer.reshape(-1)
+    )
 
 
 def _info(stamp):
-    roi = T["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
+    roi = T["sensor_msgs/msg/RegionOfInterest"](
+        x_offset=0, y_offset=0, height=0, width=0, do_rectify=False
+    )
     return T["sensor_msgs/msg/CameraInfo"](
-        header=_header(stamp), height=H, width=W, distortion_model="plumb_bob", d=np.zeros(5),
-        k=np.array([9.0, 0, 3.5, 0, 9.5, 2.5, 0, 0, 1]), r=np.eye(3).reshape(-1),
-        p=np.array([10.0, 0, 3.0, 0, 0, 11.0, 2.0, 0, 0, 0, 1, 0]), binning_x=0, binning_y=0, roi=roi)
+        header=_header(stamp),
+        height=H,
+        width=W,
+        distortion_model="plumb_bob",
+        d=np.zeros(5),
+        k=np.array([9.0, 0, 3.5, 0, 9.5, 2.5, 0, 0, 1]),
+        r=np.eye(3).reshape(-1),
+        p=np.array([10.0, 0, 3.0, 0, 0, 11.0, 2.0, 0, 0, 0, 1, 0]),
+        binning_x=0,
+        binning_y=0,
+        roi=roi,
+    )
 
 
 def _frames(n=4):
@@ -57,11 +79,26 @@ def recording(tmp_path_factory):
     path = tmp_path_factory.mktemp("bags") / "rec"
     rgbs, depths = _frames()
     with Writer(path, version=8, storage_plugin=StoragePlugin.SQLITE3) as writer:
-        add = lambda topic, kind: writer.add_connection(topic, kind, typestore=TYPESTORE)  # noqa: E731
-        raw, comp = add("/cam/image_raw", "sensor_msgs/msg/Image"), add("/cam/image_raw/compressed", "sensor_msgs/msg/CompressedImage")
-        depth32, depth16 = add("/cam/depth", "sensor_msgs/msg/Image"), add("/cam/depth_mm", "sensor_msgs/msg/Image")
-        info, note = add("/cam/camera_info", "sensor_msgs/msg/CameraInfo"), add("/note", "std_msgs/msg/String")
-        write = lambda conn, time, msg, kind: writer.write(conn, time, bytes(TYPESTORE.serialize_cdr(msg, kind)))  # noqa: E731
+
+        def add(topic, kind):
+            return writer.add_connection(topic, kind, typestore=TYPESTORE)
+
+        raw, comp = (
+            add("/cam/image_raw", "sensor_msgs/msg/Image"),
+            add("/cam/image_raw/compressed", "sensor_msgs/msg/CompressedImage"),
+        )
+        depth32, depth16 = (
+            add("/cam/depth", "sensor_msgs/msg/Image"),
+            add("/cam/depth_mm", "sensor_msgs/msg/Image"),
+        )
+        info, note = (
+            add("/cam/camera_info", "sensor_msgs/msg/CameraInfo"),
+            add("/note", "std_msgs/msg/String"),
+        )
+
+        def write(conn, time, msg, kind):
+            writer.write(conn, time, bytes(TYPESTORE.serialize_cdr(msg, kind)))
+
         for i, (rgb, depth) in enumerate(zip(rgbs, depths)):
             stamp = START + i * PERIOD
             bag_time = stamp + 7_000_000  # recorded a little after capture: bag time ≠ stamp
@@ -70,7 +107,12 @@ def recording(tmp_path_factory):
             exact_stamp = stamp if i != 2 else stamp + 50_000_000
             write(depth32, bag_time, _image(exact_stamp, depth, "32FC1"), "sensor_msgs/msg/Image")
             mm = np.where(np.isfinite(depth), np.round(depth * 1000), 0).astype("<u2")
-            write(depth16, bag_time + 3_000_000, _image(stamp + 3_000_000, mm, "16UC1"), "sensor_msgs/msg/Image")
+            write(
+                depth16,
+                bag_time + 3_000_000,
+                _image(stamp + 3_000_000, mm, "16UC1"),
+                "sensor_msgs/msg/Image",
+            )
             write(info, bag_time, _info(stamp), "sensor_msgs/msg/CameraInfo")
             write(note, bag_time, T["std_msgs/msg/String"](data="x"), "std_msgs/msg/String")
     return path, rgbs, depths
@@ -105,7 +147,9 @@ def test_labeled_pairs_match_by_exact_stamp_and_skip_unmatched_frames(recording)
 
 def test_nearest_stamp_within_tolerance_pairs_millimetre_depth(recording):
     path, rgbs, depths = recording
-    with pytest.raises(BagDatasetError, match="no /cam/image_raw frame has a /cam/depth_mm frame within 0.0 s"):
+    with pytest.raises(
+        BagDatasetError, match="no /cam/image_raw frame has a /cam/depth_mm frame within 0.0 s"
+    ):
         BagDataset(path, "/cam/image_raw", "/cam/depth_mm")
     ds = BagDataset(path, "/cam/image_raw", "/cam/depth_mm", tolerance=0.005)
     assert len(ds) == 4
@@ -127,7 +171,9 @@ def test_errors_name_the_bag_and_topic(recording, tmp_path):
         BagDataset(path, "/missing")
     with pytest.raises(BagDatasetError, match="topic /note has type std_msgs/msg/String"):
         BagDataset(path, "/note")
-    with pytest.raises(BagDatasetError, match="/cam/image_raw/compressed has type .*CompressedImage"):
+    with pytest.raises(
+        BagDatasetError, match="/cam/image_raw/compressed has type .*CompressedImage"
+    ):
         BagDataset(path, "/cam/image_raw", "/cam/image_raw/compressed")
     with pytest.raises(BagDatasetError, match=f"bag {tmp_path / 'nope'} does not exist"):
         BagDataset(tmp_path / "nope", "/cam/image_raw")

@@ -1,4 +1,5 @@
 """Folder datasets: round trips of PNG-millimetre and .npy-metre depth, intrinsics, clear errors."""
+
 import json
 
 import cv2
@@ -44,7 +45,9 @@ def test_png_millimetre_and_npy_metre_depth_read_back_within_a_millimetre(tmp_pa
         np.testing.assert_array_equal(sample["valid"], np.isfinite(depth))
         np.testing.assert_array_equal(np.isnan(sample["depth"]), np.isnan(depth))
         tolerance = 0.0005 if stem == "a" else 0.0
-        np.testing.assert_allclose(sample["depth"][sample["valid"]], depth[np.isfinite(depth)], atol=tolerance)
+        np.testing.assert_allclose(
+            sample["depth"][sample["valid"]], depth[np.isfinite(depth)], atol=tolerance
+        )
         assert np.isnan(sample["intrinsics"]).all()
 
 
@@ -68,8 +71,12 @@ def test_intrinsics_come_from_per_frame_json_or_camera_json_rescaled_to_the_imag
     _write_frame(tmp_path, "own", rgb)
     _write_frame(tmp_path, "shared", rgb, suffix=".jpg")
     (tmp_path / "intrinsics").mkdir()
-    (tmp_path / "intrinsics" / "own.json").write_text(json.dumps({"fx": 11, "fy": 12, "cx": 9.5, "cy": 4.5}))
-    (tmp_path / "camera.json").write_text(json.dumps({"fx": 40, "fy": 40, "cx": 19.5, "cy": 9.5, "width": 40, "height": 20}))
+    (tmp_path / "intrinsics" / "own.json").write_text(
+        json.dumps({"fx": 11, "fy": 12, "cx": 9.5, "cy": 4.5})
+    )
+    (tmp_path / "camera.json").write_text(
+        json.dumps({"fx": 40, "fy": 40, "cx": 19.5, "cy": 9.5, "width": 40, "height": 20})
+    )
     ds = FolderDataset(tmp_path)
     assert not ds.labeled
     assert "depth" not in ds[0] and "valid" not in ds[0]
@@ -98,7 +105,9 @@ def test_bad_depth_files_are_named(tmp_path):
     _write_frame(tmp_path, "c", np.zeros((4, 4, 3), np.uint8))
     (tmp_path / "depth").mkdir()
     cv2.imwrite(str(tmp_path / "depth" / "c.png"), np.zeros((4, 4, 3), np.uint8))
-    with pytest.raises(FolderDatasetError, match=r"c\.png: depth PNG must be single-channel 16-bit"):
+    with pytest.raises(
+        FolderDatasetError, match=r"c\.png: depth PNG must be single-channel 16-bit"
+    ):
         FolderDataset(tmp_path)[0]
 
 

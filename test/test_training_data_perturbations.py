@@ -1,4 +1,5 @@
 """Student perturbations keep pseudo-labels aligned and repeat exactly per generator seed."""
+
 import pytest
 import torch
 
@@ -64,8 +65,10 @@ def test_cutmix_mixes_about_half_the_images_at_p_one_half():
 def test_mix_like_works_for_channel_labels_and_rejects_other_shapes():
     images, labels = _constant_batch()
     result = cutmix(images, _gen(2), p=1.0)
-    torch.testing.assert_close(mix_like(labels[:, None], result.mask, result.partner)[:, 0],
-                               mix_like(labels, result.mask, result.partner))
+    torch.testing.assert_close(
+        mix_like(labels[:, None], result.mask, result.partner)[:, 0],
+        mix_like(labels, result.mask, result.partner),
+    )
     with pytest.raises(ValueError, match="do not match the CutMix mask"):
         mix_like(labels[:, :10], result.mask, result.partner)
 
@@ -83,8 +86,12 @@ def test_colour_jitter_and_blur_keep_geometry_and_leave_inputs_untouched():
         weight = (out - out.amin(dim=(2, 3), keepdim=True)).sum(dim=1)
         ys, xs = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
         total = weight.sum(dim=(1, 2))
-        torch.testing.assert_close(((weight * ys).sum(dim=(1, 2)) / total), torch.full((4,), 14.5), atol=1e-3, rtol=0)
-        torch.testing.assert_close(((weight * xs).sum(dim=(1, 2)) / total), torch.full((4,), 16.5), atol=1e-3, rtol=0)
+        torch.testing.assert_close(
+            ((weight * ys).sum(dim=(1, 2)) / total), torch.full((4,), 14.5), atol=1e-3, rtol=0
+        )
+        torch.testing.assert_close(
+            ((weight * xs).sum(dim=(1, 2)) / total), torch.full((4,), 16.5), atol=1e-3, rtol=0
+        )
     assert not torch.allclose(jittered, images) and not torch.allclose(blurred, images)
 
 

@@ -1,4 +1,5 @@
 """Dataset spec strings: parsing, overrides and errors that quote the spec."""
+
 import pytest
 
 from training.data import DatasetSpecError, open_dataset, parse_spec
@@ -26,7 +27,10 @@ def test_keyword_overrides_beat_query_values(tmp_path, monkeypatch):
         ("folder:", "nothing after 'folder:'"),
         ("synthetic:indoor", "expected synthetic:<domain>:<split>"),
         ("synthetic:indoor:train?n=many", "n must be an integer, got 'many'"),
-        ("synthetic:indoor:train?frames=3", "unknown key\\(s\\) frames; allowed: n, size, cache, workers"),
+        (
+            "synthetic:indoor:train?frames=3",
+            "unknown key\\(s\\) frames; allowed: n, size, cache, workers",
+        ),
         ("synthetic:indoor:train?cache=maybe", "cache must be 1/0 or true/false"),
         ("bag:/tmp/x?depth=/d", "bag datasets need image=<topic>"),
         ("folder:/tmp/x?depth_scale=mm", "depth_scale must be a number"),

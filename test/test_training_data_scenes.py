@@ -1,11 +1,12 @@
-"""Synthetic scenes: exact depth for analytic cases, determinism, domains, splits, moving cameras."""
+"""Synthetic scenes: exact depth in analytic cases, determinism, domains, splits, moving cameras."""
+
 import numpy as np
 import pytest
 
+from training.data.domains import make_scene
 from training.data.primitives import Box, Cylinder, Rect, Sphere
 from training.data.scene import CameraPose, Scene, intrinsics_from_fov
 from training.data.synthetic import SPLIT_STRIDE, camera_trajectory, frame_seed, render_frame
-from training.data.domains import make_scene
 from training.data.textures import Material
 
 GREY = Material("plain", (0.5, 0.5, 0.5), (0.6, 0.6, 0.6))
@@ -117,9 +118,13 @@ def test_moving_camera_sees_consistent_depth_of_one_fixed_scene():
     width, height = 64, 48
     intrinsics = intrinsics_from_fov(width, height, 70.0)
     fx, fy, cx, cy = intrinsics
-    (_, depth_a), (_, depth_b) = (scene.render(p, intrinsics, width, height) for p in (poses[0], poses[11]))
+    (_, depth_a), (_, depth_b) = (
+        scene.render(p, intrinsics, width, height) for p in (poses[0], poses[11])
+    )
     u, v = np.meshgrid(np.arange(width), np.arange(height))
-    points_a = np.stack([(u - cx) / fx * depth_a, (v - cy) / fy * depth_a, depth_a], -1).reshape(-1, 3)
+    points_a = np.stack([(u - cx) / fx * depth_a, (v - cy) / fy * depth_a, depth_a], -1).reshape(
+        -1, 3
+    )
     world = points_a @ poses[0].rotation.T + poses[0].position
     in_b = (world - poses[11].position) @ poses[11].rotation
     ub = np.round(in_b[:, 0] / in_b[:, 2] * fx + cx).astype(int)

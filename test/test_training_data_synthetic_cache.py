@@ -1,4 +1,5 @@
 """SyntheticDataset and its disk cache: hits are identical and fast, writes are atomic."""
+
 import time
 
 import numpy as np
@@ -24,7 +25,11 @@ def test_cached_frames_equal_freshly_rendered_frames(cache_dir):
     ds = SyntheticDataset("outdoor", "test", num_frames=5, size=40, workers=1, shard_frames=2)
     assert len(ds) == 5 and ds.labeled
     shards = sorted(p.name for p in ds.cache_dir.iterdir())
-    assert shards == ["frames_000000000_00002.npy", "frames_000000002_00002.npy", "frames_000000004_00001.npy"]
+    assert shards == [
+        "frames_000000000_00002.npy",
+        "frames_000000002_00002.npy",
+        "frames_000000004_00001.npy",
+    ]
     for index in (0, 3, 4, -1):
         sample = ds[index]
         fresh = render_frame("outdoor", "test", index % 5, 40, 40)
@@ -45,7 +50,9 @@ def test_cache_hit_returns_identical_arrays_and_is_faster(cache_dir):
     second = SyntheticDataset("indoor", "train", num_frames=6, size=48, workers=1)
     warm = time.perf_counter() - begin
     assert warm < cold / 5
-    assert {p: p.stat().st_mtime_ns for p in second.cache_dir.iterdir()} == mtimes  # nothing rewritten
+    assert {
+        p: p.stat().st_mtime_ns for p in second.cache_dir.iterdir()
+    } == mtimes  # nothing rewritten
     for index in range(6):
         a, b = first[index], second[index]
         for key in ("image", "depth", "intrinsics"):
@@ -89,7 +96,12 @@ def test_a_corrupt_shard_is_reported_by_path(tmp_path):
 
 def test_spec_opens_the_same_frames_as_the_constructor(cache_dir):
     ds = open_dataset("synthetic:outdoor:train?n=3&size=32", workers=1)
-    assert isinstance(ds, SyntheticDataset) and (ds.domain, ds.split, len(ds), ds.size) == ("outdoor", "train", 3, 32)
+    assert isinstance(ds, SyntheticDataset) and (ds.domain, ds.split, len(ds), ds.size) == (
+        "outdoor",
+        "train",
+        3,
+        32,
+    )
     np.testing.assert_array_equal(ds[2]["image"], render_frame("outdoor", "train", 2, 32, 32).rgb)
     assert open_dataset(ds.spec, workers=1).spec == ds.spec
 

@@ -1,4 +1,5 @@
 """Transforms: geometry and intrinsics stay consistent, normalisation equals inference's."""
+
 import numpy as np
 import pytest
 import torch
@@ -19,9 +20,16 @@ from training.data.transforms import (
 )
 
 GREY = Material("tiles", (0.5, 0.5, 0.5), (0.8, 0.7, 0.6))
-SCENE = Scene("test", 0, [Rect((0, 0, 0), (1, 0, 0), (0, 1, 0), np.inf, np.inf, GREY),
-                          Rect((6, 0, 0), (0, 1, 0), (0, 0, 1), np.inf, np.inf, GREY),
-                          Sphere((4, 0.5, 1.2), 0.7, GREY)], ambient=(1, 1, 1))
+SCENE = Scene(
+    "test",
+    0,
+    [
+        Rect((0, 0, 0), (1, 0, 0), (0, 1, 0), np.inf, np.inf, GREY),
+        Rect((6, 0, 0), (0, 1, 0), (0, 0, 1), np.inf, np.inf, GREY),
+        Sphere((4, 0.5, 1.2), 0.7, GREY),
+    ],
+    ambient=(1, 1, 1),
+)
 POSE = CameraPose.from_yaw_pitch((0, 0, 1.5), 0.1, -0.2)
 
 
@@ -43,7 +51,9 @@ def test_resize_and_crop_keep_depth_consistent_with_the_updated_intrinsics():
 
 
 def test_resize_lower_bound_makes_the_shorter_side_the_target():
-    sample = make_sample(np.zeros((30, 40, 3), np.uint8), "x", np.ones((30, 40), np.float32), [40, 40, 19.5, 14.5])
+    sample = make_sample(
+        np.zeros((30, 40, 3), np.uint8), "x", np.ones((30, 40), np.float32), [40, 40, 19.5, 14.5]
+    )
     out = resize_lower_bound(sample, 60)
     assert out["image"].shape[:2] == (60, 80)
     np.testing.assert_allclose(out["intrinsics"], [80, 80, 39.5, 29.5])

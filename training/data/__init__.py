@@ -4,6 +4,7 @@ the student's perturbations. The contract is in docs/interfaces.md (section ``tr
 Names are imported lazily on first use, so ``import training.data.synthetic`` in a generator
 process does not pay for torch, and bag support does not import rosbags until used.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -12,19 +13,33 @@ from typing import Any
 _EXPORTS = {
     "training.data.domains": ("DOMAINS", "make_scene"),
     "training.data.perturbations": (
-        "CutMixResult", "StrongPerturbation", "colour_jitter", "cutmix", "gaussian_blur", "mix_like",
+        "CutMixResult",
+        "StrongPerturbation",
+        "colour_jitter",
+        "cutmix",
+        "gaussian_blur",
+        "mix_like",
     ),
     "training.data.registry": ("DatasetSpec", "DatasetSpecError", "open_dataset", "parse_spec"),
     "training.data.samples": ("DepthDataset", "Sample", "make_sample"),
     "training.data.scene": ("CameraPose", "Scene", "intrinsics_from_fov"),
     "training.data.synthetic": (
-        "SPLITS", "SyntheticFrame", "camera_trajectory", "frame_seed", "render_frame", "sample_camera",
+        "SPLITS",
+        "SyntheticFrame",
+        "camera_trajectory",
+        "frame_seed",
+        "render_frame",
+        "sample_camera",
     ),
     "training.data.synthetic_dataset": ("SyntheticDataset",),
     "training.data.folders": ("FolderDataset", "FolderDatasetError"),
     "training.data.bags": ("BagDataset", "BagDatasetError"),
     "training.data.transforms": (
-        "EvalTransform", "TrainTransform", "TransformedDataset", "normalize_images", "to_tensors",
+        "EvalTransform",
+        "TrainTransform",
+        "TransformedDataset",
+        "normalize_images",
+        "to_tensors",
     ),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -11,6 +11,7 @@ Construction scans the bag once (deserialising headers) and keeps only (time, st
 ``dataset[i]`` seeks to that message, so a bag of any size costs little memory. The reader is
 opened lazily in each process, so DataLoader workers each get their own.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -63,7 +64,7 @@ def _stamp_ns(msg: Any) -> int:
 
 
 class BagDataset(DepthDataset):
-    """``bag:<path>?image=<topic>[&depth=<topic>][&camera_info=<topic>][&tolerance=<s>][&every=<k>]``."""
+    """``bag:<path>?image=<topic>[&depth=<topic>&camera_info=<topic>&tolerance=<s>&every=<k>]``."""
 
     def __init__(
         self,
@@ -77,14 +78,24 @@ class BagDataset(DepthDataset):
         max_frames: int | None = None,
     ) -> None:
         self.path = Path(path)
-        self.image_topic, self.depth_topic, self.info_topic = image_topic, depth_topic, camera_info_topic
+        self.image_topic, self.depth_topic, self.info_topic = (
+            image_topic,
+            depth_topic,
+            camera_info_topic,
+        )
         self.labeled = depth_topic is not None
-        self.spec = f"bag:{self.path}?image={image_topic}" + (f"&depth={depth_topic}" if depth_topic else "")
+        self.spec = f"bag:{self.path}?image={image_topic}" + (
+            f"&depth={depth_topic}" if depth_topic else ""
+        )
         if tolerance < 0 or every < 1:
-            raise BagDatasetError(f"{self.path}: tolerance must be ≥ 0 and every ≥ 1, got {tolerance}, {every}")
+            raise BagDatasetError(
+                f"{self.path}: tolerance must be ≥ 0 and every ≥ 1, got {tolerance}, {every}"
+            )
         self._reader, self._pid = None, None
         reader = self._get_reader()
-        self._types = {image_topic: self._topic_type(reader, image_topic, (IMAGE_TYPE, COMPRESSED_TYPE))}
+        self._types = {
+            image_topic: self._topic_type(reader, image_topic, (IMAGE_TYPE, COMPRESSED_TYPE))
+        }
         images = self._scan(reader, image_topic)
         if depth_topic is not None:
             self._types[depth_topic] = self._topic_type(reader, depth_topic, (IMAGE_TYPE,))
@@ -93,7 +104,9 @@ class BagDataset(DepthDataset):
             depths = [None] * len(images)
         self._infos: list[tuple[int, np.ndarray]] = []
         if camera_info_topic is not None:
-            self._types[camera_info_topic] = self._topic_type(reader, camera_info_topic, (CAMERA_INFO_TYPE,))
+            self._types[camera_info_topic] = self._topic_type(
+                reader, camera_info_topic, (CAMERA_INFO_TYPE,)
+            )
             self._infos = self._scan_infos(reader, camera_info_topic)
         self._info_stamps = [stamp for stamp, _ in self._infos]
         pairs = list(zip(images, depths))[::every]
@@ -122,7 +135,9 @@ class BagDataset(DepthDataset):
             raise BagDatasetError(f"{self.path}: no topic {topic} (topics: {known})")
         msgtype = connections[0].msgtype
         if msgtype not in allowed:
-            raise BagDatasetError(f"{self.path}: topic {topic} has type {msgtype}, expected {' or '.join(allowed)}")
+            raise BagDatasetError(
+                f"{self.path}: topic {topic} has type {msgtype}, expected {' or '.join(allowed)}"
+            )
         return msgtype
 
     def _scan(self, reader: Any, topic: str) -> list[_Entry]:
@@ -140,12 +155,18 @@ class BagDataset(DepthDataset):
             msg = reader.deserialize(raw, connection.msgtype)
             p, k = np.asarray(msg.p, float).reshape(3, 4), np.asarray(msg.k, float).reshape(3, 3)
             use_p = p[0, 0] > 0 and p[1, 1] > 0
-            fx, fy, cx, cy = (p[0, 0], p[1, 1], p[0, 2], p[1, 2]) if use_p else (k[0, 0], k[1, 1], k[0, 2], k[1, 2])
+            fx, fy, cx, cy = (
+                (p[0, 0], p[1, 1], p[0, 2], p[1, 2])
+                if use_p
+                else (k[0, 0], k[1, 1], k[0, 2], k[1, 2])
+            )
             infos.append((_stamp_ns(msg), np.array([fx, fy, cx, cy], np.float32)))
         return sorted(infos, key=lambda item: item[0])
 
-    def _pair(self, images: list[_Entry], depths: list[_Entry], tolerance: float) -> tuple[list, list]:
-        """Each image with the depth of the nearest stamp within ``tolerance`` (s); others dropped."""
+    def _pair(
+        self, images: list[_Entry], depths: list[_Entry], tolerance: float
+    ) -> tuple[list, list]:
+        """Each image with the depth nearest in stamp within ``tolerance`` (s); others dropped."""
         if not depths:
             raise BagDatasetError(f"{self.path}: no messages on depth topic {self.depth_topic}")
         ordered = sorted(depths, key=lambda e: e.stamp)
@@ -165,13 +186,20 @@ class BagDataset(DepthDataset):
                 f"{tolerance} s of its stamp (set tolerance to pair nearest stamps)"
             )
         if len(kept_images) < len(images):
-            log.info("%s: %d of %d images have no depth within %.3f s; skipped",
-                     self.path, len(images) - len(kept_images), len(images), tolerance)
+            log.info(
+                "%s: %d of %d images have no depth within %.3f s; skipped",
+                self.path,
+                len(images) - len(kept_images),
+                len(images),
+                tolerance,
+            )
         return kept_images, kept_depths
 
     def _message(self, topic: str, entry: _Entry) -> Any:
         reader = self._get_reader()
-        messages = reader.messages(connections=self._connections(reader, topic), start=entry.time, stop=entry.time + 1)
+        messages = reader.messages(
+            connections=self._connections(reader, topic), start=entry.time, stop=entry.time + 1
+        )
         for rank, (connection, _time, raw) in enumerate(messages):
             if rank == entry.rank:
                 return reader.deserialize(raw, connection.msgtype)
@@ -187,25 +215,45 @@ class BagDataset(DepthDataset):
             if self._types[self.image_topic] == COMPRESSED_TYPE:
                 rgb = decode_compressed(msg.format, msg.data)
             else:
-                rgb = decode_image(msg.encoding, int(msg.height), int(msg.width), int(msg.step),
-                                   bool(msg.is_bigendian), msg.data)
+                rgb = decode_image(
+                    msg.encoding,
+                    int(msg.height),
+                    int(msg.width),
+                    int(msg.step),
+                    bool(msg.is_bigendian),
+                    msg.data,
+                )
         except ValueError as error:
-            raise BagDatasetError(f"{self.path}: {self.image_topic} at stamp {image_entry.stamp} ns: {error}") from None
+            raise BagDatasetError(
+                f"{self.path}: {self.image_topic} at stamp {image_entry.stamp} ns: {error}"
+            ) from None
         rgb = np.ascontiguousarray(rgb)
         depth = None
         if depth_entry is not None:
             d = self._message(self.depth_topic, depth_entry)
             try:
-                depth = decode_depth(d.encoding, int(d.height), int(d.width), int(d.step), bool(d.is_bigendian), d.data)
+                depth = decode_depth(
+                    d.encoding,
+                    int(d.height),
+                    int(d.width),
+                    int(d.step),
+                    bool(d.is_bigendian),
+                    d.data,
+                )
             except ValueError as error:
-                raise BagDatasetError(f"{self.path}: {self.depth_topic} at stamp {depth_entry.stamp} ns: {error}") from None
+                raise BagDatasetError(
+                    f"{self.path}: {self.depth_topic} at stamp {depth_entry.stamp} ns: {error}"
+                ) from None
             if depth.shape != rgb.shape[:2]:
                 raise BagDatasetError(
-                    f"{self.path}: {self.depth_topic} at stamp {depth_entry.stamp} ns is {depth.shape[1]}x"
-                    f"{depth.shape[0]} but {self.image_topic} is {rgb.shape[1]}x{rgb.shape[0]} (WxH)"
+                    f"{self.path}: {self.depth_topic} at stamp {depth_entry.stamp} ns is "
+                    f"{depth.shape[1]}x{depth.shape[0]} but {self.image_topic} is "
+                    f"{rgb.shape[1]}x{rgb.shape[0]} (WxH)"
                 )
         sec, nanosec = divmod(image_entry.stamp, 1_000_000_000)
-        return make_sample(rgb, f"{sec}_{nanosec:09d}", depth, self._intrinsics_for(image_entry.stamp))
+        return make_sample(
+            rgb, f"{sec}_{nanosec:09d}", depth, self._intrinsics_for(image_entry.stamp)
+        )
 
     def _intrinsics_for(self, stamp: int) -> np.ndarray | None:
         if not self._infos:

@@ -9,6 +9,7 @@ kill never leave a half-written shard behind).
 
 Root: ``$DEPTH_ANYTHING_CACHE`` if set, else ``<repo>/.cache/depth_anything_ros``.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,7 +22,7 @@ CACHE_ENV = "DEPTH_ANYTHING_CACHE"
 
 
 def cache_root() -> Path:
-    """Where cached data lives: ``$DEPTH_ANYTHING_CACHE`` or ``<repo>/.cache/depth_anything_ros``."""
+    """Cache folder: ``$DEPTH_ANYTHING_CACHE`` or ``<repo>/.cache/depth_anything_ros``."""
     env = os.environ.get(CACHE_ENV)
     if env:
         return Path(env)
@@ -30,12 +31,14 @@ def cache_root() -> Path:
 
 def frame_dtype(width: int, height: int) -> np.dtype:
     """Record layout of one cached frame."""
-    return np.dtype([
-        ("rgb", np.uint8, (height, width, 3)),
-        ("depth", np.float32, (height, width)),
-        ("intrinsics", np.float32, (4,)),
-        ("seed", np.int64),
-    ])
+    return np.dtype(
+        [
+            ("rgb", np.uint8, (height, width, 3)),
+            ("depth", np.float32, (height, width)),
+            ("intrinsics", np.float32, (4,)),
+            ("seed", np.int64),
+        ]
+    )
 
 
 def save_atomic(path: Path, array: np.ndarray) -> None:
@@ -56,7 +59,9 @@ def load_shard(path: Path, expected: np.dtype, count: int) -> np.ndarray:
     try:
         shard = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as error:
-        raise ValueError(f"cache shard {path} is unreadable ({error}); delete it to regenerate") from error
+        raise ValueError(
+            f"cache shard {path} is unreadable ({error}); delete it to regenerate"
+        ) from error
     if shard.dtype != expected or shard.shape != (count,):
         raise ValueError(
             f"cache shard {path} holds {shard.shape} of {shard.dtype}, expected ({count},) of "

@@ -11,6 +11,7 @@ Layout (the same one ``depth-anything-ros bag --export-dir`` writes)::
 With no ``depth/`` folder (or ``use_depth=False``) the dataset is unlabeled. With one, every
 image needs its depth and every depth its image; otherwise construction fails naming the files.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,9 +47,15 @@ def _read_intrinsics(path: Path, image_shape: tuple[int, int]) -> np.ndarray:
         record = json.loads(path.read_text())
         values = [float(record[key]) for key in ("fx", "fy", "cx", "cy")]
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise FolderDatasetError(f"{path}: not intrinsics JSON with fx, fy, cx, cy ({error!r})") from error
+        raise FolderDatasetError(
+            f"{path}: not intrinsics JSON with fx, fy, cx, cy ({error!r})"
+        ) from error
     height, width = image_shape
-    if "width" in record and "height" in record and (record["width"], record["height"]) != (width, height):
+    if (
+        "width" in record
+        and "height" in record
+        and (record["width"], record["height"]) != (width, height)
+    ):
         sx, sy = width / float(record["width"]), height / float(record["height"])
         fx, fy, cx, cy = values
         values = [fx * sx, fy * sy, (cx + 0.5) * sx - 0.5, (cy + 0.5) * sy - 0.5]
@@ -56,35 +63,48 @@ def _read_intrinsics(path: Path, image_shape: tuple[int, int]) -> np.ndarray:
 
 
 def read_depth_file(path: Path, depth_scale: float = 1000.0) -> np.ndarray:
-    """Depth in metres (float32, NaN invalid) from ``.npy`` metres or a uint16 PNG / ``depth_scale``."""
+    """Depth in metres (float32, NaN invalid): ``.npy`` metres or uint16 PNG / ``depth_scale``."""
     if path.suffix.lower() == ".npy":
         try:
             depth = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as error:
             raise FolderDatasetError(f"{path}: unreadable .npy depth ({error})") from error
         if depth.ndim != 2 or depth.dtype.kind != "f":
-            raise FolderDatasetError(f"{path}: depth .npy must be a 2-D float array of metres, got {depth.dtype} {depth.shape}")
+            raise FolderDatasetError(
+                f"{path}: depth .npy must be a 2-D float array of metres, "
+                f"got {depth.dtype} {depth.shape}"
+            )
         depth = depth.astype(np.float32)
     else:
         raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if raw is None:
             raise FolderDatasetError(f"{path}: unreadable depth PNG")
         if raw.ndim != 2 or raw.dtype != np.uint16:
-            raise FolderDatasetError(f"{path}: depth PNG must be single-channel 16-bit, got {raw.dtype} {raw.shape}")
-        depth = np.where(raw > 0, raw.astype(np.float32) / np.float32(depth_scale), np.float32(np.nan))
+            raise FolderDatasetError(
+                f"{path}: depth PNG must be single-channel 16-bit, got {raw.dtype} {raw.shape}"
+            )
+        depth = np.where(
+            raw > 0, raw.astype(np.float32) / np.float32(depth_scale), np.float32(np.nan)
+        )
     with np.errstate(invalid="ignore"):
-        return np.where(np.isfinite(depth) & (depth > 0), depth, np.float32(np.nan)).astype(np.float32)
+        return np.where(np.isfinite(depth) & (depth > 0), depth, np.float32(np.nan)).astype(
+            np.float32
+        )
 
 
 class FolderDataset(DepthDataset):
     """``folder:<root>``: images in ``rgb/``, optional depth in ``depth/``, paired by stem."""
 
-    def __init__(self, root: str | Path, *, depth_scale: float = 1000.0, use_depth: bool = True) -> None:
+    def __init__(
+        self, root: str | Path, *, depth_scale: float = 1000.0, use_depth: bool = True
+    ) -> None:
         self.root = Path(root)
         self.depth_scale = float(depth_scale)
         self.spec = f"folder:{self.root}"
         if self.depth_scale <= 0:
-            raise FolderDatasetError(f"{self.root}: depth_scale must be positive, got {depth_scale}")
+            raise FolderDatasetError(
+                f"{self.root}: depth_scale must be positive, got {depth_scale}"
+            )
         rgb_dir = self.root / "rgb"
         if not rgb_dir.is_dir():
             raise FolderDatasetError(f"{self.root}: no rgb/ folder (expected rgb/<stem>.png|jpg)")
@@ -103,14 +123,20 @@ class FolderDataset(DepthDataset):
             if missing or orphans:
                 parts = []
                 if missing:
-                    parts.append(f"images without depth in {depth_dir}: {', '.join(missing[:5])}"
-                                 + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""))
+                    parts.append(
+                        f"images without depth in {depth_dir}: {', '.join(missing[:5])}"
+                        + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")
+                    )
                 if orphans:
-                    parts.append(f"depth without an image in {rgb_dir}: {', '.join(orphans[:5])}"
-                                 + (f" (+{len(orphans) - 5} more)" if len(orphans) > 5 else ""))
+                    parts.append(
+                        f"depth without an image in {rgb_dir}: {', '.join(orphans[:5])}"
+                        + (f" (+{len(orphans) - 5} more)" if len(orphans) > 5 else "")
+                    )
                 raise FolderDatasetError(f"{self.root}: unpaired files: " + "; ".join(parts))
         intrinsics_dir = self.root / "intrinsics"
-        self.intrinsics_files = _index(intrinsics_dir, (".json",)) if intrinsics_dir.is_dir() else {}
+        self.intrinsics_files = (
+            _index(intrinsics_dir, (".json",)) if intrinsics_dir.is_dir() else {}
+        )
         camera = self.root / "camera.json"
         self.camera_file = camera if camera.is_file() else None
 

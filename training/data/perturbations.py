@@ -8,6 +8,7 @@ loss can weight the two regions by ΣM/HW and Σ(1 − M)/HW. All functions work
 (B, 3, H, W) of RGB in [0, 1] (before ImageNet normalisation), on any device, and draw random
 numbers only from the ``torch.Generator`` passed in (on the CPU), so runs repeat exactly.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,7 +25,9 @@ def _uniform(n: int, lo: float, hi: float, generator: torch.Generator) -> torch.
 
 def _check_images(images: torch.Tensor) -> None:
     if images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"images must be (B, 3, H, W) RGB in [0, 1], got shape {tuple(images.shape)}")
+        raise ValueError(
+            f"images must be (B, 3, H, W) RGB in [0, 1], got shape {tuple(images.shape)}"
+        )
 
 
 def _gray(images: torch.Tensor) -> torch.Tensor:
@@ -34,8 +37,11 @@ def _gray(images: torch.Tensor) -> torch.Tensor:
 
 def _rotate_hue(images: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
     """Rotate chroma about the gray axis by ``angle`` (B,) radians (YIQ rotation)."""
-    to_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
-                          dtype=images.dtype, device=images.device)
+    to_yiq = torch.tensor(
+        [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
+        dtype=images.dtype,
+        device=images.device,
+    )
     c, s = torch.cos(angle), torch.sin(angle)
     rot = torch.zeros(len(angle), 3, 3, dtype=images.dtype, device=images.device)
     rot[:, 0, 0] = 1
@@ -59,8 +65,10 @@ def colour_jitter(
     _check_images(images)
     n, device, dtype = len(images), images.device, images.dtype
     apply = (torch.rand(n, generator=generator) < p).to(device)
-    factors = [_uniform(n, 1 - x, 1 + x, generator).to(device, dtype).view(n, 1, 1, 1)
-               for x in (brightness, contrast, saturation)]
+    factors = [
+        _uniform(n, 1 - x, 1 + x, generator).to(device, dtype).view(n, 1, 1, 1)
+        for x in (brightness, contrast, saturation)
+    ]
     angle = (_uniform(n, -hue, hue, generator) * torch.pi).to(device, dtype)
     gray_now = (torch.rand(n, generator=generator) < grayscale_p).to(device)
     out = images * factors[0]
@@ -73,7 +81,10 @@ def colour_jitter(
 
 
 def gaussian_blur(
-    images: torch.Tensor, generator: torch.Generator, p: float = 0.5, sigma: tuple[float, float] = (0.1, 2.0)
+    images: torch.Tensor,
+    generator: torch.Generator,
+    p: float = 0.5,
+    sigma: tuple[float, float] = (0.1, 2.0),
 ) -> torch.Tensor:
     """Per image, with probability ``p``, a separable Gaussian blur with σ ∈ ``sigma`` pixels
     (kernel radius ⌈3σ⌉, reflected borders)."""
@@ -88,7 +99,7 @@ def gaussian_blur(
         x = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
         kernel = torch.exp(-0.5 * (x / s) ** 2)
         kernel = kernel / kernel.sum()
-        img = F.pad(images[i:i + 1], (radius, radius, radius, radius), mode="reflect")
+        img = F.pad(images[i : i + 1], (radius, radius, radius, radius), mode="reflect")
         img = F.conv2d(img, kernel.view(1, 1, 1, -1).expand(3, 1, 1, -1), groups=3)
         out[i] = F.conv2d(img, kernel.view(1, 1, -1, 1).expand(3, 1, -1, 1), groups=3)[0]
     return out
@@ -120,8 +131,14 @@ def cutmix(
     partner = (torch.arange(n) + shift) % n
     apply = torch.rand(n, generator=generator) < p
     areas = _uniform(n, *area, generator) * height * width
-    ratios = torch.exp(_uniform(n, torch.log(torch.tensor(aspect[0])).item(),
-                                torch.log(torch.tensor(aspect[1])).item(), generator))
+    ratios = torch.exp(
+        _uniform(
+            n,
+            torch.log(torch.tensor(aspect[0])).item(),
+            torch.log(torch.tensor(aspect[1])).item(),
+            generator,
+        )
+    )
     box_h = torch.sqrt(areas / ratios).round().clamp(1, height).long()
     box_w = torch.sqrt(areas * ratios).round().clamp(1, width).long()
     top = (torch.rand(n, generator=generator) * (height - box_h + 1)).long()
@@ -129,7 +146,7 @@ def cutmix(
     mask = torch.ones(n, 1, height, width, dtype=torch.float32)
     for i in range(n):
         if apply[i] and shift:
-            mask[i, :, top[i]:top[i] + box_h[i], left[i]:left[i] + box_w[i]] = 0.0
+            mask[i, :, top[i] : top[i] + box_h[i], left[i] : left[i] + box_w[i]] = 0.0
     mask = mask.to(images.device)
     partner = partner.to(images.device)
     return CutMixResult(mix_like(images, mask, partner), mask, partner)
@@ -139,7 +156,9 @@ def mix_like(values: torch.Tensor, mask: torch.Tensor, partner: torch.Tensor) ->
     """Mix any pixel-aligned batch (B, H, W) or (B, C, H, W) with the same M and partners as a
     :func:`cutmix` result: values ⊙ M + values[partner] ⊙ (1 − M)."""
     if values.shape[0] != mask.shape[0] or values.shape[-2:] != mask.shape[-2:]:
-        raise ValueError(f"values {tuple(values.shape)} do not match the CutMix mask {tuple(mask.shape)}")
+        raise ValueError(
+            f"values {tuple(values.shape)} do not match the CutMix mask {tuple(mask.shape)}"
+        )
     m = mask[:, 0] if values.ndim == 3 else mask
     m = m.to(values.dtype)
     return values * m + values[partner] * (1 - m)

@@ -10,6 +10,7 @@ Every primitive answers two questions, both vectorised over all pixels of a fram
 
 All shapes live in the world frame: x, y horizontal, z up (REP-103 body-style, right handed).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -53,8 +54,9 @@ class Rect:
         if not (np.isfinite(self.half_u) and np.isfinite(self.half_v)):
             return None
         c, eu, ev, _ = self._frame()
-        return np.array([c + su * self.half_u * eu + sv * self.half_v * ev
-                         for su in (-1, 1) for sv in (-1, 1)])
+        return np.array(
+            [c + su * self.half_u * eu + sv * self.half_v * ev for su in (-1, 1) for sv in (-1, 1)]
+        )
 
     def intersect(self, origin: np.ndarray, dirs: np.ndarray) -> np.ndarray:
         c, eu, ev, n = self._frame()
@@ -187,7 +189,9 @@ class Cylinder:
         bx, by, bz = self.base
         rel_x, rel_y = points[:, 0] - bx, points[:, 1] - by
         radial = np.hypot(rel_x, rel_y)
-        cap_distance = np.minimum(np.abs(points[:, 2] - bz), np.abs(points[:, 2] - bz - self.height))
+        cap_distance = np.minimum(
+            np.abs(points[:, 2] - bz), np.abs(points[:, 2] - bz - self.height)
+        )
         on_cap = cap_distance < np.abs(radial - self.radius)
         n = np.zeros_like(points)
         safe_r = np.maximum(radial, 1e-12)

@@ -11,6 +11,7 @@ override query values. Kinds and keys:
   ``camera_info`` (topic), ``tolerance`` (s, default 0 = exact stamps), ``every`` (keep every
   k-th frame), ``n`` (at most n frames).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -34,12 +35,16 @@ class DatasetSpec:
 def parse_spec(spec: str) -> DatasetSpec:
     """Split ``kind:target?query`` (no I/O; values stay strings)."""
     if not isinstance(spec, str) or ":" not in spec:
-        raise DatasetSpecError(f"dataset spec {spec!r} must look like kind:target[?key=value&...] "
-                               f"with kind one of {', '.join(_OPENERS)}")
+        raise DatasetSpecError(
+            f"dataset spec {spec!r} must look like kind:target[?key=value&...] "
+            f"with kind one of {', '.join(_OPENERS)}"
+        )
     kind, rest = spec.split(":", 1)
     target, _, query = rest.partition("?")
     if kind not in _OPENERS:
-        raise DatasetSpecError(f"dataset spec {spec!r}: unknown kind {kind!r}; use one of {', '.join(_OPENERS)}")
+        raise DatasetSpecError(
+            f"dataset spec {spec!r}: unknown kind {kind!r}; use one of {', '.join(_OPENERS)}"
+        )
     if not target:
         raise DatasetSpecError(f"dataset spec {spec!r}: nothing after '{kind}:'")
     try:
@@ -53,14 +58,18 @@ def _int(spec: str, key: str, value: Any) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise DatasetSpecError(f"dataset spec {spec!r}: {key} must be an integer, got {value!r}") from None
+        raise DatasetSpecError(
+            f"dataset spec {spec!r}: {key} must be an integer, got {value!r}"
+        ) from None
 
 
 def _float(spec: str, key: str, value: Any) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise DatasetSpecError(f"dataset spec {spec!r}: {key} must be a number, got {value!r}") from None
+        raise DatasetSpecError(
+            f"dataset spec {spec!r}: {key} must be a number, got {value!r}"
+        ) from None
 
 
 def _bool(spec: str, key: str, value: Any) -> bool:
@@ -77,8 +86,10 @@ def _bool(spec: str, key: str, value: Any) -> bool:
 def _check_keys(spec: str, params: dict, allowed: tuple[str, ...]) -> None:
     unknown = sorted(set(params) - set(allowed))
     if unknown:
-        raise DatasetSpecError(f"dataset spec {spec!r}: unknown key(s) {', '.join(unknown)}; "
-                               f"allowed: {', '.join(allowed)}")
+        raise DatasetSpecError(
+            f"dataset spec {spec!r}: unknown key(s) {', '.join(unknown)}; "
+            f"allowed: {', '.join(allowed)}"
+        )
 
 
 def _open_synthetic(spec: str, target: str, p: dict) -> DepthDataset:
@@ -89,7 +100,10 @@ def _open_synthetic(spec: str, target: str, p: dict) -> DepthDataset:
     if not split:
         raise DatasetSpecError(f"dataset spec {spec!r}: expected synthetic:<domain>:<split>")
     return SyntheticDataset(
-        domain, split, _int(spec, "n", p.get("n", 1000)), _int(spec, "size", p.get("size", 256)),
+        domain,
+        split,
+        _int(spec, "n", p.get("n", 1000)),
+        _int(spec, "size", p.get("size", 256)),
         cache=_bool(spec, "cache", p.get("cache", True)),
         workers=_int(spec, "workers", p["workers"]) if "workers" in p else None,
     )
@@ -99,8 +113,11 @@ def _open_folder(spec: str, target: str, p: dict) -> DepthDataset:
     from training.data.folders import FolderDataset
 
     _check_keys(spec, p, ("depth_scale", "depth"))
-    return FolderDataset(target, depth_scale=_float(spec, "depth_scale", p.get("depth_scale", 1000.0)),
-                         use_depth=_bool(spec, "depth", p.get("depth", True)))
+    return FolderDataset(
+        target,
+        depth_scale=_float(spec, "depth_scale", p.get("depth_scale", 1000.0)),
+        use_depth=_bool(spec, "depth", p.get("depth", True)),
+    )
 
 
 def _open_bag(spec: str, target: str, p: dict) -> DepthDataset:
@@ -110,7 +127,10 @@ def _open_bag(spec: str, target: str, p: dict) -> DepthDataset:
     if not p.get("image"):
         raise DatasetSpecError(f"dataset spec {spec!r}: bag datasets need image=<topic>")
     return BagDataset(
-        target, p["image"], p.get("depth") or None, camera_info_topic=p.get("camera_info") or None,
+        target,
+        p["image"],
+        p.get("depth") or None,
+        camera_info_topic=p.get("camera_info") or None,
         tolerance=_float(spec, "tolerance", p.get("tolerance", 0.0)),
         every=_int(spec, "every", p.get("every", 1)),
         max_frames=_int(spec, "n", p["n"]) if "n" in p else None,
@@ -118,12 +138,17 @@ def _open_bag(spec: str, target: str, p: dict) -> DepthDataset:
 
 
 _OPENERS: dict[str, Callable[[str, str, dict], DepthDataset]] = {
-    "synthetic": _open_synthetic, "folder": _open_folder, "bag": _open_bag,
+    "synthetic": _open_synthetic,
+    "folder": _open_folder,
+    "bag": _open_bag,
 }
 
 
 def open_dataset(spec: str, **overrides: Any) -> DepthDataset:
     """The dataset a spec names; ``overrides`` (e.g. ``n=2000, size=256``) beat query values."""
     parsed = parse_spec(spec)
-    params: dict[str, Any] = {**parsed.params, **{k: v for k, v in overrides.items() if v is not None}}
+    params: dict[str, Any] = {
+        **parsed.params,
+        **{k: v for k, v in overrides.items() if v is not None},
+    }
     return _OPENERS[parsed.kind](spec, parsed.target, params)

@@ -12,6 +12,7 @@ A *raw sample* (what ``dataset[i]`` returns) is a dict of numpy arrays:
 
 Transforms (``training.data.transforms``) turn raw samples into tensors for a model.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -31,10 +32,13 @@ def make_sample(
 ) -> Sample:
     """Build a raw sample, checking shapes and dtypes so a bad source fails where it is read."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"{name}: image must be uint8 (H, W, 3) RGB, got {image.dtype} {image.shape}")
+        raise ValueError(
+            f"{name}: image must be uint8 (H, W, 3) RGB, got {image.dtype} {image.shape}"
+        )
     sample: Sample = {
         "image": image,
-        "intrinsics": UNKNOWN_INTRINSICS.copy() if intrinsics is None
+        "intrinsics": UNKNOWN_INTRINSICS.copy()
+        if intrinsics is None
         else np.asarray(intrinsics, dtype=np.float32).reshape(4),
         "name": name,
     }
@@ -69,5 +73,7 @@ class DepthDataset(torch.utils.data.Dataset):
         if index < 0:
             index += n
         if not 0 <= index < n:
-            raise IndexError(f"index {index} out of range for {self.spec or type(self).__name__} of {n} samples")
+            raise IndexError(
+                f"index {index} out of range for {self.spec or type(self).__name__} of {n} samples"
+            )
         return index

@@ -13,6 +13,7 @@ Depth is planar (metres along optical z, REP-118): because each ray direction is
 optical-z component 1, the ray parameter of a hit *is* its depth. Misses (sky) and hits beyond
 ``max_depth`` are NaN (REP-117).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -34,7 +35,9 @@ def intrinsics_array(intrinsics: IntrinsicsLike) -> np.ndarray:
     else:
         values = list(np.asarray(intrinsics, dtype=np.float64).reshape(-1))
     if len(values) != 4 or not all(np.isfinite(values)) or values[0] <= 0 or values[1] <= 0:
-        raise ValueError(f"intrinsics must be finite (fx, fy, cx, cy) with fx, fy > 0, got {values}")
+        raise ValueError(
+            f"intrinsics must be finite (fx, fy, cx, cy) with fx, fy > 0, got {values}"
+        )
     return np.asarray(values, dtype=np.float64)
 
 
@@ -47,7 +50,12 @@ def intrinsics_from_fov(width: int, height: int, hfov_deg: float) -> np.ndarray:
 
 
 def _pixel_window(
-    corners: np.ndarray | None, rotation: np.ndarray, origin: np.ndarray, k: tuple, width: int, height: int
+    corners: np.ndarray | None,
+    rotation: np.ndarray,
+    origin: np.ndarray,
+    k: tuple,
+    width: int,
+    height: int,
 ) -> tuple[int, int, int, int] | None:
     """Rows v0:v1 and columns u0:u1 whose rays can hit a shape inside ``corners``; None when it
     is off-screen or behind the camera. A convex shape in front of the camera projects inside
@@ -81,8 +89,11 @@ class CameraPose:
         position: Sequence[float], yaw: float, pitch: float, roll: float = 0.0
     ) -> "CameraPose":
         """Camera at ``position`` looking along heading ``yaw`` (rad, about world z, 0 = +x),
-        tilted up by ``pitch`` (rad, negative looks down), rolled by ``roll`` about the view axis."""
-        forward = np.array([np.cos(yaw) * np.cos(pitch), np.sin(yaw) * np.cos(pitch), np.sin(pitch)])
+        tilted up by ``pitch`` (rad, negative looks down), rolled by ``roll`` about the view axis.
+        """
+        forward = np.array(
+            [np.cos(yaw) * np.cos(pitch), np.sin(yaw) * np.cos(pitch), np.sin(pitch)]
+        )
         right = np.cross(forward, [0.0, 0.0, 1.0])
         right /= np.linalg.norm(right)
         down = np.cross(forward, right)
@@ -93,7 +104,7 @@ class CameraPose:
 
     @staticmethod
     def look_at(position: Sequence[float], target: Sequence[float]) -> "CameraPose":
-        """Camera at ``position`` looking at ``target`` with no roll (target not straight up/down)."""
+        """Camera at ``position`` looking at ``target``, no roll (target not straight up/down)."""
         delta = np.asarray(target, float) - np.asarray(position, float)
         yaw = float(np.arctan2(delta[1], delta[0]))
         pitch = float(np.arctan2(delta[2], np.hypot(delta[0], delta[1])))
@@ -169,11 +180,15 @@ class Scene:
         nearest = np.full((height, width), np.inf)
         owner = np.full((height, width), -1, dtype=np.int32)
         for index, primitive in enumerate(self.primitives):
-            window = _pixel_window(primitive.bounds(), rotation, origin, (fx, fy, cx, cy), width, height)
+            window = _pixel_window(
+                primitive.bounds(), rotation, origin, (fx, fy, cx, cy), width, height
+            )
             if window is None:
                 continue
             v0, v1, u0, u1 = window
-            t = primitive.intersect(origin, grid[v0:v1, u0:u1].reshape(-1, 3)).reshape(v1 - v0, u1 - u0)
+            t = primitive.intersect(origin, grid[v0:v1, u0:u1].reshape(-1, 3)).reshape(
+                v1 - v0, u1 - u0
+            )
             block, block_owner = nearest[v0:v1, u0:u1], owner[v0:v1, u0:u1]  # views
             closer = t < block
             block[closer] = t[closer]
@@ -184,7 +199,7 @@ class Scene:
         order = np.argsort(owner, kind="stable")  # pixels grouped by the primitive they see
         starts = np.searchsorted(owner[order], np.arange(len(self.primitives) + 1))
         for index, primitive in enumerate(self.primitives):
-            mine = order[starts[index]:starts[index + 1]]
+            mine = order[starts[index] : starts[index + 1]]
             if mine.size:
                 colour[mine] = self._shade(primitive, origin, dirs[mine], nearest[mine])
         hit = owner >= 0
@@ -214,7 +229,9 @@ class Scene:
             else:
                 offset = np.asarray(lamp.position, float) - points
                 dist = np.linalg.norm(offset, axis=1)
-                lambert = np.clip(np.einsum("ij,ij->i", normals, offset) / np.maximum(dist, 1e-9), 0, None)
+                lambert = np.clip(
+                    np.einsum("ij,ij->i", normals, offset) / np.maximum(dist, 1e-9), 0, None
+                )
                 lambert = lambert / (1.0 + (dist / lamp.reach) ** 2)
             light += lambert[:, None] * np.asarray(lamp.colour, float)
         return albedo(primitive.material, uv) * light
@@ -229,6 +246,8 @@ class Scene:
         if self.sky.cloudiness > 0:  # clouds on a plane 1 unit up, fading towards the horizon
             lift = np.maximum(unit[:, 2], 0.05)
             clouds = fbm(unit[:, 0] / lift * 1.5, unit[:, 1] / lift * 1.5, self.sky.seed, 3)
-            amount = np.clip((clouds - (1 - self.sky.cloudiness)) * 3, 0, 1) * np.clip(elevation * 4, 0, 1)
+            amount = np.clip((clouds - (1 - self.sky.cloudiness)) * 3, 0, 1) * np.clip(
+                elevation * 4, 0, 1
+            )
             colour = colour * (1 - amount[:, None]) + 0.95 * amount[:, None]
         return colour

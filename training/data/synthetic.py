@@ -5,6 +5,7 @@ index``, so train and test use disjoint seeds for any index below ``SPLIT_STRIDE
 drawn from a generator seeded by the same seed, so a frame is fully deterministic.
 This module needs only numpy and cv2 (no torch), so generator processes start quickly.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from training.data.cache import frame_dtype
 from training.data.domains import make_scene
 from training.data.scene import CameraPose, Scene, intrinsics_from_fov
 
-GENERATOR_VERSION = 1  # bump when scenes or rendering change: old caches are then ignored
+GENERATOR_VERSION = 2  # bump when scenes or rendering change: old caches are then ignored
 
 SPLITS = ("train", "test")
 SPLIT_STRIDE = 1_000_000_000
@@ -62,10 +63,14 @@ def sample_camera(scene: Scene, rng: np.random.Generator) -> tuple[CameraPose, f
         pitch = np.radians(rng.uniform(-30.0, 15.0))
     position = (rng.uniform(x0, x1), rng.uniform(y0, y1), rng.uniform(*scene.camera_height))
     roll = np.radians(rng.normal(0.0, 2.0))
-    return CameraPose.from_yaw_pitch(position, yaw, pitch, roll), float(rng.uniform(*HFOV_RANGE_DEG))
+    return CameraPose.from_yaw_pitch(position, yaw, pitch, roll), float(
+        rng.uniform(*HFOV_RANGE_DEG)
+    )
 
 
-def render_frame(domain: str, split: str, index: int, width: int = 256, height: int = 256) -> SyntheticFrame:
+def render_frame(
+    domain: str, split: str, index: int, width: int = 256, height: int = 256
+) -> SyntheticFrame:
     """Frame ``index`` of ``synthetic:<domain>:<split>`` at ``width``×``height``; deterministic."""
     seed = frame_seed(split, index)
     scene = make_scene(domain, seed)
@@ -97,7 +102,11 @@ def camera_trajectory(
             x = -0.5 * num_frames * step + s - start
             y = 0.4 * (y1 - 0.5) * np.sin(s / 7.0)
             yaw = 0.15 * np.sin(s / 11.0)
-            poses.append(CameraPose.from_yaw_pitch((x, y, z_mid), yaw, np.radians(-4.0) + 0.03 * np.sin(s / 5.0)))
+            poses.append(
+                CameraPose.from_yaw_pitch(
+                    (x, y, z_mid), yaw, np.radians(-4.0) + 0.03 * np.sin(s / 5.0)
+                )
+            )
         return poses
     step = 0.03 if metres_per_frame is None else metres_per_frame
     ax, ay = 0.8 * (x1 - x0) / 2, 0.8 * (y1 - y0) / 2
@@ -109,11 +118,15 @@ def camera_trajectory(
         x, y = cx + ax * np.cos(theta), cy + ay * np.sin(theta)
         heading = np.arctan2(ay * np.cos(theta), -ax * np.sin(theta)) + 0.35 * np.sin(s / 0.9)
         z = z_mid + 0.05 * np.sin(s / 0.7)
-        poses.append(CameraPose.from_yaw_pitch((x, y, z), heading, np.radians(-8.0) + 0.06 * np.sin(s / 1.3)))
+        poses.append(
+            CameraPose.from_yaw_pitch((x, y, z), heading, np.radians(-8.0) + 0.06 * np.sin(s / 1.3))
+        )
     return poses
 
 
-def render_shard(domain: str, split: str, start: int, count: int, width: int, height: int) -> np.ndarray:
+def render_shard(
+    domain: str, split: str, start: int, count: int, width: int, height: int
+) -> np.ndarray:
     """Frames ``start .. start+count-1`` as one structured array (the cache record layout)."""
     records = np.zeros(count, dtype=frame_dtype(width, height))
     for offset in range(count):

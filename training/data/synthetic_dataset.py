@@ -1,4 +1,5 @@
 """``SyntheticDataset``: synthetic frames rendered once, cached on disk, served by memory map."""
+
 from __future__ import annotations
 
 import logging
@@ -57,16 +58,26 @@ class SyntheticDataset(DepthDataset):
         shard_frames: int = DEFAULT_SHARD_FRAMES,
     ) -> None:
         if domain not in DOMAINS:
-            raise ValueError(f"unknown synthetic domain {domain!r}; use one of {', '.join(DOMAINS)}")
+            raise ValueError(
+                f"unknown synthetic domain {domain!r}; use one of {', '.join(DOMAINS)}"
+            )
         frame_seed(split, 0)  # validates the split
         if num_frames <= 0 or size <= 0 or shard_frames <= 0:
             raise ValueError(
-                f"num_frames, size and shard_frames must be positive, got {num_frames}, {size}, {shard_frames}"
+                "num_frames, size and shard_frames must be positive, "
+                f"got {num_frames}, {size}, {shard_frames}"
             )
-        self.domain, self.split, self.num_frames, self.size = domain, split, int(num_frames), int(size)
+        self.domain, self.split, self.num_frames, self.size = (
+            domain,
+            split,
+            int(num_frames),
+            int(size),
+        )
         self.spec = f"synthetic:{domain}:{split}?n={num_frames}&size={size}"
         self.shard_frames = int(shard_frames)
-        self.cache_dir = cache_root() / "synthetic" / f"v{GENERATOR_VERSION}" / f"{domain}-{split}-{size}x{size}"
+        self.cache_dir = (
+            cache_root() / "synthetic" / f"v{GENERATOR_VERSION}" / f"{domain}-{split}-{size}x{size}"
+        )
         self._shards: dict[int, np.ndarray] = {}
         self.cached = cache
         if cache:
@@ -94,9 +105,17 @@ class SyntheticDataset(DepthDataset):
         if not missing:
             return
         frames = sum(self._shard_span(j)[1] for j in missing)
-        log.info("rendering %d %s frames into %s (%d processes)", frames, self.spec, self.cache_dir, workers)
+        log.info(
+            "rendering %d %s frames into %s (%d processes)",
+            frames,
+            self.spec,
+            self.cache_dir,
+            workers,
+        )
         begin = time.perf_counter()
-        jobs = [(self.domain, self.split, *self._shard_span(j), self.size, self.size) for j in missing]
+        jobs = [
+            (self.domain, self.split, *self._shard_span(j), self.size, self.size) for j in missing
+        ]
         if workers <= 1 or len(missing) == 1:
             for j, job in zip(missing, jobs):
                 save_atomic(self._shard_path(j), render_shard(*job))
@@ -107,7 +126,12 @@ class SyntheticDataset(DepthDataset):
                 for j, future in zip(missing, futures):
                     save_atomic(self._shard_path(j), future.result())
         elapsed = time.perf_counter() - begin
-        log.info("rendered %d frames in %.1f s (%.1f frames/s)", frames, elapsed, frames / max(elapsed, 1e-9))
+        log.info(
+            "rendered %d frames in %.1f s (%.1f frames/s)",
+            frames,
+            elapsed,
+            frames / max(elapsed, 1e-9),
+        )
 
     def frame_arrays(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """(rgb, depth, intrinsics, seed) of frame ``index``, from the cache or freshly rendered."""
@@ -118,11 +142,20 @@ class SyntheticDataset(DepthDataset):
         shard, offset = divmod(index, self.shard_frames)
         if shard not in self._shards:
             self._shards[shard] = load_shard(
-                self._shard_path(shard), frame_dtype(self.size, self.size), self._shard_span(shard)[1]
+                self._shard_path(shard),
+                frame_dtype(self.size, self.size),
+                self._shard_span(shard)[1],
             )
         record = self._shards[shard][offset]
-        return np.array(record["rgb"]), np.array(record["depth"]), np.array(record["intrinsics"]), int(record["seed"])
+        return (
+            np.array(record["rgb"]),
+            np.array(record["depth"]),
+            np.array(record["intrinsics"]),
+            int(record["seed"]),
+        )
 
     def __getitem__(self, index: int) -> Sample:
         rgb, depth, intrinsics, seed = self.frame_arrays(index)
-        return make_sample(rgb, f"{self.domain}-{self.split}-{int(index) % self.num_frames:06d}", depth, intrinsics)
+        return make_sample(
+            rgb, f"{self.domain}-{self.split}-{int(index) % self.num_frames:06d}", depth, intrinsics
+        )

@@ -4,6 +4,7 @@ A texture is a pure function of a :class:`Material` and the (u, v) coordinates o
 the same surface point has the same colour from every camera pose (a moving camera sees a
 consistent world). Patterns are built from hashed value noise; all maths is vectorised numpy.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,8 +12,20 @@ from dataclasses import dataclass
 import numpy as np
 
 TEXTURE_KINDS = (
-    "plain", "wood", "tiles", "wallpaper", "plaster", "fabric", "brick",
-    "grass", "asphalt", "foliage", "bark", "concrete", "facade", "dirt",
+    "plain",
+    "wood",
+    "tiles",
+    "wallpaper",
+    "plaster",
+    "fabric",
+    "brick",
+    "grass",
+    "asphalt",
+    "foliage",
+    "bark",
+    "concrete",
+    "facade",
+    "dirt",
 )
 
 
@@ -28,13 +41,15 @@ class Material:
 
     def __post_init__(self) -> None:
         if self.kind not in TEXTURE_KINDS:
-            raise ValueError(f"unknown texture kind {self.kind!r}; known: {', '.join(TEXTURE_KINDS)}")
+            raise ValueError(
+                f"unknown texture kind {self.kind!r}; known: {', '.join(TEXTURE_KINDS)}"
+            )
 
 
 def _hash(ix: np.ndarray, iy: np.ndarray, seed: int) -> np.ndarray:
     """A cheap integer hash of lattice coordinates → uniform floats in [0, 1)."""
     with np.errstate(over="ignore"):
-        h = (ix.astype(np.int64) * 374761393 + iy.astype(np.int64) * 668265263 + seed * 2246822519)
+        h = ix.astype(np.int64) * 374761393 + iy.astype(np.int64) * 668265263 + seed * 2246822519
         h = (h & 0xFFFFFFFF).astype(np.uint32)
         h = (h ^ (h >> np.uint32(13))) * np.uint32(1274126177)
         h = h ^ (h >> np.uint32(16))

@@ -7,6 +7,7 @@ flip p = 0.5, ImageNet normalisation. Intrinsics follow every step, so metric tr
 point clouds stay correct. Randomness comes only from the ``numpy.random.Generator`` passed in:
 a transform is a pure function of (sample, generator state).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,14 +34,19 @@ def resize_lower_bound(sample: Sample, size: int) -> Sample:
     scale = max(size / height, size / width)
     new_w, new_h = max(size, int(round(width * scale))), max(size, int(round(height * scale)))
     out = dict(sample)
-    out["image"] = np.clip(cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
+    out["image"] = np.clip(
+        cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_CUBIC), 0.0, 1.0
+    )
     if "depth" in sample:
         out["depth"] = cv2.resize(sample["depth"], (new_w, new_h), interpolation=cv2.INTER_NEAREST)
-        out["valid"] = cv2.resize(sample["valid"].astype(np.uint8), (new_w, new_h),
-                                  interpolation=cv2.INTER_NEAREST).astype(bool)
+        out["valid"] = cv2.resize(
+            sample["valid"].astype(np.uint8), (new_w, new_h), interpolation=cv2.INTER_NEAREST
+        ).astype(bool)
     sx, sy = new_w / width, new_h / height
     fx, fy, cx, cy = sample["intrinsics"]
-    out["intrinsics"] = np.array([fx * sx, fy * sy, (cx + 0.5) * sx - 0.5, (cy + 0.5) * sy - 0.5], np.float32)
+    out["intrinsics"] = np.array(
+        [fx * sx, fy * sy, (cx + 0.5) * sx - 0.5, (cy + 0.5) * sy - 0.5], np.float32
+    )
     return out
 
 
@@ -49,12 +55,13 @@ def crop(sample: Sample, top: int, left: int, height: int, width: int) -> Sample
     image_h, image_w = sample["image"].shape[:2]
     if top < 0 or left < 0 or top + height > image_h or left + width > image_w:
         raise ValueError(
-            f"{sample['name']}: crop {height}x{width} at ({top}, {left}) leaves the {image_h}x{image_w} image"
+            f"{sample['name']}: crop {height}x{width} at ({top}, {left}) leaves the "
+            f"{image_h}x{image_w} image"
         )
     out = dict(sample)
     for key in ("image", "depth", "valid"):
         if key in sample:
-            out[key] = np.ascontiguousarray(sample[key][top:top + height, left:left + width])
+            out[key] = np.ascontiguousarray(sample[key][top : top + height, left : left + width])
     fx, fy, cx, cy = sample["intrinsics"]
     out["intrinsics"] = np.array([fx, fy, cx - left, cy - top], np.float32)
     return out
@@ -63,7 +70,13 @@ def crop(sample: Sample, top: int, left: int, height: int, width: int) -> Sample
 def random_crop(sample: Sample, size: int, rng: np.random.Generator) -> Sample:
     """A uniformly placed ``size``×``size`` window (the image must be at least that big)."""
     height, width = sample["image"].shape[:2]
-    return crop(sample, int(rng.integers(height - size + 1)), int(rng.integers(width - size + 1)), size, size)
+    return crop(
+        sample,
+        int(rng.integers(height - size + 1)),
+        int(rng.integers(width - size + 1)),
+        size,
+        size,
+    )
 
 
 def center_crop(sample: Sample, size: int) -> Sample:
@@ -83,7 +96,7 @@ def hflip(sample: Sample) -> Sample:
 
 
 def normalize_images(images: torch.Tensor) -> torch.Tensor:
-    """ImageNet mean/std normalisation of RGB in [0, 1], (…, 3, H, W) — as ``inference.preprocess``."""
+    """ImageNet mean/std normalising of RGB in [0, 1], (…, 3, H, W), as ``inference.preprocess``."""
     mean = torch.tensor(IMAGENET_MEAN, dtype=images.dtype, device=images.device).view(3, 1, 1)
     std = torch.tensor(IMAGENET_STD, dtype=images.dtype, device=images.device).view(3, 1, 1)
     return (images - mean) / std
@@ -93,7 +106,9 @@ def to_tensors(sample: Sample, normalize: bool = True) -> dict:
     """Raw or transformed sample → tensors: ``image`` float32 (3, H, W) (ImageNet-normalised, or
     [0, 1] RGB with ``normalize=False``), ``depth`` float32 (H, W) with NaN → 0, ``valid`` bool,
     ``intrinsics`` float32 (4,), ``name`` str."""
-    image = torch.from_numpy(np.ascontiguousarray(_as_float_image(sample["image"]).transpose(2, 0, 1)))
+    image = torch.from_numpy(
+        np.ascontiguousarray(_as_float_image(sample["image"]).transpose(2, 0, 1))
+    )
     out = {
         "image": normalize_images(image) if normalize else image,
         "intrinsics": torch.from_numpy(np.asarray(sample["intrinsics"], np.float32)),
@@ -123,7 +138,7 @@ class TrainTransform:
 
 @dataclass(frozen=True)
 class EvalTransform:
-    """Deterministic: lower_bound resize → centre ``size``² crop → tensors (``size=None``: as is)."""
+    """Deterministic: lower_bound resize → centre ``size``² crop → tensors (``size=None``: none)."""
 
     size: int | None = None
     normalize: bool = True
