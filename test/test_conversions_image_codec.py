@@ -61,9 +61,11 @@ def test_bad_raw_images_raise_an_error_naming_the_field(fields, field_named):
 
 def test_jpeg_and_png_decode_to_rgb():
     ok, png = cv2.imencode(".png", cv2.cvtColor(RGB, cv2.COLOR_RGB2BGR))
-    np.testing.assert_array_equal(decode_compressed("rgb8; png compressed bgr8", png.tobytes()), RGB)
+    decoded = decode_compressed("rgb8; png compressed bgr8", png.tobytes())
+    np.testing.assert_array_equal(decoded, RGB)
     flat = np.full((16, 16, 3), (200, 30, 90), np.uint8)
-    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(flat, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(flat, cv2.COLOR_RGB2BGR),
+                            [cv2.IMWRITE_JPEG_QUALITY, 95])
     assert np.abs(decode_compressed("jpeg", jpeg.tobytes()).astype(int) - flat).max() <= 3
     ok, grey16 = cv2.imencode(".png", (GREY.astype(np.uint16) * 257))
     np.testing.assert_array_equal(decode_compressed("png", grey16.tobytes())[:, :, 1], GREY)

@@ -41,7 +41,8 @@ def test_tilted_plane_points_lie_on_the_plane():
 def test_packed_rgb_bytes_are_b_g_r_zero_at_offset_12():
     rgb = np.zeros((30, 40, 3), np.uint8)
     rgb[3, 4] = (10, 20, 30)
-    raw = organized_cloud(np.ones((30, 40), np.float32), rgb, INTR).view(np.uint8).reshape(30, 40, 16)
+    cloud = organized_cloud(np.ones((30, 40), np.float32), rgb, INTR)
+    raw = cloud.view(np.uint8).reshape(30, 40, 16)
     assert raw[3, 4, 12:16].tolist() == [30, 20, 10, 0]
 
 

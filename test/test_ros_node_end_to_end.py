@@ -82,7 +82,8 @@ def test_compressed_png_and_jpeg_input_on_image_compressed(harness_factory):
     h.info_pub.publish(make_camera_info(32, 24))
     time.sleep(0.2)  # let the camera_info reach the node before the image
     rgb = random_rgb(seed=2)
-    cloud = cloud_from_msg(send_and_wait(h, compressed(rgb, ".png", (20, 0), "rgb8; png compressed bgr8")))
+    png = compressed(rgb, ".png", (20, 0), "rgb8; png compressed bgr8")
+    cloud = cloud_from_msg(send_and_wait(h, png))
     np.testing.assert_array_equal(unpack_rgb(cloud["rgb"]), rgb)
     flat = np.full((24, 32, 3), (180, 40, 90), np.uint8)
     cloud = cloud_from_msg(send_and_wait(h, compressed(flat, ".jpg", (20, 1), "jpeg")))

@@ -14,7 +14,8 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from ros_helpers import make_image, random_rgb, ros_context, save_tiny_model, tiny_weights  # noqa: F401
+from ros_helpers import (  # noqa: F401 — fixtures
+    make_image, random_rgb, ros_context, save_tiny_model, tiny_weights)
 
 _IDS = itertools.count()
 EXECUTABLE = Path(sys.executable).parent / "depth_node"

@@ -40,7 +40,7 @@ class CameraIntrinsics:
         return self
 
     def same_aspect(self, width: int, height: int, tolerance: float = 0.01) -> bool:
-        """True when width:height matches this image's aspect ratio within `tolerance` (relative)."""
+        """True when width:height matches this image's aspect ratio (relative `tolerance`)."""
         return abs(self.width * height - width * self.height) <= tolerance * self.width * height
 
     def scaled_to(self, width: int, height: int) -> "CameraIntrinsics":

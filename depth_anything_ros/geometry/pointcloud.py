@@ -74,8 +74,10 @@ def organized_cloud(depth: np.ndarray, rgb: np.ndarray | None, intrinsics: Camer
     sampled = intrinsics.strided(stride)
     invalid = ~np.isfinite(z) | (z <= 0) | (z < min_range) | (z > max_range)
     z[invalid] = np.nan
-    columns = (np.arange(z.shape[1], dtype=np.float32) - np.float32(sampled.cx)) / np.float32(sampled.fx)
-    rows = (np.arange(z.shape[0], dtype=np.float32) - np.float32(sampled.cy)) / np.float32(sampled.fy)
+    columns = ((np.arange(z.shape[1], dtype=np.float32) - np.float32(sampled.cx))
+               / np.float32(sampled.fx))
+    rows = ((np.arange(z.shape[0], dtype=np.float32) - np.float32(sampled.cy))
+            / np.float32(sampled.fy))
     cloud = np.empty(z.shape, dtype=CLOUD_DTYPE)
     cloud["x"] = columns[None, :] * z
     cloud["y"] = rows[:, None] * z

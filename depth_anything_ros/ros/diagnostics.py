@@ -63,26 +63,30 @@ class NodeStats:
 
     def summary(self) -> dict[str, float]:
         with self._lock:
-            lat = np.array(self._latencies) if self._latencies else None
-            model = np.array(self._model_times) if self._model_times else None
+            lat = np.array(self._latencies) if self._latencies else np.array([np.nan])
+            model = np.array(self._model_times) if self._model_times else np.array([np.nan])
             return {
                 "input_rate_hz": self._input.rate(),
                 "output_rate_hz": self._output.rate(),
                 "frames_published": self.published,
                 "frames_rejected": self.rejected,
                 "frames_skipped_no_subscribers": self.skipped_lazy,
-                "latency_p50_ms": float(np.percentile(lat, 50) * 1e3) if lat is not None else float("nan"),
-                "latency_p95_ms": float(np.percentile(lat, 95) * 1e3) if lat is not None else float("nan"),
-                "model_time_ms": float(np.median(model) * 1e3) if model is not None else float("nan"),
+                "latency_p50_ms": float(np.percentile(lat, 50) * 1e3),
+                "latency_p95_ms": float(np.percentile(lat, 95) * 1e3),
+                "model_time_ms": float(np.median(model) * 1e3),
             }
 
 
 def diagnostic_status(name: str, hardware_id: str, summary: dict[str, float], dropped: int,
-                      received: int, extra: dict[str, str]) -> DiagnosticStatus:
-    """One DiagnosticStatus: OK while frames flow, WARN when inputs arrive but nothing leaves."""
+                      received: int, extra: dict[str, str], *, idle: bool = False
+                      ) -> DiagnosticStatus:
+    """One DiagnosticStatus: OK while frames flow or the lazy node is idle (`idle`: nobody
+    subscribes), WARN when images arrive but no depth leaves."""
     values = dict(summary, frames_received=received, frames_dropped=dropped)
     if summary["input_rate_hz"] == 0.0:
         level, message = DiagnosticStatus.OK, "waiting for images"
+    elif idle:
+        level, message = DiagnosticStatus.OK, "idle: no subscriber on any output (lazy)"
     elif summary["output_rate_hz"] == 0.0:
         level, message = DiagnosticStatus.WARN, "images arrive but no depth is published"
     else:

@@ -26,7 +26,7 @@ def _payload(data: bytes | np.ndarray) -> array.array:
 
 
 def image_to_rgb(msg: Image) -> np.ndarray:
-    """sensor_msgs/Image → RGB uint8 H×W×3 (a zero-copy view for rgb8); ImageDecodeError if bad."""
+    """sensor_msgs/Image → RGB uint8 H×W×3 (zero-copy view for rgb8); ImageDecodeError if bad."""
     return decode_image(msg.encoding, msg.height, msg.width, msg.step, bool(msg.is_bigendian),
                         msg.data)
 
@@ -89,7 +89,8 @@ def cloud_to_msg(cloud: np.ndarray, header: Header) -> PointCloud2:
     transposed (sensor_msgs_py issue #236, REFERENCE.md §10).
     """
     if cloud.dtype != CLOUD_DTYPE or cloud.ndim != 2:
-        raise ValueError(f"cloud: expected a 2-D array of CLOUD_DTYPE, got {cloud.dtype} {cloud.shape}")
+        raise ValueError(
+            f"cloud: expected a 2-D array of CLOUD_DTYPE, got {cloud.dtype} {cloud.shape}")
     height, width = cloud.shape
     msg = PointCloud2(header=header, height=height, width=width, is_bigendian=False,
                       point_step=POINT_STEP, row_step=POINT_STEP * width, is_dense=False)

@@ -199,7 +199,8 @@ class DepthNode(Node):
             f"{self.get_fully_qualified_name()}: depth", str(self._estimator.device),
             self.stats.summary(), self._mailbox.dropped, self._mailbox.received,
             {"device": str(self._estimator.device), "model": self._model_label(),
-             "image_topic": self.image_topic})
+             "image_topic": self.image_topic},
+            idle=self._settings.lazy and not self._has_subscribers())
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = self.get_clock().now().to_msg()
         self._pub_diag.publish(msg)
@@ -216,6 +217,9 @@ class DepthNode(Node):
                 self.stats.frame_rejected()
                 self._throttled("error", f"worker:{type(exc).__name__}",
                                 f"{self.image_topic}: frame failed: {type(exc).__name__}: {exc}")
+
+    def _has_subscribers(self) -> bool:
+        return any(p.get_subscription_count() > 0 for p in self._outputs)
 
     def _wants(self, publisher, settings: NodeSettings) -> bool:
         return not settings.lazy or publisher.get_subscription_count() > 0
@@ -282,7 +286,7 @@ class DepthNode(Node):
 
     def _process(self, frame: Frame) -> None:
         s = self._settings
-        if s.lazy and not any(p.get_subscription_count() > 0 for p in self._outputs):
+        if s.lazy and not self._has_subscribers():
             self.stats.frame_skipped_lazy()
             return
         rgb = self._decode(frame, s)

@@ -53,7 +53,8 @@ SPECS: tuple[ParamSpec, ...] = (
               "(REFERENCE.md §4).", float_range=(-1.0e6, 1.0e6)),
     # topics and QoS (read at start-up)
     ParamSpec("image_transport", "raw", "raw: sensor_msgs/Image on 'image'; compressed: "
-              "sensor_msgs/CompressedImage on '<image>/compressed'.", choices=("raw", "compressed")),
+              "sensor_msgs/CompressedImage on '<image>/compressed'.",
+              choices=("raw", "compressed")),
     ParamSpec("input_reliability", "best_effort", "QoS reliability of the image and camera_info "
               "subscriptions; best_effort accepts both sensor-data and reliable publishers.",
               choices=("best_effort", "reliable")),
