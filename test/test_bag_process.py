@@ -46,16 +46,18 @@ def _storage_of(bag) -> str:
     return meta["storage_identifier"]
 
 
-@pytest.mark.parametrize("in_storage, out_storage", [
-    ("sqlite3", None), ("mcap", None), ("sqlite3", "mcap"), ("mcap", "sqlite3"),
+@pytest.mark.parametrize("in_storage, in_version, out_storage", [
+    ("sqlite3", 8, None), ("mcap", 8, None), ("sqlite3", 8, "mcap"), ("mcap", 9, "sqlite3"),
 ])
 def test_output_bag_has_depth_info_points_and_copies_at_original_times(
-        tmp_path, estimator, in_storage, out_storage):
+        tmp_path, estimator, in_storage, in_version, out_storage):
     src, out = tmp_path / "in", tmp_path / "out"
-    recorded = write_camera_bag(src, storage=in_storage, frames=5)
+    recorded = write_camera_bag(src, storage=in_storage, frames=5, version=in_version)
     summary = process_bag(src, out, estimator, BagJobOptions(CAM, batch_size=2, storage=out_storage))
 
     assert _storage_of(out) == (out_storage or in_storage)
+    meta = yaml.safe_load((out / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    assert meta["version"] == 8  # Humble-readable by default, whatever the input was
     assert (summary.frames_in, summary.frames_out, summary.skipped) == (5, 5, [])
     bag = read_bag(out)
     types = {topic: {m.msgtype for m in msgs} for topic, msgs in bag.items()}
