@@ -57,9 +57,17 @@ def bgr_to_msg(bgr: np.ndarray, header: Header) -> Image:
     return image_msg(header, height, width, "bgr8", width * 3, np.ascontiguousarray(bgr, np.uint8))
 
 
-def intrinsics_from_camera_info(msg: CameraInfo, use_rectified: bool) -> CameraIntrinsics:
-    """Intrinsics from P (rectified) or K (raw) of a CameraInfo; CameraInfoError names the field."""
-    return intrinsics_from_matrices(list(msg.k), list(msg.p), msg.width, msg.height, use_rectified)
+def intrinsics_from_camera_info(msg: CameraInfo, use_rectified: bool,
+                                image_size: tuple[int, int] | None = None) -> CameraIntrinsics:
+    """Intrinsics from P (rectified) or K (raw) of a CameraInfo; CameraInfoError names the field.
+
+    A CameraInfo with width/height 0 (some drivers leave them unset) is taken to describe
+    `image_size` (width, height) when given.
+    """
+    width, height = msg.width, msg.height
+    if (width == 0 or height == 0) and image_size is not None:
+        width, height = image_size
+    return intrinsics_from_matrices(list(msg.k), list(msg.p), width, height, use_rectified)
 
 
 def camera_info_for(source: CameraInfo, header: Header, width: int, height: int) -> CameraInfo:

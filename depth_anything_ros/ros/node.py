@@ -262,7 +262,8 @@ class DepthNode(Node):
                     "depth/image is published, depth/points and depth/camera_info wait")
             return None, None
         try:
-            intr = messages.intrinsics_from_camera_info(info, s.intrinsics_source == "P")
+            intr = messages.intrinsics_from_camera_info(info, s.intrinsics_source == "P",
+                                                        (width, height))
         except CameraInfoError as exc:
             self._throttled("error", f"info:{str(exc).split(':', 1)[0]}",
                             f"{self.info_topic}: {exc}; depth/points skipped")
