@@ -23,6 +23,7 @@ Exit status: 0 done; 1 the node failed to start or died; 2 bad arguments;
 130 interrupted by Ctrl-C (the node is stopped cleanly and what was collected is written).
 """
 DEFAULT_OUT = Path("demo_output")
+MAX_FRAME_MEMORY = 2 * 2**30  # bytes of pre-rendered frames
 
 log = logging.getLogger("depth_anything_ros.demo")
 
@@ -79,9 +80,13 @@ def _check_arguments(args: argparse.Namespace) -> Path:
         value = getattr(args, name)
         if not 16 <= value <= 4096:
             raise UserError(f"--{name} {value}: must be within 16..4096 pixels")
-    if args.duration * args.rate > 5000:
-        raise UserError(f"--duration × --rate = {args.duration * args.rate:.0f} frames; "
-                        "keep it at most 5000 (they are rendered into memory first)")
+    frames = math.ceil(args.duration * args.rate)
+    frame_bytes = args.width * args.height * (3 + 4)  # RGB + float32 ground truth
+    if frames * frame_bytes > MAX_FRAME_MEMORY:
+        raise UserError(
+            f"--duration × --rate = {frames} frames of {args.width}x{args.height} need "
+            f"{frames * frame_bytes / 2**30:.1f} GiB (they are rendered into memory first); "
+            f"keep it under {MAX_FRAME_MEMORY / 2**30:.0f} GiB")
     if not args.startup_timeout > 0:
         raise UserError(f"--startup-timeout {args.startup_timeout}: must be positive")
     weights = (args.weights or default_weights_path()).expanduser()

@@ -47,8 +47,6 @@ class SyntheticCamera(Node):
         if not frames:
             raise ValueError("the synthetic camera needs at least one frame")
         self._frames = list(frames)
-        # Serialising a uint8 sequence wants array('B'); converting once keeps the timer cheap.
-        self._payloads = [array.array("B", f.rgb.tobytes()) for f in self._frames]
         self._image_pub = self.create_publisher(Image, "image", qos_profile_sensor_data)
         self._info_pub = self.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
         self._lock = threading.Lock()
@@ -113,7 +111,7 @@ class SyntheticCamera(Node):
         frame = self._frames[index]
         image = Image(header=header, height=frame.height, width=frame.width, encoding="rgb8",
                       is_bigendian=0, step=frame.width * 3)
-        image.data = self._payloads[index]
+        image.data = array.array("B", frame.rgb.tobytes())  # the fast path of a uint8[] field
         # CameraInfo first, so the node already holds this frame's intrinsics when the image lands.
         self._info_pub.publish(camera_info_for(frame, header))
         self._image_pub.publish(image)
