@@ -164,6 +164,17 @@ def test_without_camera_info_only_depth_is_written(tmp_path, estimator):
     assert set(read_bag(out)) == {"/cam/depth/image", CAM, "/note"}
 
 
+def test_an_uncalibrated_camera_gets_depth_and_camera_info_but_no_points(tmp_path, estimator):
+    src, out = tmp_path / "in", tmp_path / "out"
+    write_camera_bag(src, frames=2, calibrated=False)
+    summary = process_bag(src, out, estimator, BagJobOptions(CAM))
+    assert (summary.frames_out, summary.frames_without_points) == (2, 2)
+    counts = topic_counts(out)
+    assert counts["/cam/depth/image"] == 2 and counts["/cam/depth/camera_info"] == 2
+    assert counts.get("/cam/depth/points", 0) == 0
+    assert any("no usable CameraInfo" in line for line in summary.lines())
+
+
 @pytest.mark.parametrize("kind", ["short_data", "truncated_cdr"])
 def test_a_corrupt_frame_in_the_middle_is_skipped_and_counted(tmp_path, estimator, kind):
     src, out = tmp_path / "in", tmp_path / "out"

