@@ -42,12 +42,15 @@ def bad_raw_frames():
     yield "step < width×bpp", "step:", narrow
     empty = make_image(rgb)
     empty.width = 0
-    yield "zero width", "width/height", empty
+    yield "zero width", "image is 0x24", empty
+    flat = make_image(rgb)
+    flat.height = 0
+    yield "zero height", "image is 32x0", flat
     yield "image larger than max_image_pixels", "max_image_pixels", make_image(random_rgb(40, 60))
 
 
 def test_each_bad_frame_is_logged_skipped_and_followed_by_a_served_good_frame(harness_factory):
-    h = harness_factory({"max_image_pixels": 32 * 24})
+    h = harness_factory({"max_image_pixels": 32 * 24, "error_log_period": 0.0})
     errors = RosoutErrors(h)
     h.info_pub.publish(make_camera_info(32, 24))
     for index, (what, text, bad) in enumerate(bad_raw_frames()):
@@ -62,7 +65,7 @@ def test_each_bad_frame_is_logged_skipped_and_followed_by_a_served_good_frame(ha
         h.wait_stamp("points", (100 + index, 1))
         assert not any(m.header.stamp.sec == 100 + index and m.header.stamp.nanosec == 0
                        for m in h.received["depth"]), f"{what} produced depth"
-    assert h.node.stats.rejected == 5 and h.node.worker_alive
+    assert h.node.stats.rejected == 6 and h.node.worker_alive
 
 
 def test_repeated_errors_are_throttled(harness_factory):

@@ -25,8 +25,8 @@ def diag_values(h, timeout=5.0):
 
 def test_fast_camera_into_a_slow_model_keeps_outputs_recent_and_counts_drops(
         harness_factory, tmp_path):
-    # input_size 252 makes the vitpico forward several times slower than the 60 Hz camera.
-    weights = save_tiny_model(tmp_path / "slow.safetensors", input_size=252)
+    # input_size 350 makes the vitpico forward several times slower than the 60 Hz camera.
+    weights = save_tiny_model(tmp_path / "slow.safetensors", input_size=350)
     h = harness_factory({"diagnostics_period": 0.5, "input_queue_size": 100}, weights=weights,
                         subscribe=("depth",))
     clock = h.probe.get_clock()
@@ -48,7 +48,7 @@ def test_fast_camera_into_a_slow_model_keeps_outputs_recent_and_counts_drops(
     model_ms = float(diag["model_time_ms"])
     assert sent_rate >= 50
     assert model_ms > 1000 / 50, "the model must be slower than the camera"
-    assert 1 < len(outputs) < len(sent) / 3
+    assert 1 < len(outputs) < len(sent) / 2
     assert set(outputs) <= set(sent) and outputs == sorted(outputs)
     # Each output is (nearly) the newest frame: its age at publication is bounded by about two
     # model runs (the frame in flight + the newest waiting), with no backlog growing over time.
@@ -75,7 +75,6 @@ def test_lazy_node_runs_no_inference_without_subscribers(harness_factory):
     h.wait_connected()
     h.image_pub.publish(make_image(random_rgb(), stamp=(2, 0)))
     h.wait_stamp("depth", (2, 0))
-    # Only depth is subscribed: the cloud is not built (no camera_info needed either).
     assert h.node.stats.published == 1
 
 

@@ -35,6 +35,10 @@ class CameraInfoCache:
                     return msg
             return None
 
+    def frame_ids(self) -> list[str]:
+        with self._lock:
+            return sorted(self._by_frame)
+
     def __bool__(self) -> bool:
         with self._lock:
             return bool(self._by_frame)

@@ -257,9 +257,11 @@ class DepthNode(Node):
                                 f"(frame_id '{header.frame_id}'); depth/points skipped")
             elif not self._warned_no_info:
                 self._warned_no_info = True
+                known = self._camera_infos.frame_ids()
                 self.get_logger().warn(
-                    f"{self.info_topic}: no camera_info for frame_id '{header.frame_id}' yet; "
-                    "depth/image is published, depth/points and depth/camera_info wait")
+                    f"{self.info_topic}: no camera_info for frame_id '{header.frame_id}' yet"
+                    + (f" (received for {known})" if known else "")
+                    + "; depth/image is published, depth/points and depth/camera_info wait")
             return None, None
         try:
             intr = messages.intrinsics_from_camera_info(info, s.intrinsics_source == "P",
