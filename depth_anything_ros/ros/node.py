@@ -350,10 +350,14 @@ class DepthNode(Node):
 def main(args: list[str] | None = None) -> int:
     """Console script `depth_node`: exit 0 on SIGINT/SIGTERM, 2 with one message if unusable."""
     logging.basicConfig(level=logging.INFO, format="[%(levelname)s] [%(name)s]: %(message)s")
-    from rclpy.signals import SignalHandlerOptions
+    # Our own handlers for both signals (REFERENCE.md §13: SIGTERM must be handled by the node):
+    # they only set `stop`; the spin loop below wakes every 0.1 s to see it.
+    try:
+        from rclpy.signals import SignalHandlerOptions
 
-    # Our own handlers for both signals (REFERENCE.md §13: SIGTERM must be handled by the node).
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    except ImportError:  # an rclpy without the option: our handlers below replace its SIGINT one
+        rclpy.init(args=args)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
