@@ -228,3 +228,15 @@ def test_cuda_with_device_preprocessing_matches_cpu():
         values = low.predict(rgb).values
         assert np.isfinite(values).all()
         assert np.abs(values - cpu).max() < 0.05 * np.abs(cpu).max()
+
+
+@pytest.mark.slow
+def test_compiled_backend_matches_eager():
+    """torch.compile (with CPU freezing) must give the eager numbers; compiling takes ~20 s."""
+    model = tiny_model()
+    rgb = frames(seed=9)[0]
+    eager = DepthEstimator(model, device="cpu").predict(rgb).values
+    compiled = DepthEstimator(tiny_model(), device="cpu", backend="compile", channels_last=True, warmup=1,
+                              warmup_shape=rgb.shape[:2])
+    assert compiled.backend == "compile"
+    assert_close_to(compiled.predict(rgb).values, eager)

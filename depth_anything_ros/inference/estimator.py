@@ -115,7 +115,7 @@ class DepthEstimator:
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.backend = backend
-        self.network = build_forward(self.model, backend)
+        self.network = build_forward(self.model, backend, self._device)
         for _ in range(warmup):
             self.predict(np.zeros((*warmup_shape, 3), dtype=np.uint8))
 
