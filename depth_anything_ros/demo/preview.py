@@ -108,8 +108,8 @@ def compose_preview(
         vmin, vmax = 0.0, float(np.nanmax(pred_depth)) if np.isfinite(pred_depth).any() else 1.0
     panels = [
         (cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR), "RGB (synthetic camera)"),
-        (colorize(pred_depth, vmin, vmax), f"predicted depth ({vmin:.1f}-{vmax:.1f} m)"),
-        (colorize(gt_depth, vmin, vmax), "ground-truth depth"),
+        (colorize(pred_depth, vmin, vmax), "predicted depth (near blue, far red)"),
+        (colorize(gt_depth, vmin, vmax), f"ground truth (same colours: {vmin:.1f}-{vmax:.1f} m)"),
     ]
     gt_xyz = _unproject(gt_depth, fx, cx)
     z_max = max(vmax * 1.1, 1.0)

@@ -197,6 +197,14 @@ class DepthRecorder(Node):
         with self._lock:
             return {r.stamp_ns for r in self.depth_records}
 
+    def has_cloud(self, stamp: int) -> bool:
+        with self._lock:
+            return stamp in self.points_receipts
+
+    def cloud_count(self) -> int:
+        with self._lock:
+            return len(self.points_receipts)
+
     def preview_sample(self) -> tuple[int, np.ndarray, np.ndarray, np.ndarray | None] | None:
         """(frame index, depth, cloud xyz, cloud rgb) of the newest stamp with both depth and cloud."""
         with self._lock:

@@ -176,16 +176,18 @@ def _run_with_node(options, stop, env, process, log_path, started) -> DemoRun:
 
 
 def _drain(recorder, camera, process, stop: threading.Event) -> None:
-    """Wait for depth images still in flight: until the last frame's arrives or all is quiet."""
+    """Wait for outputs still in flight: until the last frame's depth image and cloud have
+    arrived (the cloud follows its depth image), or nothing new came for DRAIN_QUIET_S."""
     last_stamp = camera.last_run_stamp()
     deadline = time.monotonic() + DRAIN_MAX_S
     last_count, last_change = -1, time.monotonic()
     while time.monotonic() < deadline and not stop.is_set() and process.poll() is None:
         received = recorder.received_stamps()
-        if last_stamp is None or last_stamp in received:
+        if last_stamp is None or (last_stamp in received and recorder.has_cloud(last_stamp)):
             return
-        if len(received) != last_count:
-            last_count, last_change = len(received), time.monotonic()
+        count = len(received) + recorder.cloud_count()
+        if count != last_count:
+            last_count, last_change = count, time.monotonic()
         elif time.monotonic() - last_change > DRAIN_QUIET_S:
             return
         time.sleep(POLL_S)
