@@ -44,8 +44,8 @@ def synthetic_frame(index: int) -> np.ndarray:
     return rgb
 
 
-def build_bag(path: Path, frames: int) -> list[np.ndarray]:
-    from rosbags.rosbag2 import Writer
+def build_bag(path: Path, frames: int, storage: str = "sqlite3") -> list[np.ndarray]:
+    from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
 
     from depth_anything_ros.conversions import encode_image
@@ -53,7 +53,8 @@ def build_bag(path: Path, frames: int) -> list[np.ndarray]:
     store = get_typestore(Stores.ROS2_HUMBLE)
     types = store.types
     images = [synthetic_frame(i) for i in range(frames)]
-    with Writer(path, version=8) as writer:
+    plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+    with Writer(path, version=8, storage_plugin=plugin) as writer:
         image_conn = writer.add_connection(TOPIC, "sensor_msgs/msg/Image", typestore=store)
         info_conn = writer.add_connection(INFO_TOPIC, "sensor_msgs/msg/CameraInfo", typestore=store)
         for i, rgb in enumerate(images):
@@ -84,7 +85,7 @@ def time_bare(estimator, images: list[np.ndarray], batch_size: int) -> float:
     return time.perf_counter() - start
 
 
-def time_naive(estimator, src: Path, out: Path) -> float:
+def time_naive(estimator, src: Path, out: Path, storage: str) -> float:
     """The loop a first version would write: everything in sequence, one frame at a time."""
     from rosbags.highlevel import AnyReader
     from rosbags.rosbag2 import Writer
@@ -96,7 +97,10 @@ def time_naive(estimator, src: Path, out: Path) -> float:
     start = time.perf_counter()
     factory = MessageFactory(get_typestore(Stores.ROS2_HUMBLE))
     store = factory.typestore
-    with AnyReader([src]) as reader, Writer(out, version=8) as writer:
+    from rosbags.rosbag2 import StoragePlugin
+
+    plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+    with AnyReader([src]) as reader, Writer(out, version=8, storage_plugin=plugin) as writer:
         conns = {c.topic: c for c in reader.connections}
         copy = {t: writer.add_connection(t, c.msgtype, typestore=store) for t, c in conns.items()}
         depth_conn = writer.add_connection("/cam/depth/image", "sensor_msgs/msg/Image", typestore=store)
@@ -132,6 +136,8 @@ def main() -> int:
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--storage", default="sqlite3", choices=("sqlite3", "mcap"),
+                        help="storage of the input bag and of both outputs")
     args = parser.parse_args()
 
     import torch
@@ -145,7 +151,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bag_bench_"))
     try:
         src = work / "in"
-        images = build_bag(src, args.frames)
+        images = build_bag(src, args.frames, args.storage)
         estimator.predict_batch(np.stack(images[: args.batch_size]))  # warm-up (allocator, kernels)
         estimator.predict(images[0])
         options = BagJobOptions(TOPIC, batch_size=args.batch_size, copy_topics="all",
@@ -158,13 +164,13 @@ def main() -> int:
             summary = process_bag(src, out, estimator, options)
             best["bag"] = min(best["bag"], time.perf_counter() - start)
             assert summary.frames_out == args.frames, summary.lines()
-            best["naive"] = min(best["naive"], time_naive(estimator, src, work / f"naive{r}"))
+            best["naive"] = min(best["naive"], time_naive(estimator, src, work / f"naive{r}", args.storage))
             shutil.rmtree(out)
             shutil.rmtree(work / f"naive{r}")
         fps = {k: args.frames / v for k, v in best.items()}
         print(f"device {estimator.device}, torch threads {torch.get_num_threads()}, encoder "
               f"{args.encoder} @ {args.input_size}, {args.frames} frames {WIDTH}x{HEIGHT}, "
-              f"batch {args.batch_size}, best of {args.repeats}")
+              f"batch {args.batch_size}, {args.storage}, best of {args.repeats}")
         for name in ("bag", "bare", "naive"):
             print(f"  {name:6s} {fps[name]:8.2f} frames/s  ({best[name]:.2f} s)")
         print(f"  bag / bare  = {fps['bag'] / fps['bare']:.2f}  (goal >= 0.9)")

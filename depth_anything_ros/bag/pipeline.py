@@ -26,6 +26,7 @@ from depth_anything_ros.bag.export import FrameExporter
 from depth_anything_ros.bag.messages import MessageFactory, Stamp, decode_rgb, stamp_of
 from depth_anything_ros.bag.options import DISTRO_BAG_VERSION, BagJobOptions, BagSummary, SkippedFrame
 from depth_anything_ros.bag.topics import CAMERA_INFO_TYPE, IMAGE_TYPE, POINTCLOUD_TYPE, TopicPlan
+from depth_anything_ros.bag.writer_thread import WriterThread
 
 log = logging.getLogger(__name__)
 
@@ -66,38 +67,40 @@ class BagPipeline:
         self.summary = summary
         self.on_frame = on_frame
         self.exporter = exporter
-        self.workers = options.workers or max(1, min(4, os.cpu_count() or 1))
+        self.workers = options.workers or default_workers()
         self.use_rectified = options.intrinsics_source == "P"
+        self.write_info = len(infos) > 0
+        self.write_points = self.write_info and options.points
+        self.factory = MessageFactory(_typestore(options.distro))
+        self.copy_conns: dict[int, Any] = {}  # input connection id → output connection
+        self.out_conns: dict[str, Any] = {}  # "image" | "info" | "points" → output connection
 
-    # -- setup ---------------------------------------------------------------------------
+    # -- setup (in the writer thread) --------------------------------------------------------
     def _open_writer(self, path: Path, storage: str) -> Any:
+        """Open the output bag and add its connections: copies first, then the outputs."""
         from rosbags.rosbag2 import StoragePlugin, Writer
-        from rosbags.typesys import Stores, get_typestore
 
-        version = DISTRO_BAG_VERSION[self.options.distro]
-        store = Stores.ROS2_HUMBLE if self.options.distro == "humble" else Stores.ROS2_JAZZY
-        self.factory = MessageFactory(get_typestore(store))
         plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
-        writer = Writer(path, version=version, storage_plugin=plugin)
+        writer = Writer(path, version=DISTRO_BAG_VERSION[self.options.distro], storage_plugin=plugin)
         writer.open()
+        try:
+            for conn in self.reader.connections:
+                if conn.topic in self.plan.copy_topics:
+                    self.copy_conns[conn.id] = _copy_connection(writer, conn, self.reader.typestore)
+            outputs, typestore = self.plan.outputs, self.factory.typestore
+            self.out_conns["image"] = writer.add_connection(outputs.image, IMAGE_TYPE, typestore=typestore)
+            if self.write_info:
+                self.out_conns["info"] = writer.add_connection(
+                    outputs.camera_info, CAMERA_INFO_TYPE, typestore=typestore)
+            if self.write_points:
+                self.out_conns["points"] = writer.add_connection(
+                    outputs.points, POINTCLOUD_TYPE, typestore=typestore)
+        except BaseException:
+            writer.abort()
+            raise
         return writer
 
-    def _add_connections(self, writer: Any) -> None:
-        typestore = self.factory.typestore
-        self.copy_conns: dict[int, Any] = {}
-        for conn in self.reader.connections:
-            if conn.topic not in self.plan.copy_topics:
-                continue
-            self.copy_conns[conn.id] = _copy_connection(writer, conn, self.reader.typestore)
-        outputs = self.plan.outputs
-        self.out_image = writer.add_connection(outputs.image, IMAGE_TYPE, typestore=typestore)
-        self.out_info = self.out_points = None
-        if len(self.infos):
-            self.out_info = writer.add_connection(outputs.camera_info, CAMERA_INFO_TYPE, typestore=typestore)
-            if self.options.points:
-                self.out_points = writer.add_connection(outputs.points, POINTCLOUD_TYPE, typestore=typestore)
-
-    # -- run -----------------------------------------------------------------------------
+    # -- run (producer: the calling thread) -----------------------------------------------------
     def run(self, out_path: Path, storage: str, progress: bool) -> None:
         from tqdm import tqdm
 
@@ -106,27 +109,25 @@ class BagPipeline:
         wanted = image_conns + [c for c in self.reader.connections
                                 if c.topic in self.plan.copy_topics and c.id not in self.image_ids]
         total = sum(c.msgcount for c in image_conns)
-        writer = self._open_writer(out_path, storage)
+        self.bar = tqdm(total=total, unit="frame", disable=not progress, dynamic_ncols=True)
         pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="bag")
-        bar = tqdm(total=total, unit="frame", disable=not progress, dynamic_ncols=True)
+        writer = WriterThread(lambda: self._open_writer(out_path, storage), self._write,
+                              max_heavy=self._lookahead()).start()
         try:
-            self._add_connections(writer)
             entries = self.reader.messages(connections=wanted)
-            decoded = self._decoded(entries, pool)
-            inferred = self._inferred(decoded)
-            built = self._built(inferred, pool)
-            for item in built:
-                self._write(writer, item, bar)
-            writer.close()
+            for item in self._built(self._inferred(self._decoded(entries, pool)), pool):
+                writer.put(item, heavy=not isinstance(item, _Copy))
+            writer.finish()
         except BaseException:
-            writer.abort()
+            writer.cancel()
             raise
         finally:
-            bar.close()
             pool.shutdown(wait=True, cancel_futures=True)
+            self.bar.close()
 
     def _lookahead(self) -> int:
-        return max(2 * self.options.batch_size, self.options.batch_size + 2 * self.workers)
+        """Frames a stage may hold beyond the batch in hand: one more batch plus one per worker."""
+        return self.options.batch_size + max(self.options.batch_size, self.workers)
 
     def _decoded(self, entries: Iterable[tuple[Any, int, bytes]], pool: ThreadPoolExecutor) -> Iterator[Any]:
         """Image messages → decode futures (bounded), other messages pass through, in order."""
@@ -189,7 +190,8 @@ class BagPipeline:
             frame.depth = depth
 
     def _built(self, stream: Iterable[Any], pool: ThreadPoolExecutor) -> Iterator[Any]:
-        """Frames with depth → futures of their serialized outputs (bounded), in order."""
+        """Frames with depth → futures of their serialized outputs, in order (the writer
+        thread's frame slots bound how many are in flight)."""
         def items() -> Iterator[Any]:
             for item in stream:
                 if isinstance(item, _Frame) and item.depth is not None:
@@ -198,9 +200,9 @@ class BagPipeline:
                 else:
                     yield item
 
-        return ordered(items(), self._lookahead())
+        return items()  # futures go to the writer thread, whose bounded queue limits them
 
-    def _build(self, frame: _Frame, export_name: str) -> tuple[_Frame, list[tuple[Any, bytes]]]:
+    def _build(self, frame: _Frame, export_name: str) -> tuple[_Frame, list[tuple[str, Any]]]:
         from depth_anything_ros.geometry.camera import intrinsics_from_matrices
         from depth_anything_ros.geometry.pointcloud import organized_cloud
 
@@ -208,30 +210,33 @@ class BagPipeline:
         depth, stamp = frame.depth, frame.stamp
         height, width = depth.shape
         factory = self.factory
-        out = [(self.out_image, factory.serialize(factory.depth_image(stamp, depth, self.options.depth_encoding)))]
+        out = [("image", factory.serialize(factory.depth_image(stamp, depth, self.options.depth_encoding)))]
         intrinsics = None
-        info = self.infos.lookup(stamp.ns, frame.bag_time) if self.out_info is not None else None
+        info = self.infos.lookup(stamp.ns, frame.bag_time) if self.write_info else None
         if info is not None:
             depth_info = factory.camera_info(stamp, info, width, height)
-            out.append((self.out_info, factory.serialize(depth_info)))
+            out.append(("info", factory.serialize(depth_info)))
             try:  # validated: an uncalibrated camera (K all zeros) gives no cloud, not a crash
                 intrinsics = intrinsics_from_matrices(depth_info.k, depth_info.p, width, height,
                                                       self.use_rectified)
             except ValueError as exc:  # CameraInfoError
                 log.debug("frame %d: no cloud: %s", frame.index, exc)
-            if self.out_points is not None and intrinsics is not None:
+            if self.write_points and intrinsics is not None:
                 cloud = organized_cloud(depth, frame.rgb, intrinsics, stride=self.options.points_stride)
-                out.append((self.out_points, factory.serialize(factory.pointcloud(stamp, cloud))))
+                out.append(("points", factory.serialize(factory.pointcloud(stamp, cloud))))
         if self.exporter is not None:
             self.exporter.write(export_name, frame.rgb, depth, intrinsics, stamp.frame_id)
         return frame, out
 
-    def _write(self, writer: Any, item: Any, bar: Any) -> None:
+    # -- writing (in the writer thread, in bag order) ----------------------------------------
+    def _write(self, writer: Any, item: Any) -> None:
         summary = self.summary
         if isinstance(item, _Copy):
             writer.write(self.copy_conns[item.conn.id], item.bag_time, item.raw)
             summary.copied += 1
             return
+        if isinstance(item, Future):
+            item = item.result()
         frame = item if isinstance(item, _Frame) else item[0]
         summary.frames_in += 1
         if frame.conn_id in self.copy_conns:  # the camera topic itself is copied too
@@ -247,15 +252,15 @@ class BagPipeline:
             log.warning("skipping %s message %d (bag time %d ns): %s",
                         self.plan.image_topic, item.index, item.bag_time, item.error)
             summary.skipped.append(SkippedFrame(item.index, item.bag_time, item.error))
-            bar.update(1)
+            self.bar.update(1)
             return
         frame, outputs = item
-        for conn, data in outputs:
-            writer.write(conn, frame.bag_time, data)
+        for key, data in outputs:
+            writer.write(self.out_conns[key], frame.bag_time, data)
         summary.frames_out += 1
-        if self.out_points is not None and len(outputs) < 3:
+        if self.write_points and len(outputs) < 3:
             summary.frames_without_points += 1
-        bar.update(1)
+        self.bar.update(1)
         if self.on_frame is not None:
             self.on_frame(summary.frames_out)
 
@@ -279,6 +284,17 @@ def ordered(items: Iterable[Any], limit: int) -> Iterator[Any]:
     while pending:
         head = pending.popleft()
         yield head.result() if isinstance(head, Future) else head
+
+
+def default_workers() -> int:
+    """Decode/encode threads: enough to keep up with a GPU, not more than the CPUs."""
+    return max(2, min(8, os.cpu_count() or 1))
+
+
+def _typestore(distro: str) -> Any:
+    from rosbags.typesys import Stores, get_typestore
+
+    return get_typestore(Stores.ROS2_HUMBLE if distro == "humble" else Stores.ROS2_JAZZY)
 
 
 def _copy_connection(writer: Any, conn: Any, reader_typestore: Any) -> Any:
