@@ -202,8 +202,11 @@ def test_strict_fails_on_a_corrupt_frame_leaving_no_output_and_the_input_untouch
     assert tree_digest(src) == before
 
 
-@pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
-def test_an_interrupt_mid_run_leaves_no_output_and_the_input_byte_identical(tmp_path, estimator, storage):
+@pytest.mark.parametrize("storage, failure", [
+    ("sqlite3", KeyboardInterrupt), ("mcap", KeyboardInterrupt), ("sqlite3", OSError),
+])
+def test_an_interrupt_mid_run_leaves_no_output_and_the_input_byte_identical(
+        tmp_path, estimator, storage, failure):
     src, out = tmp_path / "in", tmp_path / "out"
     write_camera_bag(src, frames=6, storage=storage)
     before = tree_digest(src)
@@ -212,9 +215,9 @@ def test_an_interrupt_mid_run_leaves_no_output_and_the_input_byte_identical(tmp_
     def interrupt_after_two(frames_written):
         written.append(frames_written)
         if frames_written == 2:
-            raise KeyboardInterrupt
+            raise failure("injected after frame 2")
 
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(failure, match="injected"):
         process_bag(src, out, estimator, BagJobOptions(CAM, batch_size=1), on_frame=interrupt_after_two)
     assert written == [1, 2]
     assert not out.exists()
