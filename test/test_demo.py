@@ -191,3 +191,61 @@ def test_summary_rates_and_latency_percentiles():
     assert stats["p50_ms"] == pytest.approx(100.0)
     assert stats["max_ms"] == pytest.approx(1000.0)
     assert latency_stats([])["p50_ms"] is None
+
+
+# --- the README that `make demo` belongs to: its tables and commands match the code ----------
+
+README = REPO / "README.md"
+
+
+def _readme_commands(prefix: str) -> list[list[str]]:
+    """Command lines in the README's bash blocks that start with ``prefix`` (continuations joined)."""
+    import shlex
+
+    commands, in_block, pending = [], False, ""
+    for line in README.read_text(encoding="utf-8").splitlines():
+        if line.startswith("```"):
+            in_block = line.strip() == "```bash"
+            continue
+        if not in_block:
+            continue
+        text = pending + line.split("  #")[0].strip()
+        if text.endswith("\\"):
+            pending = text[:-1] + " "
+            continue
+        pending = ""
+        if text.startswith(prefix):
+            commands.append(shlex.split(text)[1:])
+    return commands
+
+
+def test_readme_parameter_table_lists_every_node_parameter_with_its_default():
+    import re
+
+    from depth_anything_ros.ros.params import SPECS
+
+    rows = dict(re.findall(r"^\| `(\w+)` \| `([^`]*)` \|", README.read_text(encoding="utf-8"), re.M))
+    for spec in SPECS:
+        assert spec.name in rows, f"README parameter table lacks {spec.name}"
+        default = spec.default
+        expected = (str(default).lower() if isinstance(default, bool)
+                    else f'"{default}"' if isinstance(default, str) else str(default))
+        assert rows[spec.name] == expected, f"{spec.name}: README {rows[spec.name]}, code {expected}"
+
+
+def test_readme_cli_commands_parse_with_the_real_argument_parser():
+    from depth_anything_ros.cli import build_parser
+
+    commands = _readme_commands(".venv/bin/depth-anything-ros")
+    assert len(commands) >= 4
+    parser = build_parser()
+    for action in parser._subparsers._group_actions:  # exact option names, no prefixes
+        for sub in action.choices.values():
+            sub.allow_abbrev = False
+    for argv in commands:
+        if "--help" in argv:
+            continue
+        try:
+            parser.parse_args(argv)
+        except SystemExit as exc:
+            pytest.fail(f"README command does not parse: depth-anything-ros {' '.join(argv)} ({exc})")
