@@ -98,6 +98,7 @@ def _launch_setup(context, *args, **kwargs):
         raise RuntimeError(f"params_file '{params_file}': no such file")
     namespace = arg["namespace"].strip("/")
     image = arg["image"]
+    overrides = node_parameter_overrides(arg["weights"], arg["device"])
     depth_node = Node(
         package=PACKAGE,
         executable=NODE_EXECUTABLE,
@@ -105,7 +106,7 @@ def _launch_setup(context, *args, **kwargs):
         namespace=namespace,
         output="screen",
         emulate_tty=True,
-        parameters=[params_file, node_parameter_overrides(arg["weights"], arg["device"])],
+        parameters=[params_file] + ([overrides] if overrides else []),
         remappings=[
             ("image", image),
             ("image/compressed", image.rstrip("/") + "/compressed"),
