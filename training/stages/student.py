@@ -100,6 +100,7 @@ def student_spec(config: Config, teacher_weights: Path, manifest: Path) -> Stage
         pred_l, pred_u = depth[: len(x_l)].float(), depth[len(x_l):].float()
 
         loss_l, logs = relative_loss(pred_l, lab, section.gradient_matching_weight)
+        logs.pop("loss_ssi")  # logged as loss_labeled below
         loss_u = cutmix_affine_invariant_loss(pred_u, pseudo, pseudo[partner], cut)
         if section.gradient_matching_weight:
             loss_u = loss_u + section.gradient_matching_weight * gradient_matching_loss(
