@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Iterator, NamedTuple
 import numpy as np
 
 from depth_anything_ros.bag.camera_info import CameraInfoTable
-from depth_anything_ros.bag.errors import BagFrameError
+from depth_anything_ros.bag.errors import BagError, BagFrameError
 from depth_anything_ros.bag.export import FrameExporter
 from depth_anything_ros.bag.messages import MessageFactory, Stamp, decode_rgb, stamp_of
 from depth_anything_ros.bag.options import DISTRO_BAG_VERSION, BagJobOptions, BagSummary, SkippedFrame
@@ -114,7 +114,7 @@ class BagPipeline:
         writer = WriterThread(lambda: self._open_writer(out_path, storage), self._write,
                               max_heavy=self._lookahead()).start()
         try:
-            entries = self.reader.messages(connections=wanted)
+            entries = self._read(wanted)
             for item in self._built(self._inferred(self._decoded(entries, pool)), pool):
                 writer.put(item, heavy=not isinstance(item, _Copy))
             writer.finish()
@@ -124,6 +124,13 @@ class BagPipeline:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             self.bar.close()
+
+    def _read(self, connections: list[Any]) -> Iterator[tuple[Any, int, bytes]]:
+        """The input's messages in bag order; a storage error becomes a BagError naming the bag."""
+        try:
+            yield from self.reader.messages(connections=connections)
+        except Exception as exc:  # noqa: BLE001 - sqlite3/MCAP/rosbags errors differ by storage
+            raise BagError(f"input bag {self.reader.paths[0]}: cannot read messages: {exc}") from exc
 
     def _lookahead(self) -> int:
         """Frames a stage may hold beyond the batch in hand: one more batch plus one per worker."""
