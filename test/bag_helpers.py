@@ -44,7 +44,7 @@ def synthetic_rgb(index: int, height: int = 48, width: int = 64) -> np.ndarray:
     rgb = np.stack([(u * 4 + index * 16) % 256, (v * 5) % 256, ((u + v) * 3 + index * 40) % 256], -1)
     rgb = rgb.astype(np.uint8)
     x0 = (index * 7) % max(1, width - 12)
-    rgb[10:22, x0:x0 + 12] = (250, 240 - index, 10)
+    rgb[10:22, x0:x0 + 12] = (250, (240 - index) % 256, 10)
     return rgb
 
 

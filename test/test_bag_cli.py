@@ -82,3 +82,29 @@ def test_unknown_choice_is_rejected_by_argparse(tmp_path, bag):
         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=60)
     assert result.returncode != 0 and "invalid choice: 'bag1'" in result.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_sigterm_mid_run_exits_130_leaving_no_output_and_the_input_unchanged(tmp_path, weights):
+    import signal
+    import time
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    write_camera_bag(src, frames=400, notes=False)
+    before = tree_digest(src)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "depth_anything_ros.cli", "bag", str(src), str(out),
+         "--image-topic", "/cam/image_raw", "--weights", str(weights), "--device", "cpu",
+         "--batch-size", "1", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".out.*.partial/out/*")):  # the staged bag is being written
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+    assert tree_digest(src) == before
