@@ -1,6 +1,7 @@
 """Each stage on tiny synthetic data: it trains (loss goes down), stores what the next stage reads,
 and the exported model loads in DepthEstimator. vitpico at 42-px crops keeps each test to seconds."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from training.stages.student import student_spec
 from training.stages.teacher import export_stage_model, teacher_spec
 
 DATA = "synthetic:{}:{}?n=8&size=56&cache=0"
+CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
 OPTIM = "steps={},batch_size=2,lr_encoder=1e-3,lr_decoder=3e-3,schedule=constant,checkpoint_every=100,log_every=1"
 
 
@@ -218,3 +220,37 @@ def test_evaluate_scores_a_constant_metric_model_on_hand_made_depth(tmp_path, ca
     assert m["rmse"] == pytest.approx((0.5 + 1.5) / 2, rel=1e-5)
     assert m["delta1"] == 0.0 and m["delta2"] == pytest.approx(0.5)  # ratios 1.25 and 1.6
     assert m["delta3"] == 1.0
+
+
+def test_pipeline_cli_runs_every_stage_and_exports_an_evaluated_metric_model(tmp_path, capsys):
+    data = "synthetic:{}:{}?n=4&size=56&cache=0"
+    args = ["pipeline", "--config", str(CONFIGS / "tiny.yaml"), "--out", str(tmp_path), "--device", "cpu",
+            "--workers", "0", "model.encoder=vitpico", "data.crop=42", "evaluate.num=2",
+            f"data.labeled={data.format('indoor', 'train')}", f"data.unlabeled={data.format('outdoor', 'train')}",
+            f"data.metric_train={data.format('indoor', 'train')}",
+            f"data.eval_relative={data.format('outdoor', 'test')}", f"data.metric_eval={data.format('indoor', 'test')}"]
+    for section in ("teacher", "student", "metric"):
+        args += [f"{section}.steps=2", f"{section}.batch_size=2", f"{section}.warmup_steps=0"]
+    assert main(args) == 0
+    summary = json.loads((tmp_path / "evaluation.json").read_text())
+    assert set(summary["evaluation"]) == {"teacher", "student", "metric"}
+    assert summary["evaluation"]["metric"]["n_images"] == 2
+    for stage in ("teacher", "student", "metric"):
+        assert (tmp_path / stage / "model.safetensors").is_file() and (tmp_path / stage / "loss.png").is_file()
+    prov = read_provenance(tmp_path / "model.safetensors")
+    assert prov["stage"] == "metric" and prov["pipeline"]["steps"] == {"teacher": 2, "student": 2, "metric": 2}
+    assert prov["pipeline"]["evaluation"]["metric"]["abs_rel"] == summary["evaluation"]["metric"]["abs_rel"]
+    estimator = DepthEstimator.from_weights(tmp_path / "model.safetensors", device="cpu")
+    assert estimator.config.variant == "metric" and estimator.config.max_depth == 20.0
+
+
+def test_shipped_configs_load_and_paper_configs_follow_the_recipe():
+    for path in sorted(CONFIGS.glob("*.yaml")):
+        load_config(path)
+    for size in ("vits", "vitb", "vitl"):
+        c = load_config(CONFIGS / f"paper_{size}.yaml")
+        assert c.model.encoder == size and c.data.crop == 518
+        assert (c.student.lr_encoder, c.student.lr_decoder) == (5e-6, 5e-5)
+        assert (c.metric.lr_encoder, c.metric.lr_decoder, c.metric.schedule) == (5e-6, 5e-5, "poly")
+        assert c.student.unlabeled_ratio == 2 and c.student.alpha == 0.85 and c.student.cutmix_p == 0.5
+        assert c.student.perturb and c.student.feature_alignment and c.student.frozen_encoder
