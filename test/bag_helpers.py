@@ -135,6 +135,23 @@ def write_camera_bag(
     return recorded
 
 
+def strip_type_definitions(path: Path) -> None:
+    """Make a sqlite3 bag look Humble-recorded: no message definitions, no type hashes."""
+    import sqlite3
+
+    import yaml
+
+    db = sqlite3.connect(str(next(path.glob("*.db3"))))
+    db.execute("DELETE FROM message_definitions")
+    db.execute("UPDATE topics SET type_description_hash = ''")
+    db.commit()
+    db.close()
+    meta = yaml.safe_load((path / "metadata.yaml").read_text())
+    for topic in meta["rosbag2_bagfile_information"]["topics_with_message_count"]:
+        topic["topic_metadata"]["type_description_hash"] = ""
+    (path / "metadata.yaml").write_text(yaml.safe_dump(meta))
+
+
 @dataclass
 class ReadMessage:
     topic: str

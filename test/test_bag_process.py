@@ -80,6 +80,19 @@ def test_output_bag_has_depth_info_points_and_copies_at_original_times(
     assert [m.msg.data for m in bag["/note"]] == [f"note {i}" for i in range(5)]
 
 
+def test_a_bag_without_type_definitions_like_humble_records_is_processed_and_copied(tmp_path, estimator):
+    from bag_helpers import strip_type_definitions
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    write_camera_bag(src, frames=2)
+    strip_type_definitions(src)
+    summary = process_bag(src, out, estimator, BagJobOptions(CAM))
+    assert (summary.frames_out, summary.copied) == (2, 6)
+    bag = read_bag(out)  # the output carries definitions again: readable without a typestore
+    assert [m.msg.data for m in bag["/note"]] == ["note 0", "note 1"]
+    assert len(bag["/cam/depth/points"]) == 2
+
+
 def test_depth_equals_the_estimator_on_the_same_frame(tmp_path, estimator):
     src, out = tmp_path / "in", tmp_path / "out"
     recorded = write_camera_bag(src, frames=5, encoding="bgr8")
