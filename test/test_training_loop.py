@@ -116,3 +116,14 @@ def test_encoder_and_decoder_get_their_own_learning_rates():
     by_name = {g["name"]: g for g in groups}
     assert by_name["encoder"]["lr"] == 1e-6 and len(by_name["encoder"]["params"]) == 2
     assert by_name["decoder"]["lr"] == 1e-5 and len(by_name["decoder"]["params"]) == 2
+
+
+def test_resuming_with_different_settings_fails_instead_of_mixing_runs(tmp_path):
+    spec = _spec(tmp_path)
+    spec.fingerprint = '{"lr": 1}'
+    train(spec, RunOptions(device="cpu", progress=False, stop_after=4))
+    other = _spec(tmp_path)
+    other.fingerprint = '{"lr": 2}'
+    with pytest.raises(RuntimeError, match="checkpoint.pt.*different toy settings"):
+        train(other, RunOptions(device="cpu", progress=False))
+    train(other, RunOptions(device="cpu", progress=False, resume=False))  # --no-resume starts over

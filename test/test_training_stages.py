@@ -254,3 +254,16 @@ def test_shipped_configs_load_and_paper_configs_follow_the_recipe():
         assert (c.metric.lr_encoder, c.metric.lr_decoder, c.metric.schedule) == (5e-6, 5e-5, "poly")
         assert c.student.unlabeled_ratio == 2 and c.student.alpha == 0.85 and c.student.cutmix_p == 0.5
         assert c.student.perturb and c.student.feature_alignment and c.student.frozen_encoder
+
+
+def test_student_ablation_run_reuses_another_runs_teacher_and_pseudo_labels(teacher_run, tmp_path):
+    from training.stages.student import run_student
+
+    _, weights, manifest, *_ = teacher_run
+    naive = _config(tmp_path, steps=1, **{"student.perturb": "false", "student.feature_alignment": "false",
+                                          "student.teacher_weights": str(weights),
+                                          "student.pseudo_labels": str(manifest)})
+    out = run_student(naive, RUN)
+    prov = read_provenance(out)
+    assert out == tmp_path / "student" / "model.safetensors"
+    assert prov["data"]["perturb"] is False and prov["data"]["pseudo_labels"] == str(manifest)

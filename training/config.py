@@ -81,6 +81,8 @@ class StudentSection(OptimSection):
     feature_alignment: bool = True
     alpha: float = 0.85                 # tolerance margin of the feature alignment
     frozen_encoder: str | None = None   # DINOv2 checkpoint; None = the teacher's encoder, frozen
+    teacher_weights: str | None = None  # None = <out_dir>/teacher/model.safetensors (or teacher.weights)
+    pseudo_labels: str | None = None    # a manifest.json to reuse; None = <out_dir>/pseudo_labels
     gradient_matching_weight: float = 0.0
 
 
@@ -88,6 +90,7 @@ class StudentSection(OptimSection):
 class MetricSection(OptimSection):
     schedule: str = "poly"
     init_head: bool = False             # DA2 starts the metric head at random (False)
+    init_weights: str | None = None     # relative model to start from; None = this run's student
 
 
 @dataclass

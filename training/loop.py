@@ -61,6 +61,7 @@ class StageSpec:
     out_dir: Path
     preview: PreviewFn | None = None
     frozen: list[nn.Module] = field(default_factory=list)  # moved to the device, never trained
+    fingerprint: str = ""  # the settings a checkpoint must match to be resumed
 
 
 @dataclass
@@ -233,12 +234,14 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, step: int) -> None:
+def save_checkpoint(
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, step: int, fingerprint: str = ""
+) -> None:
     """Atomically write model, optimiser, step and RNG states (load with weights_only=True)."""
     tmp = path.with_suffix(".tmp")
     torch.save({
         "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-        "rng": _rng_state(),
+        "rng": _rng_state(), "fingerprint": fingerprint,
     }, tmp)
     os.replace(tmp, path)
 
@@ -302,6 +305,11 @@ def train(spec: StageSpec, run: RunOptions) -> nn.Module:
     start = 0
     if run.resume and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        if state.get("fingerprint", "") != spec.fingerprint:
+            raise RuntimeError(
+                f"{ckpt_path}: checkpoint was written with different {spec.name} settings; "
+                "use another output directory (--out) or --no-resume to start over"
+            )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         _set_rng_state(state["rng"])
@@ -357,7 +365,7 @@ def train(spec: StageSpec, run: RunOptions) -> nn.Module:
                     f.write(json.dumps(record) + "\n")
         if done % optim.checkpoint_every == 0 or done == optim.steps:
             if rank == 0:
-                save_checkpoint(ckpt_path, model, optimizer, done)
+                save_checkpoint(ckpt_path, model, optimizer, done, spec.fingerprint)
             barrier()
         if run.stop_after is not None and done - start >= run.stop_after:
             break

@@ -6,6 +6,7 @@ horizontal flip with p = 0.5. Inference at ``input_size = crop`` then sees the s
 """
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from torch import nn
 
 from depth_anything_ros.inference.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from depth_anything_ros.model import DepthAnything, ModelConfig, load_dinov2_backbone, load_model
-from training.config import Config
+from training.config import Config, config_to_dict
 
 log = logging.getLogger(__name__)
 
@@ -136,3 +137,15 @@ def preview_rows(
 
 def stage_dir(config: Config, name: str) -> Path:
     return Path(config.out_dir) / name
+
+
+def stage_fingerprint(config: Config, stage: str, **inputs: Any) -> str:
+    """JSON of everything a stage's result depends on (not logging/checkpoint intervals), so a
+    run resumed with other settings fails instead of silently mixing two experiments."""
+    section = {k: v for k, v in config_to_dict(getattr(config, stage)).items()
+               if k not in ("log_every", "checkpoint_every")}
+    data = config_to_dict(config.data)
+    data.pop("workers")
+    payload = {"seed": config.seed, "model": config_to_dict(config.model), "data": data,
+               stage: section, "inputs": {k: str(v) for k, v in inputs.items()}}
+    return json.dumps(payload, sort_keys=True)

@@ -11,7 +11,8 @@ from pathlib import Path
 from training.config import Config
 from training.losses import silog_loss
 from training.loop import RunOptions, StageSpec, seed_everything, train
-from training.stages.common import build_model, load_state_into, network_input, preview_rows, stage_dir
+from training.stages.common import (build_model, load_state_into, network_input, preview_rows,
+                                    stage_dir, stage_fingerprint)
 from training.stages.teacher import export_stage_model, labeled_source
 
 
@@ -37,13 +38,14 @@ def metric_spec(config: Config, init_weights: Path | None) -> StageSpec:
         name="metric", model=model,
         sources=[labeled_source(config, "metric", config.data.metric_train, section.batch_size)],
         compute_loss=compute_loss, optim=section, out_dir=stage_dir(config, "metric"),
+        fingerprint=stage_fingerprint(config, "metric", init=init_weights),
         preview=preview,
     )
 
 
 def run_metric(config: Config, run: RunOptions, init_weights: Path | None = None) -> Path:
     if init_weights is None:
-        init_weights = stage_dir(config, "student") / "model.safetensors"
+        init_weights = config.metric.init_weights or stage_dir(config, "student") / "model.safetensors"
     model = train(metric_spec(config, Path(init_weights)), run)
     return export_stage_model(model, config, "metric", {
         "metric_train": config.data.metric_train, "init": str(init_weights),

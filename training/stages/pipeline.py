@@ -48,7 +48,10 @@ def run_pipeline(config: Config, run: RunOptions) -> dict:
     weights = {"teacher": run_teacher(config, run)}
     times["teacher"] = time.time() - t
     t = time.time()
-    manifest = run_pseudo_label(config, teacher_weights=weights["teacher"], device=run.device)
+    if config.student.pseudo_labels:  # reuse another run's pseudo-labels (ablations)
+        manifest = Path(config.student.pseudo_labels)
+    else:
+        manifest = run_pseudo_label(config, teacher_weights=weights["teacher"], device=run.device)
     times["pseudo_label"] = time.time() - t
     t = time.time()
     weights["student"] = run_student(config, run, weights["teacher"], manifest)

@@ -44,7 +44,8 @@ def run_pseudo_label(
 ) -> Path:
     """Label the unlabeled set with the teacher; return the manifest path."""
     rank, world = rank_world()
-    teacher_weights = Path(teacher_weights or stage_dir(config, "teacher") / "model.safetensors")
+    teacher_weights = Path(teacher_weights or config.teacher.weights
+                           or stage_dir(config, "teacher") / "model.safetensors")
     out_dir = Path(out_dir or stage_dir(config, "pseudo_labels"))
     out_dir.mkdir(parents=True, exist_ok=True)
     dataset = open_data(config.data.unlabeled, config.data.num_unlabeled)

@@ -26,8 +26,8 @@ from training.data.transforms import normalize_images
 from training.losses import (cutmix_affine_invariant_loss, feature_alignment_loss,
                              gradient_matching_loss)
 from training.loop import RunOptions, Source, StageSpec, seed_everything, train
-from training.stages.common import (build_model, crop_and_flip, open_data, preview_rows,
-                                    stage_dir)
+from training.stages.common import (build_model, crop_and_flip, open_data, preview_rows, stage_dir,
+                                    stage_fingerprint)
 from training.stages.pseudo_label import read_manifest
 from training.stages.teacher import export_stage_model, labeled_source, relative_loss
 
@@ -128,16 +128,18 @@ def student_spec(config: Config, teacher_weights: Path, manifest: Path) -> Stage
             unlabeled_source(config, manifest, section.batch_size * section.unlabeled_ratio),
         ],
         compute_loss=compute_loss, optim=section, out_dir=stage_dir(config, "student"),
+        fingerprint=stage_fingerprint(config, "student", teacher=teacher_weights, manifest=manifest),
         preview=preview, frozen=[frozen] if frozen is not None else [],
     )
 
 
 def run_student(config: Config, run: RunOptions, teacher_weights: Path | None = None,
                 manifest: Path | None = None) -> Path:
-    teacher_weights = Path(teacher_weights or stage_dir(config, "teacher") / "model.safetensors")
-    manifest = Path(manifest or stage_dir(config, "pseudo_labels") / "manifest.json")
-    model = train(student_spec(config, teacher_weights, manifest), run)
     s = config.student
+    teacher_weights = Path(teacher_weights or s.teacher_weights or config.teacher.weights
+                           or stage_dir(config, "teacher") / "model.safetensors")
+    manifest = Path(manifest or s.pseudo_labels or stage_dir(config, "pseudo_labels") / "manifest.json")
+    model = train(student_spec(config, teacher_weights, manifest), run)
     return export_stage_model(model, config, "student", {
         "labeled": config.data.labeled, "unlabeled": config.data.unlabeled,
         "pseudo_labels": str(manifest), "perturb": s.perturb, "cutmix_p": s.cutmix_p,

@@ -15,7 +15,7 @@ from training.losses import affine_invariant_loss, gradient_matching_loss
 from training.loop import RunOptions, Source, StageSpec, barrier, rank_world, seed_everything, train
 from training.stages.common import (build_model, crop_and_flip, disparity_target, labeled_maps,
                                     load_state_into, network_input, open_data, preview_rows,
-                                    stage_dir)
+                                    stage_dir, stage_fingerprint)
 
 
 def labeled_source(config: Config, name: str, spec: str, batch_size: int) -> Source:
@@ -65,6 +65,7 @@ def teacher_spec(config: Config) -> StageSpec:
         name="teacher", model=model,
         sources=[labeled_source(config, "labeled", config.data.labeled, section.batch_size)],
         compute_loss=compute_loss, optim=section, out_dir=stage_dir(config, "teacher"),
+        fingerprint=stage_fingerprint(config, "teacher"),
         preview=preview,
     )
 
