@@ -17,7 +17,10 @@ TRAIN_STAGES = ("teacher", "pseudo_label", "student", "metric", "pipeline")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m training",
+        description="Depth Anything training: teacher -> pseudo_label -> student -> metric, "
+                    "evaluate, export; pipeline runs them all from one config.")
     sub = p.add_subparsers(dest="stage", required=True)
     for name in TRAIN_STAGES:
         s = sub.add_parser(name, help=f"run the {name} stage")
@@ -26,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--device", help="auto | cpu | cuda (overrides device)")
         s.add_argument("--seed", type=int, help="overrides seed")
         s.add_argument("--workers", type=int, help="data-loader workers (overrides data.workers)")
-        s.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints")
+        s.add_argument("--no-resume", action="store_true", help="ignore existing training checkpoints (pseudo-label files are always reused)")
         s.add_argument("overrides", nargs="*", help="section.key=value, e.g. student.perturb=false")
     e = sub.add_parser("evaluate", help="score a checkpoint on a dataset")
     e.add_argument("--weights", required=True)
