@@ -7,7 +7,8 @@ and end to end (uint8 frame → depth at 640×480: ours `DepthEstimator.predict`
 DPT image processor + forward + resize back). Runs alternate ours/theirs so load changes hit
 both alike; medians are printed with the ratio HF time / our time (>1: ours is faster).
 
-    python bench/model_cpu.py                      # fp32 CPU, 2 threads
+    python bench/model_cpu.py                      # fp32 CPU, 2 threads, ours compiled + channels_last
+    python bench/model_cpu.py --backend eager --no-channels-last   # the same kernels as HF
     python bench/model_cpu.py --device cuda --precision bf16
 """
 from __future__ import annotations
@@ -36,9 +37,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--input-size", type=int, default=518)
-    parser.add_argument("--channels-last", action="store_true", help="our model in channels_last memory format")
-    parser.add_argument("--backend", default="eager", choices=("eager", "compile"),
-                        help="our model eager or through torch.compile (default: eager)")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                        help="our model in channels_last memory format (default: on)")
+    parser.add_argument("--backend", default="compile", choices=("eager", "compile"),
+                        help="our model eager or through torch.compile (default: compile; the first "
+                             "warm-up run pays about a minute of compiling)")
     return parser.parse_args()
 
 
