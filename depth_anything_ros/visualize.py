@@ -47,7 +47,8 @@ def colorize(
     name, reverse = (colormap[:-2], True) if colormap.endswith("_r") else (colormap, False)
     if name not in COLORMAPS:
         raise ValueError(
-            f"unknown colormap {colormap!r}; choose one of {sorted(COLORMAPS)} (add '_r' to reverse)"
+            f"unknown colormap {colormap!r}; choose one of {sorted(COLORMAPS)} "
+            "(add '_r' to reverse)"
         )
     values = depth.astype(np.float32, copy=False)
     valid = np.isfinite(values)
@@ -82,7 +83,9 @@ def write_image_atomic(path: str | os.PathLike, image: np.ndarray) -> None:
     suffix = path.suffix or ".png"
     ok, encoded = cv2.imencode(suffix, image)
     if not ok:
-        raise OSError(f"{path}: cv2 could not encode a {image.dtype} {image.shape} image as {suffix}")
+        raise OSError(
+            f"{path}: cv2 could not encode a {image.dtype} {image.shape} image as {suffix}"
+        )
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:

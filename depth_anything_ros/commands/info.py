@@ -11,7 +11,9 @@ HELP = "show a checkpoint's architecture, version, variant and size"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("info", help=HELP, description=HELP + " (the weights are checked, not run).")
+    parser = subparsers.add_parser(
+        "info", help=HELP, description=HELP + " (the weights are checked, not run)."
+    )
     add_model_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.set_defaults(func=run)
@@ -23,7 +25,8 @@ def describe(args: argparse.Namespace) -> dict[str, Any]:
 
     from depth_anything_ros.cli import UserError
     from depth_anything_ros.inference import network_size
-    from depth_anything_ros.model import DepthAnything, default_weights_path, inspect_checkpoint, read_provenance
+    from depth_anything_ros.model import (DepthAnything, default_weights_path, inspect_checkpoint,
+                                          read_provenance)
 
     path = args.weights if args.weights is not None else default_weights_path()
     if args.weights is None and not path.exists():
@@ -41,7 +44,8 @@ def describe(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "weights": str(path),
         "config": config.to_dict(),
-        "output": "metric depth in metres" if config.variant == "metric" else "relative disparity (no unit)",
+        "output": ("metric depth in metres" if config.variant == "metric"
+                   else "relative disparity (no unit)"),
         "network_input_for_640x480": list(reversed(network_size(480, 640, config.input_size))),
         "parameters": {"total": encoder + head, "encoder": encoder, "head": head},
         "provenance": provenance,
@@ -55,16 +59,19 @@ def format_text(info: dict[str, Any]) -> str:
     w, h = info["network_input_for_640x480"]
     rows = [
         ("weights", info["weights"]),
-        ("encoder", f"{c['encoder']} (dim {c['embed_dim']}, depth {c['depth']}, heads {c['num_heads']}, "
-                    f"ffn {c['ffn']})"),
+        ("encoder", f"{c['encoder']} (dim {c['embed_dim']}, depth {c['depth']}, "
+                    f"heads {c['num_heads']}, ffn {c['ffn']})"),
         ("taps", ", ".join(map(str, c["taps"]))),
-        ("head", f"features {c['features']}, out_channels {', '.join(map(str, c['out_channels']))}"),
+        ("head", f"features {c['features']}, "
+                 f"out_channels {', '.join(map(str, c['out_channels']))}"),
         ("version", c["version"]),
         ("variant", variant),
         ("output", info["output"]),
         ("input size", f"{c['input_size']} (a 640×480 frame runs at {w}×{h})"),
-        ("parameters", f"{p['total']:,} (encoder {p['encoder'] / 1e6:.2f}M, head {p['head'] / 1e6:.2f}M)"),
-        ("provenance", json.dumps(info["provenance"], sort_keys=True) if info["provenance"] else "(none recorded)"),
+        ("parameters", f"{p['total']:,} (encoder {p['encoder'] / 1e6:.2f}M, "
+                       f"head {p['head'] / 1e6:.2f}M)"),
+        ("provenance", (json.dumps(info["provenance"], sort_keys=True) if info["provenance"]
+                        else "(none recorded)")),
     ]
     return "\n".join(f"{name + ':':<12} {value}" for name, value in rows)
 

@@ -23,28 +23,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "predict", help=HELP, description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("images", nargs="+", metavar="IMAGE", type=Path, help="image files (any format cv2 reads)")
-    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (created if missing)")
+    parser.add_argument("images", nargs="+", metavar="IMAGE", type=Path,
+                        help="image files (any format cv2 reads)")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR",
+                        help="output folder (created if missing)")
     add_model_arguments(parser)
-    parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N (default: auto)")
+    parser.add_argument("--device", default="auto",
+                        help="auto (CUDA if available), cpu, cuda or cuda:N (default: auto)")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"),
                         help="compute precision; fp16 needs CUDA (default: fp32)")
-    parser.add_argument("--colormap", default="turbo", help="cv2 colormap of the previews (default: turbo)")
+    parser.add_argument("--colormap", default="turbo",
+                        help="cv2 colormap of the previews (default: turbo)")
     parser.set_defaults(func=run)
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """--weights and the overrides a checkpoint may need (shared with `info`)."""
     parser.add_argument("--weights", type=Path, metavar="PATH", default=None,
-                        help="checkpoint: official .pth, HF folder, or our .safetensors (default: the shipped model)")
+                        help="checkpoint: official .pth, HF folder, or our .safetensors "
+                             "(default: the shipped model)")
     parser.add_argument("--version", choices=("v1", "v2"), default=None,
-                        help="Depth Anything version, when the checkpoint cannot tell (V1 and V2 share key names)")
+                        help="Depth Anything version, when the checkpoint cannot tell "
+                             "(V1 and V2 share key names)")
     parser.add_argument("--variant", choices=("relative", "metric"), default=None,
-                        help="relative (disparity) or metric (metres), when the checkpoint cannot tell")
+                        help="relative (disparity) or metric (metres), when the checkpoint "
+                             "cannot tell")
     parser.add_argument("--max-depth", type=float, default=None, metavar="M",
-                        help="metric models: the max_depth in metres they were trained with (20 indoor, 80 outdoor)")
+                        help="metric models: the max_depth in metres they were trained with "
+                             "(20 indoor, 80 outdoor)")
     parser.add_argument("--input-size", type=int, default=None, metavar="N",
-                        help="short side of the network input, a multiple of 14 (default: the model's, usually 518)")
+                        help="short side of the network input, a multiple of 14 "
+                             "(default: the model's, usually 518)")
 
 
 def load_estimator(args: argparse.Namespace, **options):
@@ -54,8 +63,8 @@ def load_estimator(args: argparse.Namespace, **options):
 
     try:
         return DepthEstimator.from_weights(
-            args.weights, version=args.version, variant=args.variant, max_depth=args.max_depth,
-            input_size=args.input_size, **options,
+            args.weights, version=args.version, variant=args.variant,
+            max_depth=args.max_depth, input_size=args.input_size, **options,
         )
     except (ValueError, OSError) as exc:  # CheckpointError is a ValueError
         raise UserError(one_line(exc)) from exc
@@ -76,7 +85,8 @@ def read_rgb(path: Path) -> np.ndarray:
     data = np.fromfile(path, dtype=np.uint8)
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if bgr is None:
-        raise UserError(f"{path}: cannot read as an image (not an image, or a format cv2 does not decode)")
+        raise UserError(f"{path}: cannot read as an image "
+                        "(not an image, or a format cv2 does not decode)")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
@@ -97,8 +107,8 @@ def check_unique_stems(images: list[Path]) -> None:
     seen: dict[str, Path] = {}
     for image in images:
         if image.stem in seen:
-            raise UserError(f"{seen[image.stem]} and {image} would write the same outputs '{image.stem}.*'; "
-                            "run them into different --out folders")
+            raise UserError(f"{seen[image.stem]} and {image} would write the same outputs "
+                            f"'{image.stem}.*'; run them into different --out folders")
         seen[image.stem] = image
 
 
@@ -106,10 +116,12 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from depth_anything_ros.cli import UserError
-    from depth_anything_ros.visualize import COLORMAPS, colorize, write_depth_png_mm, write_image_atomic
+    from depth_anything_ros.visualize import (COLORMAPS, colorize, write_depth_png_mm,
+                                              write_image_atomic)
 
     if args.colormap.removesuffix("_r") not in COLORMAPS:
-        raise UserError(f"--colormap {args.colormap!r} is unknown; choose one of {', '.join(sorted(COLORMAPS))}")
+        raise UserError(f"--colormap {args.colormap!r} is unknown; "
+                        f"choose one of {', '.join(sorted(COLORMAPS))}")
     check_unique_stems(args.images)
     for image in args.images:  # fail before the model loads
         if not image.is_file():
@@ -120,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{args.out}: cannot create the output folder ({exc.strerror})") from exc
 
     # channels_last: the DPT head's convolutions run ~1.5x faster on CPU (bench/model_cpu.py).
-    estimator = load_estimator(args, device=args.device, precision=args.precision, channels_last=True)
+    estimator = load_estimator(args, device=args.device, precision=args.precision,
+                               channels_last=True)
     metric = estimator.kind.name == "METRIC_DEPTH"
     # Near objects look the same in both: small depth and large disparity both mean near.
     colormap = args.colormap if not metric else _reversed(args.colormap)
@@ -133,9 +146,11 @@ def run(args: argparse.Namespace) -> int:
             save_npy_atomic(args.out / f"{stem}.npy", values)
             if metric:
                 write_depth_png_mm(args.out / f"{stem}.png", values)
-            write_image_atomic(args.out / f"{stem}_preview.png", colorize(values, colormap=colormap))
+            preview = colorize(values, colormap=colormap)
+            write_image_atomic(args.out / f"{stem}_preview.png", preview)
         except OSError as exc:
-            raise UserError(f"{args.out}: cannot write the outputs of {image} ({one_line(exc)})") from exc
+            raise UserError(f"{args.out}: cannot write the outputs of {image} "
+                            f"({one_line(exc)})") from exc
     kind = "metric depth (m)" if metric else "relative disparity"
     print(f"wrote {kind} for {len(args.images)} image(s) to {args.out}")
     return 0

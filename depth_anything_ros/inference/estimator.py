@@ -61,9 +61,13 @@ def resolve_device(device: str | torch.device) -> torch.device:
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device {device!r} is not a torch device; use 'auto', 'cpu' or 'cuda[:N]'") from exc
+        raise ValueError(
+            f"device {device!r} is not a torch device; use 'auto', 'cpu' or 'cuda[:N]'"
+        ) from exc
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was requested but CUDA is not available here; use 'cpu' or 'auto'")
+        raise ValueError(
+            f"device {device!r} was requested but CUDA is not available here; use 'cpu' or 'auto'"
+        )
     if resolved.type not in ("cpu", "cuda"):
         raise ValueError(f"device {device!r} is not supported; use 'auto', 'cpu' or 'cuda[:N]'")
     return resolved
@@ -102,7 +106,9 @@ class DepthEstimator:
             raise ValueError(f"preprocess must be 'auto', 'cv2' or 'torch', got {preprocess!r}")
         size = model.config.input_size if input_size is None else int(input_size)
         if size <= 0 or size % PATCH_SIZE:
-            raise ValueError(f"input_size must be a positive multiple of {PATCH_SIZE}, got {input_size}")
+            raise ValueError(
+                f"input_size must be a positive multiple of {PATCH_SIZE}, got {input_size}"
+            )
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if warmup < 0:
@@ -168,11 +174,12 @@ class DepthEstimator:
         return result
 
     def predict_batch(self, rgbs: np.ndarray) -> DepthResult:
-        """RGB uint8 B×H×W×3 (frames of one size) → `DepthResult` with float32 B×H×W values."""
+        """RGB uint8 B×H×W×3 (or a list of equal-size frames) → float32 B×H×W values."""
         if isinstance(rgbs, (list, tuple)):
             shapes = {getattr(im, "shape", None) for im in rgbs}
             if len(shapes) > 1:
-                raise ValueError(f"rgbs: all frames of a batch must have the same shape, got {sorted(map(str, shapes))}")
+                raise ValueError("rgbs: all frames of a batch must have the same shape, "
+                                 f"got {sorted(map(str, shapes))}")
             rgbs = np.stack(rgbs) if rgbs else np.empty((0, 0, 0, 3), np.uint8)
         _check_image(rgbs, "rgbs", ndim=4)
         return self._run(rgbs)
@@ -220,7 +227,9 @@ def _check_image(array: Any, name: str, ndim: int) -> None:
     """Specific errors for the common mistakes: not an array, wrong dtype, channels or rank."""
     layout = "H×W×3" if ndim == 3 else "B×H×W×3"
     if not isinstance(array, np.ndarray):
-        raise TypeError(f"{name} must be a numpy uint8 {layout} RGB array, got {type(array).__name__}")
+        raise TypeError(
+            f"{name} must be a numpy uint8 {layout} RGB array, got {type(array).__name__}"
+        )
     if array.dtype != np.uint8:
         raise TypeError(f"{name} must be uint8 RGB (0..255), got dtype {array.dtype}")
     if array.ndim != ndim or array.shape[-1] != 3:

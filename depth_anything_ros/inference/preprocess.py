@@ -98,7 +98,8 @@ def prepare_batch_torch(
     else:
         if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[-1] != 3:
             raise ValueError(
-                f"images must be a uint8 (B, H, W, 3) tensor, got {images.dtype} {tuple(images.shape)}"
+                "images must be a uint8 (B, H, W, 3) tensor, "
+                f"got {images.dtype} {tuple(images.shape)}"
             )
         tensor = images
     device = torch.device(device)
