@@ -18,6 +18,7 @@ from depth_anything_ros.bag.topics import (
     POINTCLOUD_TYPE,
 )
 from depth_anything_ros.conversions import decode_compressed, decode_image, encode_depth
+from depth_anything_ros.geometry.camera import scale_camera_matrices
 
 
 @dataclass(frozen=True)
@@ -88,15 +89,9 @@ class MessageFactory:
         Same rule as the node's `ros.messages.camera_info_for`: K and P scaled, binning and ROI
         reset when the size changes, so the info always matches its depth image (REFERENCE §8).
         """
-        sx = width / info.width if info.width else 1.0
-        sy = height / info.height if info.height else 1.0
-        k = np.array(info.k, dtype=np.float64)
-        p = np.array(info.p, dtype=np.float64)
-        k[[0, 2]] *= sx
-        k[[4, 5]] *= sy
-        p[[0, 2, 3]] *= sx
-        p[[5, 6, 7]] *= sy
-        scaled = (sx, sy) != (1.0, 1.0)
+        k, p, scaled = scale_camera_matrices(info.k, info.p, info.width, info.height,
+                                             width, height)
+        k, p = np.array(k, dtype=np.float64), np.array(p, dtype=np.float64)
         roi = info.roi
         roi = self._RegionOfInterest(
             x_offset=0 if scaled else int(roi.x_offset), y_offset=0 if scaled else int(roi.y_offset),

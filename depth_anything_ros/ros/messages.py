@@ -12,7 +12,8 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointField, Poin
 from std_msgs.msg import Header
 
 from depth_anything_ros.conversions import decode_compressed, decode_image, encode_depth
-from depth_anything_ros.geometry.camera import CameraIntrinsics, intrinsics_from_matrices
+from depth_anything_ros.geometry.camera import (
+    CameraIntrinsics, intrinsics_from_matrices, scale_camera_matrices)
 from depth_anything_ros.geometry.pointcloud import CLOUD_DTYPE, POINT_FIELDS, POINT_STEP
 
 
@@ -75,14 +76,8 @@ def camera_info_for(source: CameraInfo, header: Header, width: int, height: int)
 
     The republished info always matches the depth image it accompanies (REFERENCE.md §8).
     """
-    sx = width / source.width if source.width else 1.0
-    sy = height / source.height if source.height else 1.0
-    k = list(source.k)
-    p = list(source.p)
-    k[0], k[2], k[4], k[5] = k[0] * sx, k[2] * sx, k[4] * sy, k[5] * sy
-    p[0], p[2], p[3] = p[0] * sx, p[2] * sx, p[3] * sx
-    p[5], p[6], p[7] = p[5] * sy, p[6] * sy, p[7] * sy
-    scaled = (sx, sy) != (1.0, 1.0)
+    k, p, scaled = scale_camera_matrices(source.k, source.p, source.width, source.height,
+                                         width, height)
     return CameraInfo(
         header=header, height=height, width=width, distortion_model=source.distortion_model,
         d=list(source.d), k=k, r=list(source.r), p=p,
