@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from depth_anything_ros.geometry.scale import disparity_to_depth, fit_disparity_scale_shift
+from depth_anything_ros.geometry.scale import fit_disparity_scale_shift
 
 __all__ = [
     "METRIC_NAMES",
@@ -92,16 +92,20 @@ def relative_depth_metrics(
 ) -> dict[str, float]:
     """Metrics of an affine-invariant disparity after LSQ scale-and-shift alignment (REFERENCE §4/§6).
 
-    The fit uses the same pixels as the score (MiDaS protocol); the aligned depth is clamped to
-    ``depth_range`` because an aligned disparity can reach zero or below (infinite depth).
+    The fit uses the same pixels as the score (MiDaS protocol). As in MiDaS's evaluation, the
+    aligned disparity is capped below at ``1 / max_depth`` — an aligned disparity at or below zero
+    means "farther than anything", so it scores as ``max_depth``, never as a near pixel — and the
+    resulting depth is clamped to ``depth_range``.
     """
+    lo, hi = depth_range
     gt = np.asarray(gt, dtype=np.float64)
-    valid = valid_depth_mask(gt, *depth_range)
+    valid = valid_depth_mask(gt, lo, hi)
     if mask is not None:
         valid &= np.asarray(mask, dtype=bool)
     scale, shift = fit_disparity_scale_shift(disparity, gt, valid)
-    depth = disparity_to_depth(disparity, scale, shift)
-    return depth_metrics(depth, gt, valid, pred_range=depth_range)
+    aligned = shift + scale * np.asarray(disparity, dtype=np.float64)
+    aligned = np.maximum(np.nan_to_num(aligned, nan=1.0 / hi), 1.0 / hi)
+    return depth_metrics(1.0 / aligned, gt, valid, pred_range=depth_range)
 
 
 def mean_metrics(per_image: Iterable[Mapping[str, float]]) -> dict[str, float]:

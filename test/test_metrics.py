@@ -69,3 +69,19 @@ def test_mean_metrics_averages_per_image_and_counts_images():
     assert out["abs_rel"] == 2.0 and out["n_images"] == 2
     with pytest.raises(ValueError):
         mean_metrics([])
+
+
+def test_relative_metrics_score_beyond_infinity_pixels_as_the_far_limit():
+    """MiDaS protocol: aligned disparity ≤ 1/max_depth means 'farther than anything' → max_depth."""
+    from depth_anything_ros.geometry.scale import fit_disparity_scale_shift
+
+    gt = np.array([1.0, 2.0, 4.0, 8.0, 10.0])
+    disparity = np.array([1.0, 0.5, 0.25, 0.125, -2.0])
+    scale, shift = fit_disparity_scale_shift(disparity, gt)
+    aligned = shift + scale * disparity
+    assert aligned[4] < 0  # the last pixel lands beyond infinity
+    expected_pred = np.append(1.0 / aligned[:4], 10.0)
+    got = relative_depth_metrics(disparity, gt, depth_range=(1e-3, 10.0))
+    assert got == pytest.approx(depth_metrics(expected_pred, gt))
+    # the last pixel is exact (10 m), so it adds nothing to abs_rel:
+    assert got["abs_rel"] == pytest.approx(np.mean(np.abs(gt[:4] - expected_pred[:4]) / gt[:4]) * 4 / 5)
