@@ -53,6 +53,20 @@ def test_save_and_load_round_trip_is_bit_exact_with_config_and_provenance(tmp_pa
     ]  # no temporary left behind
 
 
+def test_half_precision_save_is_half_the_size_loads_as_float32_and_is_world_readable(
+    tmp_path, pico
+):
+    full, half = tmp_path / "full.safetensors", tmp_path / "half.safetensors"
+    save_model(pico, full)
+    save_model(pico, half, dtype=torch.float16)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    assert half.stat().st_mode & 0o777 == 0o644
+    loaded = load_model(half)
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    reference = output(pico)
+    assert (output(loaded) - reference).abs().max() <= 2e-3 * reference.abs().max()
+
+
 def test_save_replaces_an_existing_file_whole(tmp_path, pico):
     path = tmp_path / "model.safetensors"
     path.write_bytes(b"old contents")

@@ -99,6 +99,11 @@ class EvaluateSection:
 
 
 @dataclass
+class ExportSection:
+    dtype: str = "float32"              # float16 halves the shipped file; loading casts to float32
+
+
+@dataclass
 class Config:
     seed: int = 0
     device: str = "auto"                # auto | cpu | cuda
@@ -111,6 +116,7 @@ class Config:
     student: StudentSection = field(default_factory=StudentSection)
     metric: MetricSection = field(default_factory=MetricSection)
     evaluate: EvaluateSection = field(default_factory=EvaluateSection)
+    export: ExportSection = field(default_factory=ExportSection)
 
 
 def _coerce(value: Any, typ: Any, where: str) -> Any:

@@ -293,12 +293,22 @@ def load_model(
     return model
 
 
-def save_model(model: DepthAnything, path: PathLike, *, provenance: dict | None = None) -> None:
-    """Write our .safetensors (weights + JSON config, provenance) atomically (tmp + os.replace)."""
+def save_model(model: DepthAnything, path: PathLike, *, provenance: dict | None = None,
+               dtype: torch.dtype | None = None) -> None:
+    """Write our .safetensors (weights + JSON config, provenance) atomically (tmp + os.replace).
+
+    `dtype` (e.g. torch.float16) stores floating tensors smaller, for a shipped model; loading
+    always casts back to float32.
+    """
     from safetensors.torch import save_file
 
     path = Path(path)
-    state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+    state = {}
+    for key, value in model.state_dict().items():
+        value = value.detach().to("cpu", copy=True)
+        if dtype is not None and value.is_floating_point():
+            value = value.to(dtype)
+        state[key] = value.contiguous()
     metadata = {
         "format": FORMAT,
         "config": json.dumps(model.config.to_dict(), sort_keys=True),
@@ -309,6 +319,7 @@ def save_model(model: DepthAnything, path: PathLike, *, provenance: dict | None 
     os.close(fd)
     try:
         save_file(state, tmp_name, metadata=metadata)
+        os.chmod(tmp_name, 0o644)  # mkstemp makes 0600; a model file is for everyone to read
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from depth_anything_ros.inference import DepthEstimator
 from depth_anything_ros.model import load_model, read_provenance, save_model
@@ -19,13 +20,19 @@ log = logging.getLogger(__name__)
 
 
 def export_model(
-    weights: str | Path, out: str | Path, *, provenance: dict[str, Any] | None = None
+    weights: str | Path, out: str | Path, *, provenance: dict[str, Any] | None = None,
+    dtype: str = "float32",
 ) -> Path:
-    """Re-save ``weights`` as our format at ``out`` with merged provenance; verify it loads."""
+    """Re-save ``weights`` as our format at ``out`` with merged provenance; verify it loads.
+
+    ``dtype`` "float16" stores the weights at half size (the shipped model's ≤ 15 MB budget).
+    """
+    if dtype not in ("float32", "float16", "bfloat16"):
+        raise ValueError(f"export dtype must be float32, float16 or bfloat16, not {dtype!r}")
     weights, out = Path(weights), Path(out)
     model = load_model(weights)
     merged = {**read_provenance(weights), **(provenance or {}), "exported_from": str(weights)}
-    save_model(model, out, provenance=merged)
+    save_model(model, out, provenance=merged, dtype=getattr(torch, dtype))
     estimator = DepthEstimator.from_weights(out, device="cpu")
     probe = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     values = estimator.predict(probe).values

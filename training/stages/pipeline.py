@@ -69,7 +69,7 @@ def run_pipeline(config: Config, run: RunOptions) -> dict:
         final = export_model(weights["metric"], out / "model.safetensors", provenance={
             "pipeline": {"config": config_to_dict(config), "evaluation": results,
                          "steps": {s: getattr(config, s).steps for s in ("teacher", "student", "metric")}},
-        })
+        }, dtype=config.export.dtype)
         summary = {"evaluation": results, "seconds": {k: round(v, 1) for k, v in times.items()},
                    "model": str(final), "stage_weights": {k: str(v) for k, v in weights.items()}}
         tmp = out / "evaluation.json.tmp"
