@@ -26,7 +26,8 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
-        (f"share/{PACKAGE}/models", glob("models/*.safetensors") + glob("models/*.md")),
+        (f"share/{PACKAGE}/models",
+         glob("models/*.safetensors") + glob("models/*.md") + glob("models/*.json")),
     ],
     python_requires=">=3.10",
     install_requires=[
