@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--weights", required=True)
     x.add_argument("--out", required=True)
     x.add_argument("--metrics", help="JSON file of evaluation metrics to store as provenance")
+    x.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"),
+                   help="storage precision of the weights (float16 halves the file)")
     return p
 
 
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         from training.stages.export import export_model
 
         extra = {"evaluation": json.loads(Path(args.metrics).read_text())} if args.metrics else {}
-        print(export_model(args.weights, args.out, provenance=extra))
+        print(export_model(args.weights, args.out, provenance=extra, dtype=args.dtype))
         return 0
 
     from training.config import load_config
