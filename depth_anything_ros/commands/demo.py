@@ -46,8 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="cpu", help="torch device of the node (default: cpu)")
     parser.add_argument("--scene", choices=("indoor", "outdoor"), default="indoor",
                         help="synthetic world the camera moves through (default: indoor)")
-    parser.add_argument("--scene-index", type=int, default=3, metavar="N",
-                        help="which scene of synthetic:<scene>:test (default: 3)")
+    parser.add_argument("--scene-index", type=int, default=0, metavar="N",
+                        help="which scene of synthetic:<scene>:test (default: 0)")
+    parser.add_argument("--hfov", type=float, default=75.0, metavar="DEG",
+                        help="horizontal field of view of the synthetic camera; metric depth from "
+                             "one image depends on it (default: 75, the middle of the shipped "
+                             "model's training range 50-100)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE",
                         help="extra depth_node parameter, e.g. input_size:=266 (repeatable)")
     parser.add_argument("--startup-timeout", type=float, default=120.0, metavar="S",
@@ -87,6 +91,10 @@ def _check_arguments(args: argparse.Namespace) -> Path:
             f"--duration × --rate = {frames} frames of {args.width}x{args.height} need "
             f"{frames * frame_bytes / 2**30:.1f} GiB (they are rendered into memory first); "
             f"keep it under {MAX_FRAME_MEMORY / 2**30:.0f} GiB")
+    if not (math.isfinite(args.hfov) and 10.0 <= args.hfov <= 170.0):
+        raise UserError(f"--hfov {args.hfov}: must be within 10..170 degrees")
+    if args.scene_index < 0:
+        raise UserError(f"--scene-index {args.scene_index}: must be 0 or more")
     if not args.startup_timeout > 0:
         raise UserError(f"--startup-timeout {args.startup_timeout}: must be positive")
     weights = (args.weights or default_weights_path()).expanduser()
@@ -106,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     options = DemoOptions(
         duration_s=args.duration, rate_hz=args.rate, width=args.width, height=args.height,
         node_parameters=_node_parameters(args, weights), scene=args.scene,
-        scene_index=args.scene_index, startup_timeout_s=args.startup_timeout,
+        scene_index=args.scene_index, hfov_deg=args.hfov, startup_timeout_s=args.startup_timeout,
     )
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="demo: %(message)s", stream=sys.stderr)

@@ -99,7 +99,7 @@ class DepthRecorder(Node):
         self.decode_errors: list[str] = []
         self._depth_images: OrderedDict[int, np.ndarray] = OrderedDict()
         self._clouds: OrderedDict[int, tuple[np.ndarray, np.ndarray | None]] = OrderedDict()
-        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
         self.create_subscription(Image, "depth/image", self._on_depth, qos)
         self.create_subscription(CameraInfo, "depth/camera_info", self._on_info, qos)
         self.create_subscription(PointCloud2, "depth/points", self._on_points, qos)
@@ -193,17 +193,15 @@ class DepthRecorder(Node):
                 "decode_errors": list(self.decode_errors),
             }
 
-    def received_stamps(self) -> set[int]:
+    def has_all_outputs(self, stamp: int) -> bool:
+        """Whether depth/image, depth/camera_info and depth/points with this stamp all arrived."""
         with self._lock:
-            return {r.stamp_ns for r in self.depth_records}
+            return (stamp in self.points_receipts and stamp in self.info_receipts
+                    and any(r.stamp_ns == stamp for r in self.depth_records[-5:]))
 
-    def has_cloud(self, stamp: int) -> bool:
+    def output_count(self) -> int:
         with self._lock:
-            return stamp in self.points_receipts
-
-    def cloud_count(self) -> int:
-        with self._lock:
-            return len(self.points_receipts)
+            return len(self.depth_records) + len(self.points_receipts) + len(self.info_receipts)
 
     def preview_sample(self) -> tuple[int, np.ndarray, np.ndarray, np.ndarray | None] | None:
         """(frame index, depth, cloud xyz, cloud rgb) of the newest stamp with both depth and cloud."""

@@ -46,7 +46,8 @@ class DemoOptions:
     height: int
     node_parameters: dict[str, object]
     scene: str = "indoor"
-    scene_index: int = 3
+    scene_index: int = 0
+    hfov_deg: float = 75.0
     startup_timeout_s: float = 120.0
 
 
@@ -110,7 +111,8 @@ def _run_with_node(options, stop, env, process, log_path, started) -> DemoRun:
     t0 = time.monotonic()
     frames = render_demo_frames(num_frames, options.width, options.height,
                                 rate_hz=options.rate_hz, scene=options.scene,
-                                scene_index=options.scene_index, should_stop=stop.is_set)
+                                scene_index=options.scene_index, hfov_deg=options.hfov_deg,
+                                should_stop=stop.is_set)
     render_s = time.monotonic() - t0
     if process.poll() is not None:
         raise _node_failure(process, log_path, "exited during start-up")
@@ -176,16 +178,15 @@ def _run_with_node(options, stop, env, process, log_path, started) -> DemoRun:
 
 
 def _drain(recorder, camera, process, stop: threading.Event) -> None:
-    """Wait for outputs still in flight: until the last frame's depth image and cloud have
-    arrived (the cloud follows its depth image), or nothing new came for DRAIN_QUIET_S."""
+    """Wait for outputs still in flight: until the last frame's depth image, camera_info and
+    cloud have all arrived, or nothing new came for DRAIN_QUIET_S (e.g. publish_points off)."""
     last_stamp = camera.last_run_stamp()
     deadline = time.monotonic() + DRAIN_MAX_S
     last_count, last_change = -1, time.monotonic()
     while time.monotonic() < deadline and not stop.is_set() and process.poll() is None:
-        received = recorder.received_stamps()
-        if last_stamp is None or (last_stamp in received and recorder.has_cloud(last_stamp)):
+        if last_stamp is None or recorder.has_all_outputs(last_stamp):
             return
-        count = len(received) + recorder.cloud_count()
+        count = recorder.output_count()
         if count != last_count:
             last_count, last_change = count, time.monotonic()
         elif time.monotonic() - last_change > DRAIN_QUIET_S:

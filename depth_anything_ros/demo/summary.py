@@ -87,6 +87,7 @@ def build_summary(run, model: dict[str, Any]) -> dict[str, Any]:
         "failure": run.failure,
         "camera": {
             "scene": f"synthetic:{opts.scene}:test#{opts.scene_index}",
+            "hfov_deg": opts.hfov_deg,
             "width": first.width, "height": first.height,
             "fx": first.fx, "fy": first.fy, "cx": first.cx, "cy": first.cy,
             "rate_hz_requested": opts.rate_hz,
