@@ -90,6 +90,7 @@ def write_image_atomic(path: str | os.PathLike, image: np.ndarray) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(encoded.tobytes())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are for everyone to read
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
