@@ -107,6 +107,11 @@ def build_model(config: Config, *, variant: str = "relative", teacher: bool = Fa
         max_depth=max_depth, input_size=config.data.crop,
     )
     model = DepthAnything(model_config)
+    if variant == "relative":
+        # The relative head ends in ReLU. If a random init makes every output negative, no
+        # gradient flows and training never starts (seen: the tiny student, seed 1, loss stuck
+        # at exactly 1.0). A positive output bias keeps the ReLU open at step 0.
+        nn.init.constant_(model.depth_head.scratch.output_conv2[2].bias, 1.0)
     if backbone:
         load_dinov2_backbone(model, backbone)
         log.info("%s encoder initialised from DINOv2 checkpoint %s", encoder, backbone)
