@@ -36,9 +36,9 @@ def bag_storage(path: Path) -> str:
     return storage
 
 
-@contextmanager
-def open_bag(path: Path) -> Iterator["AnyReader"]:  # noqa: F821 - rosbags is imported lazily
-    """An open `rosbags.highlevel.AnyReader` on a ROS 2 bag; errors name the bag and the reason."""
+def open_reader(path: Path) -> "AnyReader":  # noqa: F821 - rosbags is imported lazily
+    """An open `rosbags.highlevel.AnyReader` on a ROS 2 bag (the caller closes it); errors
+    name the bag and the reason. Long-lived readers (training's bag datasets) use this."""
     from rosbags.highlevel import AnyReader, AnyReaderError
     from rosbags.typesys import Stores, get_typestore
 
@@ -53,6 +53,13 @@ def open_bag(path: Path) -> Iterator["AnyReader"]:  # noqa: F821 - rosbags is im
         reader.open()
     except (AnyReaderError, FileNotFoundError, OSError) as exc:
         raise BagError(f"{path}: cannot open bag: {exc}") from None
+    return reader
+
+
+@contextmanager
+def open_bag(path: Path) -> Iterator["AnyReader"]:  # noqa: F821
+    """`open_reader` as a context manager: the reader is closed on leaving."""
+    reader = open_reader(path)
     try:
         yield reader
     finally:

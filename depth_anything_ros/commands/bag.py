@@ -59,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--strict", action="store_true",
                         help="fail (writing nothing) on the first undecodable frame instead of skipping it")
     parser.add_argument("--workers", type=int, default=None, metavar="N",
-                        help="decode/encode threads (default: min(4, CPUs))")
+                        help="decode/encode threads (default: CPUs, at least 2, at most 8)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 

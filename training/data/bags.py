@@ -23,13 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from depth_anything_ros.conversions import decode_compressed, decode_depth, decode_image
+from depth_anything_ros.bag.errors import BagError
+from depth_anything_ros.bag.messages import decode_rgb, stamp_of
+from depth_anything_ros.bag.reader import open_reader, topic_types
+from depth_anything_ros.bag.topics import CAMERA_INFO_TYPE, IMAGE_TYPE, IMAGE_TYPES
+from depth_anything_ros.conversions import decode_depth
 from training.data.samples import DepthDataset, Sample, make_sample
 
 log = logging.getLogger(__name__)
-IMAGE_TYPE = "sensor_msgs/msg/Image"
-COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
-CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 
 
 class BagDatasetError(ValueError):
@@ -43,24 +44,6 @@ class _Entry:
     time: int
     rank: int
     stamp: int
-
-
-def _open_reader(path: Path) -> Any:
-    from rosbags.highlevel import AnyReader, AnyReaderError
-    from rosbags.typesys import Stores, get_typestore
-
-    if not path.exists():
-        raise BagDatasetError(f"bag {path} does not exist")
-    try:
-        reader = AnyReader([path], default_typestore=get_typestore(Stores.ROS2_HUMBLE))
-        reader.open()
-    except (AnyReaderError, OSError) as error:
-        raise BagDatasetError(f"{path}: cannot open bag ({error})") from None
-    return reader
-
-
-def _stamp_ns(msg: Any) -> int:
-    return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
 
 
 class BagDataset(DepthDataset):
@@ -93,20 +76,16 @@ class BagDataset(DepthDataset):
             )
         self._reader, self._pid = None, None
         reader = self._get_reader()
-        self._types = {
-            image_topic: self._topic_type(reader, image_topic, (IMAGE_TYPE, COMPRESSED_TYPE))
-        }
+        self._image_type = self._topic_type(reader, image_topic, IMAGE_TYPES)
         images = self._scan(reader, image_topic)
         if depth_topic is not None:
-            self._types[depth_topic] = self._topic_type(reader, depth_topic, (IMAGE_TYPE,))
+            self._topic_type(reader, depth_topic, (IMAGE_TYPE,))
             images, depths = self._pair(images, self._scan(reader, depth_topic), tolerance)
         else:
             depths = [None] * len(images)
         self._infos: list[tuple[int, np.ndarray]] = []
         if camera_info_topic is not None:
-            self._types[camera_info_topic] = self._topic_type(
-                reader, camera_info_topic, (CAMERA_INFO_TYPE,)
-            )
+            self._topic_type(reader, camera_info_topic, (CAMERA_INFO_TYPE,))
             self._infos = self._scan_infos(reader, camera_info_topic)
         self._info_stamps = [stamp for stamp, _ in self._infos]
         pairs = list(zip(images, depths))[::every]
@@ -117,7 +96,10 @@ class BagDataset(DepthDataset):
     # -- reading -----------------------------------------------------------------------------
     def _get_reader(self) -> Any:
         if self._reader is None or self._pid != os.getpid():
-            self._reader, self._pid = _open_reader(self.path), os.getpid()
+            try:
+                self._reader, self._pid = open_reader(self.path), os.getpid()
+            except BagError as error:
+                raise BagDatasetError(str(error)) from None
         return self._reader
 
     def __getstate__(self) -> dict:
@@ -129,11 +111,11 @@ class BagDataset(DepthDataset):
         return [c for c in reader.connections if c.topic == topic]
 
     def _topic_type(self, reader: Any, topic: str, allowed: tuple[str, ...]) -> str:
-        connections = self._connections(reader, topic)
-        if not connections:
-            known = ", ".join(sorted({c.topic for c in reader.connections})) or "none"
+        types = topic_types(reader)
+        if topic not in types:
+            known = ", ".join(sorted(types)) or "none"
             raise BagDatasetError(f"{self.path}: no topic {topic} (topics: {known})")
-        msgtype = connections[0].msgtype
+        msgtype = types[topic]
         if msgtype not in allowed:
             raise BagDatasetError(
                 f"{self.path}: topic {topic} has type {msgtype}, expected {' or '.join(allowed)}"
@@ -146,7 +128,7 @@ class BagDataset(DepthDataset):
             rank = rank + 1 if time == last_time else 0
             last_time = time
             msg = reader.deserialize(raw, connection.msgtype)
-            entries.append(_Entry(int(time), rank, _stamp_ns(msg)))
+            entries.append(_Entry(int(time), rank, stamp_of(msg).ns))
         return entries
 
     def _scan_infos(self, reader: Any, topic: str) -> list[tuple[int, np.ndarray]]:
@@ -160,7 +142,7 @@ class BagDataset(DepthDataset):
                 if use_p
                 else (k[0, 0], k[1, 1], k[0, 2], k[1, 2])
             )
-            infos.append((_stamp_ns(msg), np.array([fx, fy, cx, cy], np.float32)))
+            infos.append((stamp_of(msg).ns, np.array([fx, fy, cx, cy], np.float32)))
         return sorted(infos, key=lambda item: item[0])
 
     def _pair(
@@ -212,17 +194,7 @@ class BagDataset(DepthDataset):
         image_entry, depth_entry = self._pairs[self._check_index(index)]
         msg = self._message(self.image_topic, image_entry)
         try:
-            if self._types[self.image_topic] == COMPRESSED_TYPE:
-                rgb = decode_compressed(msg.format, msg.data)
-            else:
-                rgb = decode_image(
-                    msg.encoding,
-                    int(msg.height),
-                    int(msg.width),
-                    int(msg.step),
-                    bool(msg.is_bigendian),
-                    msg.data,
-                )
+            rgb = decode_rgb(msg, self._image_type)
         except ValueError as error:
             raise BagDatasetError(
                 f"{self.path}: {self.image_topic} at stamp {image_entry.stamp} ns: {error}"
