@@ -7,11 +7,12 @@ outlier pixel does not wash out the picture; invalid pixels (NaN, ±inf) are bla
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from depth_anything_ros.atomic_file import write_bytes_atomic
 
 # Percentiles that set the range when vmin/vmax are not given.
 ROBUST_PERCENTILES = (2.0, 98.0)
@@ -78,7 +79,7 @@ def depth_to_mm(depth: np.ndarray) -> np.ndarray:
 
 
 def write_image_atomic(path: str | os.PathLike, image: np.ndarray) -> None:
-    """Write an image with cv2 via a temporary file in the same folder, then rename."""
+    """Encode an image with cv2 (format from the suffix) and write it atomically."""
     path = Path(path)
     suffix = path.suffix or ".png"
     ok, encoded = cv2.imencode(suffix, image)
@@ -86,15 +87,7 @@ def write_image_atomic(path: str | os.PathLike, image: np.ndarray) -> None:
         raise OSError(
             f"{path}: cv2 could not encode a {image.dtype} {image.shape} image as {suffix}"
         )
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(encoded.tobytes())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are for everyone to read
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, encoded.tobytes())
 
 
 def write_depth_png_mm(path: str | os.PathLike, depth: np.ndarray) -> None:

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -91,14 +89,10 @@ def read_rgb(path: Path) -> np.ndarray:
 
 
 def save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from depth_anything_ros.atomic_file import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:  # a file object: np.save adds no .npy
+        np.save(f, array)
 
 
 def check_unique_stems(images: list[Path]) -> None:

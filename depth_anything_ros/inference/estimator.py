@@ -134,9 +134,7 @@ class DepthEstimator:
         """
         from depth_anything_ros.model import CheckpointError, default_weights_path, load_model
 
-        load_kwargs = {k: kwargs.pop(k) for k in _LOAD_KEYS if kwargs.get(k) is not None}
-        for k in _LOAD_KEYS:
-            kwargs.pop(k, None)
+        load_kwargs = {k: v for k in _LOAD_KEYS if (v := kwargs.pop(k, None)) is not None}
         if path is None:
             path = default_weights_path()
             if not Path(path).is_file():

@@ -15,11 +15,12 @@ import logging
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
+
+from depth_anything_ros.atomic_file import atomic_path
 
 from .depth_anything import ENCODER_PRESETS, DepthAnything, ModelConfig
 from .hf_checkpoint import HF_WEIGHTS, hf_model_config, hf_to_official, is_hf_directory
@@ -315,15 +316,8 @@ def save_model(model: DepthAnything, path: PathLike, *, provenance: dict | None 
         "provenance": json.dumps(provenance or {}, sort_keys=True, default=str),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(state, tmp_name, metadata=metadata)
-        os.chmod(tmp_name, 0o644)  # mkstemp makes 0600; a model file is for everyone to read
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=metadata)
 
 
 def read_provenance(path: PathLike) -> dict[str, Any]:
