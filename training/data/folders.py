@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from training.data.samples import DepthDataset, Sample, make_sample
+from training.data.samples import DepthDataset, Sample, make_sample, scale_intrinsics
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 DEPTH_SUFFIXES = (".npy", ".png")  # .npy first: exact metres beat millimetre PNGs
@@ -57,8 +57,7 @@ def _read_intrinsics(path: Path, image_shape: tuple[int, int]) -> np.ndarray:
         and (record["width"], record["height"]) != (width, height)
     ):
         sx, sy = width / float(record["width"]), height / float(record["height"])
-        fx, fy, cx, cy = values
-        values = [fx * sx, fy * sy, (cx + 0.5) * sx - 0.5, (cy + 0.5) * sy - 0.5]
+        return scale_intrinsics(values, sx, sy)
     return np.asarray(values, dtype=np.float32)
 
 

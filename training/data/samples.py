@@ -55,6 +55,14 @@ def make_sample(
     return sample
 
 
+def scale_intrinsics(intrinsics: Any, sx: float, sy: float) -> np.ndarray:
+    """(fx, fy, cx, cy) of an image resized by ``sx``×``sy``, pixel centres kept on centres."""
+    fx, fy, cx, cy = intrinsics
+    return np.array(
+        [fx * sx, fy * sy, (cx + 0.5) * sx - 0.5, (cy + 0.5) * sy - 0.5], np.float32
+    )
+
+
 class DepthDataset(torch.utils.data.Dataset):
     """Base of all datasets: ``len``, ``dataset[i] -> raw sample``; ``labeled`` says whether
     samples carry ``depth``/``valid``; ``spec`` is the string that reopens it."""

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from depth_anything_ros.inference.preprocess import IMAGENET_MEAN, IMAGENET_STD
-from training.data.samples import DepthDataset, Sample
+from training.data.samples import DepthDataset, Sample, scale_intrinsics
 
 
 def _as_float_image(image: np.ndarray) -> np.ndarray:
@@ -42,11 +42,7 @@ def resize_lower_bound(sample: Sample, size: int) -> Sample:
         out["valid"] = cv2.resize(
             sample["valid"].astype(np.uint8), (new_w, new_h), interpolation=cv2.INTER_NEAREST
         ).astype(bool)
-    sx, sy = new_w / width, new_h / height
-    fx, fy, cx, cy = sample["intrinsics"]
-    out["intrinsics"] = np.array(
-        [fx * sx, fy * sy, (cx + 0.5) * sx - 0.5, (cy + 0.5) * sy - 0.5], np.float32
-    )
+    out["intrinsics"] = scale_intrinsics(sample["intrinsics"], new_w / width, new_h / height)
     return out
 
 
