@@ -13,10 +13,11 @@ Root: ``$DEPTH_ANYTHING_CACHE`` if set, else ``<repo>/.cache/depth_anything_ros`
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from depth_anything_ros.atomic_file import atomic_path
 
 CACHE_ENV = "DEPTH_ANYTHING_CACHE"
 
@@ -44,14 +45,8 @@ def frame_dtype(width: int, height: int) -> np.dtype:
 def save_atomic(path: Path, array: np.ndarray) -> None:
     """``np.save`` to a temporary file beside ``path``, then rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.npy", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.save(handle, array, allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, array, allow_pickle=False)
 
 
 def load_shard(path: Path, expected: np.dtype, count: int) -> np.ndarray:
