@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+from depth_anything_ros.inference.estimator import PRECISIONS
 
 
 def parse_args() -> argparse.Namespace:
