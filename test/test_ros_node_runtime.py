@@ -115,6 +115,16 @@ def test_lazy_node_runs_no_inference_without_subscribers(harness_factory):
     assert h.node.stats.published == 1
 
 
+
+def test_lazy_node_ignores_subscribers_of_switched_off_outputs(harness_factory):
+    h = harness_factory({"publish_colored": False}, subscribe=("colored",))
+    h.wait_connected()
+    for index in range(3):
+        h.image_pub.publish(make_image(random_rgb(), stamp=(4, index)))
+        time.sleep(0.1)
+    time.sleep(0.3)
+    assert h.node.stats.published == 0 and h.node.stats.skipped_lazy >= 1
+
 def test_eager_node_publishes_without_subscribers(harness_factory):
     h = harness_factory({"lazy": False}, subscribe=())
     h.image_pub.publish(make_image(random_rgb(), stamp=(3, 0)))

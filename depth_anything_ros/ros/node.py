@@ -35,6 +35,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from depth_anything_ros.conversions import ImageDecodeError
 from depth_anything_ros.geometry.camera import CameraInfoError, CameraIntrinsics
 from depth_anything_ros.geometry.pointcloud import organized_cloud
+from depth_anything_ros.geometry.scale import disparity_to_depth
 from depth_anything_ros.ros import messages
 from depth_anything_ros.ros.camera_info_cache import CameraInfoCache
 from depth_anything_ros.ros.diagnostics import NodeStats, diagnostic_status
@@ -101,6 +102,7 @@ class DepthNode(Node):
         sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
         self._settings = self._declare_parameters()
         self._estimator = estimator if estimator is not None else self._load_estimator()
+        self._relative = self._estimator.kind.name.startswith("RELATIVE")
         self._check_model_kind()
         s = self._settings
 
@@ -110,7 +112,6 @@ class DepthNode(Node):
         self._pub_points = self.create_publisher(PointCloud2, "depth/points", out_qos)
         self._pub_colored = self.create_publisher(Image, "depth/colored", out_qos)
         self._pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._outputs = (self._pub_depth, self._pub_info, self._pub_points, self._pub_colored)
 
         in_qos = _qos(s.input_reliability, s.input_queue_size)
         if s.image_transport == "compressed":
@@ -171,9 +172,7 @@ class DepthNode(Node):
                                f"{s.weights or 'shipped default'!r}): {exc}") from None
 
     def _check_model_kind(self) -> None:
-        if not self._estimator.kind.name.startswith("RELATIVE"):
-            return
-        if self._settings.relative_scale <= 0:
+        if self._relative and self._settings.relative_scale <= 0:
             raise StartupError(
                 "the weights are a relative (disparity) model, whose output is not metres; use "
                 "metric weights, or set 'relative_scale' (and 'relative_shift') from a fit, "
@@ -205,7 +204,7 @@ class DepthNode(Node):
             self.stats.summary(), self._mailbox.dropped, self._mailbox.received,
             {"device": str(self._estimator.device), "model": self._model_label(),
              "image_topic": self.image_topic},
-            idle=self._settings.lazy and not self._has_subscribers())
+            idle=self._settings.lazy and not self._wanted_outputs(self._settings))
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = self.get_clock().now().to_msg()
         self._pub_diag.publish(msg)
@@ -223,11 +222,16 @@ class DepthNode(Node):
                 self._throttled("error", f"worker:{type(exc).__name__}",
                                 f"{self.image_topic}: frame failed: {type(exc).__name__}: {exc}")
 
-    def _has_subscribers(self) -> bool:
-        return any(p.get_subscription_count() > 0 for p in self._outputs)
-
-    def _wants(self, publisher, settings: NodeSettings) -> bool:
-        return not settings.lazy or publisher.get_subscription_count() > 0
+    def _wanted_outputs(self, s: NodeSettings) -> set:
+        """The output publishers to fill for this frame: the enabled ones, and with `lazy` only
+        those with a subscriber (one look-up each per frame; a switched-off output's subscriber
+        does not keep the model running)."""
+        enabled = [self._pub_depth, self._pub_info]
+        if s.publish_points:
+            enabled.append(self._pub_points)
+        if s.publish_colored:
+            enabled.append(self._pub_colored)
+        return {p for p in enabled if not s.lazy or p.get_subscription_count() > 0}
 
     def _reject(self, key: str, text: str) -> None:
         self.stats.frame_rejected()
@@ -286,15 +290,14 @@ class DepthNode(Node):
         return info, intr
 
     def _to_metres(self, values: np.ndarray, s: NodeSettings) -> np.ndarray:
-        if self._estimator.kind.name.startswith("RELATIVE"):
-            from depth_anything_ros.geometry.scale import disparity_to_depth
-
+        if self._relative:
             return disparity_to_depth(values, s.relative_scale, s.relative_shift)
         return values
 
     def _process(self, frame: Frame) -> None:
         s = self._settings
-        if s.lazy and not self._has_subscribers():
+        wanted = self._wanted_outputs(s)
+        if not wanted:
             self.stats.frame_skipped_lazy()
             return
         rgb = self._decode(frame, s)
@@ -307,22 +310,22 @@ class DepthNode(Node):
             return
         result = self._estimator.predict(np.ascontiguousarray(rgb))
         depth = self._to_metres(result.values, s)
-        self._publish(header, rgb, depth, info, intr, s)
+        self._publish(header, rgb, depth, info, intr, s, wanted)
         latency = (self.get_clock().now() - Time.from_msg(header.stamp)).nanoseconds * 1e-9
         self.stats.frame_out(latency, result.model_time_s)
 
     def _publish(self, header, rgb: np.ndarray, depth: np.ndarray, info: CameraInfo | None,
-                 intr: CameraIntrinsics | None, s: NodeSettings) -> None:
+                 intr: CameraIntrinsics | None, s: NodeSettings, wanted: set) -> None:
         height, width = depth.shape
-        if self._wants(self._pub_depth, s):
+        if self._pub_depth in wanted:
             self._pub_depth.publish(messages.depth_to_msg(depth, header, s.depth_encoding))
-        if intr is not None and self._wants(self._pub_info, s):
+        if intr is not None and self._pub_info in wanted:
             self._pub_info.publish(messages.camera_info_for(info, header, width, height))
-        if intr is not None and s.publish_points and self._wants(self._pub_points, s):
+        if intr is not None and self._pub_points in wanted:
             cloud = organized_cloud(depth, rgb, intr, s.points_stride, s.min_range,
                                     s.range_limit)
             self._pub_points.publish(messages.cloud_to_msg(cloud, header))
-        if s.publish_colored and self._wants(self._pub_colored, s):
+        if self._pub_colored in wanted:
             from depth_anything_ros.visualize import colorize
 
             ranged = s.colored_max > 0

@@ -85,7 +85,7 @@ SPECS: tuple[ParamSpec, ...] = (
               runtime=True),
     ParamSpec("colored_max", 0.0, "depth/colored: depth (m) of the last colour.",
               float_range=(0.0, 10000.0), runtime=True),
-    ParamSpec("lazy", True, "Run inference only while some output has a subscriber.",
+    ParamSpec("lazy", True, "Run inference only while some enabled output has a subscriber.",
               runtime=True),
     ParamSpec("require_camera_info", False, "Publish nothing (not even depth/image) until a "
               "usable camera_info for the image's frame_id has arrived.", runtime=True),
