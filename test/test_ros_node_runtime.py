@@ -118,7 +118,6 @@ def test_lazy_node_runs_no_inference_without_subscribers(harness_factory):
 
 def test_lazy_node_ignores_subscribers_of_switched_off_outputs(harness_factory):
     h = harness_factory({"publish_colored": False}, subscribe=("colored",))
-    h.wait_connected()
     for index in range(3):
         h.image_pub.publish(make_image(random_rgb(), stamp=(4, index)))
         time.sleep(0.1)

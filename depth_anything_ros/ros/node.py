@@ -49,6 +49,7 @@ from depth_anything_ros.ros.params import (
     check_startup,
     descriptor,
 )
+from depth_anything_ros.visualize import colorize
 
 NODE_NAME = "depth_node"
 GIL_SWITCH_INTERVAL_S = 0.0005
@@ -326,8 +327,6 @@ class DepthNode(Node):
                                     s.range_limit)
             self._pub_points.publish(messages.cloud_to_msg(cloud, header))
         if self._pub_colored in wanted:
-            from depth_anything_ros.visualize import colorize
-
             ranged = s.colored_max > 0
             bgr = colorize(depth, s.colored_min if ranged else None,
                            s.colored_max if ranged else None, s.colormap)
