@@ -148,8 +148,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _write_outputs(result, model: dict, out: Path) -> None:
     from depth_anything_ros.demo.atomic import write_text_atomic
-    from depth_anything_ros.demo.preview import compose_preview, write_preview
+    from depth_anything_ros.demo.preview import compose_preview
     from depth_anything_ros.demo.summary import build_summary, summary_text, write_json_atomic
+    from depth_anything_ros.visualize import write_image_atomic
 
     summary = build_summary(result, model)
     write_text_atomic(out / "depth_node.log", result.node_log)
@@ -164,7 +165,7 @@ def _write_outputs(result, model: dict, out: Path) -> None:
         picture = compose_preview(frame.rgb, depth, frame.depth, xyz,
                                   None if rgb is None else rgb[..., ::-1],
                                   fx=frame.fx, cx=frame.cx, title=title)
-        write_preview(out / "preview.png", picture)
+        write_image_atomic(out / "preview.png", picture)
         summary["preview"] = {"file": "preview.png", "frame_index": index}
     else:  # nothing came back: never leave an older run's picture looking like this one's
         (out / "preview.png").unlink(missing_ok=True)

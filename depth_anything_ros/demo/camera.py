@@ -7,7 +7,6 @@ depth node must accept. Before the measured run it shows the first frame over an
 """
 from __future__ import annotations
 
-import array
 import threading
 from collections.abc import Sequence
 
@@ -18,6 +17,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from depth_anything_ros.demo.frames import DemoFrame
+from depth_anything_ros.ros.messages import image_msg
 
 FRAME_ID = "camera_optical_frame"
 
@@ -109,9 +109,7 @@ class SyntheticCamera(Node):
                 self._warmup_stamps.add(key)
             last = self._running and self._next >= len(self._frames)
         frame = self._frames[index]
-        image = Image(header=header, height=frame.height, width=frame.width, encoding="rgb8",
-                      is_bigendian=0, step=frame.width * 3)
-        image.data = array.array("B", frame.rgb.tobytes())  # the fast path of a uint8[] field
+        image = image_msg(header, frame.height, frame.width, "rgb8", frame.width * 3, frame.rgb)
         # CameraInfo first, so the node already holds this frame's intrinsics when the image lands.
         self._info_pub.publish(camera_info_for(frame, header))
         self._image_pub.publish(image)

@@ -2,17 +2,16 @@
 
 ROS-free: the recorder hands plain arrays here. Both depth panels share one colour range, and
 the bird's-eye view draws the ground-truth points grey under the predicted cloud, so a person
-sees at a glance whether the depth follows the scene. Written via a temporary file and a rename.
+sees at a glance whether the depth follows the scene. Written with
+``visualize.write_image_atomic`` (a temporary file and a rename).
 """
 from __future__ import annotations
 
 import math
-import os
 
 import cv2
 import numpy as np
 
-from depth_anything_ros.demo.atomic import write_bytes_atomic
 from depth_anything_ros.visualize import colorize
 
 # Panels narrower than this are scaled up so the labels stay readable.
@@ -136,11 +135,3 @@ def _unproject(depth: np.ndarray, fx: float, cx: float) -> np.ndarray:
     z = depth.astype(np.float64)
     x = (u - cx) * z / fx
     return np.stack([x, np.zeros_like(z), z], axis=-1).reshape(-1, 3)
-
-
-def write_preview(path: str | os.PathLike, picture: np.ndarray) -> None:
-    """PNG via a temporary file and a rename."""
-    ok, encoded = cv2.imencode(".png", picture)
-    if not ok:
-        raise OSError(f"{path}: cv2 could not encode the preview as PNG")
-    write_bytes_atomic(path, encoded.tobytes())

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from depth_anything_ros.demo.frames import DemoFrame, render_demo_frames
+from depth_anything_ros.demo.frames import DEFAULT_HFOV_DEG, DemoFrame, render_demo_frames
 from depth_anything_ros.demo.node_process import (
     demo_environment,
     depth_node_command,
@@ -47,7 +47,7 @@ class DemoOptions:
     node_parameters: dict[str, object]
     scene: str = "indoor"
     scene_index: int = 0
-    hfov_deg: float = 75.0
+    hfov_deg: float = DEFAULT_HFOV_DEG
     startup_timeout_s: float = 120.0
 
 
