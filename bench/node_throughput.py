@@ -14,7 +14,7 @@ executor thread, DDS on LOCALHOST, the caller's ROS_DOMAIN_ID) and a bench node 
                to depth/points received.
 
 Bare and node alternate frame by frame (load on a shared machine moves, and hits both alike),
-and the depth → PointCloud2 build (organized_cloud + cloud_to_msg) at 640×480 is timed against
+and the depth → PointCloud2 build (organized_cloud + cloud_to_msg) at that size is timed against
 the model time.
 
     ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_DOMAIN_ID=17 python bench/node_throughput.py
@@ -354,7 +354,8 @@ def main() -> None:
           "frame in flight: image+camera_info published -> depth/image and depth/points received;"
           f" ratio {node_fps / bare_rate:.3f}, median-based {bare_ms / node_ms:.3f})")
     print(f"  model forward (median)      : {1000 * model_s:8.2f} ms")
-    print(f"  cloud build 640x480         : {1000 * cloud_s:8.2f} ms  (organized_cloud + "
+    size = f"{args.width}x{args.height}"
+    print(f"  cloud build {size:<16}: {1000 * cloud_s:8.2f} ms  (organized_cloud + "
           f"cloud_to_msg) = {cloud_s / model_s:.3f} x model time")
     print(f"  open loop                   : {opened['published']} published, "
           f"{opened['completed']} completed, {opened['dropped']} dropped ({dropped_in_node} "
