@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from depth_anything_ros.inference.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from depth_anything_ros.model import DepthAnything, ModelConfig, load_dinov2_backbone, load_model
 from training.config import Config, config_to_dict
+from training.data.transforms import normalize_images
 
 log = logging.getLogger(__name__)
 
@@ -83,14 +83,9 @@ def disparity_target(depth: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return np.where(valid, 1.0 / np.where(valid, depth, 1.0), 0.0).astype(np.float32)
 
 
-_MEAN = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-_STD = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-
-
 def network_input(images: torch.Tensor) -> torch.Tensor:
     """uint8 (B,H,W,3) RGB on any device → ImageNet-normalised float (B,3,H,W)."""
-    x = images.permute(0, 3, 1, 2).float() / 255.0
-    return (x - _MEAN.to(x.device)) / _STD.to(x.device)
+    return normalize_images(images.permute(0, 3, 1, 2).float() / 255.0)
 
 
 def build_model(config: Config, *, variant: str = "relative", teacher: bool = False) -> DepthAnything:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
 import yaml
 
+from depth_anything_ros.atomic_file import write_bytes_atomic
 from training.config import Config, config_to_dict
 from training.loop import RunOptions, barrier, rank_world
 from training.stages.evaluate import evaluate_weights
@@ -72,8 +72,6 @@ def run_pipeline(config: Config, run: RunOptions) -> dict:
         }, dtype=config.export.dtype)
         summary = {"evaluation": results, "seconds": {k: round(v, 1) for k, v in times.items()},
                    "model": str(final), "stage_weights": {k: str(v) for k, v in weights.items()}}
-        tmp = out / "evaluation.json.tmp"
-        tmp.write_text(json.dumps(summary, indent=2))
-        os.replace(tmp, out / "evaluation.json")
+        write_bytes_atomic(out / "evaluation.json", json.dumps(summary, indent=2).encode())
     barrier()
     return summary

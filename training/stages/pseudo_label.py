@@ -16,9 +16,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from depth_anything_ros.atomic_file import write_bytes_atomic
 from depth_anything_ros.inference import DepthEstimator
 from depth_anything_ros.model import load_model
 from training.config import Config
+from training.data.cache import save_atomic
 from training.loop import barrier, rank_world
 from training.stages.common import open_data, stage_dir
 
@@ -29,13 +31,6 @@ MANIFEST = "manifest.json"
 
 def item_file(index: int) -> str:
     return f"{index:07d}.npy"
-
-
-def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, array)
-    os.replace(tmp, path)
 
 
 def run_pseudo_label(
@@ -69,7 +64,7 @@ def run_pseudo_label(
             else:
                 values = [estimator.predict(im).values for im in images]
             for i, disparity in zip(chunk, values):
-                _save_npy_atomic(out_dir / item_file(i), disparity.astype(np.float16))
+                save_atomic(out_dir / item_file(i), disparity.astype(np.float16))
             bar.update(len(chunk))
         bar.close()
     barrier()
@@ -85,9 +80,7 @@ def run_pseudo_label(
             "teacher": str(teacher_weights), "input_size": config.data.crop,
             "count": len(items), "items": items,
         }
-        tmp = manifest.with_name(MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(payload, indent=1))
-        os.replace(tmp, manifest)
+        write_bytes_atomic(manifest, json.dumps(payload, indent=1).encode())
     barrier()
     return manifest
 

@@ -26,8 +26,8 @@ from training.data.transforms import normalize_images
 from training.losses import (cutmix_affine_invariant_loss, feature_alignment_loss,
                              gradient_matching_loss)
 from training.loop import RunOptions, Source, StageSpec, seed_everything, train
-from training.stages.common import (build_model, crop_and_flip, open_data, preview_rows, stage_dir,
-                                    stage_fingerprint)
+from training.stages.common import (build_model, crop_and_flip, network_input, open_data,
+                                    preview_rows, stage_dir, stage_fingerprint)
 from training.stages.pseudo_label import read_manifest
 from training.stages.teacher import export_stage_model, labeled_source, relative_loss
 
@@ -94,7 +94,7 @@ def student_spec(config: Config, teacher_weights: Path, manifest: Path) -> Stage
         else:
             images_u, partner = clean, torch.arange(len(clean), device=clean.device)
             cut = torch.ones_like(pseudo, dtype=torch.bool)
-        x_l = normalize_images(lab["image"].permute(0, 3, 1, 2).float() / 255.0)
+        x_l = network_input(lab["image"])
         x_u = normalize_images(images_u)
         depth, feats = model.forward_with_features(torch.cat([x_l, x_u]))
         pred_l, pred_u = depth[: len(x_l)].float(), depth[len(x_l):].float()
@@ -118,7 +118,7 @@ def student_spec(config: Config, teacher_weights: Path, manifest: Path) -> Stage
 
     def preview(model, batch):
         unl = batch["unlabeled"]
-        pred = model(normalize_images(unl["image"].permute(0, 3, 1, 2).float() / 255.0))
+        pred = model(network_input(unl["image"]))
         return preview_rows(unl["image"], unl["pseudo"], pred)
 
     return StageSpec(
