@@ -32,6 +32,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
+from depth_anything_ros.atomic_file import atomic_path
 from training.config import OptimSection
 
 log = logging.getLogger(__name__)
@@ -238,12 +239,12 @@ def save_checkpoint(
     path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, step: int, fingerprint: str = ""
 ) -> None:
     """Atomically write model, optimiser, step and RNG states (load with weights_only=True)."""
-    tmp = path.with_suffix(".tmp")
-    torch.save({
+    state = {
         "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
         "rng": _rng_state(), "fingerprint": fingerprint,
-    }, tmp)
-    os.replace(tmp, path)
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 class _LossModule(nn.Module):

@@ -5,7 +5,6 @@ Matplotlib with the Agg backend (no display needed); files are written atomicall
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import matplotlib
@@ -14,17 +13,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from depth_anything_ros.atomic_file import atomic_path  # noqa: E402
+
 __all__ = ["loss_curves", "sample_grid"]
 
 _SKIP = {"stage", "step", "time_s", "grad_norm"}
 
 
 def _save(fig, path: Path) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    finally:
+        plt.close(fig)
 
 
 def loss_curves(log_path: str | Path, out_path: str | Path, title: str = "") -> None:
