@@ -16,7 +16,8 @@ from training.stages.export import export_model
 from training.stages.metric import metric_spec
 from training.stages.pseudo_label import read_manifest, run_pseudo_label
 from training.stages.student import student_spec
-from training.stages.teacher import export_stage_model, teacher_spec
+from training.stages.common import export_stage_model
+from training.stages.teacher import teacher_spec
 
 DATA = "synthetic:{}:{}?n=8&size=56&cache=0"
 CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"

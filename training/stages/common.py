@@ -16,9 +16,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from depth_anything_ros.model import DepthAnything, ModelConfig, load_dinov2_backbone, load_model
+from depth_anything_ros.model import (DepthAnything, ModelConfig, load_dinov2_backbone, load_model,
+                                      save_model)
 from training.config import Config, config_to_dict
 from training.data.transforms import normalize_images
+from training.loop import Source, barrier, rank_world
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,21 @@ def labeled_maps(sample: dict[str, Any]) -> dict[str, np.ndarray]:
 def disparity_target(depth: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """GT disparity = 1/depth on valid pixels, 0 elsewhere (REFERENCE §5, DA2 #195)."""
     return np.where(valid, 1.0 / np.where(valid, depth, 1.0), 0.0).astype(np.float32)
+
+
+def labeled_source(config: Config, name: str, spec: str, batch_size: int) -> Source:
+    """Labeled crops as ``image`` uint8, ``disparity`` (1/depth, 0 invalid) and ``valid``."""
+    dataset = open_data(spec)
+    crop = config.data.crop
+
+    def load(index: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        maps = crop_and_flip(labeled_maps(dataset[index]), crop, rng)
+        return {
+            "image": maps["image"], "depth": maps["depth"], "valid": maps["valid"],
+            "disparity": disparity_target(maps["depth"], maps["valid"]),
+        }
+
+    return Source(name, len(dataset), load, batch_size)
 
 
 def network_input(images: torch.Tensor) -> torch.Tensor:
@@ -149,3 +166,17 @@ def stage_fingerprint(config: Config, stage: str, **inputs: Any) -> str:
     payload = {"seed": config.seed, "model": config_to_dict(config.model), "data": data,
                stage: section, "inputs": {k: str(v) for k, v in inputs.items()}}
     return json.dumps(payload, sort_keys=True)
+
+
+def export_stage_model(model, config: Config, stage: str, data: dict) -> Path:
+    """Save the trained stage model as ``<out>/<stage>/model.safetensors`` (rank 0) with provenance."""
+    path = stage_dir(config, stage) / "model.safetensors"
+    rank, _ = rank_world()
+    if rank == 0:
+        section = getattr(config, stage)
+        save_model(model, path, provenance={
+            "stage": stage, "steps": section.steps, "data": data, "seed": config.seed,
+            "config": config_to_dict(config),
+        })
+    barrier()
+    return path

@@ -11,9 +11,9 @@ from pathlib import Path
 from training.config import Config
 from training.losses import silog_loss
 from training.loop import RunOptions, StageSpec, seed_everything, train
-from training.stages.common import (build_model, load_state_into, network_input, preview_rows,
-                                    stage_dir, stage_fingerprint)
-from training.stages.teacher import export_stage_model, labeled_source
+from training.stages.common import (build_model, export_stage_model, labeled_source,
+                                    load_state_into, network_input, preview_rows, stage_dir,
+                                    stage_fingerprint)
 
 
 def metric_spec(config: Config, init_weights: Path | None) -> StageSpec:

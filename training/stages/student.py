@@ -26,10 +26,11 @@ from training.data.transforms import normalize_images
 from training.losses import (cutmix_affine_invariant_loss, feature_alignment_loss,
                              gradient_matching_loss)
 from training.loop import RunOptions, Source, StageSpec, seed_everything, train
-from training.stages.common import (build_model, crop_and_flip, network_input, open_data,
-                                    preview_rows, stage_dir, stage_fingerprint)
+from training.stages.common import (build_model, crop_and_flip, export_stage_model,
+                                    labeled_source, network_input, open_data, preview_rows,
+                                    stage_dir, stage_fingerprint)
 from training.stages.pseudo_label import read_manifest
-from training.stages.teacher import export_stage_model, labeled_source, relative_loss
+from training.stages.teacher import relative_loss
 
 log = logging.getLogger(__name__)
 

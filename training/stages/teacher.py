@@ -6,31 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from depth_anything_ros.model import save_model
-from training.config import Config, config_to_dict
+from training.config import Config
 from training.losses import affine_invariant_loss, gradient_matching_loss
-from training.loop import RunOptions, Source, StageSpec, barrier, rank_world, seed_everything, train
-from training.stages.common import (build_model, crop_and_flip, disparity_target, labeled_maps,
-                                    load_state_into, network_input, open_data, preview_rows,
-                                    stage_dir, stage_fingerprint)
-
-
-def labeled_source(config: Config, name: str, spec: str, batch_size: int) -> Source:
-    """Labeled crops as ``image`` uint8, ``disparity`` (1/depth, 0 invalid) and ``valid``."""
-    dataset = open_data(spec)
-    crop = config.data.crop
-
-    def load(index: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        maps = crop_and_flip(labeled_maps(dataset[index]), crop, rng)
-        return {
-            "image": maps["image"], "depth": maps["depth"], "valid": maps["valid"],
-            "disparity": disparity_target(maps["depth"], maps["valid"]),
-        }
-
-    return Source(name, len(dataset), load, batch_size)
+from training.loop import RunOptions, StageSpec, seed_everything, train
+from training.stages.common import (build_model, export_stage_model, labeled_source,
+                                    load_state_into, network_input, preview_rows, stage_dir,
+                                    stage_fingerprint)
 
 
 def relative_loss(pred: torch.Tensor, part: dict, gm_weight: float) -> tuple[torch.Tensor, dict]:
@@ -68,20 +51,6 @@ def teacher_spec(config: Config) -> StageSpec:
         fingerprint=stage_fingerprint(config, "teacher"),
         preview=preview,
     )
-
-
-def export_stage_model(model, config: Config, stage: str, data: dict) -> Path:
-    """Save the trained stage model as ``<out>/<stage>/model.safetensors`` (rank 0) with provenance."""
-    path = stage_dir(config, stage) / "model.safetensors"
-    rank, _ = rank_world()
-    if rank == 0:
-        section = getattr(config, stage)
-        save_model(model, path, provenance={
-            "stage": stage, "steps": section.steps, "data": data, "seed": config.seed,
-            "config": config_to_dict(config),
-        })
-    barrier()
-    return path
 
 
 def run_teacher(config: Config, run: RunOptions) -> Path:
