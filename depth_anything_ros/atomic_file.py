@@ -1,7 +1,8 @@
 """Atomic file writes for the library's outputs: a temporary file beside the target, then a rename.
 
 A reader never sees half a file, and an interrupted write leaves the previous file in place.
-Used by `visualize` (PNGs), `model.save_model` (.safetensors) and `predict` (.npy).
+Used by `visualize` (PNGs), `model.save_model` (.safetensors), `.npy` outputs (predict, bag
+export, training caches) and JSON/text outputs.
 """
 from __future__ import annotations
 
@@ -34,3 +35,15 @@ def atomic_path(path: str | os.PathLike, mode: int = OUTPUT_MODE) -> Iterator[Pa
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def save_npy_atomic(path: str | os.PathLike, array) -> None:
+    """``np.save`` (no pickles) through a temporary file; numpy is imported only here."""
+    import numpy as np
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:  # a file object: no .npy appended
+        np.save(handle, array, allow_pickle=False)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    write_bytes_atomic(path, text.encode("utf-8"))

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from depth_anything_ros.atomic_file import save_npy_atomic, write_bytes_atomic
 from depth_anything_ros.visualize import colorize, write_depth_png_mm, write_image_atomic
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ class FrameExporter:
     ) -> None:
         write_image_atomic(self.root / "rgb" / f"{name}.png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
         write_depth_png_mm(self.root / "depth" / f"{name}.png", depth)
-        np.save(self.root / "depth" / f"{name}.npy", depth.astype(np.float32, copy=False))
+        save_npy_atomic(self.root / "depth" / f"{name}.npy", depth.astype(np.float32, copy=False))
         write_image_atomic(self.root / "preview" / f"{name}.png", colorize(depth, colormap=PREVIEW_COLORMAP))
         if intrinsics is not None:
             record = {
@@ -65,4 +66,5 @@ class FrameExporter:
                 "width": int(intrinsics.width), "height": int(intrinsics.height),
                 "frame_id": frame_id, "stamp": name,
             }
-            (self.root / "intrinsics" / f"{name}.json").write_text(json.dumps(record, indent=1))
+            write_bytes_atomic(self.root / "intrinsics" / f"{name}.json",
+                               json.dumps(record, indent=1).encode())

@@ -147,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write_outputs(result, model: dict, out: Path) -> None:
-    from depth_anything_ros.demo.atomic import write_text_atomic
+    from depth_anything_ros.atomic_file import write_text_atomic
     from depth_anything_ros.demo.preview import compose_preview
     from depth_anything_ros.demo.summary import build_summary, summary_text, write_json_atomic
     from depth_anything_ros.visualize import write_image_atomic

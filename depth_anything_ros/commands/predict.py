@@ -88,13 +88,6 @@ def read_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    from depth_anything_ros.atomic_file import atomic_path
-
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:  # a file object: np.save adds no .npy
-        np.save(f, array)
-
-
 def check_unique_stems(images: list[Path]) -> None:
     from depth_anything_ros.cli import UserError
 
@@ -110,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from depth_anything_ros.cli import UserError
+    from depth_anything_ros.atomic_file import save_npy_atomic
     from depth_anything_ros.visualize import (COLORMAPS, colorize, write_depth_png_mm,
                                               write_image_atomic)
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from depth_anything_ros.demo.atomic import write_text_atomic
+from depth_anything_ros.atomic_file import write_text_atomic
 from depth_anything_ros.metrics import METRIC_NAMES, mean_metrics
 
 SUMMARY_VERSION = 1

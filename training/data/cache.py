@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from depth_anything_ros.atomic_file import atomic_path
+from depth_anything_ros.atomic_file import save_npy_atomic
 
 CACHE_ENV = "DEPTH_ANYTHING_CACHE"
 
@@ -45,8 +45,7 @@ def frame_dtype(width: int, height: int) -> np.dtype:
 def save_atomic(path: Path, array: np.ndarray) -> None:
     """``np.save`` to a temporary file beside ``path``, then rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.save(handle, array, allow_pickle=False)
+    save_npy_atomic(path, array)
 
 
 def load_shard(path: Path, expected: np.dtype, count: int) -> np.ndarray:
