@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from depth_anything_ros.atomic_file import write_bytes_atomic
+from depth_anything_ros.conversions.depth_codec import depth_to_millimetres
 
 # Percentiles that set the range when vmin/vmax are not given.
 ROBUST_PERCENTILES = (2.0, 98.0)
@@ -70,14 +71,6 @@ def colorize(
     return bgr
 
 
-def depth_to_mm(depth: np.ndarray) -> np.ndarray:
-    """Metres → uint16 millimetres (REP-118 16UC1): non-finite, ≤ 0 or beyond 65.535 m → 0."""
-    depth = np.asarray(depth, dtype=np.float32)
-    mm = np.round(depth * 1000.0)
-    valid = np.isfinite(mm) & (mm > 0) & (mm <= np.iinfo(np.uint16).max)
-    return np.where(valid, mm, 0).astype(np.uint16)
-
-
 def write_image_atomic(path: str | os.PathLike, image: np.ndarray) -> None:
     """Encode an image with cv2 (format from the suffix) and write it atomically."""
     path = Path(path)
@@ -95,4 +88,4 @@ def write_depth_png_mm(path: str | os.PathLike, depth: np.ndarray) -> None:
     depth = np.asarray(depth)
     if depth.ndim != 2:
         raise ValueError(f"{path}: depth must be a 2-D H×W array, got shape {depth.shape}")
-    write_image_atomic(path, depth_to_mm(depth))
+    write_image_atomic(path, depth_to_millimetres(depth))

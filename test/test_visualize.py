@@ -3,7 +3,8 @@ import cv2
 import numpy as np
 import pytest
 
-from depth_anything_ros.visualize import colorize, depth_to_mm, write_depth_png_mm
+from depth_anything_ros.conversions.depth_codec import depth_to_millimetres as depth_to_mm
+from depth_anything_ros.visualize import colorize, write_depth_png_mm
 
 
 def test_colorize_returns_bgr_uint8_of_the_depth_size_with_nan_black():

@@ -4,7 +4,14 @@ from __future__ import annotations
 import numpy as np
 
 DEPTH_ENCODINGS = ("32FC1", "16UC1")
-MAX_16UC1_METRES = 65.535
+
+
+def depth_to_millimetres(depth: np.ndarray) -> np.ndarray:
+    """Metres → uint16 millimetres (REP-118 16UC1): non-finite, ≤ 0, or rounding beyond 65535 mm
+    (65.535 m) → 0. The one rule for 16UC1 messages and 16-bit PNG exports alike."""
+    mm = np.round(np.asarray(depth, dtype=np.float32) * 1000.0)
+    valid = np.isfinite(mm) & (mm > 0) & (mm <= np.iinfo(np.uint16).max)
+    return np.where(valid, mm, 0).astype("<u2")
 
 
 def encode_depth(depth: np.ndarray, encoding: str = "32FC1") -> tuple[str, int, bytes]:
@@ -22,10 +29,7 @@ def encode_depth(depth: np.ndarray, encoding: str = "32FC1") -> tuple[str, int, 
         values = np.where(valid, depth, np.nan).astype("<f4", copy=False)
         return encoding, width * 4, values.tobytes()
     if encoding == "16UC1":
-        millimetres = np.zeros(depth.shape, "<u2")
-        in_range = valid & (depth <= MAX_16UC1_METRES)
-        millimetres[in_range] = np.rint(depth[in_range] * 1000.0).astype(np.uint16)
-        return encoding, width * 2, millimetres.tobytes()
+        return encoding, width * 2, depth_to_millimetres(depth).tobytes()
     raise ValueError(f"depth encoding '{encoding}' is not supported (use one of {DEPTH_ENCODINGS})")
 
 
