@@ -179,3 +179,15 @@ def test_unsafe_or_invalid_live_changes_are_refused_with_a_reason(harness_factor
         [Parameter(k, value=v) for k, v in values.items()])
     assert not results.successful and reason in results.reason
     assert {k: h.node.get_parameter(k).value for k in values} == before
+
+
+def test_torch_threads_parameter_sets_the_inference_threads_and_zero_leaves_a_core(
+        harness_factory):
+    import os
+
+    import torch
+
+    harness_factory({"torch_threads": 1})
+    assert torch.get_num_threads() == 1
+    harness_factory({"torch_threads": 0})
+    assert torch.get_num_threads() == max(1, (os.cpu_count() or 1) - 1)

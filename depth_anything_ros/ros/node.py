@@ -11,6 +11,7 @@ never publishes disparity as if it were metres.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -160,9 +161,12 @@ class DepthNode(Node):
         return settings
 
     def _load_estimator(self):
+        import torch
+
         from depth_anything_ros.inference.estimator import DepthEstimator
 
         s = self._settings
+        torch.set_num_threads(s.torch_threads or max(1, (os.cpu_count() or 1) - 1))
         try:
             return DepthEstimator.from_weights(
                 s.weights or None, version=s.version or None, variant=s.variant or None,

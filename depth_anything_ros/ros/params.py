@@ -46,6 +46,9 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("device", "auto", "Torch device: auto (CUDA if available), cpu, cuda, cuda:N."),
     ParamSpec("precision", "fp32", "Inference precision (fp16 needs CUDA).",
               choices=("fp32", "fp16", "bf16")),
+    ParamSpec("torch_threads", 0, "CPU threads for inference; 0 = all cores but one (at least 1), "
+              "so the executor and DDS keep a core and a fast camera cannot back up.",
+              int_range=(0, 256, 1)),
     ParamSpec("relative_scale", 0.0, "Relative (disparity) weights only: depth = 1/(shift + "
               "scale·disparity). A relative model is refused unless this is > 0.",
               float_range=(0.0, 1.0e6)),
@@ -112,6 +115,7 @@ class NodeSettings:
     input_size: int
     device: str
     precision: str
+    torch_threads: int
     relative_scale: float
     relative_shift: float
     image_transport: str
