@@ -4,9 +4,14 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# DDS stays on this machine; each make invocation picks its own domain.
+# DDS stays on this machine (Jazzy reads the first, Humble only the second); each make
+# invocation draws its own domain, so two `make test` runs on one host cannot hear each other.
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
-export ROS_DOMAIN_ID ?= 42
+export ROS_LOCALHOST_ONLY ?= 1
+ifndef ROS_DOMAIN_ID
+ROS_DOMAIN_ID := $(shell shuf -i 1-100 -n 1)
+endif
+export ROS_DOMAIN_ID
 export OMP_NUM_THREADS ?= 2
 
 .PHONY: test demo venv clean bench

@@ -19,8 +19,11 @@ ROS_WHEELS = [
 setup(
     name=PACKAGE,
     version="0.1.0",
-    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*", "training", "training.*"]),
-    package_data={"training": ["configs/*.yaml"]},
+    # The repo's training/ folder is installed as depth_anything_ros.training (through the
+    # symlink depth_anything_ros/training), never as a generic top-level `training` that
+    # could shadow, or be shadowed by, another package in a colcon workspace.
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
+    package_data={f"{PACKAGE}.training": ["configs/*.yaml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

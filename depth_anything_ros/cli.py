@@ -7,7 +7,7 @@ import sys
 from typing import Sequence
 
 # Sub-command modules, in the order `--help` lists them.
-COMMANDS = ("predict", "info", "bag", "demo")
+COMMANDS = ("predict", "info", "bag", "demo", "train")
 
 
 class UserError(Exception):
@@ -32,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:  # every argument after `train` (even --help) is the trainer's
+        from depth_anything_ros.commands.train import run_training
+
+        return run_training(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -27,7 +27,7 @@ def test_default_model_is_a_small_metric_checkpoint_that_the_estimator_loads():
 
 
 def test_evaluate_reproduces_the_model_card_numbers():
-    from training.stages.evaluate import evaluate_weights
+    from depth_anything_ros.training.stages.evaluate import evaluate_weights
 
     card = json.loads(CARD.read_text())
     measured = evaluate_weights(str(default_weights_path()), card["data"], device="cpu")

@@ -6,8 +6,8 @@ import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from training.data import open_dataset
-from training.data.bags import BagDataset, BagDatasetError
+from depth_anything_ros.training.data import open_dataset
+from depth_anything_ros.training.data.bags import BagDataset, BagDatasetError
 
 TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)
 T = TYPESTORE.types

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from training.data import open_dataset
-from training.data.folders import FolderDataset, FolderDatasetError
+from depth_anything_ros.training.data import open_dataset
+from depth_anything_ros.training.data.folders import FolderDataset, FolderDatasetError
 
 
 def _write_frame(root, stem, rgb, depth=None, depth_format="npy", suffix=".png"):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from training.data.perturbations import (
+from depth_anything_ros.training.data.perturbations import (
     StrongPerturbation,
     colour_jitter,
     cutmix,

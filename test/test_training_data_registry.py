@@ -2,7 +2,7 @@
 
 import pytest
 
-from training.data import DatasetSpecError, open_dataset, parse_spec
+from depth_anything_ros.training.data import DatasetSpecError, open_dataset, parse_spec
 
 
 def test_parse_spec_splits_kind_target_and_query():

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from training.data.domains import make_scene
-from training.data.primitives import Box, Cylinder, Rect, Sphere
-from training.data.scene import CameraPose, Scene, intrinsics_from_fov
-from training.data.synthetic import SPLIT_STRIDE, camera_trajectory, frame_seed, render_frame
-from training.data.textures import Material
+from depth_anything_ros.training.data.domains import make_scene
+from depth_anything_ros.training.data.primitives import Box, Cylinder, Rect, Sphere
+from depth_anything_ros.training.data.scene import CameraPose, Scene, intrinsics_from_fov
+from depth_anything_ros.training.data.synthetic import SPLIT_STRIDE, camera_trajectory, frame_seed, render_frame
+from depth_anything_ros.training.data.textures import Material
 
 GREY = Material("plain", (0.5, 0.5, 0.5), (0.6, 0.6, 0.6))
 

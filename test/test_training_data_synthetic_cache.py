@@ -5,10 +5,10 @@ import time
 import numpy as np
 import pytest
 
-from training.data import open_dataset
-from training.data.cache import CACHE_ENV, cache_root, frame_dtype, load_shard, save_atomic
-from training.data.synthetic import render_frame
-from training.data.synthetic_dataset import SyntheticDataset
+from depth_anything_ros.training.data import open_dataset
+from depth_anything_ros.training.data.cache import CACHE_ENV, cache_root, frame_dtype, load_shard, save_atomic
+from depth_anything_ros.training.data.synthetic import render_frame
+from depth_anything_ros.training.data.synthetic_dataset import SyntheticDataset
 
 
 @pytest.fixture

@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from depth_anything_ros.inference.preprocess import prepare_batch_cv2
-from training.data.primitives import Rect, Sphere
-from training.data.samples import DepthDataset, make_sample
-from training.data.scene import CameraPose, Scene, intrinsics_from_fov
-from training.data.textures import Material
-from training.data.transforms import (
+from depth_anything_ros.training.data.primitives import Rect, Sphere
+from depth_anything_ros.training.data.samples import DepthDataset, make_sample
+from depth_anything_ros.training.data.scene import CameraPose, Scene, intrinsics_from_fov
+from depth_anything_ros.training.data.textures import Material
+from depth_anything_ros.training.data.transforms import (
     EvalTransform,
     TrainTransform,
     TransformedDataset,

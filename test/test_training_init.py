@@ -1,8 +1,8 @@
 """A fresh relative model must be trainable from step 0, whatever the seed."""
 import torch
 
-from training.config import load_config
-from training.stages.common import build_model
+from depth_anything_ros.training.config import load_config
+from depth_anything_ros.training.stages.common import build_model
 
 
 def test_fresh_relative_model_outputs_positive_disparity_so_its_relu_passes_gradients():

@@ -8,8 +8,8 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-from training.config import OptimSection
-from training.loop import (RunOptions, Source, StageSpec, global_batch_indices, lr_factor,
+from depth_anything_ros.training.config import OptimSection
+from depth_anything_ros.training.loop import (RunOptions, Source, StageSpec, global_batch_indices, lr_factor,
                            param_groups, train)
 
 N_ITEMS = 24

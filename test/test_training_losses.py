@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from training.losses import (affine_invariant_loss, cutmix_affine_invariant_loss,
+from depth_anything_ros.training.losses import (affine_invariant_loss, cutmix_affine_invariant_loss,
                              feature_alignment_loss, gradient_matching_loss, normalize_disparity,
                              silog_loss)
 

@@ -9,15 +9,15 @@ import torch
 
 from depth_anything_ros.inference import DepthEstimator
 from depth_anything_ros.model import load_model, read_provenance
-from training.__main__ import main
-from training.config import load_config
-from training.loop import RunOptions, StepBatches, train
-from training.stages.export import export_model
-from training.stages.metric import metric_spec
-from training.stages.pseudo_label import read_manifest, run_pseudo_label
-from training.stages.student import student_spec
-from training.stages.common import export_stage_model
-from training.stages.teacher import teacher_spec
+from depth_anything_ros.training.__main__ import main
+from depth_anything_ros.training.config import load_config
+from depth_anything_ros.training.loop import RunOptions, StepBatches, train
+from depth_anything_ros.training.stages.export import export_model
+from depth_anything_ros.training.stages.metric import metric_spec
+from depth_anything_ros.training.stages.pseudo_label import read_manifest, run_pseudo_label
+from depth_anything_ros.training.stages.student import student_spec
+from depth_anything_ros.training.stages.common import export_stage_model
+from depth_anything_ros.training.stages.teacher import teacher_spec
 
 DATA = "synthetic:{}:{}?n=8&size=56&cache=0"
 CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
@@ -91,7 +91,7 @@ def test_pseudo_labels_cover_every_unlabeled_image_and_a_rerun_skips_them(teache
 
 def test_pseudo_labels_are_the_teachers_prediction_on_the_clean_image(teacher_run):
     config, weights, manifest, *_ = teacher_run
-    from training.stages.common import open_data
+    from depth_anything_ros.training.stages.common import open_data
 
     image = open_data(config.data.unlabeled)[3]["image"]
     expected = DepthEstimator(load_model(weights), device="cpu", input_size=42).predict(image).values
@@ -158,7 +158,7 @@ def test_evaluate_cli_prints_every_metric_as_json(teacher_run, capsys):
 
 
 def test_config_rejects_unknown_keys_and_bad_crops_by_name(tmp_path):
-    from training.config import ConfigError
+    from depth_anything_ros.training.config import ConfigError
 
     with pytest.raises(ConfigError, match="student.*alpah"):
         load_config(None, ["student.alpah=0.5"])
@@ -258,7 +258,7 @@ def test_shipped_configs_load_and_paper_configs_follow_the_recipe():
 
 
 def test_student_ablation_run_reuses_another_runs_teacher_and_pseudo_labels(teacher_run, tmp_path):
-    from training.stages.student import run_student
+    from depth_anything_ros.training.stages.student import run_student
 
     _, weights, manifest, *_ = teacher_run
     naive = _config(tmp_path, steps=1, **{"student.perturb": "false", "student.feature_alignment": "false",

@@ -1,4 +1,6 @@
-"""``python -m training <stage> --config FILE [section.key=value ...]``.
+"""``depth-anything-ros train <stage> --config FILE [section.key=value ...]``.
+
+Also ``python -m depth_anything_ros.training ...``, and ``python -m training ...`` from a checkout.
 
 Stages: teacher, pseudo_label, student, metric, pipeline (all of them in order), evaluate
 (``--weights W --data SPEC [--num N] [--json]``) and export (``--weights W --out FILE``).
@@ -18,7 +20,7 @@ TRAIN_STAGES = ("teacher", "pseudo_label", "student", "metric", "pipeline")
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m training",
+        prog="depth-anything-ros train",
         description="Depth Anything training: teacher -> pseudo_label -> student -> metric, "
                     "evaluate, export; pipeline runs them all from one config.")
     sub = p.add_subparsers(dest="stage", required=True)
@@ -50,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_options(config, args):
-    from training.loop import RunOptions
+    from depth_anything_ros.training.loop import RunOptions
 
     return RunOptions(seed=config.seed, device=config.device, amp=config.amp,
                       workers=config.data.workers, resume=not args.no_resume)
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
     if args.stage == "evaluate":
-        from training.stages.evaluate import evaluate_weights, format_table
+        from depth_anything_ros.training.stages.evaluate import evaluate_weights, format_table
 
         rng = None
         if args.min_depth is not None or args.max_depth is not None:
@@ -72,14 +74,14 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(metrics, indent=2) if args.json else format_table(metrics))
         return 0
     if args.stage == "export":
-        from training.stages.export import export_model
+        from depth_anything_ros.training.stages.export import export_model
 
         extra = {"evaluation": json.loads(Path(args.metrics).read_text())} if args.metrics else {}
         print(export_model(args.weights, args.out, provenance=extra, dtype=args.dtype))
         return 0
 
-    from training.config import load_config
-    from training.loop import init_distributed
+    from depth_anything_ros.training.config import load_config
+    from depth_anything_ros.training.loop import init_distributed
 
     overrides = list(args.overrides)
     for flag, key in (("out", "out_dir"), ("device", "device"), ("seed", "seed"), ("workers", "data.workers")):
@@ -89,19 +91,19 @@ def main(argv: list[str] | None = None) -> int:
     init_distributed(config.device)
     run = _run_options(config, args)
     if args.stage == "teacher":
-        from training.stages.teacher import run_teacher
+        from depth_anything_ros.training.stages.teacher import run_teacher
         print(run_teacher(config, run))
     elif args.stage == "pseudo_label":
-        from training.stages.pseudo_label import run_pseudo_label
+        from depth_anything_ros.training.stages.pseudo_label import run_pseudo_label
         print(run_pseudo_label(config, device=config.device))
     elif args.stage == "student":
-        from training.stages.student import run_student
+        from depth_anything_ros.training.stages.student import run_student
         print(run_student(config, run))
     elif args.stage == "metric":
-        from training.stages.metric import run_metric
+        from depth_anything_ros.training.stages.metric import run_metric
         print(run_metric(config, run))
     elif args.stage == "pipeline":
-        from training.stages.pipeline import run_pipeline
+        from depth_anything_ros.training.stages.pipeline import run_pipeline
         summary = run_pipeline(config, run)
         if summary:
             print(json.dumps(summary, indent=2))

@@ -33,7 +33,7 @@ from torch import nn
 from tqdm import tqdm
 
 from depth_anything_ros.atomic_file import atomic_path
-from training.config import OptimSection
+from depth_anything_ros.training.config import OptimSection
 
 log = logging.getLogger(__name__)
 
@@ -373,7 +373,7 @@ def train(spec: StageSpec, run: RunOptions) -> nn.Module:
     bar.close()
 
     if rank == 0 and done == optim.steps and log_path.exists():
-        from training import plots  # matplotlib only when a run finishes
+        from depth_anything_ros.training import plots  # matplotlib only when a run finishes
 
         plots.loss_curves(log_path, out / "loss.png", title=spec.name)
         if spec.preview is not None:

@@ -1,6 +1,6 @@
 """The synthetic camera's film: one scene, a smooth path through it, RGB + exact depth per frame.
 
-Frames come from the training data engine (``training.data``: the same renderer the shipped
+Frames come from the training data engine (``depth_anything_ros.training.data``: the same renderer the shipped
 model was trained and evaluated with), from a *test*-split scene so the demo shows a room the
 model never saw. Everything is rendered before the measured run starts, so rendering never
 competes with the node for the CPU while rates and latency are measured.
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 SCENES = ("indoor", "outdoor")
 # Walking pace indoors, a slow car outdoors (metres per second along the path).
 SPEED_MPS = {"indoor": 0.4, "outdoor": 3.0}
-# The middle of the fields of view the shipped model was trained on (training.data.synthetic
+# The middle of the fields of view the shipped model was trained on (depth_anything_ros.training.data.synthetic
 # HFOV_RANGE_DEG = 50..100°): monocular metric depth reads too near with a narrower lens and
 # too far with a wider one (REFERENCE.md §4), so the default does not favour either side.
 DEFAULT_HFOV_DEG = 75.0
@@ -71,9 +71,9 @@ def render_demo_frames(
     count, at most 4). ``should_stop`` is asked between chunks (Ctrl-C); the frames rendered so
     far, in order, are returned.
     """
-    from training.data.domains import make_scene
-    from training.data.scene import intrinsics_from_fov
-    from training.data.synthetic import camera_trajectory, frame_seed
+    from depth_anything_ros.training.data.domains import make_scene
+    from depth_anything_ros.training.data.scene import intrinsics_from_fov
+    from depth_anything_ros.training.data.synthetic import camera_trajectory, frame_seed
 
     if scene not in SCENES:
         raise ValueError(f"unknown demo scene {scene!r}; use one of {', '.join(SCENES)}")
@@ -122,7 +122,7 @@ def _quiet_worker() -> None:
 
 
 def _render_chunk(job: tuple, poses: list) -> list[DemoFrame]:
-    from training.data.domains import make_scene
+    from depth_anything_ros.training.data.domains import make_scene
 
     scene, seed, (fx, fy, cx, cy), width, height = job
     world = make_scene(scene, seed)  # deterministic and cheap (~20 ms): rebuilt per chunk

@@ -33,6 +33,7 @@ def demo_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """
     env = dict(os.environ if base is None else base)
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    env["ROS_LOCALHOST_ONLY"] = "1"  # Humble reads only this one (REFERENCE.md §13)
     if not env.get("ROS_DOMAIN_ID", "").strip():
         env["ROS_DOMAIN_ID"] = str(random.randint(*DEMO_DOMAIN_RANGE))
     env["PYTHONUNBUFFERED"] = "1"

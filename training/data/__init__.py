@@ -1,7 +1,7 @@
-"""training.data — everything the stages read: synthetic scenes, folders, bags; transforms and
-the student's perturbations. The contract is in docs/interfaces.md (section ``training.data``).
+"""depth_anything_ros.training.data — everything the stages read: synthetic scenes, folders, bags; transforms and
+the student's perturbations. The contract is in docs/interfaces.md (section ``depth_anything_ros.training.data``).
 
-Names are imported lazily on first use, so ``import training.data.synthetic`` in a generator
+Names are imported lazily on first use, so ``import depth_anything_ros.training.data.synthetic`` in a generator
 process does not pay for torch, and bag support does not import rosbags until used.
 """
 
@@ -11,8 +11,8 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "training.data.domains": ("DOMAINS", "make_scene"),
-    "training.data.perturbations": (
+    "depth_anything_ros.training.data.domains": ("DOMAINS", "make_scene"),
+    "depth_anything_ros.training.data.perturbations": (
         "CutMixResult",
         "StrongPerturbation",
         "colour_jitter",
@@ -20,10 +20,10 @@ _EXPORTS = {
         "gaussian_blur",
         "mix_like",
     ),
-    "training.data.registry": ("DatasetSpec", "DatasetSpecError", "open_dataset", "parse_spec"),
-    "training.data.samples": ("DepthDataset", "Sample", "make_sample"),
-    "training.data.scene": ("CameraPose", "Scene", "intrinsics_from_fov"),
-    "training.data.synthetic": (
+    "depth_anything_ros.training.data.registry": ("DatasetSpec", "DatasetSpecError", "open_dataset", "parse_spec"),
+    "depth_anything_ros.training.data.samples": ("DepthDataset", "Sample", "make_sample"),
+    "depth_anything_ros.training.data.scene": ("CameraPose", "Scene", "intrinsics_from_fov"),
+    "depth_anything_ros.training.data.synthetic": (
         "SPLITS",
         "SyntheticFrame",
         "camera_trajectory",
@@ -31,10 +31,10 @@ _EXPORTS = {
         "render_frame",
         "sample_camera",
     ),
-    "training.data.synthetic_dataset": ("SyntheticDataset",),
-    "training.data.folders": ("FolderDataset", "FolderDatasetError"),
-    "training.data.bags": ("BagDataset", "BagDatasetError"),
-    "training.data.transforms": (
+    "depth_anything_ros.training.data.synthetic_dataset": ("SyntheticDataset",),
+    "depth_anything_ros.training.data.folders": ("FolderDataset", "FolderDatasetError"),
+    "depth_anything_ros.training.data.bags": ("BagDataset", "BagDatasetError"),
+    "depth_anything_ros.training.data.transforms": (
         "EvalTransform",
         "TrainTransform",
         "TransformedDataset",
@@ -49,7 +49,7 @@ __all__ = sorted(_MODULE_OF)
 def __getattr__(name: str) -> Any:
     module = _MODULE_OF.get(name)
     if module is None:
-        raise AttributeError(f"module 'training.data' has no attribute {name!r}")
+        raise AttributeError(f"module 'depth_anything_ros.training.data' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

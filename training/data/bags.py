@@ -28,7 +28,7 @@ from depth_anything_ros.bag.messages import decode_rgb, stamp_of
 from depth_anything_ros.bag.reader import open_reader, topic_types
 from depth_anything_ros.bag.topics import CAMERA_INFO_TYPE, IMAGE_TYPE, IMAGE_TYPES
 from depth_anything_ros.conversions import decode_depth
-from training.data.samples import DepthDataset, Sample, make_sample
+from depth_anything_ros.training.data.samples import DepthDataset, Sample, make_sample
 
 log = logging.getLogger(__name__)
 

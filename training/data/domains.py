@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.data.primitives import Box, Cylinder, Primitive, Rect, Sphere
-from training.data.scene import DirectionalLight, PointLight, Scene, Sky
-from training.data.textures import Material
+from depth_anything_ros.training.data.primitives import Box, Cylinder, Primitive, Rect, Sphere
+from depth_anything_ros.training.data.scene import DirectionalLight, PointLight, Scene, Sky
+from depth_anything_ros.training.data.textures import Material
 
 DOMAINS = ("indoor", "outdoor")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from training.data.samples import DepthDataset, Sample, make_sample, scale_intrinsics
+from depth_anything_ros.training.data.samples import DepthDataset, Sample, make_sample, scale_intrinsics
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 DEPTH_SUFFIXES = (".npy", ".png")  # .npy first: exact metres beat millimetre PNGs

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from training.data.textures import Material
+from depth_anything_ros.training.data.textures import Material
 
 EPS = 1e-4  # rays must travel at least this far (metres) before a hit counts
 _CORNER_SIGNS = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float)

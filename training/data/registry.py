@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import parse_qsl
 
-from training.data.samples import DepthDataset
+from depth_anything_ros.training.data.samples import DepthDataset
 
 
 class DatasetSpecError(ValueError):
@@ -93,7 +93,7 @@ def _check_keys(spec: str, params: dict, allowed: tuple[str, ...]) -> None:
 
 
 def _open_synthetic(spec: str, target: str, p: dict) -> DepthDataset:
-    from training.data.synthetic_dataset import SyntheticDataset
+    from depth_anything_ros.training.data.synthetic_dataset import SyntheticDataset
 
     _check_keys(spec, p, ("n", "size", "cache", "workers"))
     domain, _, split = target.partition(":")
@@ -110,7 +110,7 @@ def _open_synthetic(spec: str, target: str, p: dict) -> DepthDataset:
 
 
 def _open_folder(spec: str, target: str, p: dict) -> DepthDataset:
-    from training.data.folders import FolderDataset
+    from depth_anything_ros.training.data.folders import FolderDataset
 
     _check_keys(spec, p, ("depth_scale", "depth"))
     return FolderDataset(
@@ -121,7 +121,7 @@ def _open_folder(spec: str, target: str, p: dict) -> DepthDataset:
 
 
 def _open_bag(spec: str, target: str, p: dict) -> DepthDataset:
-    from training.data.bags import BagDataset
+    from depth_anything_ros.training.data.bags import BagDataset
 
     _check_keys(spec, p, ("image", "depth", "camera_info", "tolerance", "every", "n"))
     if not p.get("image"):

@@ -10,7 +10,7 @@ A *raw sample* (what ``dataset[i]`` returns) is a dict of numpy arrays:
 ``name``       str, stable id of the frame (file stem, bag stamp, synthetic index)
 =============  ===============================================================================
 
-Transforms (``training.data.transforms``) turn raw samples into tensors for a model.
+Transforms (``depth_anything_ros.training.data.transforms``) turn raw samples into tensors for a model.
 """
 
 from __future__ import annotations

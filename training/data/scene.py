@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from training.data.primitives import EPS, Primitive
-from training.data.textures import albedo, fbm
+from depth_anything_ros.training.data.primitives import EPS, Primitive
+from depth_anything_ros.training.data.textures import albedo, fbm
 
 IntrinsicsLike = Any  # (fx, fy, cx, cy) sequence/array, or an object with fx, fy, cx, cy
 

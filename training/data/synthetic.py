@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.data.cache import frame_dtype
-from training.data.domains import make_scene
-from training.data.scene import CameraPose, Scene, intrinsics_from_fov
+from depth_anything_ros.training.data.cache import frame_dtype
+from depth_anything_ros.training.data.domains import make_scene
+from depth_anything_ros.training.data.scene import CameraPose, Scene, intrinsics_from_fov
 
 GENERATOR_VERSION = 2  # bump when scenes or rendering change: old caches are then ignored
 

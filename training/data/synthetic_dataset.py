@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data.cache import cache_root, frame_dtype, load_shard, save_atomic
-from training.data.domains import DOMAINS
-from training.data.samples import DepthDataset, Sample, make_sample
-from training.data.synthetic import GENERATOR_VERSION, frame_seed, render_frame, render_shard
+from depth_anything_ros.training.data.cache import cache_root, frame_dtype, load_shard, save_atomic
+from depth_anything_ros.training.data.domains import DOMAINS
+from depth_anything_ros.training.data.samples import DepthDataset, Sample, make_sample
+from depth_anything_ros.training.data.synthetic import GENERATOR_VERSION, frame_seed, render_frame, render_shard
 
 log = logging.getLogger(__name__)
 DEFAULT_SHARD_FRAMES = 64

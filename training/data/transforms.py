@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from depth_anything_ros.inference.preprocess import IMAGENET_MEAN, IMAGENET_STD
-from training.data.samples import DepthDataset, Sample, scale_intrinsics
+from depth_anything_ros.training.data.samples import DepthDataset, Sample, scale_intrinsics
 
 
 def _as_float_image(image: np.ndarray) -> np.ndarray:

@@ -18,16 +18,16 @@ from torch import nn
 
 from depth_anything_ros.model import (DepthAnything, ModelConfig, load_dinov2_backbone, load_model,
                                       save_model)
-from training.config import Config, config_to_dict
-from training.data.transforms import normalize_images
-from training.loop import Source, barrier, rank_world
+from depth_anything_ros.training.config import Config, config_to_dict
+from depth_anything_ros.training.data.transforms import normalize_images
+from depth_anything_ros.training.loop import Source, barrier, rank_world
 
 log = logging.getLogger(__name__)
 
 
 def open_data(spec: str, limit: int | None = None):
-    """The dataset a spec names (``synthetic:<domain>:<split>``, folder, bag; see training.data)."""
-    from training.data import open_dataset
+    """The dataset a spec names (``synthetic:<domain>:<split>``, folder, bag; see depth_anything_ros.training.data)."""
+    from depth_anything_ros.training.data import open_dataset
 
     dataset = open_dataset(spec)
     if limit is not None and limit < len(dataset):

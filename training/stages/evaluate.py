@@ -15,7 +15,7 @@ from pathlib import Path
 from depth_anything_ros.inference import DepthEstimator
 from depth_anything_ros.metrics import (depth_metrics, mean_metrics, relative_depth_metrics,
                                         valid_depth_mask)
-from training.stages.common import open_data
+from depth_anything_ros.training.stages.common import open_data
 
 log = logging.getLogger(__name__)
 

@@ -14,14 +14,14 @@ from pathlib import Path
 import yaml
 
 from depth_anything_ros.atomic_file import write_bytes_atomic
-from training.config import Config, config_to_dict
-from training.loop import RunOptions, barrier, rank_world
-from training.stages.evaluate import evaluate_weights
-from training.stages.export import export_model
-from training.stages.metric import run_metric
-from training.stages.pseudo_label import run_pseudo_label
-from training.stages.student import run_student
-from training.stages.teacher import run_teacher
+from depth_anything_ros.training.config import Config, config_to_dict
+from depth_anything_ros.training.loop import RunOptions, barrier, rank_world
+from depth_anything_ros.training.stages.evaluate import evaluate_weights
+from depth_anything_ros.training.stages.export import export_model
+from depth_anything_ros.training.stages.metric import run_metric
+from depth_anything_ros.training.stages.pseudo_label import run_pseudo_label
+from depth_anything_ros.training.stages.student import run_student
+from depth_anything_ros.training.stages.teacher import run_teacher
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from tqdm import tqdm
 from depth_anything_ros.atomic_file import write_bytes_atomic
 from depth_anything_ros.inference import DepthEstimator
 from depth_anything_ros.model import load_model
-from training.config import Config
-from training.data.cache import save_atomic
-from training.loop import barrier, rank_world
-from training.stages.common import open_data, stage_dir
+from depth_anything_ros.training.config import Config
+from depth_anything_ros.training.data.cache import save_atomic
+from depth_anything_ros.training.loop import barrier, rank_world
+from depth_anything_ros.training.stages.common import open_data, stage_dir
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Student: re-initialised model on labeled + pseudo-labelled images (P1 §3.2–3.3, REFERENCE.md §5).
 
 Each step sees labeled : unlabeled = 1 : ``unlabeled_ratio`` (P1: 1:2). Unlabeled images get the
-strong perturbations (colour jitter, Gaussian blur, CutMix p = 0.5; ``training.data.perturbations``)
+strong perturbations (colour jitter, Gaussian blur, CutMix p = 0.5; ``depth_anything_ros.training.data.perturbations``)
 and the region-weighted CutMix loss against the teacher's pseudo-labels of the clean images.
 Feature alignment pulls the student's last-tap features towards a frozen encoder's with the
 tolerance margin α. The frozen encoder is a DINOv2 checkpoint when ``student.frozen_encoder`` names
@@ -20,17 +20,17 @@ import numpy as np
 import torch
 
 from depth_anything_ros.model import DepthAnything, load_dinov2_backbone, load_model
-from training.config import Config
-from training.data.perturbations import StrongPerturbation
-from training.data.transforms import normalize_images
-from training.losses import (cutmix_affine_invariant_loss, feature_alignment_loss,
+from depth_anything_ros.training.config import Config
+from depth_anything_ros.training.data.perturbations import StrongPerturbation
+from depth_anything_ros.training.data.transforms import normalize_images
+from depth_anything_ros.training.losses import (cutmix_affine_invariant_loss, feature_alignment_loss,
                              gradient_matching_loss)
-from training.loop import RunOptions, Source, StageSpec, seed_everything, train
-from training.stages.common import (build_model, crop_and_flip, export_stage_model,
+from depth_anything_ros.training.loop import RunOptions, Source, StageSpec, seed_everything, train
+from depth_anything_ros.training.stages.common import (build_model, crop_and_flip, export_stage_model,
                                     labeled_source, network_input, open_data, preview_rows,
                                     stage_dir, stage_fingerprint)
-from training.stages.pseudo_label import read_manifest
-from training.stages.teacher import relative_loss
+from depth_anything_ros.training.stages.pseudo_label import read_manifest
+from depth_anything_ros.training.stages.teacher import relative_loss
 
 log = logging.getLogger(__name__)
 

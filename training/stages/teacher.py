@@ -8,10 +8,10 @@ from pathlib import Path
 
 import torch
 
-from training.config import Config
-from training.losses import affine_invariant_loss, gradient_matching_loss
-from training.loop import RunOptions, StageSpec, seed_everything, train
-from training.stages.common import (build_model, export_stage_model, labeled_source,
+from depth_anything_ros.training.config import Config
+from depth_anything_ros.training.losses import affine_invariant_loss, gradient_matching_loss
+from depth_anything_ros.training.loop import RunOptions, StageSpec, seed_everything, train
+from depth_anything_ros.training.stages.common import (build_model, export_stage_model, labeled_source,
                                     load_state_into, network_input, preview_rows, stage_dir,
                                     stage_fingerprint)
 
