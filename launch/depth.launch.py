@@ -5,21 +5,26 @@
         use_rviz:=true camera_frame:=cam_optical_frame
 
 Parameters come from `params_file` (default: the shipped config/depth.yaml, keys under `/**`)
-and then from the launch arguments `weights` and `device`, which win because they come last and
-are written under the node's fully qualified name (REFERENCE.md § 11). An empty `weights` or
-`device` leaves the YAML value alone (the shipped YAML's empty `weights` = the shipped model).
+and then from the launch arguments `weights`, `device` and `use_sim_time`, which win because they
+come last and are written under the node's fully qualified name (REFERENCE.md § 11). An empty
+`weights` or `device` leaves the YAML value alone (the shipped YAML's empty `weights` = the
+shipped model). `log_level` sets the node's (and RViz's) logger level.
 
+RViz is optional (package.xml does not depend on it, so headless robots do not pull Qt/OGRE):
+with `use_rviz:=true` on a machine without rviz2 the node starts alone and the launch says why.
 RViz needs a fixed frame that exists without a TF tree, so it uses the camera optical frame:
 the launch file writes a temporary copy of config/depth.rviz whose Fixed Frame is `camera_frame`
-and whose topics follow `image` and `namespace`, and starts rviz2 on that copy.
+and whose topics follow `image` and the node's full namespace (`namespace` under any enclosing
+PushRosNamespace), and removes that copy when the launch shuts down.
 """
 import os
 import tempfile
 
 import yaml
+from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.conditions import IfCondition
+from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction, RegisterEventHandler
+from launch.event_handlers import OnShutdown
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
@@ -44,10 +49,14 @@ ARGUMENTS = (
     ("camera_info", "camera_info", "Input sensor_msgs/CameraInfo topic."),
     ("namespace", "", "Namespace of the node; outputs are <namespace>/depth/*."),
     ("device", "", "Inference device: auto, cpu, cuda, cuda:N; empty = the YAML's value."),
-    ("use_rviz", "false", "Start rviz2 with the shipped config showing depth and the cloud."),
+    ("use_rviz", "false", "Start rviz2 with the shipped config showing depth and the cloud "
+                          "(optional: without rviz2 installed the node starts alone, with a warning)."),
     ("camera_frame", "camera_optical_frame",
      "RViz Fixed Frame: the camera optical frame id of the input images (no TF tree needed)."),
+    ("use_sim_time", "false", "Use /clock (true when replaying a bag with `ros2 bag play --clock`)."),
+    ("log_level", "info", "Logger level of the node and RViz: debug, info, warn, error or fatal."),
 )
+LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
 
 
 def resolve_topic(namespace: str, topic: str) -> str:
@@ -58,14 +67,57 @@ def resolve_topic(namespace: str, topic: str) -> str:
     return "/" + "/".join(parts)
 
 
-def node_parameter_overrides(weights: str, device: str) -> dict:
+def full_namespace(pushed: str, namespace: str) -> str:
+    """The namespace launch_ros gives Node(namespace=...) under PushRosNamespace(`pushed`).
+
+    A relative `namespace` is appended to the pushed one, an absolute one replaces it (launch_ros
+    prefix_namespace); the result is absolute, "/" for none.
+    """
+    if namespace.startswith("/"):
+        combined = namespace
+    else:
+        combined = "/".join(p for p in (pushed.strip("/"), namespace.strip("/")) if p)
+    return "/" + combined.strip("/")
+
+
+def as_bool(text: str, name: str) -> bool:
+    """A launch argument's true/false text as a bool; anything else is refused by name."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise RuntimeError(f"launch argument '{name}': {text!r} is not true or false")
+
+
+def node_parameter_overrides(weights: str, device: str, use_sim_time: bool = False) -> dict:
     """Launch-argument overrides; empty arguments are left out so the YAML value stays."""
     overrides = {}
     if weights:
         overrides["weights"] = weights
     if device:
         overrides["device"] = device
+    if use_sim_time:
+        overrides["use_sim_time"] = True
     return overrides
+
+
+def log_level_arguments(level: str) -> list:
+    """`--log-level` ROS arguments for a launch `log_level`, refused by name when unknown."""
+    lowered = level.strip().lower()
+    if lowered not in LOG_LEVELS:
+        raise RuntimeError(
+            f"launch argument 'log_level': {level!r} is not one of {', '.join(LOG_LEVELS)}")
+    return ["--log-level", lowered]
+
+
+def rviz_share_or_reason(find_share) -> tuple:
+    """(rviz2's share directory, "") when it is installed, else (None, the one-line reason)."""
+    try:
+        return find_share("rviz2"), ""
+    except (PackageNotFoundError, LookupError, ValueError) as error:
+        return None, (f"use_rviz:=true but rviz2 is not installed ({error}); starting depth_node "
+                      "without RViz (install ros-$ROS_DISTRO-rviz2 to see depth and the cloud)")
 
 
 def rviz_config_for(template_text: str, *, fixed_frame: str, namespace: str, image: str) -> str:
@@ -90,15 +142,50 @@ def _write_rviz_config(text: str) -> str:
     return handle.name
 
 
+def _remove_file(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def _rviz_actions(arg: dict, namespace: str, pushed: str, ros_arguments: list,
+                  use_sim_time: bool) -> list:
+    """rviz2 on a temporary copy of the shipped config (removed at shutdown), or a warning."""
+    _, reason = rviz_share_or_reason(get_package_share_directory)
+    if reason:
+        return [LogInfo(msg="[WARNING] " + reason)]
+    template_path = os.path.join(get_package_share_directory(PACKAGE), "config", RVIZ_CONFIG)
+    with open(template_path, encoding="utf-8") as template:
+        rviz_text = rviz_config_for(template.read(), fixed_frame=arg["camera_frame"],
+                                    namespace=full_namespace(pushed, namespace),
+                                    image=arg["image"])
+    path = _write_rviz_config(rviz_text)
+    return [
+        Node(package="rviz2", executable="rviz2", name="rviz2", output="screen",
+             arguments=["-d", path], ros_arguments=ros_arguments,
+             parameters=[{"use_sim_time": use_sim_time}]),
+        RegisterEventHandler(OnShutdown(on_shutdown=[
+            OpaqueFunction(function=lambda _context: _remove_file(path))])),
+    ]
+
+
 def _launch_setup(context, *args, **kwargs):
-    """Build the actions once the launch arguments are known (empty overrides are skipped)."""
+    """Build the actions once the launch arguments are known (empty overrides are skipped).
+
+    Every argument is checked before any action is returned, so a bad one starts nothing.
+    """
     arg = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
     params_file = arg["params_file"]
     if not os.path.isfile(params_file):
         raise RuntimeError(f"params_file '{params_file}': no such file")
     namespace = arg["namespace"].strip("/")
+    pushed = context.launch_configurations.get("ros_namespace", "") or ""
     image = arg["image"]
-    overrides = node_parameter_overrides(arg["weights"], arg["device"])
+    use_sim_time = as_bool(arg["use_sim_time"], "use_sim_time")
+    use_rviz = as_bool(arg["use_rviz"], "use_rviz")
+    ros_arguments = log_level_arguments(arg["log_level"])
+    overrides = node_parameter_overrides(arg["weights"], arg["device"], use_sim_time)
     depth_node = Node(
         package=PACKAGE,
         executable=NODE_EXECUTABLE,
@@ -107,6 +194,7 @@ def _launch_setup(context, *args, **kwargs):
         output="screen",
         emulate_tty=True,
         parameters=[params_file] + ([overrides] if overrides else []),
+        ros_arguments=ros_arguments,
         remappings=[
             ("image", image),
             ("image/compressed", image.rstrip("/") + "/compressed"),
@@ -114,19 +202,8 @@ def _launch_setup(context, *args, **kwargs):
         ],
     )
     actions = [depth_node]
-    if IfCondition(arg["use_rviz"]).evaluate(context):
-        share = FindPackageShare(PACKAGE).perform(context)
-        with open(os.path.join(share, "config", RVIZ_CONFIG), encoding="utf-8") as template:
-            rviz_text = rviz_config_for(
-                template.read(), fixed_frame=arg["camera_frame"], namespace=namespace,
-                image=image)
-        actions.append(Node(
-            package="rviz2",
-            executable="rviz2",
-            name="rviz2",
-            output="screen",
-            arguments=["-d", _write_rviz_config(rviz_text)],
-        ))
+    if use_rviz:
+        actions += _rviz_actions(arg, namespace, pushed, ros_arguments, use_sim_time)
     return actions
 
 

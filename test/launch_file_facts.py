@@ -22,7 +22,8 @@ PARAMS_FILE = ROOT / "config" / "depth.yaml"
 PACKAGE = "depth_anything_ros"
 
 # Names the launch file's pure helpers need; everything else in it needs launch/launch_ros.
-HELPER_FUNCTIONS = ("resolve_topic", "node_parameter_overrides", "rviz_config_for")
+HELPER_FUNCTIONS = ("resolve_topic", "full_namespace", "node_parameter_overrides",
+                    "rviz_config_for")
 
 
 def launch_tree() -> ast.Module:

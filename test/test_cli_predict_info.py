@@ -93,6 +93,17 @@ def test_predict_missing_image_fails_naming_the_file(tmp_path, metric_weights, c
     assert str(missing) in error_line(capsys)
 
 
+def test_predict_a_folder_says_it_is_a_folder_not_a_missing_file(tmp_path, metric_weights,
+                                                                  capsys):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    status = main(["predict", str(folder), "--weights", str(metric_weights),
+                   "--out", str(tmp_path / "o")])
+    assert status == 2
+    line = error_line(capsys)
+    assert str(folder) in line and "is a folder" in line and "no such" not in line
+
+
 def test_predict_unreadable_image_fails_naming_the_file(tmp_path, metric_weights, capsys):
     broken = tmp_path / "broken.png"
     broken.write_text("this is not a PNG")

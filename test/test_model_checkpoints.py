@@ -4,6 +4,7 @@ import json
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -162,6 +163,21 @@ def test_malicious_pickle_is_refused_and_its_code_never_runs(tmp_path):
         assert not target.exists()
     with pytest.raises(CheckpointError, match="refused to load"):
         load_model(zipped, version="v2", variant="relative")
+
+
+def test_an_image_or_safetensors_passed_as_pth_is_named_for_what_it_is(tmp_path, pico):
+    import cv2
+
+    png = tmp_path / "photo.pth"
+    png.write_bytes(cv2.imencode(".png", np.zeros((4, 4, 3), np.uint8))[1].tobytes())
+    with pytest.raises(CheckpointError, match=r"photo\.pth: not a PyTorch checkpoint \(a PNG image\)"):
+        load_model(png, version="v2", variant="relative")
+    ours = tmp_path / "ours.safetensors"
+    save_model(pico, ours)
+    renamed = tmp_path / "ours.pth"
+    renamed.write_bytes(ours.read_bytes())
+    with pytest.raises(CheckpointError, match="a safetensors file"):
+        load_model(renamed, version="v2", variant="relative")
 
 
 @pytest.mark.parametrize("suffix", [".pth", ".safetensors"])

@@ -31,3 +31,47 @@ def test_training_runs_as_a_cli_subcommand_and_from_a_checkout():
                               capture_output=True, text=True, timeout=120)
     assert checkout.returncode == 0, checkout.stderr
     assert "pipeline" in checkout.stdout
+
+
+def _collected(*args: str, env_suite: str | None = None) -> set[str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "DAR_TESTS"}
+    if env_suite is not None:
+        env["DAR_TESTS"] = env_suite
+    run = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
+                          "-p", "no:cacheprovider", *args,
+                          "test/test_training_losses.py", "test/test_metrics.py"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return {line.split("::")[0] for line in run.stdout.splitlines() if "::" in line}
+
+
+def test_colcon_test_runs_the_default_subset_and_dar_tests_all_runs_everything():
+    colcon = ("--junit-prefix=depth_anything_ros",)  # what colcon's pytest step always passes
+    assert _collected(*colcon) == {"test/test_metrics.py"}
+    assert _collected(*colcon, env_suite="all") == {"test/test_metrics.py",
+                                                    "test/test_training_losses.py"}
+    assert _collected() == {"test/test_metrics.py", "test/test_training_losses.py"}
+
+
+# ROS packages (not pip/apt Python modules) the code may import, by import name = package name.
+ROS_PACKAGES = ("rclpy", "rcl_interfaces", "ament_index_python", "sensor_msgs", "std_msgs",
+                "diagnostic_msgs", "geometry_msgs", "builtin_interfaces", "launch", "launch_ros")
+
+
+def test_package_xml_declares_every_ros_package_imported_and_no_pip_rosdep_key():
+    import re
+
+    package_xml = (ROOT / "package.xml").read_text(encoding="utf-8")
+    depends = set(re.findall(r"<(?:exec_|build_)?depend>([^<]+)</", package_xml))
+    assert not [d for d in depends if d.endswith("-pip")], "pip keys break rosdep on 24.04"
+    sources = list((ROOT / "depth_anything_ros").rglob("*.py")) + [ROOT / "launch" /
+                                                                    "depth.launch.py"]
+    imported = set()
+    for source in sources:
+        for match in re.finditer(r"^\s*(?:from|import) (\w+)", source.read_text(), re.M):
+            if match.group(1) in ROS_PACKAGES:
+                imported.add(match.group(1))
+    assert {"rclpy", "rcl_interfaces", "ament_index_python", "launch_ros"} <= imported
+    assert imported <= depends, f"package.xml lacks <exec_depend> for {imported - depends}"

@@ -72,14 +72,26 @@ def one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def check_image_path(path: Path) -> None:
+    """UserError naming what `path` is when it is not an image file we can open."""
+    from depth_anything_ros.cli import UserError
+
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, not an image; pass image files "
+                        f"(e.g. {path}/*.jpg)")
+    if not path.exists():
+        raise UserError(f"{path}: no such file")
+    if not path.is_file():
+        raise UserError(f"{path}: not a regular file")
+
+
 def read_rgb(path: Path) -> np.ndarray:
     """An image file as RGB uint8 H×W×3 (grey and 16-bit images are converted by cv2)."""
     import cv2
 
     from depth_anything_ros.cli import UserError
 
-    if not path.is_file():
-        raise UserError(f"{path}: no such image file")
+    check_image_path(path)
     data = np.fromfile(path, dtype=np.uint8)
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if bgr is None:
@@ -112,8 +124,7 @@ def run(args: argparse.Namespace) -> int:
                         f"choose one of {', '.join(sorted(COLORMAPS))}")
     check_unique_stems(args.images)
     for image in args.images:  # fail before the model loads
-        if not image.is_file():
-            raise UserError(f"{image}: no such image file")
+        check_image_path(image)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

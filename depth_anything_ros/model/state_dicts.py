@@ -31,6 +31,32 @@ def _check_file(path: Path) -> None:
         raise CheckpointError(f"{path}: file is empty")
 
 
+# Leading bytes of files people mistake for checkpoints, so a refusal can say what the file is.
+_OTHER_FORMATS = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\x1f\x8b", "gzip-compressed data"),
+    (b"<?xml", "an XML file (an OpenVINO model?)"),
+    (b"{", "text (JSON?)"),
+)
+
+
+def _torch_container(path: Path) -> str | None:
+    """None when `path` starts like a torch.save file (zip, or a legacy pickle), else what it
+    looks like instead: a PNG passed as weights must not be called 'Python objects'."""
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+        return None
+    if len(head) >= 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 1 << 27:
+        return "a safetensors file (give it the .safetensors suffix)"
+    for magic, description in _OTHER_FORMATS:
+        if head.startswith(magic):
+            return description
+    return "not a zip archive or pickle"
+
+
 def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """All tensors and the string metadata of a .safetensors file."""
     from safetensors import safe_open
@@ -66,6 +92,11 @@ def read_safetensors_header(path: Path) -> tuple[dict[str, tuple[int, ...]], dic
 def read_torch_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """A plain state_dict from a .pth/.pt via the restricted unpickler (weights_only=True)."""
     _check_file(path)
+    other = _torch_container(path)
+    if other is not None:
+        raise CheckpointError(
+            f"{path}: not a PyTorch checkpoint ({other}); expected an official .pth/.pt "
+            "state_dict, our .safetensors or a Hugging Face model folder")
     try:
         # No mmap: a file rewritten in place (torch.save to the same path) would change the
         # weights of a model that is already loaded.
