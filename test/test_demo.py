@@ -145,10 +145,13 @@ def test_demo_environment_keeps_dds_local_and_respects_an_explicit_domain():
 
     chosen = demo_environment({"PATH": "/bin"})
     assert chosen["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
+    assert chosen["ROS_LOCALHOST_ONLY"] == "1"  # Humble reads only this one
     assert DEMO_DOMAIN_RANGE[0] <= int(chosen["ROS_DOMAIN_ID"]) <= DEMO_DOMAIN_RANGE[1]
-    explicit = demo_environment({"ROS_DOMAIN_ID": "7", "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET"})
+    explicit = demo_environment({"ROS_DOMAIN_ID": "7", "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET",
+                                 "ROS_LOCALHOST_ONLY": "0"})
     assert explicit["ROS_DOMAIN_ID"] == "7"
     assert explicit["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
+    assert explicit["ROS_LOCALHOST_ONLY"] == "1"
 
 
 def test_recorder_reads_a_pointcloud2_by_its_fields():

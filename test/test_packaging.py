@@ -7,11 +7,29 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _tracked_copy(target: Path) -> Path:
+    """The repository's tracked files (symlinks kept) in `target`, so a build leaves no build/
+    or egg-info in the checkout."""
+    import shutil
+
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True,
+                            capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source, copy = ROOT / name, target / name
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            copy.symlink_to(source.readlink())
+        else:
+            shutil.copy2(source, copy)
+    return target
+
+
 def test_built_wheel_installs_only_names_under_depth_anything_ros(tmp_path):
+    source = _tracked_copy(tmp_path / "src")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                    "--no-build-isolation", "-w", str(tmp_path), str(ROOT)],
+                    "--no-build-isolation", "-w", str(tmp_path / "dist"), str(source)],
                    check=True, capture_output=True, timeout=240, cwd=tmp_path)
-    (wheel,) = tmp_path.glob("*.whl")
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     top_level = {name.split("/", 1)[0] for name in names}
     python_roots = {t for t in top_level if not t.endswith((".dist-info", ".data"))}

@@ -85,7 +85,8 @@ def run_demo(options: DemoOptions, stop: threading.Event) -> DemoRun:
     env = demo_environment()
     # rclpy in this process must join the same private, localhost-only domain as the node.
     os.environ["ROS_DOMAIN_ID"] = env["ROS_DOMAIN_ID"]
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = env["ROS_AUTOMATIC_DISCOVERY_RANGE"]
+    for name in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOCALHOST_ONLY"):
+        os.environ[name] = env[name]
     with tempfile.TemporaryDirectory(prefix="depth_anything_demo_") as tmp:
         log_path = Path(tmp) / "depth_node.log"
         started = time.monotonic()
