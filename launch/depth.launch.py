@@ -13,18 +13,20 @@ shipped model). `log_level` sets the node's (and RViz's) logger level.
 RViz is optional (package.xml does not depend on it, so headless robots do not pull Qt/OGRE):
 with `use_rviz:=true` on a machine without rviz2 the node starts alone and the launch says why.
 RViz needs a fixed frame that exists without a TF tree, so it uses the camera optical frame:
-the launch file writes a temporary copy of config/depth.rviz whose Fixed Frame is `camera_frame`
-and whose topics follow `image` and the node's full namespace (`namespace` under any enclosing
-PushRosNamespace), and removes that copy when the launch shuts down.
+the launch file writes a copy of config/depth.rviz whose Fixed Frame is `camera_frame` and whose
+topics follow `image` and the node's full namespace (`namespace` under any enclosing
+PushRosNamespace). The copy lives in `$ROS_HOME/depth_anything_ros/rviz/` (default `~/.ros`),
+named by its content: the same arguments reuse one file, so nothing accumulates in /tmp even when
+the launch is killed, and rviz2 keeps its config for as long as it runs.
 """
+import hashlib
 import os
-import tempfile
+from pathlib import Path
 
 import yaml
 from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction, RegisterEventHandler
-from launch.event_handlers import OnShutdown
+from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
@@ -134,24 +136,27 @@ def rviz_config_for(template_text: str, *, fixed_frame: str, namespace: str, ima
     return yaml.safe_dump(config, sort_keys=False)
 
 
+def rviz_config_path(text: str, ros_home: str) -> Path:
+    """Where the RViz copy for `text` lives: `$ROS_HOME/depth_anything_ros/rviz/`, named by its
+    content, so repeated launches reuse one file (nothing piles up in /tmp, whatever signal
+    ends the launch) and rviz2 can read it for as long as it runs."""
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return Path(ros_home) / PACKAGE / "rviz" / f"depth_{digest}.rviz"
+
+
 def _write_rviz_config(text: str) -> str:
-    handle = tempfile.NamedTemporaryFile(
-        "w", prefix="depth_anything_ros_", suffix=".rviz", delete=False)
-    with handle:
-        handle.write(text)
-    return handle.name
-
-
-def _remove_file(path: str) -> None:
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass
+    ros_home = os.environ.get("ROS_HOME") or os.path.join(os.path.expanduser("~"), ".ros")
+    path = rviz_config_path(text, ros_home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    staged.write_text(text, encoding="utf-8")
+    os.replace(staged, path)  # atomic: a running rviz2 never reads half a file
+    return str(path)
 
 
 def _rviz_actions(arg: dict, namespace: str, pushed: str, ros_arguments: list,
                   use_sim_time: bool) -> list:
-    """rviz2 on a temporary copy of the shipped config (removed at shutdown), or a warning."""
+    """rviz2 on a copy of the shipped config made for these arguments, or a warning."""
     _, reason = rviz_share_or_reason(get_package_share_directory)
     if reason:
         return [LogInfo(msg="[WARNING] " + reason)]
@@ -160,14 +165,10 @@ def _rviz_actions(arg: dict, namespace: str, pushed: str, ros_arguments: list,
         rviz_text = rviz_config_for(template.read(), fixed_frame=arg["camera_frame"],
                                     namespace=full_namespace(pushed, namespace),
                                     image=arg["image"])
-    path = _write_rviz_config(rviz_text)
-    return [
-        Node(package="rviz2", executable="rviz2", name="rviz2", output="screen",
-             arguments=["-d", path], ros_arguments=ros_arguments,
-             parameters=[{"use_sim_time": use_sim_time}]),
-        RegisterEventHandler(OnShutdown(on_shutdown=[
-            OpaqueFunction(function=lambda _context: _remove_file(path))])),
-    ]
+    return [Node(package="rviz2", executable="rviz2", name="rviz2", output="screen",
+                 arguments=["-d", _write_rviz_config(rviz_text)], ros_arguments=ros_arguments,
+                 # only when needed: launch_ros writes every parameter dict to a /tmp file
+                 parameters=[{"use_sim_time": True}] if use_sim_time else [])]
 
 
 def _launch_setup(context, *args, **kwargs):
@@ -179,7 +180,10 @@ def _launch_setup(context, *args, **kwargs):
     params_file = arg["params_file"]
     if not os.path.isfile(params_file):
         raise RuntimeError(f"params_file '{params_file}': no such file")
-    namespace = arg["namespace"].strip("/")
+    # launch_ros semantics: a relative namespace goes under an enclosing PushRosNamespace, an
+    # absolute one ("/abs") replaces it; trailing slashes are dropped.
+    raw_namespace = arg["namespace"].strip()
+    namespace = ("/" if raw_namespace.startswith("/") else "") + raw_namespace.strip("/")
     pushed = context.launch_configurations.get("ros_namespace", "") or ""
     image = arg["image"]
     use_sim_time = as_bool(arg["use_sim_time"], "use_sim_time")

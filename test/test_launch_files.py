@@ -234,14 +234,20 @@ def test_launch_description_builds_and_expands_into_the_node_and_rviz(tmp_path, 
             else str(PARAMS_FILE)
     context.launch_configurations["use_rviz"] = "true"
     context.launch_configurations["camera_frame"] = "front_optical"
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the rviz copy is written
+    monkeypatch.setenv("ROS_HOME", str(tmp_path))  # where the rviz copy is written
+    try:
+        get_package_share_directory("rviz2")
+        rviz_installed = True
+    except PackageNotFoundError:
+        rviz_installed = False
     opaque = next(e for e in description.entities if isinstance(e, OpaqueFunction))
     actions = opaque.execute(context)
-    assert [a.node_executable for a in actions if hasattr(a, "node_executable")] == \
-        ["depth_node", "rviz2"]
-    (rviz_copy,) = tmp_path.glob("*.rviz")
-    manager = yaml.safe_load(rviz_copy.read_text())["Visualization Manager"]
-    assert manager["Global Options"]["Fixed Frame"] == "front_optical"
+    executables = [a.node_executable for a in actions if hasattr(a, "node_executable")]
+    assert executables == ["depth_node"] + (["rviz2"] if rviz_installed else [])
+    if rviz_installed:
+        (rviz_copy,) = tmp_path.rglob("*.rviz")
+        manager = yaml.safe_load(rviz_copy.read_text())["Visualization Manager"]
+        assert manager["Global Options"]["Fixed Frame"] == "front_optical"
 
 
 # ---- the real _launch_setup, run against launch stand-ins (test/fake_launch.py) ---------------
@@ -254,55 +260,75 @@ def _setup_actions(tmp_path, monkeypatch, *, rviz_installed: bool, **arguments):
     if rviz_installed:
         packages["rviz2"] = {}
     monkeypatch.setenv("AMENT_PREFIX_PATH", str(ament_prefix(tmp_path / "prefix", packages)))
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where an rviz copy would go
+    ros_home = tmp_path / "ros_home"
+    monkeypatch.setenv("ROS_HOME", str(ros_home))  # where an rviz copy would go
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no_tmp"))  # must stay unused
     module = load_launch_file(LAUNCH_FILE, monkeypatch)
     configurations = {name: default for name, default in EXPECTED_ARGUMENTS.items()}
     configurations["params_file"] = str(PARAMS_FILE)
     configurations.update(arguments)
-    return module._launch_setup(FakeContext(configurations)), scratch
+    return module._launch_setup(FakeContext(configurations)), ros_home
 
 
 def _kind(action) -> str:
     return type(action).__name__
 
 
+def _files(folder: Path) -> list:
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
 def test_use_rviz_without_rviz2_starts_the_node_alone_and_says_why(tmp_path, monkeypatch):
-    actions, scratch = _setup_actions(tmp_path, monkeypatch, rviz_installed=False,
-                                      use_rviz="true")
+    actions, ros_home = _setup_actions(tmp_path, monkeypatch, rviz_installed=False,
+                                       use_rviz="true")
     assert [_kind(a) for a in actions] == ["Node", "LogInfo"]
     assert actions[0].executable == "depth_node"
     warning = actions[1].msg
     assert "rviz2 is not installed" in warning and "without RViz" in warning
-    assert list(scratch.iterdir()) == [], "no RViz config is written when RViz cannot start"
+    assert _files(ros_home) == [], "no RViz config is written when RViz cannot start"
 
 
-def test_use_rviz_starts_rviz_on_a_copy_removed_at_shutdown(tmp_path, monkeypatch):
-    actions, scratch = _setup_actions(
-        tmp_path, monkeypatch, rviz_installed=True, use_rviz="true", namespace="cam",
-        ros_namespace="/fleet/r1", camera_frame="front_optical")
-    assert [_kind(a) for a in actions] == ["Node", "Node", "RegisterEventHandler"]
+def test_use_rviz_starts_rviz_on_one_reused_copy_under_ros_home(tmp_path, monkeypatch):
+    arguments = dict(use_rviz="true", namespace="cam", ros_namespace="/fleet/r1",
+                     camera_frame="front_optical")
+    actions, ros_home = _setup_actions(tmp_path, monkeypatch, rviz_installed=True, **arguments)
+    assert [_kind(a) for a in actions] == ["Node", "Node"]
     rviz = actions[1]
     assert (rviz.package, rviz.executable) == ("rviz2", "rviz2")
+    assert rviz.parameters == []  # no use_sim_time dict: launch_ros would write it to /tmp
     copy = Path(rviz.arguments[rviz.arguments.index("-d") + 1])
-    assert copy.parent == scratch and copy.is_file()
+    assert copy.parent == ros_home / PACKAGE / "rviz" and copy.is_file()
     manager = yaml.safe_load(copy.read_text())["Visualization Manager"]
     assert manager["Global Options"]["Fixed Frame"] == "front_optical"
     topics = {d["Name"]: d["Topic"]["Value"] for d in manager["Displays"] if "Topic" in d}
     # the pushed namespace (PushRosNamespace) and the namespace argument both apply
     assert topics["Point cloud"] == "/fleet/r1/cam/depth/points"
-    (cleanup,) = actions[2].args[0].on_shutdown
-    cleanup.function(None)
-    assert not copy.exists(), "the temporary RViz config is removed when the launch shuts down"
+    again, _ = _setup_actions(tmp_path, monkeypatch, rviz_installed=True, **arguments)
+    assert again[1].arguments == rviz.arguments, "the same arguments reuse the same file"
+    other, _ = _setup_actions(tmp_path, monkeypatch, rviz_installed=True,
+                              **{**arguments, "camera_frame": "rear_optical"})
+    assert other[1].arguments != rviz.arguments
+    assert len(_files(ros_home)) == 2 and not (tmp_path / "no_tmp").exists()
 
 
-def test_sim_time_and_log_level_reach_the_node(tmp_path, monkeypatch):
-    actions, _ = _setup_actions(tmp_path, monkeypatch, rviz_installed=False,
+def test_an_absolute_namespace_replaces_the_pushed_one_for_node_and_rviz(tmp_path, monkeypatch):
+    actions, _ = _setup_actions(tmp_path, monkeypatch, rviz_installed=True, use_rviz="true",
+                                namespace="/abs/", ros_namespace="/fleet")
+    node, rviz = actions
+    assert node.namespace == "/abs"
+    copy = Path(rviz.arguments[rviz.arguments.index("-d") + 1])
+    manager = yaml.safe_load(copy.read_text())["Visualization Manager"]
+    topics = {d["Name"]: d["Topic"]["Value"] for d in manager["Displays"] if "Topic" in d}
+    assert topics["Point cloud"] == "/abs/depth/points"
+
+
+def test_sim_time_and_log_level_reach_the_node_and_rviz(tmp_path, monkeypatch):
+    actions, _ = _setup_actions(tmp_path, monkeypatch, rviz_installed=True, use_rviz="true",
                                 use_sim_time="true", log_level="DEBUG")
-    (node,) = actions
+    node, rviz = actions
     assert node.parameters == [str(PARAMS_FILE), {"use_sim_time": True}]
-    assert node.ros_arguments == ["--log-level", "debug"]
+    assert node.ros_arguments == rviz.ros_arguments == ["--log-level", "debug"]
+    assert rviz.parameters == [{"use_sim_time": True}]
 
 
 @pytest.mark.parametrize("name, value", [("log_level", "loud"), ("use_sim_time", "maybe"),
@@ -312,4 +338,4 @@ def test_a_bad_launch_argument_is_refused_by_name_before_anything_starts(
     arguments = {"use_rviz": "true", name: value}
     with pytest.raises(RuntimeError, match=f"'{name}'"):
         _setup_actions(tmp_path, monkeypatch, rviz_installed=True, **arguments)
-    assert list((tmp_path / "tmp").iterdir()) == []
+    assert _files(tmp_path / "ros_home") == []
