@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from picture_helpers import (
     ERROR_LOW_BGR,
+    FAR_BGR,
     assert_colour,
     assert_near_red_far_blue,
     panel,
@@ -99,13 +100,24 @@ def test_preview_rejects_ground_truth_of_another_size():
 
 def test_demo_preview_draws_prediction_and_ground_truth_near_red_far_blue_on_one_scale():
     gt = ramp(0.5, 6.0)
-    pred = gt[:, ::-1].copy()  # reversed: near on the right
+    # The prediction: the ground truth shifted 20 columns left, then 9 m (beyond the range).
+    pred = np.concatenate([gt[:, 20:], np.full((H, 20), 9.0, np.float32)], axis=1)
     xyz = np.zeros((1, 3), np.float32)
     picture = compose_preview(photo(), pred, gt, xyz, None, fx=60.0, cx=W / 2)
     f = enlargement(H)
     pred_panel = panel(picture, H, W, 1, f)
     gt_panel = panel(picture, H, W, 2, f)
     assert_near_red_far_blue(gt_panel, gt, "ground truth")
-    assert_near_red_far_blue(pred_panel, pred, "prediction")
-    np.testing.assert_array_equal(pred_panel[:, ::-1], gt_panel)  # one shared scale
+    np.testing.assert_array_equal(pred_panel[:, :-20], gt_panel[:, 20:])  # one shared scale
+    assert (pred_panel[:, -20:] == np.array(FAR_BGR, np.uint8)).all()
     assert picture.shape[1] > 4 * W * f  # + the scale bar beside the ground truth
+
+
+def test_pixels_without_a_predicted_depth_are_left_out_of_abs_rel_and_drawn_black():
+    gt = ramp()
+    pred = gt * 1.5
+    pred[:, :8] = np.nan  # the prediction has no depth here
+    error = frame_error(pred, gt)
+    assert error.abs_rel == pytest.approx(0.5, rel=1e-6)
+    assert error.valid_pixels == H * (W - 8)
+    assert np.isnan(error.error_map[:, :8]).all()

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from picture_helpers import assert_near_red_far_blue
+from picture_helpers import FAR_BGR, NEAR_BGR, assert_near_red_far_blue
 
 from depth_anything_ros.inference import DepthEstimator
 from depth_anything_ros.model import DepthAnything, ModelConfig, save_model
@@ -34,13 +34,15 @@ def tick_texts(cbar_ax) -> list[str]:
 
 def test_metric_sample_grid_draws_target_and_prediction_near_red_on_one_scale_in_metres(tmp_path):
     rgb = np.zeros((H, W, 3), np.uint8)
-    pred = GT[:, ::-1].copy()
+    # The prediction: the target shifted 10 columns left, then 9 m (beyond the target's range).
+    pred = np.concatenate([GT[:, 10:], np.full((H, 10), 9.0, np.float32)], axis=1)
     fig = sample_grid_figure([(rgb, GT, pred)], kind="depth")
     try:
         axes = fig.get_axes()
-        assert_near_red_far_blue(drawn_bgr(axes[1]), GT, "target")
-        assert_near_red_far_blue(drawn_bgr(axes[2]), pred, "prediction")
-        np.testing.assert_array_equal(drawn_bgr(axes[2])[:, ::-1], drawn_bgr(axes[1]))
+        target_bgr, pred_bgr = drawn_bgr(axes[1]), drawn_bgr(axes[2])
+        assert_near_red_far_blue(target_bgr, GT, "target")
+        np.testing.assert_array_equal(pred_bgr[:, :-10], target_bgr[:, 10:])  # one scale
+        assert (pred_bgr[:, -10:] == np.array(FAR_BGR, np.uint8)).all()
         lo, hi = color_range(GT)
         (bar,) = colour_bars(fig)
         assert tick_texts(bar) == tick_labels(scale_ticks(lo, hi), "m")
@@ -128,7 +130,9 @@ def test_relative_evaluation_figure_has_no_scale_plot(folder, tmp_path):
     try:
         titles = [ax.get_title() for ax in fig.get_axes()]
         assert "prediction (scale/shift fitted)" in titles
-        assert not any(t.startswith("per-frame scale") for t in titles)
+        plots = [ax for ax in fig.get_axes()
+                 if not ax.get_images() and ax.get_label() != "<colorbar>"]
+        assert [ax.get_title() for ax in plots] == ["per-image abs_rel (3 images)"]
     finally:
         plt.close(fig)
 
@@ -158,3 +162,37 @@ def test_evaluate_cli_refuses_a_figure_in_a_missing_folder_before_evaluating(tmp
               "--data", "folder:/nowhere", "--figure", str(tmp_path / "no" / "eval.png")])
     assert exit_info.value.code == 2
     assert "no/eval.png: its folder does not exist" in capsys.readouterr().err
+
+
+def _near_minus_far_column(png: np.ndarray) -> float:
+    """Mean column of near-coloured minus far-coloured pixels, left of the colour bar."""
+    left = png[:, : int(png.shape[1] * 0.85)]
+    near = np.argwhere(np.abs(left.astype(int) - NEAR_BGR).max(axis=2) <= 3)[:, 1]
+    far = np.argwhere(np.abs(left.astype(int) - FAR_BGR).max(axis=2) <= 3)[:, 1]
+    assert near.size > 50 and far.size > 50
+    return float(near.mean() - far.mean())
+
+
+@pytest.mark.parametrize("kind, near_side", [("depth", "left"), ("disparity", "right")])
+def test_training_loop_draws_samples_png_as_the_stage_says_depth_or_disparity(
+        tmp_path, kind, near_side):
+    from torch import nn
+
+    from depth_anything_ros.training.config import OptimSection
+    from depth_anything_ros.training.loop import RunOptions, Source, StageSpec, train
+
+    def load(index, rng):
+        return {"x": np.ones(2, np.float32)}
+
+    def loss(model, batch):
+        value = model(batch["s"]["x"]).pow(2).mean()
+        return value, {}
+
+    rows = [(np.zeros((H, W, 3), np.uint8), GT, GT)]  # values grow to the right
+    spec = StageSpec("toy", nn.Linear(2, 1), [Source("s", 4, load, 2)], loss,
+                     OptimSection(steps=2, batch_size=2, log_every=1, checkpoint_every=2),
+                     tmp_path, preview=lambda model, batch: rows, preview_kind=kind)
+    train(spec, RunOptions(device="cpu", progress=False))
+    png = cv2.imread(str(tmp_path / "samples.png"))
+    # depth: small = near = red on the left; disparity: large = near = red on the right
+    assert (_near_minus_far_column(png) < 0) == (near_side == "left")

@@ -141,3 +141,11 @@ def test_write_depth_png_mm_round_trips_through_a_16_bit_png(tmp_path):
 def test_write_depth_png_mm_names_the_file_on_bad_shape(tmp_path):
     with pytest.raises(ValueError, match="bad.png"):
         write_depth_png_mm(tmp_path / "bad.png", np.zeros((2, 2, 2), np.float32))
+
+
+def test_color_range_of_a_camera_frame_matches_the_full_percentiles_closely():
+    rng = np.random.default_rng(2)
+    depth = rng.lognormal(0.5, 0.6, (480, 640)).astype(np.float32)
+    depth[rng.random(depth.shape) < 0.3] = np.nan
+    full = np.percentile(depth[np.isfinite(depth)], (2, 98))
+    np.testing.assert_allclose(color_range(depth), full, rtol=0.03)
