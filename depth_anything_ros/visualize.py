@@ -208,12 +208,12 @@ def _multiples(lo: float, hi: float, step: float) -> list[float]:
     return [float(f"{i * step:.12g}") for i in range(first, last + 1)]
 
 
-def scale_ticks(vmin: float, vmax: float, min_ticks: int = 3, max_ticks: int = 5) -> list[float]:
+def scale_ticks(vmin: float, vmax: float, min_ticks: int = 3) -> list[float]:
     """3–5 round values (1, 2, 2.5 or 5 × 10^k apart) inside ``[vmin, vmax]`` for a scale bar.
 
-    The largest round step that still gives ``min_ticks`` wins; if that gives more than
-    ``max_ticks`` (at most 6 can happen) every other one is kept. A degenerate range gives
-    ``[vmin]``.
+    The largest round step that still gives ``min_ticks`` wins. It never gives more than 5: six
+    consecutive multiples of a step hold at least three of the next larger one. A degenerate
+    range gives ``[vmin]``.
     """
     span = vmax - vmin
     if not (math.isfinite(vmin) and math.isfinite(vmax)) or span <= 1e-9 * max(
@@ -226,8 +226,6 @@ def scale_ticks(vmin: float, vmax: float, min_ticks: int = 3, max_ticks: int = 5
         candidate = _multiples(vmin, vmax, step)
         if len(candidate) >= min_ticks:
             ticks = candidate
-    if len(ticks) > max_ticks:
-        ticks = ticks[::2]
     return ticks
 
 

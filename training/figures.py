@@ -122,13 +122,15 @@ class EvaluationFigure:
             axes[0, c].set_title(name)
         colour_bar(grid_fig, axes[:, 1:3], lo, hi)
         colour_bar(grid_fig, axes[:, 3], 0.0, ERROR_VMAX, kind="error")
-        self._histogram(plot_fig.subplots(1, 2 if self.metric else 1, squeeze=False)[0])
+        plot_axes = plot_fig.subplots(1, 2 if self.metric else 1, squeeze=False)[0]
+        self._histogram(plot_axes[0])
+        if self.metric:
+            self._scale_over_time(plot_axes[1])
         fig.suptitle(title)
         return fig
 
-    def _histogram(self, axes) -> None:
+    def _histogram(self, ax) -> None:
         abs_rel = np.array([f.abs_rel for f in self.frames])
-        ax = axes[0]
         ax.hist(abs_rel, bins=min(30, max(5, len(abs_rel) // 3)), color="0.45")
         ax.axvline(abs_rel.mean(), color="C3", label=f"mean {abs_rel.mean():.3f}")
         ax.axvline(np.median(abs_rel), color="C0", ls="--",
@@ -137,8 +139,6 @@ class EvaluationFigure:
         ax.set_ylabel("images")
         ax.set_title(f"per-image abs_rel ({len(abs_rel)} images)")
         ax.legend()
-        if len(axes) > 1:
-            self._scale_over_time(axes[1])
 
     def _scale_over_time(self, ax) -> None:
         scales = np.array([f.scale for f in self.frames])
@@ -152,11 +152,12 @@ class EvaluationFigure:
         ax.plot(x, scales, ".-", color="C2", lw=1, ms=3)
         ax.axhline(1.0, color="0.3", lw=1, ls=":", label="1 = metres right")
         finite = scales[np.isfinite(scales) & (scales > 0)]
+        title = "per-frame scale median(gt / pred)"
         if finite.size:
             ax.axhline(np.median(finite), color="C2", lw=1, ls="--",
                        label=f"median {np.median(finite):.2f}")
-            jitter = float(np.std(np.log(finite)))
-            ax.set_title(f"per-frame scale median(gt / pred); std of log {jitter:.2f}")
+            title += f"; std of log {float(np.std(np.log(finite))):.2f}"
+        ax.set_title(title)
         ax.set_ylabel("scale")
         ax.legend()
 
