@@ -130,11 +130,10 @@ def relative_depth_metrics(
     return depth_metrics(depth, gt, valid, pred_range=depth_range)
 
 
-def relative_error_map(
-    pred: np.ndarray, gt: np.ndarray, mask: np.ndarray | None = None
-) -> np.ndarray:
-    """Per-pixel ``|gt − pred| / gt`` (float32; NaN where GT is invalid, outside ``mask``, or the
-    prediction is not a positive finite depth) — the picture of abs_rel."""
+def _scored_pixels(
+    pred: np.ndarray, gt: np.ndarray, mask: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """float64 pred and gt, and the pixels with valid GT and a positive finite prediction."""
     pred = np.asarray(pred, dtype=np.float64)
     gt = np.asarray(gt, dtype=np.float64)
     valid = valid_depth_mask(gt, min_depth=np.finfo(np.float64).tiny)
@@ -142,6 +141,15 @@ def relative_error_map(
         valid &= np.isfinite(pred) & (pred > 0)
     if mask is not None:
         valid &= np.asarray(mask, dtype=bool)
+    return pred, gt, valid
+
+
+def relative_error_map(
+    pred: np.ndarray, gt: np.ndarray, mask: np.ndarray | None = None
+) -> np.ndarray:
+    """Per-pixel ``|gt − pred| / gt`` (float32; NaN where GT is invalid, outside ``mask``, or the
+    prediction is not a positive finite depth) — the picture of abs_rel."""
+    pred, gt, valid = _scored_pixels(pred, gt, mask)
     with np.errstate(invalid="ignore", divide="ignore"):
         error = np.abs(gt - pred) / gt
     return np.where(valid, error, np.nan).astype(np.float32)
@@ -150,13 +158,7 @@ def relative_error_map(
 def median_scale(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray | None = None) -> float:
     """The median-oracle scale ``median(gt / pred)`` over valid pixels (the factor that would make
     this frame's median right); NaN when no pixel is valid."""
-    pred = np.asarray(pred, dtype=np.float64)
-    gt = np.asarray(gt, dtype=np.float64)
-    valid = valid_depth_mask(gt, min_depth=np.finfo(np.float64).tiny)
-    with np.errstate(invalid="ignore"):
-        valid &= np.isfinite(pred) & (pred > 0)
-    if mask is not None:
-        valid &= np.asarray(mask, dtype=bool)
+    pred, gt, valid = _scored_pixels(pred, gt, mask)
     return float(np.median(gt[valid] / pred[valid])) if valid.any() else float("nan")
 
 
