@@ -16,7 +16,10 @@ from depth_anything_ros.geometry.scale import fit_disparity_scale_shift
 
 __all__ = [
     "METRIC_NAMES",
+    "aligned_depth",
     "depth_metrics",
+    "median_scale",
+    "relative_error_map",
     "relative_depth_metrics",
     "valid_depth_mask",
     "mean_metrics",
@@ -83,19 +86,19 @@ def depth_metrics(
     }
 
 
-def relative_depth_metrics(
+def aligned_depth(
     disparity: np.ndarray,
     gt: np.ndarray,
     mask: np.ndarray | None = None,
     *,
     depth_range: tuple[float, float] = (1e-3, 80.0),
-) -> dict[str, float]:
-    """Metrics of an affine-invariant disparity after LSQ scale-and-shift alignment (REFERENCE §4/§6).
+) -> np.ndarray:
+    """Depth (m, float64) from an affine-invariant disparity after the LSQ fit to ``gt`` (§4).
 
-    The fit uses the same pixels as the score (MiDaS protocol). As in MiDaS's evaluation, the
-    aligned disparity is capped below at ``1 / max_depth`` — an aligned disparity at or below zero
-    means "farther than anything", so it scores as ``max_depth``, never as a near pixel — and the
-    resulting depth is clamped to ``depth_range``.
+    The fit uses the valid GT pixels inside ``depth_range`` (and ``mask``). As in MiDaS's
+    evaluation, the aligned disparity is capped below at ``1 / max_depth`` — an aligned disparity
+    at or below zero means "farther than anything", so it reads as ``max_depth``, never as a near
+    pixel — and the depth is clamped to ``depth_range``.
     """
     lo, hi = depth_range
     gt = np.asarray(gt, dtype=np.float64)
@@ -105,7 +108,58 @@ def relative_depth_metrics(
     scale, shift = fit_disparity_scale_shift(disparity, gt, valid)
     aligned = shift + scale * np.asarray(disparity, dtype=np.float64)
     aligned = np.maximum(np.nan_to_num(aligned, nan=1.0 / hi), 1.0 / hi)
-    return depth_metrics(1.0 / aligned, gt, valid, pred_range=depth_range)
+    return np.clip(1.0 / aligned, lo, hi)
+
+
+def relative_depth_metrics(
+    disparity: np.ndarray,
+    gt: np.ndarray,
+    mask: np.ndarray | None = None,
+    *,
+    depth_range: tuple[float, float] = (1e-3, 80.0),
+) -> dict[str, float]:
+    """Metrics of an affine-invariant disparity after LSQ scale-and-shift alignment (REFERENCE §4/§6).
+
+    The fit uses the same pixels as the score (MiDaS protocol); see :func:`aligned_depth`.
+    """
+    lo, hi = depth_range
+    valid = valid_depth_mask(gt, lo, hi)
+    if mask is not None:
+        valid &= np.asarray(mask, dtype=bool)
+    depth = aligned_depth(disparity, gt, valid, depth_range=depth_range)
+    return depth_metrics(depth, gt, valid, pred_range=depth_range)
+
+
+def _scored_pixels(
+    pred: np.ndarray, gt: np.ndarray, mask: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """float64 pred and gt, and the pixels with valid GT and a positive finite prediction."""
+    pred = np.asarray(pred, dtype=np.float64)
+    gt = np.asarray(gt, dtype=np.float64)
+    valid = valid_depth_mask(gt, min_depth=np.finfo(np.float64).tiny)
+    with np.errstate(invalid="ignore"):
+        valid &= np.isfinite(pred) & (pred > 0)
+    if mask is not None:
+        valid &= np.asarray(mask, dtype=bool)
+    return pred, gt, valid
+
+
+def relative_error_map(
+    pred: np.ndarray, gt: np.ndarray, mask: np.ndarray | None = None
+) -> np.ndarray:
+    """Per-pixel ``|gt − pred| / gt`` (float32; NaN where GT is invalid, outside ``mask``, or the
+    prediction is not a positive finite depth) — the picture of abs_rel."""
+    pred, gt, valid = _scored_pixels(pred, gt, mask)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        error = np.abs(gt - pred) / gt
+    return np.where(valid, error, np.nan).astype(np.float32)
+
+
+def median_scale(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """The median-oracle scale ``median(gt / pred)`` over valid pixels (the factor that would make
+    this frame's median right); NaN when no pixel is valid."""
+    pred, gt, valid = _scored_pixels(pred, gt, mask)
+    return float(np.median(gt[valid] / pred[valid])) if valid.any() else float("nan")
 
 
 def mean_metrics(per_image: Iterable[Mapping[str, float]]) -> dict[str, float]:

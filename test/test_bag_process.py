@@ -15,6 +15,10 @@ from depth_anything_ros.bag.errors import BagError, BagFrameError, BagTopicError
 from depth_anything_ros.bag.process import BagJobOptions, process_bag
 from depth_anything_ros.conversions import decode_depth
 from depth_anything_ros.inference import DepthEstimator
+from depth_anything_ros.previews import enlargement
+from depth_anything_ros.scale_bar import scale_bar
+from depth_anything_ros.visualize import color_range
+from picture_helpers import assert_near_red_far_blue, panel
 
 CAM = "/cam/image_raw"
 
@@ -292,7 +296,11 @@ def test_export_dir_has_rgb_depth_mm_npy_preview_and_intrinsics_named_by_stamp(t
         np.testing.assert_array_equal(mm, np.round(depth * 1000).astype(np.uint16))
         rgb = cv2.cvtColor(cv2.imread(str(export / "rgb" / f"{name}.png")), cv2.COLOR_BGR2RGB)
         np.testing.assert_array_equal(rgb, frame.rgb)
-        assert cv2.imread(str(export / "preview" / f"{name}.png")).shape == (48, 64, 3)
+        preview = cv2.imread(str(export / "preview" / f"{name}.png"))
+        f = enlargement(48)  # the frame | its depth near red, far blue | the scale bar
+        np.testing.assert_array_equal(panel(preview, 48, 64, 0, f), cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR))
+        assert_near_red_far_blue(panel(preview, 48, 64, 1, f), depth, "bag export preview")
+        assert preview.shape[1] == 2 * 64 * f + scale_bar(48 * f, *color_range(depth)).shape[1]
         intr = json.loads((export / "intrinsics" / f"{name}.json").read_text())
         assert (intr["fx"], intr["fy"], intr["cx"], intr["cy"]) == (FX, FY, CX, CY)
         assert (intr["width"], intr["height"], intr["frame_id"]) == (64, 48, "cam_optical_frame")

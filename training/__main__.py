@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--min-depth", type=float, help="scoring range (default: the dataset's)")
     e.add_argument("--max-depth", type=float)
     e.add_argument("--input-size", type=int, help="network input size (default: the model's)")
+    e.add_argument("--figure", metavar="OUT.png",
+                   help="also draw worst/median/best frames, the abs_rel histogram and (metric "
+                        "models) the per-frame scale over time into this PNG")
     x = sub.add_parser("export", help="write our .safetensors with provenance and check it loads")
     x.add_argument("--weights", required=True)
     x.add_argument("--out", required=True)
@@ -59,7 +62,8 @@ def _run_options(config, args):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
     if args.stage == "evaluate":
@@ -69,9 +73,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.min_depth is not None or args.max_depth is not None:
             rng = (args.min_depth if args.min_depth is not None else 1e-3,
                    args.max_depth if args.max_depth is not None else 80.0)
+        figure = None
+        if args.figure and not Path(args.figure).resolve().parent.is_dir():
+            parser.error(f"--figure {args.figure}: its folder does not exist")
+        if args.figure:
+            from depth_anything_ros.training.figures import EvaluationFigure
+            figure = EvaluationFigure()
         metrics = evaluate_weights(args.weights, args.data, num=args.num, device=args.device,
-                                   depth_range=rng, input_size=args.input_size)
+                                   depth_range=rng, input_size=args.input_size, on_frame=figure)
         print(json.dumps(metrics, indent=2) if args.json else format_table(metrics))
+        if figure is not None:
+            figure.save(args.figure, title=f"{Path(args.weights).name} on {args.data}")
+            print(f"wrote {args.figure}", file=sys.stderr)
         return 0
     if args.stage == "export":
         from depth_anything_ros.training.stages.export import export_model

@@ -61,6 +61,7 @@ class StageSpec:
     optim: OptimSection
     out_dir: Path
     preview: PreviewFn | None = None
+    preview_kind: str = "disparity"  # what preview rows hold: "disparity" or "depth" (metres)
     frozen: list[nn.Module] = field(default_factory=list)  # moved to the device, never trained
     fingerprint: str = ""  # the settings a checkpoint must match to be resumed
 
@@ -382,6 +383,6 @@ def train(spec: StageSpec, run: RunOptions) -> nn.Module:
             model.eval()
             with torch.no_grad():
                 rows = spec.preview(model, _to_device(first_batch, device))
-            plots.sample_grid(rows, out / "samples.png", title=spec.name)
+            plots.sample_grid(rows, out / "samples.png", title=spec.name, kind=spec.preview_kind)
     barrier()
     return model

@@ -5,7 +5,8 @@ Layout of an export folder (the format training's folder datasets read; see docs
     rgb/<stamp>.png         the camera frame as decoded (8-bit colour PNG)
     depth/<stamp>.png       predicted depth, uint16 millimetres, 0 = invalid (scale 1000)
     depth/<stamp>.npy       predicted depth, float32 metres, NaN = invalid
-    preview/<stamp>.png     colourised depth for people (turbo, robust range; black = invalid)
+    preview/<stamp>.png     for people: the frame | its depth with a scale bar in metres (the
+                            README § Pictures convention; black = invalid)
     intrinsics/<stamp>.json {"fx","fy","cx","cy","width","height","frame_id","stamp"} when the
                             frame had a CameraInfo (intrinsics of the depth image)
 
@@ -22,14 +23,13 @@ import cv2
 import numpy as np
 
 from depth_anything_ros.atomic_file import save_npy_atomic, write_bytes_atomic
-from depth_anything_ros.visualize import colorize, write_depth_png_mm, write_image_atomic
+from depth_anything_ros.previews import depth_preview
+from depth_anything_ros.visualize import write_depth_png_mm, write_image_atomic
 
 if TYPE_CHECKING:
     from depth_anything_ros.geometry.camera import CameraIntrinsics
 
 EXPORT_FOLDERS = ("rgb", "depth", "preview", "intrinsics")
-# Metric depth: near = small values; reversed turbo draws near red, far blue (as `predict`).
-PREVIEW_COLORMAP = "turbo_r"
 
 
 class FrameExporter:
@@ -58,7 +58,7 @@ class FrameExporter:
         write_image_atomic(self.root / "rgb" / f"{name}.png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
         write_depth_png_mm(self.root / "depth" / f"{name}.png", depth)
         save_npy_atomic(self.root / "depth" / f"{name}.npy", depth.astype(np.float32, copy=False))
-        write_image_atomic(self.root / "preview" / f"{name}.png", colorize(depth, colormap=PREVIEW_COLORMAP))
+        write_image_atomic(self.root / "preview" / f"{name}.png", depth_preview(rgb, depth).image)
         if intrinsics is not None:
             record = {
                 "fx": float(intrinsics.fx), "fy": float(intrinsics.fy),

@@ -12,7 +12,9 @@ DESCRIPTION = """\
 Run Depth Anything on image files. For each IMAGE it writes into --out:
   <stem>.npy          float32 H×W, the raw result (metres for metric models, else disparity)
   <stem>.png          16-bit depth in millimetres, 0 = invalid (metric models only)
-  <stem>_preview.png  colourised for people (near objects red, far blue)
+  <stem>_preview.png  for people: the image | depth with a scale bar in metres (near red,
+                      far blue; README § Pictures); with --gt also | the error |d - gt| / gt
+                      with the frame's abs_rel in its title (also printed)
 """
 
 
@@ -30,8 +32,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="auto (CUDA if available), cpu, cuda or cuda:N (default: auto)")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"),
                         help="compute precision; fp16 needs CUDA (default: fp32)")
-    parser.add_argument("--colormap", default="turbo",
-                        help="cv2 colormap of the previews (default: turbo)")
+    parser.add_argument("--colormap", default=None,
+                        help="colormap of the previews, applied to nearness (default: "
+                             "spectral_r, near red; README § Pictures)")
+    parser.add_argument("--gt", action="append", type=Path, metavar="DEPTH", default=None,
+                        help="ground-truth depth for the error panel, once per IMAGE in the same "
+                             "order: .npy metres or 16-bit PNG (see --gt-scale)")
+    parser.add_argument("--gt-scale", type=float, default=1000.0, metavar="UNITS",
+                        help="16-bit PNG ground truth: units per metre (default: 1000, "
+                             "millimetres; TUM RGB-D: 5000)")
     parser.set_defaults(func=run)
 
 
@@ -116,15 +125,19 @@ def run(args: argparse.Namespace) -> int:
 
     from depth_anything_ros.cli import UserError
     from depth_anything_ros.atomic_file import save_npy_atomic
-    from depth_anything_ros.visualize import (COLORMAPS, colorize, write_depth_png_mm,
-                                              write_image_atomic)
+    from depth_anything_ros.previews import depth_preview
+    from depth_anything_ros.visualize import (DEFAULT_COLORMAP, check_colormap,
+                                              write_depth_png_mm, write_image_atomic)
 
-    if args.colormap.removesuffix("_r") not in COLORMAPS:
-        raise UserError(f"--colormap {args.colormap!r} is unknown; "
-                        f"choose one of {', '.join(sorted(COLORMAPS))}")
+    colormap = args.colormap or DEFAULT_COLORMAP
+    try:
+        check_colormap(colormap)
+    except ValueError as exc:
+        raise UserError(f"--colormap: {exc}") from exc
     check_unique_stems(args.images)
     for image in args.images:  # fail before the model loads
         check_image_path(image)
+    gts = read_ground_truths(args)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -134,26 +147,49 @@ def run(args: argparse.Namespace) -> int:
     estimator = load_estimator(args, device=args.device, precision=args.precision,
                                channels_last=True)
     metric = estimator.kind.name == "METRIC_DEPTH"
-    # Near objects look the same in both: small depth and large disparity both mean near.
-    colormap = args.colormap if not metric else _reversed(args.colormap)
     progress = tqdm(args.images, unit="image", disable=len(args.images) < 2, file=sys.stderr)
-    for image in progress:
+    for index, image in enumerate(progress):
         rgb = read_rgb(image)
         values = estimator.predict(rgb).values
+        try:
+            preview = depth_preview(rgb, values, kind="depth" if metric else "disparity",
+                                    colormap=colormap, gt=gts[index], input_title=image.name)
+        except ValueError as exc:  # ground truth of another size, or with nothing valid
+            raise UserError(f"{args.gt[index] if args.gt else image}: {one_line(exc)}") from exc
         stem = image.stem  # not Path.with_suffix: "frame.001" must keep its dot
         try:
             save_npy_atomic(args.out / f"{stem}.npy", values)
             if metric:
                 write_depth_png_mm(args.out / f"{stem}.png", values)
-            preview = colorize(values, colormap=colormap)
-            write_image_atomic(args.out / f"{stem}_preview.png", preview)
+            write_image_atomic(args.out / f"{stem}_preview.png", preview.image)
         except OSError as exc:
             raise UserError(f"{args.out}: cannot write the outputs of {image} "
                             f"({one_line(exc)})") from exc
+        if preview.error is not None:
+            print(f"{image}: {preview.error.title}")
     kind = "metric depth (m)" if metric else "relative disparity"
     print(f"wrote {kind} for {len(args.images)} image(s) to {args.out}")
     return 0
 
 
-def _reversed(colormap: str) -> str:
-    return colormap[:-2] if colormap.endswith("_r") else f"{colormap}_r"
+def read_ground_truths(args: argparse.Namespace) -> list:
+    """One ground-truth depth (metres) or None per image; user mistakes are UserErrors."""
+    from depth_anything_ros.cli import UserError
+    from depth_anything_ros.conversions.depth_files import DepthFileError, read_depth_file
+
+    if not args.gt:
+        return [None] * len(args.images)
+    if len(args.gt) != len(args.images):
+        raise UserError(f"--gt was given {len(args.gt)} time(s) for {len(args.images)} image(s); "
+                        "give one ground truth per IMAGE, in the same order")
+    if not args.gt_scale > 0:
+        raise UserError(f"--gt-scale must be positive, got {args.gt_scale}")
+    gts = []
+    for path in args.gt:
+        if not path.is_file():
+            raise UserError(f"{path}: no such ground-truth file")
+        try:
+            gts.append(read_depth_file(path, args.gt_scale))
+        except DepthFileError as exc:
+            raise UserError(one_line(exc)) from exc
+    return gts

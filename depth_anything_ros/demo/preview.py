@@ -1,6 +1,7 @@
 """preview.png: RGB | predicted depth | ground-truth depth | bird's-eye view of the cloud.
 
-ROS-free: the recorder hands plain arrays here. Both depth panels share one colour range, and
+ROS-free: the recorder hands plain arrays here. Both depth panels share one colour range (the
+convention of ``visualize``, range from the ground truth) and one scale bar in metres, and
 the bird's-eye view draws the ground-truth points grey under the predicted cloud, so a person
 sees at a glance whether the depth follows the scene. Written with
 ``visualize.write_image_atomic`` (a temporary file and a rename).
@@ -12,11 +13,10 @@ import math
 import cv2
 import numpy as np
 
-from depth_anything_ros.visualize import colorize
+from depth_anything_ros.previews import enlarge, enlargement, side_by_side, titled
+from depth_anything_ros.scale_bar import with_scale_bar
+from depth_anything_ros.visualize import color_range, colorize
 
-# Panels narrower than this are scaled up so the labels stay readable.
-MIN_PANEL_HEIGHT = 240
-LABEL_HEIGHT = 22
 GT_POINT_BGR = (110, 110, 110)
 GRID_BGR = (60, 60, 60)
 FOV_BGR = (0, 160, 255)
@@ -76,13 +76,6 @@ def birds_eye_view(
     return canvas
 
 
-def _labelled(panel: np.ndarray, text: str) -> np.ndarray:
-    bar = np.full((LABEL_HEIGHT, panel.shape[1], 3), 32, np.uint8)
-    cv2.putText(bar, text, (5, LABEL_HEIGHT - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
-                (235, 235, 235), 1, cv2.LINE_AA)
-    return np.vstack([bar, panel])
-
-
 def compose_preview(
     rgb: np.ndarray,
     pred_depth: np.ndarray,
@@ -100,31 +93,27 @@ def compose_preview(
     equal metres.
     """
     height, width = gt_depth.shape
-    finite_gt = gt_depth[np.isfinite(gt_depth) & (gt_depth > 0)]
-    if finite_gt.size:
-        vmin, vmax = (float(v) for v in np.percentile(finite_gt, (1.0, 99.0)))
-    else:
-        vmin, vmax = 0.0, float(np.nanmax(pred_depth)) if np.isfinite(pred_depth).any() else 1.0
-    panels = [
-        (cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR), "RGB (synthetic camera)"),
-        (colorize(pred_depth, vmin, vmax), "predicted depth (near blue, far red)"),
-        (colorize(gt_depth, vmin, vmax), f"ground truth (same colours: {vmin:.1f}-{vmax:.1f} m)"),
-    ]
+    vmin, vmax = color_range(gt_depth)  # the range rule, on the ground truth
+    factor = enlargement(height)
+
+    def enlarged(image: np.ndarray) -> np.ndarray:
+        return enlarge(image, factor)
+
     gt_xyz = _unproject(gt_depth, fx, cx)
     z_max = max(vmax * 1.1, 1.0)
     bev = birds_eye_view(cloud_xyz, cloud_bgr, height, width, z_max,
                          gt_points_xyz=gt_xyz, half_fov_tan=cx / fx)
-    panels.append((bev, "cloud, top view x-z (grey: GT)"))
-    factor = max(1, int(math.ceil(MIN_PANEL_HEIGHT / height)))
-    row = []
-    for image, label in panels:
-        if factor > 1:
-            image = cv2.resize(image, (width * factor, height * factor),
-                               interpolation=cv2.INTER_NEAREST)
-        row.append(_labelled(image, label))
-    picture = np.hstack(row)
+    gt_panel = with_scale_bar(enlarged(colorize(gt_depth, vmin, vmax)), vmin, vmax)
+    row = [
+        titled(enlarged(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)),
+               "RGB (synthetic camera)"),
+        titled(enlarged(colorize(pred_depth, vmin, vmax)), "predicted depth"),
+        titled(gt_panel, "ground truth (same colours = same metres)"),
+        titled(enlarged(bev), "cloud, top view x-z (grey: GT)"),
+    ]
+    picture = side_by_side(row)
     if title:
-        picture = _labelled(picture, title)
+        picture = titled(picture, title)
     return picture
 
 

@@ -50,7 +50,7 @@ from depth_anything_ros.ros.params import (
     check_startup,
     descriptor,
 )
-from depth_anything_ros.visualize import colorize
+from depth_anything_ros.scale_bar import depth_picture
 
 NODE_NAME = "depth_node"
 GIL_SWITCH_INTERVAL_S = 0.0005
@@ -332,8 +332,9 @@ class DepthNode(Node):
             self._pub_points.publish(messages.cloud_to_msg(cloud, header))
         if self._pub_colored in wanted:
             ranged = s.colored_max > 0
-            bgr = colorize(depth, s.colored_min if ranged else None,
-                           s.colored_max if ranged else None, s.colormap)
+            bgr, _ = depth_picture(depth, s.colored_min if ranged else None,
+                                   s.colored_max if ranged else None, s.colormap,
+                                   bar=s.colored_scale_bar)
             self._pub_colored.publish(messages.bgr_to_msg(bgr, header))
 
     # ---- shutdown --------------------------------------------------------------------------

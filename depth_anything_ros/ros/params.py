@@ -81,12 +81,15 @@ SPECS: tuple[ParamSpec, ...] = (
               float_range=(0.0, 10000.0), runtime=True),
     ParamSpec("publish_colored", False, "Publish colourised depth (bgr8) on depth/colored.",
               runtime=True),
-    ParamSpec("colormap", "turbo", "Colormap of depth/colored (turbo, inferno, magma, plasma, "
-              "viridis, jet, bone, gray; '_r' reverses).", runtime=True),
-    ParamSpec("colored_min", 0.0, "depth/colored: depth (m) of the first colour; colored_min = "
-              "colored_max = 0 → per-frame 2nd–98th percentile.", float_range=(0.0, 10000.0),
+    ParamSpec("colormap", "spectral_r", "Colormap of depth/colored, applied to nearness (near = "
+              "its last colour; README § Pictures): spectral, turbo, inferno, magma, plasma, "
+              "viridis, jet, bone, gray; '_r' reverses.", runtime=True),
+    ParamSpec("colored_scale_bar", False, "depth/colored: append a scale bar in metres on the "
+              "right (the image gets wider).", runtime=True),
+    ParamSpec("colored_min", 0.0, "depth/colored: depth (m) drawn in the near colour; "
+              "colored_min = colored_max = 0 → per-frame 2nd–98th percentile.", float_range=(0.0, 10000.0),
               runtime=True),
-    ParamSpec("colored_max", 0.0, "depth/colored: depth (m) of the last colour.",
+    ParamSpec("colored_max", 0.0, "depth/colored: depth (m) drawn in the far colour.",
               float_range=(0.0, 10000.0), runtime=True),
     ParamSpec("lazy", True, "Run inference only while some enabled output has a subscriber.",
               runtime=True),
@@ -131,6 +134,7 @@ class NodeSettings:
     max_range: float
     publish_colored: bool
     colormap: str
+    colored_scale_bar: bool
     colored_min: float
     colored_max: float
     lazy: bool
@@ -179,13 +183,12 @@ def check_value(name: str, value: Any) -> None:
         raise ParameterError(
             f"parameter '{name}': {value!r} is not one of {', '.join(map(repr, spec.choices))}")
     if name == "colormap":
-        from depth_anything_ros.visualize import COLORMAPS
+        from depth_anything_ros.visualize import check_colormap
 
-        base = value[:-2] if value.endswith("_r") else value
-        if base not in COLORMAPS:
-            raise ParameterError(
-                f"parameter 'colormap': {value!r} is unknown; choose one of "
-                f"{', '.join(sorted(COLORMAPS))} (add '_r' to reverse)")
+        try:
+            check_colormap(value)
+        except ValueError as exc:
+            raise ParameterError(f"parameter 'colormap': {exc}") from None
     if name == "input_size" and value % 14:
         raise ParameterError(f"parameter 'input_size': {value} is not a multiple of 14")
 

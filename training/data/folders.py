@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from depth_anything_ros.conversions import depth_files
 from depth_anything_ros.training.data.samples import DepthDataset, Sample, make_sample, scale_intrinsics
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -63,32 +64,10 @@ def _read_intrinsics(path: Path, image_shape: tuple[int, int]) -> np.ndarray:
 
 def read_depth_file(path: Path, depth_scale: float = 1000.0) -> np.ndarray:
     """Depth in metres (float32, NaN invalid): ``.npy`` metres or uint16 PNG / ``depth_scale``."""
-    if path.suffix.lower() == ".npy":
-        try:
-            depth = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as error:
-            raise FolderDatasetError(f"{path}: unreadable .npy depth ({error})") from error
-        if depth.ndim != 2 or depth.dtype.kind != "f":
-            raise FolderDatasetError(
-                f"{path}: depth .npy must be a 2-D float array of metres, "
-                f"got {depth.dtype} {depth.shape}"
-            )
-        depth = depth.astype(np.float32)
-    else:
-        raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if raw is None:
-            raise FolderDatasetError(f"{path}: unreadable depth PNG")
-        if raw.ndim != 2 or raw.dtype != np.uint16:
-            raise FolderDatasetError(
-                f"{path}: depth PNG must be single-channel 16-bit, got {raw.dtype} {raw.shape}"
-            )
-        depth = np.where(
-            raw > 0, raw.astype(np.float32) / np.float32(depth_scale), np.float32(np.nan)
-        )
-    with np.errstate(invalid="ignore"):
-        return np.where(np.isfinite(depth) & (depth > 0), depth, np.float32(np.nan)).astype(
-            np.float32
-        )
+    try:
+        return depth_files.read_depth_file(path, depth_scale)
+    except depth_files.DepthFileError as error:
+        raise FolderDatasetError(str(error)) from error
 
 
 class FolderDataset(DepthDataset):

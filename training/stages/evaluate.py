@@ -9,6 +9,7 @@ exactly as the node and the CLI would make them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -32,9 +33,13 @@ def dataset_depth_range(dataset, model_max_depth: float | None) -> tuple[float, 
 
 def evaluate_estimator(
     estimator: DepthEstimator, data: str, *, num: int | None = None,
-    depth_range: tuple[float, float] | None = None,
+    depth_range: tuple[float, float] | None = None, on_frame: Callable[..., None] | None = None,
 ) -> dict[str, float]:
-    """Mean per-image metrics of ``estimator`` on the first ``num`` items of ``data``."""
+    """Mean per-image metrics of ``estimator`` on the first ``num`` items of ``data``.
+
+    ``on_frame(index=, sample=, prediction=, mask=, metrics=, depth_range=, metric=)`` is called
+    for every scored image (``training/figures.py`` collects its figure this way).
+    """
     dataset = open_data(data, num)
     if depth_range is None:
         depth_range = dataset_depth_range(dataset, estimator.config.max_depth)
@@ -50,10 +55,14 @@ def evaluate_estimator(
             skipped += 1
             continue
         values = estimator.predict(sample["image"]).values
-        if estimator.config.variant == "metric":
+        metric = estimator.config.variant == "metric"
+        if metric:
             rows.append(depth_metrics(values, gt, mask, pred_range=(lo, hi)))
         else:
             rows.append(relative_depth_metrics(values, gt, mask, depth_range=(lo, hi)))
+        if on_frame is not None:
+            on_frame(index=i, sample=sample, prediction=values, mask=mask, metrics=rows[-1],
+                     depth_range=(lo, hi), metric=metric)
     if skipped:
         log.info("%s: skipped %d images with < %d valid pixels", data, skipped, MIN_VALID_PIXELS)
     result = mean_metrics(rows)
@@ -64,10 +73,12 @@ def evaluate_estimator(
 def evaluate_weights(
     weights: str | Path, data: str, *, num: int | None = None, device: str = "auto",
     depth_range: tuple[float, float] | None = None, input_size: int | None = None,
+    on_frame: Callable[..., None] | None = None,
 ) -> dict[str, float]:
     """Load ``weights`` (any supported checkpoint) and evaluate them on ``data``."""
     estimator = DepthEstimator.from_weights(weights, device=device, input_size=input_size)
-    return evaluate_estimator(estimator, data, num=num, depth_range=depth_range)
+    return evaluate_estimator(estimator, data, num=num, depth_range=depth_range,
+                              on_frame=on_frame)
 
 
 def format_table(metrics: dict[str, float]) -> str:

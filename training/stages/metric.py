@@ -39,7 +39,7 @@ def metric_spec(config: Config, init_weights: Path | None) -> StageSpec:
         sources=[labeled_source(config, "metric", config.data.metric_train, section.batch_size)],
         compute_loss=compute_loss, optim=section, out_dir=stage_dir(config, "metric"),
         fingerprint=stage_fingerprint(config, "metric", init=init_weights),
-        preview=preview,
+        preview=preview, preview_kind="depth",
     )
 
 
