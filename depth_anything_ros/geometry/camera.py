@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from depth_anything_ros.geometry.rays import PixelRays
 
 
 class CameraInfoError(ValueError):
@@ -54,6 +57,12 @@ class CameraIntrinsics:
         sy = height / self.height
         return CameraIntrinsics(self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy,
                                 width, height)
+
+    def rays(self) -> "PixelRays":
+        """The pinhole rays of every pixel (what `organized_cloud` multiplies by depth)."""
+        from depth_anything_ros.geometry.rays import pinhole_rays
+
+        return pinhole_rays(self.fx, self.fy, self.cx, self.cy, self.width, self.height)
 
     def strided(self, stride: int) -> "CameraIntrinsics":
         """Intrinsics of the image that keeps pixels u = stride·i, v = stride·j.
