@@ -7,7 +7,9 @@ Layout of an export folder (the format training's folder datasets read; see docs
     depth/<stamp>.npy       predicted depth, float32 metres, NaN = invalid
     preview/<stamp>.png     colourised depth for people (turbo, robust range; black = invalid)
     intrinsics/<stamp>.json {"fx","fy","cx","cy","width","height","frame_id","stamp"} when the
-                            frame had a CameraInfo (intrinsics of the depth image)
+                            frame had a camera model (intrinsics of the depth image; plus
+                            "distortion_model" and "d" for a distorted lens, "assumed" when
+                            they came from --fallback-hfov-deg)
 
 `<stamp>` is `<sec>_<nanosec>` with nanoseconds zero-padded to 9 digits, so names sort by time;
 a repeated stamp gets `-1`, `-2`, ... appended.
@@ -25,7 +27,7 @@ from depth_anything_ros.atomic_file import save_npy_atomic, write_bytes_atomic
 from depth_anything_ros.visualize import colorize, write_depth_png_mm, write_image_atomic
 
 if TYPE_CHECKING:
-    from depth_anything_ros.geometry.camera import CameraIntrinsics
+    from depth_anything_ros.geometry.camera_model import CameraModel
 
 EXPORT_FOLDERS = ("rgb", "depth", "preview", "intrinsics")
 # Metric depth: near = small values; reversed turbo draws near red, far blue (as `predict`).
@@ -52,19 +54,24 @@ class FrameExporter:
         name: str,
         rgb: np.ndarray,
         depth: np.ndarray,
-        intrinsics: "CameraIntrinsics | None" = None,
+        camera: "CameraModel | None" = None,
         frame_id: str = "",
     ) -> None:
         write_image_atomic(self.root / "rgb" / f"{name}.png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
         write_depth_png_mm(self.root / "depth" / f"{name}.png", depth)
         save_npy_atomic(self.root / "depth" / f"{name}.npy", depth.astype(np.float32, copy=False))
         write_image_atomic(self.root / "preview" / f"{name}.png", colorize(depth, colormap=PREVIEW_COLORMAP))
-        if intrinsics is not None:
+        if camera is not None:
+            intrinsics = camera.intrinsics
             record = {
                 "fx": float(intrinsics.fx), "fy": float(intrinsics.fy),
                 "cx": float(intrinsics.cx), "cy": float(intrinsics.cy),
                 "width": int(intrinsics.width), "height": int(intrinsics.height),
                 "frame_id": frame_id, "stamp": name,
             }
+            if camera.distorted:  # the RGB is not rectified: its lens model goes along
+                record.update(distortion_model=camera.distortion_model, d=list(camera.d))
+            if camera.source == "hfov":
+                record["assumed"] = camera.note
             write_bytes_atomic(self.root / "intrinsics" / f"{name}.json",
                                json.dumps(record, indent=1).encode())

@@ -278,3 +278,20 @@ class CameraModelCache:
             while len(self._models) > self._size:
                 self._models.popitem(last=False)
         return model
+
+    def for_frame(self, calibration: Calibration | None, image_width: int, image_height: int,
+                  source: str = "auto", fallback_hfov_deg: float = 0.0) -> CameraModel | None:
+        """The model of one frame, as the node and the bag tool both decide it: its
+        calibration's; an assumed pinhole (`pinhole_from_hfov`) when there is no calibration or
+        its K is all zero and `fallback_hfov_deg` > 0; else None. Raises CameraInfoError for an
+        unusable calibration."""
+        if calibration is None or calibration.k_is_zero:
+            if fallback_hfov_deg <= 0:
+                if calibration is None:
+                    return None
+                return self.get(calibration, image_width, image_height, source)  # names K
+            reason = "no camera_info" if calibration is None else "camera_info has K all zero"
+            return pinhole_from_hfov(image_width, image_height, fallback_hfov_deg,
+                                     f"assumed: {reason}; pinhole from fallback_hfov_deg = "
+                                     f"{fallback_hfov_deg:g}°")
+        return self.get(calibration, image_width, image_height, source)
