@@ -51,8 +51,10 @@ def ros_context():
 
 
 def make_image(rgb: np.ndarray, encoding: str = "rgb8", *, frame_id: str = "camera_optical_frame",
-               stamp=(1, 0), row_padding: int = 0, is_bigendian: bool = False) -> Image:
-    step, data = encode_image(rgb, encoding, row_padding=row_padding, is_bigendian=is_bigendian)
+               stamp=(1, 0), row_padding: int = 0, is_bigendian: bool = False,
+               mono16_bits: int = 16) -> Image:
+    step, data = encode_image(rgb, encoding, row_padding=row_padding, is_bigendian=is_bigendian,
+                              mono16_bits=mono16_bits)
     msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding=encoding, step=step,
                 is_bigendian=is_bigendian)
     msg.header.frame_id = frame_id

@@ -12,7 +12,7 @@ from depth_anything_ros.conversions.image_codec import (
 )
 
 __all__ = [
-    "DEPTH_ENCODINGS", "RAW_ENCODINGS", "SUPPORTED_ENCODINGS", "ImageDecodeError", "ImageTooLargeError",
-    "bytes_per_pixel", "decode_compressed",
+    "DEPTH_ENCODINGS", "RAW_ENCODINGS", "SUPPORTED_ENCODINGS", "ImageDecodeError",
+    "ImageTooLargeError", "bytes_per_pixel", "decode_compressed",
     "decode_depth", "decode_image", "encode_depth", "encode_image",
 ]

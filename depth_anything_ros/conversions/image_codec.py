@@ -81,9 +81,9 @@ def _check_size(encoding: str, height: int, width: int, step: int, data_size: in
     if height <= 0 or width <= 0:
         raise ImageDecodeError(f"width/height: image is {width}x{height}, both must be > 0")
     if encoding in _EVEN_WIDTH and (width % 2 or (encoding == "nv21" and height % 2)):
+        both = " and height" if encoding == "nv21" else ""
         raise ImageDecodeError(
-            f"width/height: {encoding} needs an even width{' and height' if encoding == 'nv21' else ''}"
-            f", got {width}x{height}")
+            f"width/height: {encoding} needs an even width{both}, got {width}x{height}")
     if step < width * bpp:
         raise ImageDecodeError(
             f"step: {step} bytes is less than width × bytes per pixel = {width} × {bpp}")

@@ -63,9 +63,10 @@ class Calibration:
                    (int(roi.x_offset), int(roi.y_offset), int(roi.width), int(roi.height)))
 
     @property
-    def k_is_zero(self) -> bool:
-        """An uncalibrated camera: drivers publish K all zero."""
-        return not any(self.k)
+    def uncalibrated(self) -> bool:
+        """No focal length: drivers of uncalibrated cameras publish K all zero (camera_info_manager
+        without a calibration file), some with K[8] = 1."""
+        return len(self.k) == 9 and self.k[0] == 0.0 and self.k[4] == 0.0
 
 
 @dataclass(frozen=True)
@@ -283,9 +284,9 @@ class CameraModelCache:
                   source: str = "auto", fallback_hfov_deg: float = 0.0) -> CameraModel | None:
         """The model of one frame, as the node and the bag tool both decide it: its
         calibration's; an assumed pinhole (`pinhole_from_hfov`) when there is no calibration or
-        its K is all zero and `fallback_hfov_deg` > 0; else None. Raises CameraInfoError for an
-        unusable calibration."""
-        if calibration is None or calibration.k_is_zero:
+        it is `uncalibrated` (K zero) and `fallback_hfov_deg` > 0; else None. Raises
+        CameraInfoError for an unusable calibration."""
+        if calibration is None or calibration.uncalibrated:
             if fallback_hfov_deg <= 0:
                 if calibration is None:
                     return None
