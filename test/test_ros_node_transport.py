@@ -5,9 +5,16 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+
+from depth_anything_ros.demo.node_process import depth_node_command, stop_depth_node
 
 from ros_helpers import (  # noqa: F401 — fixtures
     harness_factory, make_image, random_rgb, ros_context, tiny_weights)
@@ -33,12 +40,16 @@ def fraction_with_depth(h, sent):
     return len(out & set(sent)) / len(sent)
 
 
-def test_a_reliable_vga_camera_at_10_hz_gets_depth_for_nearly_every_frame(harness_factory):
+def test_a_reliable_vga_camera_at_10_hz_gets_depth_for_nearly_every_frame(harness_factory,
+                                                                           capsys):
     reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
     h = harness_factory(image_qos=reliable, subscribe=("depth",))
     sent = run_camera(h.image_pub.topic_name, reliability="reliable")
     assert h.node.image_input.reliability == "reliable"
     fraction = fraction_with_depth(h, sent)
+    with capsys.disabled():
+        print(f"\nreliable 640x480 rgb8 camera at {RATE:g} Hz, default parameters: depth for "
+              f"{fraction:.2f} of {len(sent)} frames")
     assert fraction >= 0.85, f"{fraction:.2f} of {len(sent)} frames got depth"
 
 
@@ -77,3 +88,43 @@ def test_auto_follows_the_publishers_as_they_come_and_go(harness_factory):
     wait_for("reliable")
     h.image_pub.publish(make_image(random_rgb(), stamp=(31, 0)))
     h.wait_stamp("depth", (31, 0))
+
+
+PROFILE = Path(__file__).resolve().parents[1] / "config" / "fastdds_large_shm.xml"
+
+
+def test_the_shipped_fast_dds_profile_delivers_a_best_effort_vga_camera(tmp_path, tiny_weights,
+                                                                       ros_context, capsys):
+    """config/fastdds_large_shm.xml in both processes (camera and depth_node): every frame of a
+    best-effort 640×480 camera at 30 Hz reaches the node (stock transports: 0.40 in
+    bench/camera_transport.py)."""
+    env = dict(os.environ, FASTRTPS_DEFAULT_PROFILES_FILE=str(PROFILE),
+               FASTDDS_DEFAULT_PROFILES_FILE=str(PROFILE), RMW_FASTRTPS_USE_QOS_FROM_XML="0")
+    argv = depth_node_command({"weights": str(tiny_weights), "diagnostics_period": 0.5})
+    with open(tmp_path / "node.log", "wb") as log:
+        node = subprocess.Popen(argv + ["-r", "__ns:=/xml_profile"], env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+    probe = rclpy.create_node("xml_profile_probe", context=ros_context)
+    received = []
+    probe.create_subscription(DiagnosticArray, "/diagnostics", lambda m: received.extend(
+        {kv.key: kv.value for kv in s.values} for s in m.status if "xml_profile" in s.name), 10)
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(probe)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    try:
+        camera = subprocess.run(
+            [sys.executable, "-m", "depth_anything_ros.demo.camera_process", "--topic",
+             "/xml_profile/image", "--rate", "30", "--seconds", "6", "--reliability",
+             "best_effort", "--wait", "60"],
+            env=env, capture_output=True, text=True, timeout=120, check=True)
+        sent = json.loads(camera.stdout.strip().splitlines()[-1])["sent"]
+        time.sleep(1.5)
+        frames_in = int(received[-1]["frames_received"])
+    finally:
+        stop_depth_node(node)
+        executor.shutdown(timeout_sec=2.0)
+        probe.destroy_node()
+    with capsys.disabled():
+        print(f"\nbest-effort 640x480 camera at 30 Hz with config/fastdds_large_shm.xml: the node "
+              f"received {frames_in} of {len(sent)} frames")
+    assert frames_in >= 0.95 * len(sent), (frames_in, len(sent))

@@ -36,6 +36,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--format", choices=("raw", "jpeg"), default="raw",
                         help="raw rgb8 Image on TOPIC, or JPEG CompressedImage on TOPIC/compressed")
     parser.add_argument("--frame-id", default="camera_optical_frame")
+    parser.add_argument("--jpeg-quality", type=int, default=95,
+                        help="JPEG quality (image_transport's compressed default: 95)")
     parser.add_argument("--wait", type=float, default=20.0,
                         help="seconds to wait for a subscriber before publishing")
     return parser.parse_args(argv)
@@ -48,7 +50,8 @@ def frames(width: int, height: int, count: int = 8) -> list[np.ndarray]:
     out = []
     for i in range(count):
         base = np.stack([(u + 9 * i) % 256, (v + 5 * i) % 256, (u + v + 13 * i) % 256], -1)
-        out.append(((base + rng.integers(0, 24, (height, width, 3))) % 256).astype(np.uint8))
+        noise = rng.integers(0, 8, (height, width, 3))  # about a real sensor's noise level
+        out.append(((base + noise) % 256).astype(np.uint8))
     return out
 
 
@@ -69,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     info_topic = args.info_topic or (f"{namespace}/camera_info" if namespace else "camera_info")
     if args.format == "jpeg":
         pub = node.create_publisher(CompressedImage, args.topic + "/compressed", qos)
-        payloads = [cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR))[1].tobytes()
+        quality = [cv2.IMWRITE_JPEG_QUALITY, args.jpeg_quality]
+        payloads = [cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR), quality)[1].tobytes()
                     for f in frames(args.width, args.height)]
     else:
         pub = node.create_publisher(Image, args.topic, qos)
@@ -104,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(max(0.0, next_at - time.monotonic()))
     elapsed = time.monotonic() - start
     time.sleep(0.5)  # let reliable retransmissions finish before the writer goes away
-    print(json.dumps({"sent": sent, "rate": len(sent) / elapsed,
+    sizes = [len(p) if isinstance(p, bytes) else p.nbytes for p in payloads]
+    print(json.dumps({"sent": sent, "rate": len(sent) / elapsed, "bytes": float(np.mean(sizes)),
                       "subscribers": pub.get_subscription_count()}), flush=True)
     node.destroy_node()
     rclpy.try_shutdown()
