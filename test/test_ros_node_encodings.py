@@ -5,11 +5,14 @@ import cv2
 import numpy as np
 import pytest
 from rclpy.parameter import Parameter
-from ros_helpers import harness_factory, make_image, ros_context, tiny_weights  # noqa: F401
-from tum_data import tum_frames
 
 from depth_anything_ros.conversions import decode_depth
+from depth_anything_ros.geometry.pointcloud import unpack_rgb
 from depth_anything_ros.model.checkpoints import default_weights_path
+from depth_anything_ros.ros.messages import cloud_from_msg
+from ros_helpers import (  # noqa: F401 — fixtures
+    harness_factory, make_camera_info, make_image, ros_context, tiny_weights)
+from tum_data import tum_frames
 
 LOSSLESS = ["bgr8", "rgba8", "bgra8", "rgb16", "bgr16", "rgba16", "bgra16"]
 LOSSLESS_GREY = ["mono8", "mono16"]
@@ -37,7 +40,12 @@ class Sender:
         stamp = (20, self.count)
         self.h.image_pub.publish(make_image(rgb, encoding, stamp=stamp, **kw))
         msg = self.h.wait_stamp("depth", stamp, timeout=30.0)
+        self.stamp = stamp
         return decode_depth(msg.encoding, msg.height, msg.width, msg.step, False, msg.data)
+
+    def colours(self):
+        """The colours of the last frame's cloud: what the node decoded."""
+        return unpack_rgb(cloud_from_msg(self.h.wait_stamp("points", self.stamp))["rgb"])
 
 
 def grey_rgb(rgb):
@@ -64,12 +72,17 @@ def test_lossless_encodings_give_exactly_the_depth_of_the_rgb8_frame(node, pictu
                                       err_msg=encoding)
 
 
-def test_driver_formats_give_the_depth_of_the_same_picture(node, picture, capsys):
+def test_driver_formats_give_the_depth_of_the_same_picture(harness_factory, picture, capsys):
+    node = harness_factory(weights=default_weights_path(), subscribe=("depth", "points"))
+    node.info_pub.publish(make_camera_info(320, 240, fx=260.0, fy=260.0))
     send = Sender(node)
     reference = send.depth(picture)
     scores = {}
     for encoding in DRIVER_FORMATS:
         scores[encoding] = correlation(send.depth(picture, encoding), reference)
+        # the colours the node decoded are the picture's (a swapped Bayer pattern: 17 levels off)
+        error = np.abs(send.colours().astype(int) - picture).mean()
+        assert error < 5, f"{encoding}: colours off by {error:.1f} levels on average"
     # a 12-bit sensor in mono16 (values 0..4095): right only with mono16_bits = 12
     grey_reference = send.depth(grey_rgb(picture))
     assert node.node.set_parameters([Parameter("mono16_bits", value=12)])[0].successful
