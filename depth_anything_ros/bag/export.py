@@ -27,6 +27,7 @@ from depth_anything_ros.atomic_file import save_npy_atomic, write_bytes_atomic
 from depth_anything_ros.visualize import colorize, write_depth_png_mm, write_image_atomic
 
 if TYPE_CHECKING:
+    from depth_anything_ros.geometry.camera import CameraIntrinsics
     from depth_anything_ros.geometry.camera_model import CameraModel
 
 EXPORT_FOLDERS = ("rgb", "depth", "preview", "intrinsics")
@@ -54,24 +55,26 @@ class FrameExporter:
         name: str,
         rgb: np.ndarray,
         depth: np.ndarray,
-        camera: "CameraModel | None" = None,
+        camera: "CameraModel | CameraIntrinsics | None" = None,
         frame_id: str = "",
     ) -> None:
+        """One frame's files; `camera` (a CameraModel, or bare CameraIntrinsics) gives its
+        intrinsics JSON."""
         write_image_atomic(self.root / "rgb" / f"{name}.png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
         write_depth_png_mm(self.root / "depth" / f"{name}.png", depth)
         save_npy_atomic(self.root / "depth" / f"{name}.npy", depth.astype(np.float32, copy=False))
         write_image_atomic(self.root / "preview" / f"{name}.png", colorize(depth, colormap=PREVIEW_COLORMAP))
         if camera is not None:
-            intrinsics = camera.intrinsics
+            intrinsics = getattr(camera, "intrinsics", camera)
             record = {
                 "fx": float(intrinsics.fx), "fy": float(intrinsics.fy),
                 "cx": float(intrinsics.cx), "cy": float(intrinsics.cy),
                 "width": int(intrinsics.width), "height": int(intrinsics.height),
                 "frame_id": frame_id, "stamp": name,
             }
-            if camera.distorted:  # the RGB is not rectified: its lens model goes along
+            if getattr(camera, "distorted", False):  # raw RGB: its lens model goes along
                 record.update(distortion_model=camera.distortion_model, d=list(camera.d))
-            if camera.source == "hfov":
+            if getattr(camera, "source", "") == "hfov":
                 record["assumed"] = camera.note
             write_bytes_atomic(self.root / "intrinsics" / f"{name}.json",
                                json.dumps(record, indent=1).encode())
