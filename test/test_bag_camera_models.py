@@ -2,9 +2,9 @@
 bag gives points on the true rays, and the same frame through the node gives the same cloud."""
 import time
 
-import cv2
 import numpy as np
 
+import lens_truth
 from bag_helpers import TYPESTORE, T, _header, image_msg, read_bag, save_tiny_model, synthetic_rgb
 from depth_anything_ros.bag.process import BagJobOptions, process_bag
 from depth_anything_ros.geometry.pointcloud import CLOUD_DTYPE
@@ -34,7 +34,8 @@ def write_bag(path, rgb):
     from rosbags.rosbag2 import Writer
 
     with Writer(path, version=8) as writer:
-        image = writer.add_connection("/cam/image_raw", "sensor_msgs/msg/Image", typestore=TYPESTORE)
+        image = writer.add_connection("/cam/image_raw", "sensor_msgs/msg/Image",
+                                      typestore=TYPESTORE)
         info = writer.add_connection("/cam/camera_info", "sensor_msgs/msg/CameraInfo",
                                      typestore=TYPESTORE)
         writer.write(info, STAMP_NS, bytes(TYPESTORE.serialize_cdr(
@@ -45,21 +46,15 @@ def write_bag(path, rgb):
 
 def opencv_rays():
     v, u = np.mgrid[0:48, 0:64]
-    pts = np.stack([u + ROI[0], v + ROI[1]], -1).reshape(-1, 1, 2).astype(np.float64)
-    k, d, eye = np.reshape(K, (3, 3)), np.asarray(D), np.eye(3)
-    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 200, 1e-14)
-    if hasattr(cv2, "undistortPointsIter"):
-        out = cv2.undistortPointsIter(pts, k, d, eye, eye, criteria)
-    else:
-        out = cv2.undistortPoints(pts, k, d, None, eye, eye, criteria)
-    return out.reshape(48, 64, 2)
+    return lens_truth.opencv_rays(K, D, u + ROI[0], v + ROI[1])
 
 
 def test_bag_and_node_read_a_distorted_roi_camera_alike(tmp_path, harness_factory):
     weights = save_tiny_model(tmp_path / "tiny.safetensors")
     rgb = synthetic_rgb(0)
     write_bag(tmp_path / "in", rgb)
-    process_bag(tmp_path / "in", tmp_path / "out", DepthEstimator.from_weights(weights, device="cpu"),
+    estimator = DepthEstimator.from_weights(weights, device="cpu")
+    process_bag(tmp_path / "in", tmp_path / "out", estimator,
                 BagJobOptions("/cam/image_raw", batch_size=1))
     out = read_bag(tmp_path / "out")
     bag_cloud = out["/cam/depth/points"][0].msg

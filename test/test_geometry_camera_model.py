@@ -17,6 +17,8 @@ from depth_anything_ros.geometry.camera_model import (
 )
 from depth_anything_ros.geometry.pointcloud import organized_cloud
 
+import lens_truth
+
 # TUM RGB-D freiburg1 colour camera (../shared/data/tum_fr1_rpy/README.md), 640×480, plumb_bob.
 TUM_K = (517.3, 0.0, 318.6, 0.0, 516.5, 255.3, 0.0, 0.0, 1.0)
 TUM_D = (0.2624, -0.9531, -0.0054, 0.0026, 1.1633)
@@ -39,17 +41,8 @@ def pixel_grid(width, height, step=1):
 
 
 def opencv_rays(k, d, u_full, v_full):
-    """x/z, y/z of full-resolution pixels straight from OpenCV's undistortion, iterated to
-    convergence (its default 5 iterations are 3e-3 off in the corners of strong lenses)."""
-    pts = np.stack([u_full, v_full], -1).reshape(-1, 1, 2)
-    k, d, eye = np.reshape(k, (3, 3)), np.asarray(d), np.eye(3)
-    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 200, 1e-14)
-    if hasattr(cv2, "undistortPointsIter"):  # OpenCV 4
-        out = cv2.undistortPointsIter(pts, k, d, eye, eye, criteria)
-    else:  # OpenCV 5
-        out = cv2.undistortPoints(pts, k, d, None, eye, eye, criteria)
-    out = out.reshape(-1, 2)
-    return out[:, 0].reshape(u_full.shape), out[:, 1].reshape(u_full.shape)
+    rays = lens_truth.opencv_rays(k, d, u_full, v_full)
+    return rays[..., 0], rays[..., 1]
 
 
 @pytest.mark.parametrize("k, d, model", [(TUM_K, TUM_D, "plumb_bob"),

@@ -2,10 +2,11 @@
 calibrations. Ground truth is OpenCV's own undistortion of full-resolution pixel coordinates."""
 import time
 
-import cv2
 import numpy as np
 import pytest
 from rcl_interfaces.msg import Log
+
+import lens_truth
 from ros_helpers import (  # noqa: F401 — fixtures
     harness_factory,
     make_camera_info,
@@ -32,16 +33,8 @@ def tum_info(*, d=TUM_D, model="plumb_bob", roi=(0, 0, 0, 0), binning=(0, 0), st
     return info
 
 
-def opencv_rays(u_full, v_full, k=TUM_K, d=TUM_D):
-    """(x/z, y/z) of full-resolution pixels by cv2.undistortPoints, iterated to convergence."""
-    pts = np.stack([u_full, v_full], -1).reshape(-1, 1, 2).astype(np.float64)
-    k, d, eye = np.reshape(k, (3, 3)), np.asarray(d, float), np.eye(3)
-    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 200, 1e-14)
-    if hasattr(cv2, "undistortPointsIter"):
-        out = cv2.undistortPointsIter(pts, k, d, eye, eye, criteria)
-    else:
-        out = cv2.undistortPoints(pts, k, d, None, eye, eye, criteria)
-    return out.reshape(*u_full.shape, 2)
+def opencv_rays(u_full, v_full):
+    return lens_truth.opencv_rays(TUM_K, TUM_D, u_full, v_full)
 
 
 def send(h, rgb, info, stamp, keys=("depth", "points", "info")):

@@ -4,9 +4,10 @@ every output under the frame's header, the raw camera model republished, every p
 pixel's true ray (OpenCV's undistortion), and depth that follows the Kinect's measurement."""
 import time
 
-import cv2
 import numpy as np
-from ros_helpers import harness_factory, make_camera_info, make_image, ros_context, tiny_weights  # noqa: F401 — fixtures
+from lens_truth import opencv_rays
+from ros_helpers import (  # noqa: F401 — fixtures
+    harness_factory, make_camera_info, make_image, ros_context, tiny_weights)
 from tum_data import TUM_D, TUM_K, tum_frames
 
 from depth_anything_ros.conversions import decode_depth
@@ -18,14 +19,7 @@ FRAMES = range(0, 347, 58)  # six frames across the sequence
 
 def true_rays(width=640, height=480):
     v, u = np.mgrid[0:height, 0:width]
-    pts = np.stack([u, v], -1).reshape(-1, 1, 2).astype(np.float64)
-    k, d, eye = np.reshape(TUM_K, (3, 3)), np.asarray(TUM_D), np.eye(3)
-    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 200, 1e-14)
-    if hasattr(cv2, "undistortPointsIter"):
-        out = cv2.undistortPointsIter(pts, k, d, eye, eye, criteria)
-    else:
-        out = cv2.undistortPoints(pts, k, d, None, eye, eye, criteria)
-    return out.reshape(height, width, 2)
+    return opencv_rays(TUM_K, TUM_D, u, v)
 
 
 def test_real_tum_frames_with_their_calibration_through_the_node(harness_factory):
