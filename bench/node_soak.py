@@ -157,11 +157,18 @@ def main() -> int:
         env=env, stdout=camera_log, stderr=subprocess.DEVNULL, text=True)
     rss: list[tuple[float, int]] = []
     crashed = None
+    started, next_report = time.time(), time.time() + 30.0
     try:
         while camera.poll() is None:
             value = rss_bytes(node.pid)
             if value is not None:
                 rss.append((time.time(), value))
+            if time.time() >= next_report and rss:  # progress: a long run is not silent
+                next_report += 30.0
+                with listener.lock:
+                    outputs = len(listener.depth)
+                print(f"  {time.time() - started:5.0f} s: RSS {rss[-1][1] / 2**20:.1f} MB, "
+                      f"{outputs} depth images so far", flush=True)
             if node.poll() is not None:
                 tail = log_tail(out / "depth_node.log")
                 crashed = f"depth_node exited with {node.returncode}:\n{tail}"
