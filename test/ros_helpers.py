@@ -22,6 +22,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from depth_anything_ros.conversions import encode_image
 from depth_anything_ros.model import DepthAnything, ModelConfig, save_model
+from depth_anything_ros.ros.input_qos import matching_reliability
 
 _NAMESPACES = itertools.count()
 
@@ -50,8 +51,10 @@ def ros_context():
 
 
 def make_image(rgb: np.ndarray, encoding: str = "rgb8", *, frame_id: str = "camera_optical_frame",
-               stamp=(1, 0), row_padding: int = 0, is_bigendian: bool = False) -> Image:
-    step, data = encode_image(rgb, encoding, row_padding=row_padding, is_bigendian=is_bigendian)
+               stamp=(1, 0), row_padding: int = 0, is_bigendian: bool = False,
+               mono16_bits: int = 16) -> Image:
+    step, data = encode_image(rgb, encoding, row_padding=row_padding, is_bigendian=is_bigendian,
+                              mono16_bits=mono16_bits)
     msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding=encoding, step=step,
                 is_bigendian=is_bigendian)
     msg.header.frame_id = frame_id
@@ -91,15 +94,15 @@ class NodeHarness:
         from depth_anything_ros.ros.node import DepthNode
 
         self.ns = f"/dut{next(_NAMESPACES)}"
-        overrides = [Parameter("weights", value=str(weights))]
-        overrides += [Parameter(k, value=v) for k, v in (params or {}).items()]
-        self.node = DepthNode(context=context, namespace=self.ns, parameter_overrides=overrides,
-                              estimator=estimator)
+        # The probe and its publishers come first: nodes of one context share a DDS
+        # participant and its graph, so the node's `input_reliability: auto` sees them at once
+        # (no switch of its subscriptions while a test publishes).
         self.probe = rclpy.create_node(f"probe{self.ns[4:]}", context=context)
         self.received: dict[str, list] = defaultdict(list)
         self._cond = threading.Condition()
         reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
         image_qos = image_qos or reliable
+        self.image_qos = image_qos
         if compressed:
             self.image_pub = self.probe.create_publisher(
                 CompressedImage, f"{self.ns}/image/compressed", image_qos)
@@ -107,6 +110,10 @@ class NodeHarness:
             self.image_pub = self.probe.create_publisher(Image, f"{self.ns}/image", image_qos)
         self.info_pub = self.probe.create_publisher(CameraInfo, f"{self.ns}/camera_info",
                                                     image_qos)
+        overrides = [Parameter("weights", value=str(weights))]
+        overrides += [Parameter(k, value=v) for k, v in (params or {}).items()]
+        self.node = DepthNode(context=context, namespace=self.ns, parameter_overrides=overrides,
+                              estimator=estimator)
         self._subs = {}
         for key in subscribe:
             self.subscribe(key)
@@ -143,8 +150,13 @@ class NodeHarness:
         deadline = time.monotonic() + timeout
         node_pubs = {"depth": self.node._pub_depth, "info": self.node._pub_info,
                      "points": self.node._pub_points, "colored": self.node._pub_colored}
+        # input_reliability auto: the node's inputs first follow the probe's publishers
+        expected = matching_reliability([self.image_qos.reliability])
+        inputs = (self.node.image_input, self.node.info_input)
         while time.monotonic() < deadline:
-            if (self.image_pub.get_subscription_count() > 0
+            if (all(i.reliability == expected and i.settled for i in inputs
+                    if i.mode == "auto")
+                    and self.image_pub.get_subscription_count() > 0
                     and self.info_pub.get_subscription_count() > 0
                     and all(node_pubs[k].get_subscription_count() > 0 for k in self._subs)):
                 return

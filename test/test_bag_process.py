@@ -181,15 +181,23 @@ def test_without_camera_info_only_depth_is_written(tmp_path, estimator):
     assert set(read_bag(out)) == {"/cam/depth/image", CAM, "/note"}
 
 
-def test_an_uncalibrated_camera_gets_depth_and_camera_info_but_no_points(tmp_path, estimator):
+def test_an_uncalibrated_camera_gets_depth_only_unless_a_fallback_fov_is_given(tmp_path,
+                                                                                estimator):
+    # As the node: K all zero is no camera model, so neither camera_info nor points ...
     src, out = tmp_path / "in", tmp_path / "out"
     write_camera_bag(src, frames=2, calibrated=False)
     summary = process_bag(src, out, estimator, BagJobOptions(CAM))
     assert (summary.frames_out, summary.frames_without_points) == (2, 2)
     counts = topic_counts(out)
-    assert counts["/cam/depth/image"] == 2 and counts["/cam/depth/camera_info"] == 2
-    assert counts.get("/cam/depth/points", 0) == 0
+    assert counts["/cam/depth/image"] == 2
+    assert counts.get("/cam/depth/camera_info", 0) == 0 and counts.get("/cam/depth/points", 0) == 0
     assert any("no usable CameraInfo" in line for line in summary.lines())
+    # ... and with --fallback-hfov-deg both, from the assumed pinhole
+    summary = process_bag(src, tmp_path / "fov", estimator,
+                          BagJobOptions(CAM, fallback_hfov_deg=90.0))
+    assert summary.frames_without_points == 0
+    counts = topic_counts(tmp_path / "fov")
+    assert counts["/cam/depth/camera_info"] == 2 and counts["/cam/depth/points"] == 2
 
 
 @pytest.mark.parametrize("kind", ["short_data", "truncated_cdr"])

@@ -11,7 +11,8 @@ RGB = RNG.integers(0, 256, (7, 9, 3), dtype=np.uint8)
 GREY = cv2.cvtColor(RGB, cv2.COLOR_RGB2GRAY)
 
 
-@pytest.mark.parametrize("encoding", ["rgb8", "bgr8", "rgba8", "bgra8", "mono8", "mono16"])
+@pytest.mark.parametrize("encoding", ["rgb8", "bgr8", "rgba8", "bgra8", "mono8", "mono16",
+                                      "rgb16", "bgr16", "rgba16", "bgra16"])
 @pytest.mark.parametrize("padding", [0, 3])
 @pytest.mark.parametrize("bigendian", [False, True])
 def test_raw_encodings_round_trip_with_row_padding_and_endianness(encoding, padding, bigendian):
@@ -45,7 +46,7 @@ def test_mono16_with_odd_step_is_read_correctly():
 
 
 @pytest.mark.parametrize("fields, field_named", [
-    (dict(encoding="yuv422"), "encoding 'yuv422'"),
+    (dict(encoding="32FC1"), r"encoding '32FC1' is not supported \(supported: rgb8, "),
     (dict(width=0), "width/height"),
     (dict(height=0), "width/height"),
     (dict(step=26), "step: 26"),

@@ -38,6 +38,9 @@ def test_built_wheel_installs_only_names_under_depth_anything_ros(tmp_path):
     assert "depth_anything_ros/training/__main__.py" in names
     assert "depth_anything_ros/training/configs/tiny.yaml" in names
     assert not any(n.startswith("training/") for n in names)
+    # the Fast DDS profile the README tells users to export is installed beside the YAML
+    assert any(n.endswith(".data/data/share/depth_anything_ros/config/fastdds_large_shm.xml")
+               for n in names)
 
 
 def test_training_runs_as_a_cli_subcommand_and_from_a_checkout():

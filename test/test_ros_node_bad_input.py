@@ -32,8 +32,8 @@ class RosoutErrors:
 def bad_raw_frames():
     rgb = random_rgb()
     good = make_image(rgb)
-    yield "unsupported encoding", "encoding 'yuv422'", Image(
-        header=good.header, height=24, width=32, encoding="yuv422", step=64, data=bytes(24 * 64))
+    yield "unsupported encoding", "encoding '32FC1'", Image(
+        header=good.header, height=24, width=32, encoding="32FC1", step=128, data=bytes(24 * 128))
     short = make_image(rgb)
     short.data = bytes(short.data)[:-10]
     yield "data shorter than step×height", "data:", short

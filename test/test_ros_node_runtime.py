@@ -11,6 +11,7 @@ import pytest
 from rcl_interfaces.srv import SetParameters
 from rclpy.parameter import Parameter
 
+from depth_anything_ros.inference.cpus import usable_cpus
 from depth_anything_ros.ros.messages import cloud_from_msg
 from ros_helpers import (  # noqa: F401 — fixtures
     harness_factory, make_camera_info, make_image, random_rgb, ros_context, save_tiny_model,
@@ -190,4 +191,4 @@ def test_torch_threads_parameter_sets_the_inference_threads_and_zero_leaves_a_co
     harness_factory({"torch_threads": 1})
     assert torch.get_num_threads() == 1
     harness_factory({"torch_threads": 0})
-    assert torch.get_num_threads() == max(1, (os.cpu_count() or 1) - 1)
+    assert torch.get_num_threads() == max(1, usable_cpus() - 1)

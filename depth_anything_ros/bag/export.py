@@ -8,7 +8,9 @@ Layout of an export folder (the format training's folder datasets read; see docs
     preview/<stamp>.png     for people: the frame | its depth with a scale bar in metres (the
                             README § Pictures convention; black = invalid)
     intrinsics/<stamp>.json {"fx","fy","cx","cy","width","height","frame_id","stamp"} when the
-                            frame had a CameraInfo (intrinsics of the depth image)
+                            frame had a camera model (intrinsics of the depth image; plus
+                            "distortion_model" and "d" for a distorted lens, "assumed" when
+                            they came from --fallback-hfov-deg)
 
 `<stamp>` is `<sec>_<nanosec>` with nanoseconds zero-padded to 9 digits, so names sort by time;
 a repeated stamp gets `-1`, `-2`, ... appended.
@@ -28,6 +30,7 @@ from depth_anything_ros.visualize import write_depth_png_mm, write_image_atomic
 
 if TYPE_CHECKING:
     from depth_anything_ros.geometry.camera import CameraIntrinsics
+    from depth_anything_ros.geometry.camera_model import CameraModel
 
 EXPORT_FOLDERS = ("rgb", "depth", "preview", "intrinsics")
 
@@ -52,19 +55,26 @@ class FrameExporter:
         name: str,
         rgb: np.ndarray,
         depth: np.ndarray,
-        intrinsics: "CameraIntrinsics | None" = None,
+        camera: "CameraModel | CameraIntrinsics | None" = None,
         frame_id: str = "",
     ) -> None:
+        """One frame's files; `camera` (a CameraModel, or bare CameraIntrinsics) gives its
+        intrinsics JSON."""
         write_image_atomic(self.root / "rgb" / f"{name}.png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
         write_depth_png_mm(self.root / "depth" / f"{name}.png", depth)
         save_npy_atomic(self.root / "depth" / f"{name}.npy", depth.astype(np.float32, copy=False))
         write_image_atomic(self.root / "preview" / f"{name}.png", depth_preview(rgb, depth).image)
-        if intrinsics is not None:
+        if camera is not None:
+            intrinsics = getattr(camera, "intrinsics", camera)
             record = {
                 "fx": float(intrinsics.fx), "fy": float(intrinsics.fy),
                 "cx": float(intrinsics.cx), "cy": float(intrinsics.cy),
                 "width": int(intrinsics.width), "height": int(intrinsics.height),
                 "frame_id": frame_id, "stamp": name,
             }
+            if getattr(camera, "distorted", False):  # raw RGB: its lens model goes along
+                record.update(distortion_model=camera.distortion_model, d=list(camera.d))
+            if getattr(camera, "source", "") == "hfov":
+                record["assumed"] = camera.note
             write_bytes_atomic(self.root / "intrinsics" / f"{name}.json",
                                json.dumps(record, indent=1).encode())

@@ -18,7 +18,7 @@ from depth_anything_ros.bag.topics import (
     POINTCLOUD_TYPE,
 )
 from depth_anything_ros.conversions import decode_compressed, decode_image, encode_depth
-from depth_anything_ros.geometry.camera import scale_camera_matrices
+from depth_anything_ros.geometry.camera_model import CameraInfoFields
 
 
 @dataclass(frozen=True)
@@ -44,13 +44,13 @@ def stamp_of(msg: Any) -> Stamp:
     return Stamp(int(header.stamp.sec), int(header.stamp.nanosec), str(header.frame_id))
 
 
-def decode_rgb(msg: Any, msgtype: str) -> np.ndarray:
+def decode_rgb(msg: Any, msgtype: str, mono16_bits: int = 16) -> np.ndarray:
     """A deserialized Image or CompressedImage → RGB uint8 H×W×3 (ImageDecodeError if bad)."""
     if msgtype == IMAGE_TYPE:
         return decode_image(msg.encoding, int(msg.height), int(msg.width), int(msg.step),
-                            bool(msg.is_bigendian), msg.data)
+                            bool(msg.is_bigendian), msg.data, mono16_bits=mono16_bits)
     if msgtype == COMPRESSED_IMAGE_TYPE:
-        return decode_compressed(msg.format, msg.data)
+        return decode_compressed(msg.format, msg.data, mono16_bits=mono16_bits)
     raise ValueError(f"{msgtype} is not an image message type")
 
 
@@ -83,26 +83,16 @@ class MessageFactory:
         return self._Image(header=self.header(stamp), height=height, width=width, encoding=enc,
                            is_bigendian=0, step=step, data=_as_bytes(payload))
 
-    def camera_info(self, stamp: Stamp, info: Any, width: int, height: int) -> Any:
-        """The input CameraInfo under the depth header, rescaled to `width`×`height`.
-
-        Same rule as the node's `ros.messages.camera_info_for`: K and P scaled, binning and ROI
-        reset when the size changes, so the info always matches its depth image (REFERENCE §8).
-        """
-        k, p, scaled = scale_camera_matrices(info.k, info.p, info.width, info.height,
-                                             width, height)
-        k, p = np.array(k, dtype=np.float64), np.array(p, dtype=np.float64)
-        roi = info.roi
-        roi = self._RegionOfInterest(
-            x_offset=0 if scaled else int(roi.x_offset), y_offset=0 if scaled else int(roi.y_offset),
-            height=0 if scaled else int(roi.height), width=0 if scaled else int(roi.width),
-            do_rectify=False if scaled else bool(roi.do_rectify))
+    def camera_info(self, stamp: Stamp, fields: CameraInfoFields) -> Any:
+        """The CameraInfo of a depth image (`CameraModel.info_fields()`) under its header: the
+        node's rule (`ros.messages.camera_info_msg`), so both write the same content."""
+        roi = self._RegionOfInterest(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
         return self._CameraInfo(
-            header=self.header(stamp), height=height, width=width,
-            distortion_model=str(info.distortion_model),
-            d=np.array(info.d, dtype=np.float64), k=k, r=np.array(info.r, dtype=np.float64), p=p,
-            binning_x=0 if scaled else int(info.binning_x),
-            binning_y=0 if scaled else int(info.binning_y), roi=roi,
+            header=self.header(stamp), height=fields.height, width=fields.width,
+            distortion_model=fields.distortion_model,
+            d=np.array(fields.d, dtype=np.float64), k=np.array(fields.k, dtype=np.float64),
+            r=np.array(fields.r, dtype=np.float64), p=np.array(fields.p, dtype=np.float64),
+            binning_x=0, binning_y=0, roi=roi,
         )
 
     def pointcloud(self, stamp: Stamp, cloud: np.ndarray) -> Any:

@@ -27,8 +27,10 @@ class BagJobOptions:
     export_dir: Path | None = None
     overwrite: bool = False
     strict: bool = False
-    intrinsics_source: str = "K"  # as the node's parameter: K for raw images, P for rectified
+    intrinsics_source: str = "auto"  # as the node's parameter: auto, K (raw + D), P (rectified)
     workers: int | None = None  # decode/encode threads; None: min(4, CPUs)
+    fallback_hfov_deg: float = 0.0  # as the node's: assumed pinhole for uncalibrated cameras
+    mono16_bits: int = 16  # as the node's: significant bits of 16-bit camera pixels
 
     def validate(self) -> None:
         from depth_anything_ros.conversions import DEPTH_ENCODINGS
@@ -44,8 +46,12 @@ class BagJobOptions:
         if self.distro not in DISTRO_BAG_VERSION:
             raise BagError(f"--distro {self.distro!r}: use one of {', '.join(DISTRO_BAG_VERSION)}")
         parse_copy_topics(self.copy_topics)
-        if self.intrinsics_source not in ("K", "P"):
-            raise BagError(f"--intrinsics-source {self.intrinsics_source!r}: use K (raw images) or P (rectified)")
+        if self.intrinsics_source not in ("auto", "K", "P"):
+            raise BagError(f"--intrinsics-source {self.intrinsics_source!r}: use auto, K (raw images) or P (rectified)")
+        if not 0.0 <= self.fallback_hfov_deg < 180.0:
+            raise BagError(f"--fallback-hfov-deg {self.fallback_hfov_deg}: use 0 (off) or a field of view below 180")
+        if not 1 <= self.mono16_bits <= 16:
+            raise BagError(f"--mono16-bits {self.mono16_bits}: use 1..16")
         if self.workers is not None and self.workers < 1:
             raise BagError(f"workers must be >= 1, got {self.workers}")
 

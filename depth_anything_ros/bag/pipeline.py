@@ -27,6 +27,9 @@ from depth_anything_ros.bag.messages import MessageFactory, Stamp, decode_rgb, s
 from depth_anything_ros.bag.options import DISTRO_BAG_VERSION, BagJobOptions, BagSummary, SkippedFrame
 from depth_anything_ros.bag.topics import CAMERA_INFO_TYPE, IMAGE_TYPE, POINTCLOUD_TYPE, TopicPlan
 from depth_anything_ros.bag.writer_thread import WriterThread
+from depth_anything_ros.geometry.camera import CameraInfoError
+from depth_anything_ros.geometry.camera_model import Calibration, CameraModel, CameraModelCache
+from depth_anything_ros.geometry.pointcloud import organized_cloud
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +71,8 @@ class BagPipeline:
         self.on_frame = on_frame
         self.exporter = exporter
         self.workers = options.workers or default_workers()
-        self.use_rectified = options.intrinsics_source == "P"
-        self.write_info = len(infos) > 0
+        self.cameras = CameraModelCache()  # the node's camera models: rays once per CameraInfo
+        self.write_info = len(infos) > 0 or options.fallback_hfov_deg > 0
         self.write_points = self.write_info and options.points
         self.factory = MessageFactory(_typestore(options.distro))
         self.copy_conns: dict[int, Any] = {}  # input connection id → output connection
@@ -162,7 +165,7 @@ class BagPipeline:
             frame.error = f"cannot deserialize {msgtype}: {exc}"
             return frame
         try:
-            frame.rgb = decode_rgb(msg, msgtype)
+            frame.rgb = decode_rgb(msg, msgtype, self.options.mono16_bits)
         except ValueError as exc:  # ImageDecodeError is a ValueError
             frame.error = f"cannot decode image: {exc}"
         return frame
@@ -210,30 +213,34 @@ class BagPipeline:
 
         return items()  # futures go to the writer thread, whose bounded queue limits them
 
-    def _build(self, frame: _Frame, export_name: str) -> tuple[_Frame, list[tuple[str, Any]]]:
-        from depth_anything_ros.geometry.camera import intrinsics_from_matrices
-        from depth_anything_ros.geometry.pointcloud import organized_cloud
+    def _camera(self, frame: _Frame, width: int, height: int) -> CameraModel | None:
+        """The frame's camera model by the node's rules (`CameraModelCache.for_frame`)."""
+        if not self.write_info:
+            return None
+        info = self.infos.lookup(frame.stamp.ns, frame.bag_time)
+        calibration = None if info is None else Calibration.from_message(info)
+        try:
+            return self.cameras.for_frame(calibration, width, height,
+                                          self.options.intrinsics_source,
+                                          self.options.fallback_hfov_deg)
+        except CameraInfoError as exc:  # e.g. K all zero: depth only for this frame
+            log.debug("frame %d: no camera_info/points: %s", frame.index, exc)
+            return None
 
+    def _build(self, frame: _Frame, export_name: str) -> tuple[_Frame, list[tuple[str, Any]]]:
         assert frame.depth is not None and frame.stamp is not None and frame.rgb is not None
         depth, stamp = frame.depth, frame.stamp
         height, width = depth.shape
         factory = self.factory
         out = [("image", factory.serialize(factory.depth_image(stamp, depth, self.options.depth_encoding)))]
-        intrinsics = None
-        info = self.infos.lookup(stamp.ns, frame.bag_time) if self.write_info else None
-        if info is not None:
-            depth_info = factory.camera_info(stamp, info, width, height)
-            out.append(("info", factory.serialize(depth_info)))
-            try:  # validated: an uncalibrated camera (K all zeros) gives no cloud, not a crash
-                intrinsics = intrinsics_from_matrices(depth_info.k, depth_info.p, width, height,
-                                                      self.use_rectified)
-            except ValueError as exc:  # CameraInfoError
-                log.debug("frame %d: no cloud: %s", frame.index, exc)
-            if self.write_points and intrinsics is not None:
-                cloud = organized_cloud(depth, frame.rgb, intrinsics, stride=self.options.points_stride)
+        camera = self._camera(frame, width, height)
+        if camera is not None:
+            out.append(("info", factory.serialize(factory.camera_info(stamp, camera.info_fields()))))
+            if self.write_points:
+                cloud = organized_cloud(depth, frame.rgb, camera, stride=self.options.points_stride)
                 out.append(("points", factory.serialize(factory.pointcloud(stamp, cloud))))
         if self.exporter is not None:
-            self.exporter.write(export_name, frame.rgb, depth, intrinsics, stamp.frame_id)
+            self.exporter.write(export_name, frame.rgb, depth, camera, stamp.frame_id)
         return frame, out
 
     # -- writing (in the writer thread, in bag order) ----------------------------------------
@@ -295,8 +302,10 @@ def ordered(items: Iterable[Any], limit: int) -> Iterator[Any]:
 
 
 def default_workers() -> int:
-    """Decode/encode threads: enough to keep up with a GPU, not more than the CPUs."""
-    return max(2, min(8, os.cpu_count() or 1))
+    """Decode/encode threads: enough to keep up with a GPU, not more than the usable CPUs."""
+    from depth_anything_ros.inference.cpus import usable_cpus
+
+    return max(2, min(8, usable_cpus()))
 
 
 def _fast_sqlite(writer: Any) -> None:

@@ -75,8 +75,9 @@ def process_bag(
         storage = options.storage or bag_storage(input_path)
         infos = read_camera_infos(reader, plan.camera_info_topic)
         if plan.camera_info_topic and not len(infos):
-            log.warning("no readable CameraInfo on %s: writing depth images only",
-                        plan.camera_info_topic)
+            log.warning("no readable CameraInfo on %s: %s", plan.camera_info_topic,
+                        "intrinsics assumed from --fallback-hfov-deg"
+                        if options.fallback_hfov_deg > 0 else "writing depth images only")
         with StagedOutput(output_path, overwrite=options.overwrite, what="output bag") as staged, \
                 _staged_export(options) as staged_export:
             exporter = None if staged_export is None else FrameExporter(staged_export.path)

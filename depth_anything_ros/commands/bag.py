@@ -45,8 +45,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="keep every S-th pixel in each direction in the clouds (default: 1)")
     parser.add_argument("--depth-encoding", default="32FC1", choices=("32FC1", "16UC1"),
                         help="32FC1 metres (REP-118, default) or 16UC1 millimetres")
-    parser.add_argument("--intrinsics-source", default="K", choices=("K", "P"),
-                        help="CameraInfo matrix for the clouds: K for raw images, P for rectified (default: K)")
+    parser.add_argument("--intrinsics-source", default="auto", choices=("auto", "K", "P"),
+                        help="camera model, as the node's parameter: K = raw images (K and the lens "
+                             "distortion D), P = rectified (D ignored), auto = K with D when D is "
+                             "non-zero, else P when valid, else K (default: auto)")
+    parser.add_argument("--fallback-hfov-deg", type=float, default=0.0, metavar="DEG",
+                        help="uncalibrated camera (no CameraInfo, or K all zero): assume a pinhole with "
+                             "this horizontal field of view for camera_info and clouds (default: 0 = off)")
+    parser.add_argument("--mono16-bits", type=int, default=16, metavar="B",
+                        help="significant bits of 16-bit camera pixels, e.g. 12 for a 12-bit sensor "
+                             "(default: 16)")
     parser.add_argument("--copy-topics", default="all", metavar="all|none|T1,T2",
                         help="input topics copied unchanged into OUT (default: all)")
     parser.add_argument("--storage", default=None, choices=("mcap", "sqlite3"),
@@ -88,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
         depth_encoding=args.depth_encoding, intrinsics_source=args.intrinsics_source,
         copy_topics=args.copy_topics, storage=args.storage, distro=args.distro,
         export_dir=args.export_dir, overwrite=args.overwrite, strict=args.strict,
-        workers=args.workers,
+        workers=args.workers, fallback_hfov_deg=args.fallback_hfov_deg,
+        mono16_bits=args.mono16_bits,
     )
     try:
         preflight(args.input, args.output, options)  # fail before the model loads

@@ -2,7 +2,9 @@
 from depth_anything_ros.conversions.depth_codec import DEPTH_ENCODINGS, decode_depth, encode_depth
 from depth_anything_ros.conversions.image_codec import (
     RAW_ENCODINGS,
+    SUPPORTED_ENCODINGS,
     ImageDecodeError,
+    ImageTooLargeError,
     bytes_per_pixel,
     decode_compressed,
     decode_image,
@@ -10,6 +12,7 @@ from depth_anything_ros.conversions.image_codec import (
 )
 
 __all__ = [
-    "DEPTH_ENCODINGS", "RAW_ENCODINGS", "ImageDecodeError", "bytes_per_pixel", "decode_compressed",
+    "DEPTH_ENCODINGS", "RAW_ENCODINGS", "SUPPORTED_ENCODINGS", "ImageDecodeError",
+    "ImageTooLargeError", "bytes_per_pixel", "decode_compressed",
     "decode_depth", "decode_image", "encode_depth", "encode_image",
 ]

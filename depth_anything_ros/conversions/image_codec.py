@@ -12,9 +12,22 @@ import logging
 import cv2
 import numpy as np
 
+from depth_anything_ros.conversions.camera_formats import (
+    BAYER_CODES,
+    demosaic,
+    mosaic,
+    rgb_to_semi_planar,
+    rgb_to_yuv422,
+    scale_8_to_16,
+    scale_16_to_8,
+    semi_planar_to_rgb,
+    yuv422_to_rgb,
+)
+from depth_anything_ros.conversions.compressed_header import compressed_image_size
+
 log = logging.getLogger(__name__)
 
-# encoding -> (channels, bytes per channel)
+# encoding -> (channels, bytes per channel) of the packed encodings (one numpy view each)
 RAW_ENCODINGS: dict[str, tuple[int, int]] = {
     "rgb8": (3, 1),
     "bgr8": (3, 1),
@@ -22,20 +35,63 @@ RAW_ENCODINGS: dict[str, tuple[int, int]] = {
     "bgra8": (4, 1),
     "mono8": (1, 1),
     "mono16": (1, 2),
+    "rgb16": (3, 2),
+    "bgr16": (3, 2),
+    "rgba16": (4, 2),
+    "bgra16": (4, 2),
+    **{f"bayer_{pattern}8": (1, 1) for pattern in BAYER_CODES},
+    **{f"bayer_{pattern}16": (1, 2) for pattern in BAYER_CODES},
+    "yuv422": (2, 1),       # UYVY (usb_cam "uyvy", many industrial cameras)
+    "yuv422_yuy2": (2, 1),  # YUYV (usb_cam "yuyv", most webcams)
+    "uyvy": (2, 1),
+    "yuyv": (2, 1),
 }
+# Semi-planar YUV: a Y plane of `height` rows of `step` bytes, then the chroma plane:
+# encoding -> (chroma rows per Y row, chroma row length in units of step)
+SEMI_PLANAR_ENCODINGS: dict[str, tuple[float, int]] = {"nv21": (0.5, 1), "nv24": (1.0, 2)}
+SUPPORTED_ENCODINGS: tuple[str, ...] = tuple(RAW_ENCODINGS) + tuple(SEMI_PLANAR_ENCODINGS)
+_YUV422_ORDER = {"yuv422": "uyvy", "uyvy": "uyvy", "yuv422_yuy2": "yuyv", "yuyv": "yuyv"}
+_EVEN_WIDTH = {*_YUV422_ORDER, *SEMI_PLANAR_ENCODINGS}
 
 
 class ImageDecodeError(ValueError):
     """An image message cannot be turned into RGB; the message names the field and the reason."""
 
 
+class ImageTooLargeError(ImageDecodeError):
+    """A compressed image's header announces more pixels than allowed (nothing was decoded)."""
+
+
 def bytes_per_pixel(encoding: str) -> int:
-    """Bytes one pixel takes in a supported raw encoding (raises ImageDecodeError otherwise)."""
+    """Bytes one pixel takes in a row of a supported raw encoding (the Y plane's for nv21/nv24);
+    raises ImageDecodeError naming the encoding and listing the supported ones otherwise."""
+    if encoding in SEMI_PLANAR_ENCODINGS:
+        return 1
     if encoding not in RAW_ENCODINGS:
         raise ImageDecodeError(
-            f"encoding '{encoding}' is not supported (supported: {', '.join(RAW_ENCODINGS)})")
+            f"encoding '{encoding}' is not supported (supported: "
+            f"{', '.join(SUPPORTED_ENCODINGS)})")
     channels, depth = RAW_ENCODINGS[encoding]
     return channels * depth
+
+
+def _check_size(encoding: str, height: int, width: int, step: int, data_size: int,
+                rows: float = 1.0) -> None:
+    bpp = bytes_per_pixel(encoding)
+    if height <= 0 or width <= 0:
+        raise ImageDecodeError(f"width/height: image is {width}x{height}, both must be > 0")
+    if encoding in _EVEN_WIDTH and (width % 2 or (encoding == "nv21" and height % 2)):
+        both = " and height" if encoding == "nv21" else ""
+        raise ImageDecodeError(
+            f"width/height: {encoding} needs an even width{both}, got {width}x{height}")
+    if step < width * bpp:
+        raise ImageDecodeError(
+            f"step: {step} bytes is less than width × bytes per pixel = {width} × {bpp}")
+    needed = int(step * height * rows)
+    if data_size < needed:
+        raise ImageDecodeError(
+            f"data: {data_size} bytes is shorter than the {needed} bytes a {width}x{height} "
+            f"{encoding} image with step {step} needs")
 
 
 def raw_view(encoding: str, height: int, width: int, step: int, is_bigendian: bool,
@@ -45,16 +101,11 @@ def raw_view(encoding: str, height: int, width: int, step: int, is_bigendian: bo
     Raises ImageDecodeError naming the field (encoding, width/height, step, data) that is wrong.
     """
     bpp = bytes_per_pixel(encoding)
+    if encoding in SEMI_PLANAR_ENCODINGS:
+        raise ImageDecodeError(f"encoding '{encoding}' is planar: use decode_image")
     channels, channel_bytes = RAW_ENCODINGS[encoding]
-    if height <= 0 or width <= 0:
-        raise ImageDecodeError(f"width/height: image is {width}x{height}, both must be > 0")
-    if step < width * bpp:
-        raise ImageDecodeError(
-            f"step: {step} bytes is less than width × bytes per pixel = {width} × {bpp}")
     buffer = np.frombuffer(data, dtype=np.uint8)
-    if buffer.size < step * height:
-        raise ImageDecodeError(
-            f"data: {buffer.size} bytes is shorter than step × height = {step} × {height}")
+    _check_size(encoding, height, width, step, buffer.size)
     if channel_bytes == 1:
         return np.lib.stride_tricks.as_strided(
             buffer, shape=(height, width, channels), strides=(step, bpp, 1), writeable=False)
@@ -69,20 +120,42 @@ def raw_view(encoding: str, height: int, width: int, step: int, is_bigendian: bo
         writeable=False)
 
 
-def mono16_to_mono8(values: np.ndarray) -> np.ndarray:
-    """Full-range 16-bit to 8-bit (65535 → 255, v·257 → v exactly), rounding to nearest."""
-    return ((values.astype(np.uint32) + 128) // 257).astype(np.uint8)
+def mono16_to_mono8(values: np.ndarray, significant_bits: int = 16) -> np.ndarray:
+    """16-bit grey to 8 bits over `significant_bits` (16: 65535 → 255, v·257 → v exactly)."""
+    return scale_16_to_8(values, significant_bits)
+
+
+def _semi_planar_planes(encoding: str, height: int, width: int, step: int,
+                        data) -> tuple[np.ndarray, np.ndarray]:
+    rows, row_steps = SEMI_PLANAR_ENCODINGS[encoding]
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    _check_size(encoding, height, width, step, buffer.size, 1.0 + rows)
+    luma = buffer[: step * height].reshape(height, step)[:, :width]
+    chroma_rows, chroma_step = int(height * rows), step * row_steps
+    chroma = buffer[step * height: step * height + chroma_rows * chroma_step]
+    chroma = chroma.reshape(chroma_rows, chroma_step)[:, : width * row_steps]
+    return np.ascontiguousarray(luma), np.ascontiguousarray(chroma)
 
 
 def decode_image(encoding: str, height: int, width: int, step: int, is_bigendian: bool,
-                 data) -> np.ndarray:
+                 data, *, mono16_bits: int = 16) -> np.ndarray:
     """Decode a raw ROS image to RGB uint8 H×W×3.
 
     `rgb8` comes back as a zero-copy read-only view of `data` (rows may be padded: positive
     strides, possibly not C-contiguous); other encodings are converted into a new array.
-    mono16 is scaled to 8 bits over its full range (see `mono16_to_mono8`).
+    16-bit encodings (mono16, bayer_*16) hold `mono16_bits` significant bits (12 for a 12-bit
+    sensor) and are scaled to 8 bits over that range. Bayer mosaics are demosaiced and YUV is
+    converted as cv_bridge does (`conversions.camera_formats`).
     """
+    if encoding in SEMI_PLANAR_ENCODINGS:
+        return semi_planar_to_rgb(*_semi_planar_planes(encoding, height, width, step, data),
+                                  encoding)
     view = raw_view(encoding, height, width, step, is_bigendian, data)
+    if encoding == "rgb8":
+        return view
+    if RAW_ENCODINGS[encoding][1] == 2:  # rgb16 → rgb8, bayer_rggb16 → bayer_rggb8, ...
+        view = mono16_to_mono8(view, mono16_bits)
+        encoding = encoding[:-2] + "8"
     if encoding == "rgb8":
         return view
     if encoding == "bgr8":
@@ -91,18 +164,22 @@ def decode_image(encoding: str, height: int, width: int, step: int, is_bigendian
         return np.ascontiguousarray(view[:, :, :3])
     if encoding == "bgra8":
         return cv2.cvtColor(np.ascontiguousarray(view), cv2.COLOR_BGRA2RGB)
-    mono = view[:, :, 0]
-    if encoding == "mono16":
-        mono = mono16_to_mono8(mono)
-    return cv2.cvtColor(np.ascontiguousarray(mono), cv2.COLOR_GRAY2RGB)
+    if encoding in _YUV422_ORDER:
+        return yuv422_to_rgb(view, _YUV422_ORDER[encoding])
+    if encoding.startswith("bayer_"):
+        return demosaic(view[:, :, 0], encoding[6:10])
+    return cv2.cvtColor(np.ascontiguousarray(view[:, :, 0]), cv2.COLOR_GRAY2RGB)
 
 
-def decode_compressed(format: str, data) -> np.ndarray:  # noqa: A002 (ROS field name)
+def decode_compressed(format: str, data, *, max_pixels: int | None = None,  # noqa: A002
+                      mono16_bits: int = 16) -> np.ndarray:
     """Decode a sensor_msgs/CompressedImage (JPEG or PNG, as image_transport writes it) to RGB.
 
     `format` is e.g. "jpeg", "png" or "rgb8; jpeg compressed bgr8"; colour images are stored
     as BGR by compressed_image_transport, grey ones as one channel, 16-bit PNGs are scaled to
-    8 bits. `compressedDepth` payloads are rejected (they are depth, not camera images).
+    8 bits over `mono16_bits`. `compressedDepth` payloads are rejected (they are depth, not
+    camera images). With `max_pixels`, a header announcing more pixels raises
+    ImageTooLargeError before anything is decoded.
     """
     fmt = (format or "").lower()
     if "compresseddepth" in fmt:
@@ -110,13 +187,18 @@ def decode_compressed(format: str, data) -> np.ndarray:  # noqa: A002 (ROS field
     buffer = np.frombuffer(data, dtype=np.uint8)
     if buffer.size == 0:
         raise ImageDecodeError("data: compressed image is empty")
+    size = compressed_image_size(buffer) if max_pixels is not None else None
+    if size is not None and size[0] * size[1] > max_pixels:
+        raise ImageTooLargeError(
+            f"data: its header says {size[0]}×{size[1]} = {size[0] * size[1]} pixels, more than "
+            f"the limit of {max_pixels}; not decoded")
     image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ImageDecodeError(
             f"data: {buffer.size} bytes of format '{format}' could not be decoded (corrupt or "
             "not JPEG/PNG)")
     if image.dtype == np.uint16:
-        image = mono16_to_mono8(image)
+        image = mono16_to_mono8(image, mono16_bits)
     elif image.dtype != np.uint8:
         raise ImageDecodeError(f"data: decoded pixel type {image.dtype} is not supported")
     if image.ndim == 2 or image.shape[2] == 1:
@@ -127,31 +209,48 @@ def decode_compressed(format: str, data) -> np.ndarray:  # noqa: A002 (ROS field
 
 
 def encode_image(rgb: np.ndarray, encoding: str, *, row_padding: int = 0,
-                 is_bigendian: bool = False) -> tuple[int, bytes]:
+                 is_bigendian: bool = False, mono16_bits: int = 16) -> tuple[int, bytes]:
     """RGB uint8 H×W×3 → (step, data) in a raw encoding, the inverse of `decode_image`.
 
     Used to write camera images (bags, tests, demos). mono encodings take the luma
-    (cv2 RGB2GRAY); mono16 stores v·257. `row_padding` appends that many zero bytes per row.
+    (cv2 RGB2GRAY); 16-bit ones store it over `mono16_bits` bits (v·257 for 16); bayer_* keep
+    each pixel's filter colour; YUV uses BT.601 limited range. `row_padding` appends that many
+    zero bytes per row (of each plane).
     """
     rgb = np.asarray(rgb)
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"rgb: expected uint8 H×W×3, got {rgb.dtype} {rgb.shape}")
     bytes_per_pixel(encoding)
-    if encoding == "rgb8":
-        pixels = rgb
-    elif encoding == "bgr8":
-        pixels = rgb[:, :, ::-1]
-    elif encoding in ("rgba8", "bgra8"):
-        colour = rgb if encoding == "rgba8" else rgb[:, :, ::-1]
-        alpha = np.full(rgb.shape[:2] + (1,), 255, np.uint8)
-        pixels = np.concatenate([colour, alpha], axis=2)
-    else:
-        grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
-        if encoding == "mono16":
-            grey = (grey.astype(np.uint16) * 257).astype(">u2" if is_bigendian else "<u2")
-        pixels = grey
     height, width = rgb.shape[:2]
-    rows = np.ascontiguousarray(pixels).view(np.uint8).reshape(height, -1)
-    if row_padding:
-        rows = np.concatenate([rows, np.zeros((height, row_padding), np.uint8)], axis=1)
+    if encoding in _EVEN_WIDTH and (width % 2 or height % 2):
+        raise ValueError(f"rgb: {encoding} needs an even width and height, got {width}x{height}")
+    wide = ">u2" if is_bigendian else "<u2"
+    if encoding in SEMI_PLANAR_ENCODINGS:
+        pixels = rgb_to_semi_planar(rgb, encoding)
+    elif encoding in _YUV422_ORDER:
+        pixels = rgb_to_yuv422(rgb, _YUV422_ORDER[encoding])
+    else:
+        base = encoding[:-2] + "8" if RAW_ENCODINGS[encoding][1] == 2 else encoding
+        if base in ("rgb8", "bgr8", "rgba8", "bgra8"):
+            pixels = rgb if base.startswith("rgb") else rgb[:, :, ::-1]
+            if base.endswith("a8"):
+                pixels = np.concatenate([pixels, np.full((height, width, 1), 255, np.uint8)], 2)
+        elif base.startswith("bayer_"):
+            pixels = mosaic(rgb, base[6:10])
+        else:
+            pixels = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+        if base != encoding:
+            pixels = scale_8_to_16(pixels, mono16_bits).astype(wide)
+    if encoding in SEMI_PLANAR_ENCODINGS:
+        chroma_rows, row_steps = SEMI_PLANAR_ENCODINGS[encoding]
+        luma = _padded(pixels[:height], row_padding)
+        chroma = pixels[height:].reshape(int(height * chroma_rows), width * row_steps)
+        return luma.shape[1], luma.tobytes() + _padded(chroma, row_padding * row_steps).tobytes()
+    rows = _padded(np.ascontiguousarray(pixels).view(np.uint8).reshape(height, -1), row_padding)
     return rows.shape[1], rows.tobytes()
+
+
+def _padded(rows: np.ndarray, padding: int) -> np.ndarray:
+    if not padding:
+        return rows
+    return np.concatenate([rows, np.zeros((rows.shape[0], padding), np.uint8)], axis=1)

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from depth_anything_ros.geometry.rays import PixelRays
 
 
 class CameraInfoError(ValueError):
@@ -55,6 +58,12 @@ class CameraIntrinsics:
         return CameraIntrinsics(self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy,
                                 width, height)
 
+    def rays(self) -> "PixelRays":
+        """The pinhole rays of every pixel (what `organized_cloud` multiplies by depth)."""
+        from depth_anything_ros.geometry.rays import pinhole_rays
+
+        return pinhole_rays(self.fx, self.fy, self.cx, self.cy, self.width, self.height)
+
     def strided(self, stride: int) -> "CameraIntrinsics":
         """Intrinsics of the image that keeps pixels u = stride·i, v = stride·j.
 
@@ -89,25 +98,3 @@ def intrinsics_from_matrices(k: Sequence[float], p: Sequence[float], width: int,
                                 int(height)).validate()
     except CameraInfoError as error:
         raise CameraInfoError(f"{source}: {error}") from None
-
-
-def scale_camera_matrices(k: Sequence[float], p: Sequence[float], src_width: int, src_height: int,
-                          width: int, height: int) -> tuple[list[float], list[float], bool]:
-    """K (3×3) and P (3×4), row-major, rescaled from `src_width`×`src_height` to `width`×`height`.
-
-    The one rule the node and the bag tool share, so a republished CameraInfo always matches
-    the depth image it accompanies (REFERENCE.md §8). Returns (k, p, scaled); an unknown
-    source size (0) leaves the matrices as they are.
-    """
-    sx = width / src_width if src_width else 1.0
-    sy = height / src_height if src_height else 1.0
-    k, p = [float(v) for v in k], [float(v) for v in p]
-    for i in (0, 2):
-        k[i] *= sx
-    for i in (4, 5):
-        k[i] *= sy
-    for i in (0, 2, 3):
-        p[i] *= sx
-    for i in (5, 6, 7):
-        p[i] *= sy
-    return k, p, (sx, sy) != (1.0, 1.0)

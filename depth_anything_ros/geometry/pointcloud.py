@@ -8,16 +8,20 @@ depth_image_proc's consumers read on Humble and Jazzy alike (REFERENCE.md §8, �
     offset 8  z    float32  metres (z forward) = depth
     offset 12 rgb  float32  bytes B, G, R, 0 = uint32 (r << 16) | (g << 8) | b
 
-Invalid points (no depth, or depth outside [min_range, max_range]) have x = y = z = NaN and
-keep their colour; the cloud keeps the image's rows and columns (organized, is_dense false).
+Each point lies on its pixel's ray (`geometry.rays`): x = ray_x·z, y = ray_y·z. Invalid points
+(no depth, depth outside [min_range, max_range], or a pixel the lens model gives no ray) have
+x = y = z = NaN and keep their colour; the cloud keeps the image's rows and columns (organized,
+is_dense false).
 """
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from depth_anything_ros.geometry.camera import CameraIntrinsics
+from depth_anything_ros.geometry.rays import PixelRays
 
 FLOAT32 = 7  # sensor_msgs/PointField.FLOAT32
 POINT_STEP = 16
@@ -49,38 +53,39 @@ def unpack_rgb(packed: np.ndarray) -> np.ndarray:
     return np.stack([(bits >> 16) & 255, (bits >> 8) & 255, bits & 255], axis=-1).astype(np.uint8)
 
 
-def organized_cloud(depth: np.ndarray, rgb: np.ndarray | None, intrinsics: CameraIntrinsics,
-                    stride: int = 1, min_range: float = 0.0,
-                    max_range: float = math.inf) -> np.ndarray:
+def organized_cloud(depth: np.ndarray, rgb: np.ndarray | None,
+                    camera: CameraIntrinsics | PixelRays | Any, stride: int = 1,
+                    min_range: float = 0.0, max_range: float = math.inf) -> np.ndarray:
     """Back-project every `stride`-th pixel of a metric depth image (REP-103 optical frame).
 
-    depth: float H×W metres (NaN/≤0 invalid); rgb: uint8 H×W×3 or None (then colour 0);
-    intrinsics: for the H×W depth image. Returns a CLOUD_DTYPE array of shape
-    (ceil(H/stride), ceil(W/stride)); point (j, i) comes from pixel (u, v) = (stride·i, stride·j).
-    Depth (z) outside [min_range, max_range] becomes NaN.
+    depth: float H×W metres along the optical axis (NaN/≤0 invalid); rgb: uint8 H×W×3 or None
+    (then colour 0); camera: the rays of the H×W image — `PixelRays`, or anything with a
+    `rays()` method (`CameraIntrinsics` for a pinhole, `camera_model.CameraModel` for a real
+    lens). Returns a CLOUD_DTYPE array of shape (ceil(H/stride), ceil(W/stride)); point (j, i)
+    comes from pixel (u, v) = (stride·i, stride·j). Depth (z) outside [min_range, max_range]
+    (inclusive limits) becomes NaN.
     """
     depth = np.asarray(depth)
     if depth.ndim != 2:
         raise ValueError(f"depth: expected H×W, got shape {depth.shape}")
     height, width = depth.shape
-    if (intrinsics.width, intrinsics.height) != (width, height):
+    rays = camera if isinstance(camera, PixelRays) else camera.rays()
+    if (rays.width, rays.height) != (width, height):
         raise ValueError(
-            f"intrinsics are for {intrinsics.width}x{intrinsics.height}, depth is {width}x{height}")
+            f"intrinsics are for {rays.width}x{rays.height}, depth is {width}x{height}")
     if rgb is not None and np.shape(rgb)[:2] != (height, width):
         raise ValueError(f"rgb: shape {np.shape(rgb)} does not match depth {depth.shape}")
     if stride < 1:
         raise ValueError(f"stride is {stride}: must be ≥ 1")
     z = depth[::stride, ::stride].astype(np.float32)
-    sampled = intrinsics.strided(stride)
+    sampled = rays.strided(stride)
     invalid = ~np.isfinite(z) | (z <= 0) | (z < min_range) | (z > max_range)
+    if sampled.has_invalid:
+        invalid |= ~np.isfinite(sampled.x)
     z[invalid] = np.nan
-    columns = ((np.arange(z.shape[1], dtype=np.float32) - np.float32(sampled.cx))
-               / np.float32(sampled.fx))
-    rows = ((np.arange(z.shape[0], dtype=np.float32) - np.float32(sampled.cy))
-            / np.float32(sampled.fy))
     cloud = np.empty(z.shape, dtype=CLOUD_DTYPE)
-    cloud["x"] = columns[None, :] * z
-    cloud["y"] = rows[:, None] * z
+    cloud["x"] = sampled.x * z
+    cloud["y"] = sampled.y * z
     cloud["z"] = z
     if rgb is None:
         cloud["rgb"] = np.zeros(z.shape, np.uint32).view(np.float32)

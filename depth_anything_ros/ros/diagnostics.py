@@ -78,10 +78,11 @@ class NodeStats:
 
 
 def diagnostic_status(name: str, hardware_id: str, summary: dict[str, float], dropped: int,
-                      received: int, extra: dict[str, str], *, idle: bool = False
-                      ) -> DiagnosticStatus:
+                      received: int, extra: dict[str, str], *, idle: bool = False,
+                      assumed_intrinsics: bool = False) -> DiagnosticStatus:
     """One DiagnosticStatus: OK while frames flow or the lazy node is idle (`idle`: nobody
-    subscribes), WARN when images arrive but no depth leaves."""
+    subscribes), WARN when images arrive but no depth leaves, or when the cloud's intrinsics
+    are assumed (`fallback_hfov_deg`) rather than calibrated."""
     values = dict(summary, frames_received=received, frames_dropped=dropped)
     if summary["input_rate_hz"] == 0.0:
         level, message = DiagnosticStatus.OK, "waiting for images"
@@ -91,6 +92,8 @@ def diagnostic_status(name: str, hardware_id: str, summary: dict[str, float], dr
         level, message = DiagnosticStatus.WARN, "images arrive but no depth is published"
     else:
         level, message = DiagnosticStatus.OK, "publishing depth"
+    if assumed_intrinsics and level == DiagnosticStatus.OK:
+        level, message = DiagnosticStatus.WARN, message + "; intrinsics assumed (no calibration)"
     pairs = [KeyValue(key=k, value=(f"{v:.3f}" if isinstance(v, float) else str(v)))
              for k, v in values.items()]
     pairs += [KeyValue(key=k, value=v) for k, v in extra.items()]

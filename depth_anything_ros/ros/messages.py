@@ -8,12 +8,11 @@ from __future__ import annotations
 import array
 
 import numpy as np
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointField, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
 from depth_anything_ros.conversions import decode_compressed, decode_image, encode_depth
-from depth_anything_ros.geometry.camera import (
-    CameraIntrinsics, intrinsics_from_matrices, scale_camera_matrices)
+from depth_anything_ros.geometry.camera_model import CameraInfoFields
 from depth_anything_ros.geometry.pointcloud import CLOUD_DTYPE, POINT_FIELDS, POINT_STEP
 
 
@@ -26,15 +25,18 @@ def _payload(data: bytes | np.ndarray) -> array.array:
     return payload
 
 
-def image_to_rgb(msg: Image) -> np.ndarray:
+def image_to_rgb(msg: Image, mono16_bits: int = 16) -> np.ndarray:
     """sensor_msgs/Image → RGB uint8 H×W×3 (zero-copy view for rgb8); ImageDecodeError if bad."""
     return decode_image(msg.encoding, msg.height, msg.width, msg.step, bool(msg.is_bigendian),
-                        msg.data)
+                        msg.data, mono16_bits=mono16_bits)
 
 
-def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
-    """sensor_msgs/CompressedImage (JPEG/PNG) → RGB uint8 H×W×3; ImageDecodeError if bad."""
-    return decode_compressed(msg.format, msg.data)
+def compressed_to_rgb(msg: CompressedImage, max_pixels: int | None = None,
+                      mono16_bits: int = 16) -> np.ndarray:
+    """sensor_msgs/CompressedImage (JPEG/PNG) → RGB uint8 H×W×3; ImageDecodeError if bad,
+    ImageTooLargeError (before decoding) if its header announces more than `max_pixels`."""
+    return decode_compressed(msg.format, msg.data, max_pixels=max_pixels,
+                             mono16_bits=mono16_bits)
 
 
 def image_msg(header: Header, height: int, width: int, encoding: str, step: int,
@@ -58,31 +60,12 @@ def bgr_to_msg(bgr: np.ndarray, header: Header) -> Image:
     return image_msg(header, height, width, "bgr8", width * 3, np.ascontiguousarray(bgr, np.uint8))
 
 
-def intrinsics_from_camera_info(msg: CameraInfo, use_rectified: bool,
-                                image_size: tuple[int, int] | None = None) -> CameraIntrinsics:
-    """Intrinsics from P (rectified) or K (raw) of a CameraInfo; CameraInfoError names the field.
-
-    A CameraInfo with width/height 0 (some drivers leave them unset) is taken to describe
-    `image_size` (width, height) when given.
-    """
-    width, height = msg.width, msg.height
-    if (width == 0 or height == 0) and image_size is not None:
-        width, height = image_size
-    return intrinsics_from_matrices(list(msg.k), list(msg.p), width, height, use_rectified)
-
-
-def camera_info_for(source: CameraInfo, header: Header, width: int, height: int) -> CameraInfo:
-    """`source` rescaled to `width`×`height` (K and P scaled, binning/ROI reset) under `header`.
-
-    The republished info always matches the depth image it accompanies (REFERENCE.md §8).
-    """
-    k, p, scaled = scale_camera_matrices(source.k, source.p, source.width, source.height,
-                                         width, height)
-    return CameraInfo(
-        header=header, height=height, width=width, distortion_model=source.distortion_model,
-        d=list(source.d), k=k, r=list(source.r), p=p,
-        binning_x=0 if scaled else source.binning_x, binning_y=0 if scaled else source.binning_y,
-        roi=type(source.roi)() if scaled else source.roi)
+def camera_info_msg(fields: CameraInfoFields, header: Header) -> CameraInfo:
+    """The CameraInfo of a depth image (from `CameraModel.info_fields()`) under `header`:
+    its own size, ROI and binning folded into K and P (binning 0, empty ROI), D and R kept."""
+    return CameraInfo(header=header, height=fields.height, width=fields.width,
+                      distortion_model=fields.distortion_model, d=list(fields.d),
+                      k=list(fields.k), r=list(fields.r), p=list(fields.p))
 
 
 def cloud_to_msg(cloud: np.ndarray, header: Header) -> PointCloud2:

@@ -10,8 +10,6 @@ never publishes disparity as if it were metres.
 """
 from __future__ import annotations
 
-import logging
-import os
 import signal
 import sys
 import threading
@@ -29,17 +27,18 @@ from rclpy.exceptions import (
 )
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
-from depth_anything_ros.conversions import ImageDecodeError
-from depth_anything_ros.geometry.camera import CameraInfoError, CameraIntrinsics
+from depth_anything_ros.conversions import ImageDecodeError, ImageTooLargeError
+from depth_anything_ros.geometry.camera_model import CameraModel
 from depth_anything_ros.geometry.pointcloud import organized_cloud
 from depth_anything_ros.geometry.scale import disparity_to_depth
 from depth_anything_ros.ros import messages
-from depth_anything_ros.ros.camera_info_cache import CameraInfoCache
+from depth_anything_ros.ros.camera_geometry import FrameCameras
 from depth_anything_ros.ros.diagnostics import NodeStats, diagnostic_status
+from depth_anything_ros.ros.input_qos import MatchedSubscription, qos_profile
+from depth_anything_ros.ros.log_bridge import forward_library_logs, stop_forwarding
 from depth_anything_ros.ros.mailbox import LatestMailbox
 from depth_anything_ros.ros.params import (
     SPEC_BY_NAME,
@@ -86,13 +85,6 @@ class ThrottledLog:
         return True
 
 
-def _qos(reliability: str, depth: int) -> QoSProfile:
-    return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST, depth=depth, durability=DurabilityPolicy.VOLATILE,
-        reliability=(ReliabilityPolicy.RELIABLE if reliability == "reliable"
-                     else ReliabilityPolicy.BEST_EFFORT))
-
-
 class DepthNode(Node):
     """The node. `estimator` may be injected (tests, benchmarks); otherwise `weights` is loaded."""
 
@@ -102,36 +94,37 @@ class DepthNode(Node):
         # share the GIL. At the default 5 ms switch interval a 60 Hz camera backed up in the
         # executor and outputs aged by ~1 s; 0.5 ms keeps callbacks flowing (process-wide).
         sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
-        self._settings = self._declare_parameters()
-        self._estimator = estimator if estimator is not None else self._load_estimator()
-        self._relative = self._estimator.kind.name.startswith("RELATIVE")
-        self._check_model_kind()
+        self._log_handler = forward_library_logs(self.get_logger())  # model loading → /rosout
+        try:
+            self._settings = self._declare_parameters()
+            self._estimator = estimator if estimator is not None else self._load_estimator()
+            self._relative = self._estimator.kind.name.startswith("RELATIVE")
+            self._check_model_kind()
+        except StartupError:
+            stop_forwarding(self._log_handler)
+            raise
         s = self._settings
 
-        out_qos = _qos(s.output_reliability, s.output_queue_size)
+        out_qos = qos_profile(s.output_reliability, s.output_queue_size)
         self._pub_depth = self.create_publisher(Image, "depth/image", out_qos)
         self._pub_info = self.create_publisher(CameraInfo, "depth/camera_info", out_qos)
         self._pub_points = self.create_publisher(PointCloud2, "depth/points", out_qos)
         self._pub_colored = self.create_publisher(Image, "depth/colored", out_qos)
         self._pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
-        in_qos = _qos(s.input_reliability, s.input_queue_size)
-        if s.image_transport == "compressed":
-            self.image_topic = self.resolve_topic_name("image") + "/compressed"
-            self.create_subscription(CompressedImage, self.image_topic,
-                                     lambda m: self._on_image(m, True), in_qos)
-        else:
-            self.image_topic = self.resolve_topic_name("image")
-            self.create_subscription(Image, self.image_topic, lambda m: self._on_image(m, False),
-                                     in_qos)
-        self.info_topic = self.resolve_topic_name("camera_info")
-        self.create_subscription(CameraInfo, "camera_info", self._camera_infos_put, in_qos)
-
-        self._camera_infos = CameraInfoCache()
         self._mailbox: LatestMailbox[Frame] = LatestMailbox()
         self.stats = NodeStats()
         self._throttled = ThrottledLog(self.get_logger(), lambda: self._settings.error_log_period)
-        self._warned_no_info = False
+        self.info_topic = self.resolve_topic_name("camera_info")
+        self._cameras = FrameCameras(self.get_logger(), self._throttled, self.info_topic)
+        compressed = s.image_transport == "compressed"
+        self.image_topic = self.resolve_topic_name("image") + ("/compressed" if compressed else "")
+        self.image_input = MatchedSubscription(
+            self, CompressedImage if compressed else Image, self.image_topic,
+            lambda m: self._on_image(m, compressed), s.input_queue_size, s.input_reliability)
+        self.info_input = MatchedSubscription(
+            self, CameraInfo, "camera_info", self._cameras.put, s.input_queue_size,
+            s.input_reliability)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.create_timer(s.diagnostics_period, self._publish_diagnostics)
 
@@ -139,7 +132,8 @@ class DepthNode(Node):
         self._worker = threading.Thread(target=self._worker_loop, name="depth_worker", daemon=True)
         self._worker.start()
         self.get_logger().info(
-            f"depth from {self.image_topic} ({s.image_transport}) with {self._model_label()} on "
+            f"depth from {self.image_topic} ({s.image_transport}, "
+            f"{self.image_input.describe()}) with {self._model_label()} on "
             f"{self._estimator.device}; outputs {self.resolve_topic_name('depth/image')} etc.")
 
     # ---- start-up -------------------------------------------------------------------------
@@ -163,10 +157,11 @@ class DepthNode(Node):
     def _load_estimator(self):
         import torch
 
+        from depth_anything_ros.inference.cpus import default_torch_threads
         from depth_anything_ros.inference.estimator import DepthEstimator
 
         s = self._settings
-        torch.set_num_threads(s.torch_threads or max(1, (os.cpu_count() or 1) - 1))
+        torch.set_num_threads(s.torch_threads or default_torch_threads())
         try:
             return DepthEstimator.from_weights(
                 s.weights or None, version=s.version or None, variant=s.variant or None,
@@ -192,9 +187,6 @@ class DepthNode(Node):
         self.stats.frame_in()
         self._mailbox.put(Frame(msg, compressed))
 
-    def _camera_infos_put(self, msg: CameraInfo) -> None:
-        self._camera_infos.put(msg)
-
     def _on_set_parameters(self, params) -> SetParametersResult:
         changes = {p.name: p.value for p in params if p.name in SPEC_BY_NAME}
         try:
@@ -208,8 +200,10 @@ class DepthNode(Node):
             f"{self.get_fully_qualified_name()}: depth", str(self._estimator.device),
             self.stats.summary(), self._mailbox.dropped, self._mailbox.received,
             {"device": str(self._estimator.device), "model": self._model_label(),
-             "image_topic": self.image_topic},
-            idle=self._settings.lazy and not self._wanted_outputs(self._settings))
+             "image_topic": self.image_topic, "image_qos": self.image_input.describe(),
+             "intrinsics": self._cameras.status},
+            idle=self._settings.lazy and not self._wanted_outputs(self._settings),
+            assumed_intrinsics=self._cameras.assumed)
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = self.get_clock().now().to_msg()
         self._pub_diag.publish(msg)
@@ -249,8 +243,11 @@ class DepthNode(Node):
                          f"{msg.height} exceeds max_image_pixels = {s.max_image_pixels}; skipped")
             return None
         try:
-            rgb = (messages.compressed_to_rgb(msg) if frame.compressed
-                   else messages.image_to_rgb(msg))
+            rgb = (messages.compressed_to_rgb(msg, s.max_image_pixels, s.mono16_bits)
+                   if frame.compressed else messages.image_to_rgb(msg, s.mono16_bits))
+        except ImageTooLargeError as exc:
+            self._reject("too_large", f"{self.image_topic}: {exc} (max_image_pixels)")
+            return None
         except ImageDecodeError as exc:
             field = str(exc).split(":", 1)[0]
             self._reject(f"decode:{field}", f"{self.image_topic}: {exc}; frame skipped")
@@ -260,39 +257,6 @@ class DepthNode(Node):
                          f"exceeds max_image_pixels = {s.max_image_pixels}; skipped")
             return None
         return rgb
-
-    def _intrinsics(self, header, width: int, height: int, s: NodeSettings):
-        """(CameraInfo, intrinsics for width×height) or (None, None), logging why."""
-        info = self._camera_infos.lookup(header.frame_id, header.stamp, s.require_exact_stamp)
-        if info is None:
-            if s.require_exact_stamp and self._camera_infos:
-                self._throttled("warn", "no_exact_info",
-                                f"{self.info_topic}: no camera_info with the stamp of the image "
-                                f"(frame_id '{header.frame_id}'); depth/points skipped")
-            elif not self._warned_no_info:
-                self._warned_no_info = True
-                known = self._camera_infos.frame_ids()
-                self.get_logger().warn(
-                    f"{self.info_topic}: no camera_info for frame_id '{header.frame_id}' yet"
-                    + (f" (received for {known})" if known else "")
-                    + "; depth/image is published, depth/points and depth/camera_info wait")
-            return None, None
-        try:
-            intr = messages.intrinsics_from_camera_info(info, s.intrinsics_source == "P",
-                                                        (width, height))
-        except CameraInfoError as exc:
-            self._throttled("error", f"info:{str(exc).split(':', 1)[0]}",
-                            f"{self.info_topic}: {exc}; depth/points skipped")
-            return None, None
-        if (intr.width, intr.height) != (width, height):
-            if not intr.same_aspect(width, height):
-                self._throttled("error", "info:aspect",
-                                f"{self.info_topic}: camera_info is {intr.width}×{intr.height} "
-                                f"but {self.image_topic} is {width}×{height}, another aspect "
-                                "ratio; depth/points skipped")
-                return None, None
-            intr = intr.scaled_to(width, height)
-        return info, intr
 
     def _to_metres(self, values: np.ndarray, s: NodeSettings) -> np.ndarray:
         if self._relative:
@@ -310,24 +274,23 @@ class DepthNode(Node):
             return
         header = frame.msg.header
         height, width = rgb.shape[:2]
-        info, intr = self._intrinsics(header, width, height, s)
-        if intr is None and s.require_camera_info:
+        camera = self._cameras.model_for(header, width, height, s)
+        if camera is None and s.require_camera_info:
             return
         result = self._estimator.predict(np.ascontiguousarray(rgb))
         depth = self._to_metres(result.values, s)
-        self._publish(header, rgb, depth, info, intr, s, wanted)
+        self._publish(header, rgb, depth, camera, s, wanted)
         latency = (self.get_clock().now() - Time.from_msg(header.stamp)).nanoseconds * 1e-9
         self.stats.frame_out(latency, result.model_time_s)
 
-    def _publish(self, header, rgb: np.ndarray, depth: np.ndarray, info: CameraInfo | None,
-                 intr: CameraIntrinsics | None, s: NodeSettings, wanted: set) -> None:
-        height, width = depth.shape
+    def _publish(self, header, rgb: np.ndarray, depth: np.ndarray, camera: CameraModel | None,
+                 s: NodeSettings, wanted: set) -> None:
         if self._pub_depth in wanted:
             self._pub_depth.publish(messages.depth_to_msg(depth, header, s.depth_encoding))
-        if intr is not None and self._pub_info in wanted:
-            self._pub_info.publish(messages.camera_info_for(info, header, width, height))
-        if intr is not None and self._pub_points in wanted:
-            cloud = organized_cloud(depth, rgb, intr, s.points_stride, s.min_range,
+        if camera is not None and self._pub_info in wanted:
+            self._pub_info.publish(messages.camera_info_msg(camera.info_fields(), header))
+        if camera is not None and self._pub_points in wanted:
+            cloud = organized_cloud(depth, rgb, camera, s.points_stride, s.min_range,
                                     s.range_limit)
             self._pub_points.publish(messages.cloud_to_msg(cloud, header))
         if self._pub_colored in wanted:
@@ -356,12 +319,15 @@ class DepthNode(Node):
 
     def destroy_node(self) -> None:
         self.stop_worker()
+        stop_forwarding(self._log_handler)
         super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:
-    """Console script `depth_node`: exit 0 on SIGINT/SIGTERM, 2 with one message if unusable."""
-    logging.basicConfig(level=logging.INFO, format="[%(levelname)s] [%(name)s]: %(message)s")
+    """Console script `depth_node`: exit 0 on SIGINT/SIGTERM, 2 with one message if unusable.
+
+    Library logging reaches the console and /rosout through the node's logger (log_bridge).
+    """
     # Our own handlers for both signals (REFERENCE.md §13: SIGTERM must be handled by the node):
     # they only set `stop`; the spin loop below wakes every 0.1 s to see it.
     try:

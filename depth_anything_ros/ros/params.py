@@ -46,9 +46,9 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("device", "auto", "Torch device: auto (CUDA if available), cpu, cuda, cuda:N."),
     ParamSpec("precision", "fp32", "Inference precision (fp16 needs CUDA).",
               choices=("fp32", "fp16", "bf16")),
-    ParamSpec("torch_threads", 0, "CPU threads for inference; 0 = all cores but one (at least 1), "
-              "so the executor and DDS keep a core and a fast camera cannot back up.",
-              int_range=(0, 256, 1)),
+    ParamSpec("torch_threads", 0, "CPU threads for inference; 0 = the CPUs this process may use "
+              "(affinity mask and cgroup quota) but one (at least 1), so the executor and DDS "
+              "keep a core and a fast camera cannot back up.", int_range=(0, 256, 1)),
     ParamSpec("relative_scale", 0.0, "Relative (disparity) weights only: depth = 1/(shift + "
               "scale·disparity). A relative model is refused unless this is > 0.",
               float_range=(0.0, 1.0e6)),
@@ -58,9 +58,11 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("image_transport", "raw", "raw: sensor_msgs/Image on 'image'; compressed: "
               "sensor_msgs/CompressedImage on '<image>/compressed'.",
               choices=("raw", "compressed")),
-    ParamSpec("input_reliability", "best_effort", "QoS reliability of the image and camera_info "
-              "subscriptions; best_effort accepts both sensor-data and reliable publishers.",
-              choices=("best_effort", "reliable")),
+    ParamSpec("input_reliability", "auto", "QoS reliability of the image and camera_info "
+              "subscriptions. auto: reliable when every publisher of the topic is reliable, "
+              "otherwise best_effort (as rosbag2 does), re-checked as publishers come and go; "
+              "a best-effort subscription to a reliable camera loses large frames in transport.",
+              choices=("auto", "best_effort", "reliable")),
     ParamSpec("input_queue_size", 5, "QoS history depth of the input subscriptions.",
               int_range=(1, 100, 1)),
     ParamSpec("output_reliability", "reliable", "QoS reliability of all outputs (reliable: RViz "
@@ -97,9 +99,19 @@ SPECS: tuple[ParamSpec, ...] = (
               "usable camera_info for the image's frame_id has arrived.", runtime=True),
     ParamSpec("require_exact_stamp", False, "Use only a camera_info whose stamp equals the "
               "image's; otherwise the latest for the frame_id.", runtime=True),
-    ParamSpec("intrinsics_source", "K", "K for raw (unrectified) images, P for rectified ones.",
-              choices=("K", "P"), runtime=True),
-    ParamSpec("max_image_pixels", 3840 * 2160, "Frames with more pixels are rejected.",
+    ParamSpec("intrinsics_source", "auto", "Camera model of the input: K = raw image (K and the "
+              "lens distortion D); P = rectified image (P, D ignored); auto = K with D when D is "
+              "non-zero, otherwise P when valid, else K. A rectified image (image_rect) whose "
+              "camera_info still carries D needs P.", choices=("auto", "K", "P"), runtime=True),
+    ParamSpec("fallback_hfov_deg", 0.0, "Uncalibrated cameras: with no camera_info for the "
+              "frame (or K all zero), assume a pinhole with this horizontal field of view "
+              "(degrees) so depth/points and depth/camera_info still flow; 0 = off.",
+              float_range=(0.0, 179.0), runtime=True),
+    ParamSpec("mono16_bits", 16, "Significant bits of 16-bit camera pixels (mono16, bayer_*16, "
+              "rgb16, 16-bit PNG): 12 for a 12-bit sensor whose values are 0-4095; 16 = the "
+              "full range (cv_bridge's scaling).", int_range=(1, 16, 1), runtime=True),
+    ParamSpec("max_image_pixels", 3840 * 2160, "Frames with more pixels are rejected (compressed "
+              "ones from their JPEG/PNG header, before decoding).",
               int_range=(1, 1_000_000_000, 1), runtime=True),
     ParamSpec("error_log_period", 5.0, "Seconds between repeats of the same input error.",
               float_range=(0.0, 3600.0), runtime=True),
@@ -141,6 +153,8 @@ class NodeSettings:
     require_camera_info: bool
     require_exact_stamp: bool
     intrinsics_source: str
+    fallback_hfov_deg: float
+    mono16_bits: int
     max_image_pixels: int
     error_log_period: float
 

@@ -1,0 +1,173 @@
+"""Real lenses through the node over DDS: distortion, ROI, binning, uncalibrated cameras, and bad
+calibrations. Ground truth is OpenCV's own undistortion of full-resolution pixel coordinates."""
+import time
+
+import numpy as np
+import pytest
+from rcl_interfaces.msg import Log
+
+import lens_truth
+from ros_helpers import (  # noqa: F401 — fixtures
+    harness_factory,
+    make_camera_info,
+    make_image,
+    random_rgb,
+    ros_context,
+    save_plane_model,
+    tiny_weights,
+)
+
+from depth_anything_ros.ros.messages import cloud_from_msg
+
+# TUM RGB-D freiburg1 colour camera (../shared/data/tum_fr1_rpy/README.md), plumb_bob, 640×480.
+TUM_K = [517.3, 0.0, 318.6, 0.0, 516.5, 255.3, 0.0, 0.0, 1.0]
+TUM_D = [0.2624, -0.9531, -0.0054, 0.0026, 1.1633]
+
+
+def tum_info(*, d=TUM_D, model="plumb_bob", roi=(0, 0, 0, 0), binning=(0, 0), stamp=(1, 0)):
+    info = make_camera_info(640, 480, fx=TUM_K[0], fy=TUM_K[4], cx=TUM_K[2], cy=TUM_K[5],
+                            stamp=stamp)
+    info.d, info.distortion_model = list(d), model
+    info.roi.x_offset, info.roi.y_offset, info.roi.width, info.roi.height = roi
+    info.binning_x, info.binning_y = binning
+    return info
+
+
+def opencv_rays(u_full, v_full):
+    return lens_truth.opencv_rays(TUM_K, TUM_D, u_full, v_full)
+
+
+def send(h, rgb, info, stamp, keys=("depth", "points", "info")):
+    if info is not None:
+        info.header.stamp.sec, info.header.stamp.nanosec = stamp
+        h.info_pub.publish(info)
+        time.sleep(0.1)
+    h.image_pub.publish(make_image(rgb, stamp=stamp))
+    return [h.wait_stamp(key, stamp) for key in keys]
+
+
+def assert_points_on_rays(cloud, u_full, v_full, tolerance=1e-3):
+    valid = np.isfinite(cloud["z"])
+    assert valid.mean() > 0.99
+    expected = opencv_rays(u_full, v_full)
+    z = cloud["z"][valid]
+    assert np.abs(cloud["x"][valid] / z - expected[..., 0][valid]).max() <= tolerance
+    assert np.abs(cloud["y"][valid] / z - expected[..., 1][valid]).max() <= tolerance
+
+
+def test_a_distorted_camera_puts_every_point_on_its_pixels_true_ray(harness_factory, tmp_path):
+    h = harness_factory(weights=save_plane_model(tmp_path / "plane.safetensors", 2.0))
+    depth, points, info = send(h, random_rgb(480, 640, seed=1), tum_info(), (3, 0))
+    cloud = cloud_from_msg(points)
+    v, u = np.mgrid[0:480, 0:640]
+    assert_points_on_rays(cloud, u, v)
+    np.testing.assert_allclose(cloud["z"], 2.0, rtol=1e-5)
+    # the corner is where a pinhole reading was wrong: 6 cm sideways at 2 m
+    assert abs(cloud["x"][0, 0] - (0 - TUM_K[2]) / TUM_K[0] * 2.0) > 0.05
+    # depth/camera_info is the raw camera: K and D as calibrated, for the 640×480 depth image
+    assert (info.width, info.height, info.distortion_model) == (640, 480, "plumb_bob")
+    np.testing.assert_allclose(info.d, TUM_D)
+    np.testing.assert_allclose(info.k, TUM_K)
+
+
+@pytest.mark.parametrize("roi, binning, size", [
+    ((100, 60, 320, 240), (0, 0), (320, 240)),
+    ((0, 0, 0, 0), (2, 2), (320, 240)),
+    ((64, 32, 320, 240), (2, 2), (160, 120)),
+])
+def test_roi_and_binning_camera_info(harness_factory, tmp_path, roi, binning, size):
+    h = harness_factory({"points_stride": 1},
+                        weights=save_plane_model(tmp_path / "plane.safetensors", 2.0))
+    width, height = size
+    _, points, info = send(h, random_rgb(height, width, seed=2),
+                           tum_info(roi=roi, binning=binning), (4, 0))
+    bx, by = binning[0] or 1, binning[1] or 1
+    v, u = np.mgrid[0:height, 0:width]
+    assert_points_on_rays(cloud_from_msg(points), u * bx + roi[0], v * by + roi[1])
+    # the republished info describes the depth image itself: ROI and binning folded into K
+    assert (info.width, info.height, info.binning_x, info.binning_y) == (width, height, 0, 0)
+    assert (info.roi.x_offset, info.roi.y_offset, info.roi.width, info.roi.height) == (0,) * 4
+    np.testing.assert_allclose([info.k[0], info.k[2], info.k[4], info.k[5]],
+                               [TUM_K[0] / bx, (TUM_K[2] - roi[0]) / bx, TUM_K[4] / by,
+                                (TUM_K[5] - roi[1]) / by])
+    np.testing.assert_allclose(info.d, TUM_D)
+
+
+class Rosout:
+    """WARN and ERROR lines the node under test sends to /rosout."""
+
+    def __init__(self, h):
+        self.lines: list[tuple[int, str]] = []
+        self._ns = h.ns.strip("/")
+        h.probe.create_subscription(Log, "/rosout", self._on_log, 100)
+        time.sleep(0.3)
+
+    def _on_log(self, msg):
+        if self._ns in msg.name and msg.level >= Log.WARN:
+            self.lines.append((msg.level, msg.msg))
+
+    def matching(self, text, level=None):
+        return [m for lv, m in self.lines if text in m and (level is None or lv == level)]
+
+
+def diagnostics(h, since, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        mine = [s for m in h.received["diagnostics"][since:] for s in m.status if h.ns in s.name]
+        if mine:
+            return mine[-1]
+        time.sleep(0.05)
+    raise TimeoutError("no diagnostics from the node")
+
+
+def test_an_uncalibrated_camera_gets_assumed_intrinsics_with_one_warning(harness_factory):
+    h = harness_factory({"fallback_hfov_deg": 90.0, "diagnostics_period": 0.2})
+    log = Rosout(h)
+    rgb = random_rgb(24, 32, seed=3)
+    _, points, info = send(h, rgb, None, (5, 0))  # no camera_info at all
+    np.testing.assert_allclose(info.k, [16, 0, 15.5, 0, 16, 11.5, 0, 0, 1])  # fx = 16/tan 45°
+    cloud = cloud_from_msg(points)
+    np.testing.assert_allclose(cloud["x"][0, 0] / cloud["z"][0, 0], -15.5 / 16.0, rtol=1e-5)
+    uncalibrated = make_camera_info(32, 24, fx=0.0, fy=0.0, cx=0.0, cy=0.0)
+    uncalibrated.p = [0.0] * 12
+    send(h, rgb, uncalibrated, (5, 1))  # K all zero: still assumed
+    status = diagnostics(h, len(h.received["diagnostics"]))
+    values = {kv.key: kv.value for kv in status.values}
+    assert status.level == status.WARN and "intrinsics assumed" in status.message
+    assert "fallback_hfov_deg = 90" in values["intrinsics"]
+    warnings = log.matching("fallback_hfov_deg", Log.WARN)
+    assert len(warnings) == 1 and "assumed" in warnings[0]
+    # a calibrated camera_info takes over
+    _, _, info = send(h, rgb, make_camera_info(32, 24, fx=40.0, fy=42.0), (5, 2))
+    assert info.k[0] == 40.0
+
+
+def test_without_fallback_an_uncalibrated_camera_gets_depth_only(harness_factory):
+    h = harness_factory()
+    depth, = send(h, random_rgb(24, 32), None, (6, 0), keys=("depth",))
+    time.sleep(0.3)
+    assert not h.received["points"] and not h.received["info"]
+
+
+@pytest.mark.parametrize("info, text", [
+    (tum_info(d=[0.1, 0.2, 0.0]), "D has 3 values, but distortion_model 'plumb_bob' needs 4 or 5"),
+    (tum_info(model="kannala_brandt"), "distortion_model 'kannala_brandt' is not supported"),
+    (tum_info(roi=(400, 300, 320, 240)), "roi (x_offset 400, y_offset 300, width 320, height "
+                                          "240) is not inside the 640x480 calibration"),
+])
+def test_bad_calibrations_give_one_throttled_line_and_the_node_keeps_serving(
+        harness_factory, info, text):
+    h = harness_factory()
+    log = Rosout(h)
+    rgb = random_rgb(240, 320, seed=4) if "roi" in text else random_rgb(480, 640, seed=4)
+    for index in range(3):
+        depth, = send(h, rgb, info, (7, index), keys=("depth",))
+    time.sleep(0.3)
+    lines = log.matching(text, Log.ERROR)
+    assert len(lines) == 1, log.lines
+    assert h.info_pub.topic_name in lines[0] and "depth/points skipped" in lines[0]
+    assert not h.received["points"] and not h.received["info"]
+    # a usable calibration restores the cloud
+    good = tum_info(roi=(0, 0, 320, 240)) if "roi" in text else tum_info()
+    send(h, rgb, good, (7, 9))
+    assert h.node.worker_alive
