@@ -36,7 +36,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from depth_anything_ros.conversions import ImageDecodeError
 from depth_anything_ros.geometry.camera import CameraInfoError, CameraIntrinsics
 from depth_anything_ros.geometry.pointcloud import organized_cloud
-from depth_anything_ros.geometry.scale import disparity_to_depth
+from depth_anything_ros.scale.disparity import disparity_to_depth
 from depth_anything_ros.ros import messages
 from depth_anything_ros.ros.camera_info_cache import CameraInfoCache
 from depth_anything_ros.ros.diagnostics import NodeStats, diagnostic_status
