@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
-from depth_anything_ros.scale import Anchors, FitConfig, fit_anchors, scan_line_depth
+from depth_anything_ros.conversions import encode_depth
+from depth_anything_ros.scale import (
+    Anchors, FitConfig, decode_sparse_depth, fit_anchors, scan_line_depth)
 
 H, W = 96, 128
 
@@ -131,3 +133,19 @@ def test_anchors_object_round_trips_a_sparse_image():
     assert len(anchors) == 48 and anchors.shape == (H, W)
     assert anchors.coverage() == pytest.approx((120 + 1) / W)
     np.testing.assert_array_equal(anchors.depth, sparse[anchors.rows, anchors.cols])
+
+
+def test_sparse_depth_messages_are_decoded_or_refused_with_the_field_named():
+    sparse = scan_line_depth(scene())
+    for encoding in ("32FC1", "16UC1"):
+        enc, step, data = encode_depth(sparse, encoding)
+        depth, why = decode_sparse_depth(enc, H, W, step, False, data, "cam", "cam")
+        assert why is None
+        np.testing.assert_allclose(depth, sparse, rtol=1e-3)  # NaN where 16UC1 had 0
+    enc, step, data = encode_depth(sparse)
+    assert "frame_id 'lidar' differs from the image's 'cam'" in decode_sparse_depth(
+        enc, H, W, step, False, data, "lidar", "cam")[1]
+    assert "encoding 'mono8' is not 32FC1" in decode_sparse_depth(
+        "mono8", H, W, W, False, bytes(H * W), "cam", "cam")[1]
+    assert "does not fit its 100 bytes" in decode_sparse_depth(
+        enc, H, W, step, False, data[:100], "cam", "cam")[1]

@@ -97,3 +97,7 @@ def test_bad_height_missing_intrinsics_or_no_visible_floor_are_refused_with_a_re
     fit = fit_ground_plane(sky, GroundPlane.from_pitch_roll(height, -60.0), relative=False,
                            intrinsics=intrinsics)
     assert not fit.ok and fit.reason.startswith("ground plane: ") and "floor" in fit.reason
+    wall = np.full((H, W), 3.0)  # a fronto-parallel wall: some pixels agree, but on no floor
+    fit = fit_ground_plane(wall, GroundPlane.from_pitch_roll(1.0, 20.0), relative=False,
+                           intrinsics=intrinsics)
+    assert fit.code == "no_floor" and "are no floor (their plane tilts" in fit.reason

@@ -24,6 +24,7 @@ from depth_anything_ros.bag.camera_info import CameraInfoTable
 from depth_anything_ros.bag.errors import BagError, BagFrameError
 from depth_anything_ros.bag.export import FrameExporter
 from depth_anything_ros.bag.messages import MessageFactory, Stamp, decode_rgb, stamp_of
+from depth_anything_ros.bag.metric_scale import BagScale
 from depth_anything_ros.bag.options import DISTRO_BAG_VERSION, BagJobOptions, BagSummary, SkippedFrame
 from depth_anything_ros.bag.topics import CAMERA_INFO_TYPE, IMAGE_TYPE, POINTCLOUD_TYPE, TopicPlan
 from depth_anything_ros.bag.writer_thread import WriterThread
@@ -58,7 +59,8 @@ class BagPipeline:
 
     def __init__(self, reader: Any, plan: TopicPlan, estimator: Any, options: BagJobOptions,
                  infos: CameraInfoTable, summary: BagSummary,
-                 on_frame: Callable[[int], None] | None, exporter: FrameExporter | None) -> None:
+                 on_frame: Callable[[int], None] | None, exporter: FrameExporter | None,
+                 scale: BagScale | None = None) -> None:
         self.reader = reader
         self.plan = plan
         self.estimator = estimator
@@ -67,6 +69,7 @@ class BagPipeline:
         self.summary = summary
         self.on_frame = on_frame
         self.exporter = exporter
+        self.scale = scale  # metric scale; None: the model's own metres
         self.workers = options.workers or default_workers()
         self.use_rectified = options.intrinsics_source == "P"
         self.write_info = len(infos) > 0
@@ -196,6 +199,9 @@ class BagPipeline:
         depths = self.estimator.predict_batch(rgbs).values
         for frame, depth in zip(batch, depths):
             frame.depth = depth
+            if self.scale is not None:  # here, in bag order: the filter's state needs it
+                frame.depth, frame.error = self.scale.to_metres(
+                    depth, frame.stamp, self.infos.lookup(frame.stamp.ns, frame.bag_time))
 
     def _built(self, stream: Iterable[Any], pool: ThreadPoolExecutor) -> Iterator[Any]:
         """Frames with depth → futures of their serialized outputs, in order (the writer

@@ -4,9 +4,10 @@ Data flow (DESIGN.md § Data flow): the image callback only drops the message in
 mailbox (newest wins); a worker thread decodes, runs `DepthEstimator.predict`, and publishes
 everything under the input header. The executor never blocks on inference.
 
-Relative (disparity) weights are refused at start-up unless `relative_scale` (and optionally
-`relative_shift`) convert them: depth = 1/(shift + scale·disparity) (REFERENCE.md §4). The node
-never publishes disparity as if it were metres.
+Relative (disparity) weights are refused at start-up unless `scale_source` anchors them
+(ros/metric_scale.py) or `relative_scale` (and optionally `relative_shift`) convert them:
+depth = 1/(shift + scale·disparity) (REFERENCE.md §4). The node never publishes disparity as if
+it were metres.
 """
 from __future__ import annotations
 
@@ -36,11 +37,11 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from depth_anything_ros.conversions import ImageDecodeError
 from depth_anything_ros.geometry.camera import CameraInfoError, CameraIntrinsics
 from depth_anything_ros.geometry.pointcloud import organized_cloud
-from depth_anything_ros.scale.disparity import disparity_to_depth
 from depth_anything_ros.ros import messages
 from depth_anything_ros.ros.camera_info_cache import CameraInfoCache
 from depth_anything_ros.ros.diagnostics import NodeStats, diagnostic_status
 from depth_anything_ros.ros.mailbox import LatestMailbox
+from depth_anything_ros.ros.metric_scale import MetricScale
 from depth_anything_ros.ros.params import (
     SPEC_BY_NAME,
     SPECS,
@@ -131,6 +132,7 @@ class DepthNode(Node):
         self._mailbox: LatestMailbox[Frame] = LatestMailbox()
         self.stats = NodeStats()
         self._throttled = ThrottledLog(self.get_logger(), lambda: self._settings.error_log_period)
+        self._scale = MetricScale(self, s, self._relative, in_qos, self._throttled)
         self._warned_no_info = False
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.create_timer(s.diagnostics_period, self._publish_diagnostics)
@@ -177,10 +179,12 @@ class DepthNode(Node):
                                f"{s.weights or 'shipped default'!r}): {exc}") from None
 
     def _check_model_kind(self) -> None:
-        if self._relative and self._settings.relative_scale <= 0:
+        s = self._settings
+        if self._relative and s.relative_scale <= 0 and s.scale_source == "none":
             raise StartupError(
                 "the weights are a relative (disparity) model, whose output is not metres; use "
-                "metric weights, or set 'relative_scale' (and 'relative_shift') from a fit, "
+                "metric weights, set 'scale_source' (sparse_depth or ground_plane), or set "
+                "'relative_scale' (and 'relative_shift') from a fit, "
                 "depth = 1/(shift + scale·disparity)")
 
     def _model_label(self) -> str:
@@ -201,6 +205,7 @@ class DepthNode(Node):
             self._settings = check_runtime_change(self._settings, changes)
         except ParameterError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
+        self._scale.update_settings(self._settings)
         return SetParametersResult(successful=True)
 
     def _publish_diagnostics(self) -> None:
@@ -210,7 +215,7 @@ class DepthNode(Node):
             {"device": str(self._estimator.device), "model": self._model_label(),
              "image_topic": self.image_topic},
             idle=self._settings.lazy and not self._wanted_outputs(self._settings))
-        msg = DiagnosticArray(status=[status])
+        msg = DiagnosticArray(status=[status] + self._scale.diagnostics())
         msg.header.stamp = self.get_clock().now().to_msg()
         self._pub_diag.publish(msg)
 
@@ -294,11 +299,6 @@ class DepthNode(Node):
             intr = intr.scaled_to(width, height)
         return info, intr
 
-    def _to_metres(self, values: np.ndarray, s: NodeSettings) -> np.ndarray:
-        if self._relative:
-            return disparity_to_depth(values, s.relative_scale, s.relative_shift)
-        return values
-
     def _process(self, frame: Frame) -> None:
         s = self._settings
         wanted = self._wanted_outputs(s)
@@ -314,7 +314,10 @@ class DepthNode(Node):
         if intr is None and s.require_camera_info:
             return
         result = self._estimator.predict(np.ascontiguousarray(rgb))
-        depth = self._to_metres(result.values, s)
+        depth = self._scale.to_metres(result.values, header, intr, s)
+        if depth is None:  # a relative model without any scale: never publish disparity
+            self.stats.frame_rejected()
+            return
         self._publish(header, rgb, depth, info, intr, s, wanted)
         latency = (self.get_clock().now() - Time.from_msg(header.stamp)).nanoseconds * 1e-9
         self.stats.frame_out(latency, result.model_time_s)

@@ -7,7 +7,7 @@
 - `temporal`: log-space smoothing with outlier gating and resets (`ScaleFilter`).
 - `corrector`: `ScaleCorrector`, the per-camera object the node and the bag job share.
 """
-from depth_anything_ros.scale.anchors import Anchors, scan_line_depth
+from depth_anything_ros.scale.anchors import Anchors, decode_sparse_depth, scan_line_depth
 from depth_anything_ros.scale.corrector import (
     SCALE_SOURCES,
     Correction,
@@ -37,7 +37,7 @@ __all__ = [
     "ScaleFilter",
     "ScaleFit",
     "ScaleSettings",
-    "apply_scale",
+    "apply_scale", "decode_sparse_depth",
     "disparity_to_depth",
     "fit_anchors",
     "fit_disparity_scale_shift",

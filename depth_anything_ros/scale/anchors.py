@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Anchors", "scan_line_depth"]
+from depth_anything_ros.conversions import DEPTH_ENCODINGS, decode_depth
+
+__all__ = ["Anchors", "decode_sparse_depth", "scan_line_depth"]
 
 
 @dataclass(frozen=True)
@@ -80,3 +82,24 @@ def scan_line_depth(depth: np.ndarray, lines: int = 3, column_step: int = 8) -> 
     sparse = np.full_like(depth, np.nan)
     sparse[rows, ::column_step] = depth[rows, ::column_step]
     return sparse
+
+
+def decode_sparse_depth(encoding: str, height: int, width: int, step: int, is_bigendian: bool,
+                        data, frame_id: str, image_frame_id: str
+                        ) -> tuple[np.ndarray | None, str | None]:
+    """A sparse depth Image's fields → (metres H×W with NaN for none, None) or (None, why not).
+
+    The one check node and bag job share: registered to the camera (same frame_id), 32FC1
+    metres or 16UC1 millimetres (REP-118), a payload that matches its size. The size against
+    the camera image is the fit's check (`fit_anchors`).
+    """
+    if frame_id != image_frame_id:
+        return None, (f"frame_id '{frame_id}' differs from the image's '{image_frame_id}' "
+                      "(sparse depth must be registered to the camera)")
+    if encoding not in DEPTH_ENCODINGS:
+        return None, f"encoding '{encoding}' is not 32FC1 (metres) or 16UC1 (millimetres)"
+    itemsize = 4 if encoding == "32FC1" else 2
+    if height <= 0 or width <= 0 or step < width * itemsize or len(data) < step * height:
+        return None, (f"{width}×{height} {encoding} with step {step} does not fit its "
+                      f"{len(data)} bytes of data")
+    return decode_depth(encoding, height, width, step, is_bigendian, data), None

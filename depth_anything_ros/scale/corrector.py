@@ -92,6 +92,16 @@ class Correction:
     code: str | None = None
 
     @property
+    def problem_key(self) -> str | None:
+        """One key per kind of problem (for throttled logs and tallies): the refusal code, and
+        for a missing or unusable sparse depth also its first words (frame_id, encoding, ...)."""
+        if self.reason is None:
+            return None
+        if self.code == "no_sparse_depth":
+            return f"{self.code}:{' '.join(self.reason.split()[:2])}"
+        return self.code
+
+    @property
     def anchored(self) -> bool:
         return self.state in (ANCHORED, GATED, HELD)
 

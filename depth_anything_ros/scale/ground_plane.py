@@ -78,7 +78,8 @@ class GroundConfig:
 
     min_below_horizon_deg: float = 5.0  # rays closer to the horizon see the floor too far away
     max_floor_distance: float = 20.0  # metres (along the ray's depth); farther floor is ignored
-    normal_tolerance_deg: float = 5.0  # 0 = trust the given pitch/roll exactly
+    normal_tolerance_deg: float = 5.0  # refine the normal this far; 0 = trust pitch/roll
+    max_floor_tilt_deg: float = 10.0  # agreeing pixels tilted more are not the floor: refuse
     refinements: int = 4
     max_pixels: int = 8_000  # candidate pixels (a regular grid when the image has more)
     fit: FitConfig = field(default_factory=lambda: FLOOR_FIT)
@@ -120,7 +121,9 @@ def fit_ground_plane(prediction: np.ndarray, plane: GroundPlane, *, relative: bo
                      intrinsics: Any = None, rays: np.ndarray | None = None,
                      config: GroundConfig = GroundConfig()) -> ScaleFit:
     """Scale (metric) or scale+shift (relative) that puts the predicted floor `camera_height`
-    below the camera. `extra` reports the floor pixels' tilt from the expected normal (deg)."""
+    below the camera. `extra`: the tilt (deg) from the expected normal of the plane through the
+    first agreeing pixels (`measured_tilt_deg`) and of the normal finally used (`floor_tilt_deg`).
+    Agreeing pixels that tilt more than `max_floor_tilt_deg` are no floor: refused."""
     problem = plane.problem()
     if problem is not None:
         return refused(relative, "camera_height", problem)
@@ -138,21 +141,29 @@ def fit_ground_plane(prediction: np.ndarray, plane: GroundPlane, *, relative: bo
                       config=config.fit)
     if not fit.ok:
         return _ground_refusal(fit)
-    tilt = 0.0
+    measured = _floor_normal(prediction, rays, plane, up, fit, config)
+    tilt = math.nan if measured is None else _angle_deg(measured, expected)
+    if not tilt <= config.max_floor_tilt_deg:
+        return refused(relative, "no_floor", f"ground plane: the {fit.inliers} pixels that "
+                       f"agree with one scale are no floor (their plane tilts {tilt:.0f}° from "
+                       f"the expected one; at most {config.max_floor_tilt_deg:g}°): is the floor "
+                       "in view, are camera_pitch_deg/camera_roll_deg right?",
+                       fit.anchors, fit.inliers)
     for _ in range(config.refinements if config.normal_tolerance_deg > 0 else 0):
-        new_up = _floor_normal(prediction, rays, plane, up, fit, config)
-        if new_up is None:
+        if measured is None or _angle_deg(measured, expected) > config.normal_tolerance_deg:
             break
-        tilt = math.degrees(math.acos(min(1.0, float(new_up @ expected))))
-        if tilt > config.normal_tolerance_deg:
-            break
-        refit = fit_anchors(prediction, floor_anchors(rays, plane, config, new_up),
+        refit = fit_anchors(prediction, floor_anchors(rays, plane, config, measured),
                             relative=relative, config=config.fit)
         if not refit.ok or refit.residual > 0.9 * fit.residual:  # a better floor: tighter
             break
-        up, fit = new_up, refit
-    final_tilt = math.degrees(math.acos(min(1.0, float(up @ expected))))
-    return replace(fit, extra={"floor_tilt_deg": final_tilt, "measured_tilt_deg": tilt})
+        up, fit = measured, refit
+        measured = _floor_normal(prediction, rays, plane, up, fit, config)
+    return replace(fit, extra={"floor_tilt_deg": _angle_deg(up, expected),
+                               "measured_tilt_deg": tilt})
+
+
+def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
+    return math.degrees(math.acos(float(np.clip(a @ b, -1.0, 1.0))))
 
 
 def _ground_refusal(fit: ScaleFit) -> ScaleFit:
