@@ -3,11 +3,21 @@ ScaleCorrector as the node, relative models give metres, bad sparse depth falls 
 reason counted in the summary, and --camera-height uses each frame's CameraInfo."""
 import numpy as np
 import pytest
+from bag_helpers import (
+    PERIOD_NS,
+    START_NS,
+    TYPESTORE,
+    T,
+    _header,
+    camera_info_msg,
+    image_msg,
+    read_bag,
+    save_tiny_model,
+    stamp_ns,
+    synthetic_rgb,
+)
 from rosbags.rosbag2 import Writer
 
-from bag_helpers import (
-    PERIOD_NS, START_NS, T, TYPESTORE, _header, camera_info_msg, image_msg, read_bag,
-    save_tiny_model, stamp_ns, synthetic_rgb)
 from depth_anything_ros.bag.errors import BagError, BagTopicError
 from depth_anything_ros.bag.process import BagJobOptions, process_bag
 from depth_anything_ros.conversions import decode_depth, encode_depth
@@ -152,9 +162,9 @@ def test_sparse_stamps_are_paired_within_the_tolerance_even_when_recorded_late(t
                                                                               metric):
     src = tmp_path / "in"
     # recorded 0.25 s (2.5 frames) after the frame, stamped 10 ms after it
-    frames = write_bag(src, lambda i, rgb: scan_line_depth(metric.predict(rgb).values
-                                                           * (1 + 0.1 * i)),
-                       sparse_delay_ns=250_000_000, stamp_offset_ns=10_000_000)
+    write_bag(src, lambda i, rgb: scan_line_depth(metric.predict(rgb).values
+                                                  * (1 + 0.1 * i)),
+              sparse_delay_ns=250_000_000, stamp_offset_ns=10_000_000)
     summary = process_bag(src, tmp_path / "out", metric, BagJobOptions(
         CAM, sparse_depth_topic=SPARSE, scale_smoothing=0.0, sparse_depth_tolerance=0.02))
     assert summary.scale_states == {"anchored": FRAMES}
@@ -181,8 +191,8 @@ def test_camera_height_uses_each_frames_camera_info(tmp_path, metric):
 
 @pytest.mark.parametrize("options, error, message", [
     (dict(sparse_depth_topic="/nope"), BagTopicError,
-     "--sparse-depth-topic: bag .* has no topic '/nope'; its Image topics are: "
-     "/cam/image_raw .*, /lidar/depth"),
+     ("--sparse-depth-topic: bag .* has no topic '/nope'; its Image topics are: "
+      "/cam/image_raw .*, /lidar/depth")),
     (dict(sparse_depth_topic=INFO), BagTopicError, "has sensor_msgs/msg/CameraInfo, not an Image"),
     (dict(camera_height=-1.0), BagError, "--camera-height -1.0: must be > 0"),
     (dict(camera_height=1.0, sparse_depth_topic=SPARSE), BagError, "two scale sources"),

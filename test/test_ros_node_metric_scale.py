@@ -10,15 +10,21 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from rcl_interfaces.msg import Log
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from ros_helpers import (  # noqa: F401 — fixtures
+    harness_factory,
+    make_camera_info,
+    make_image,
+    random_rgb,
+    ros_context,
+    save_tiny_model,
+    tiny_weights,
+)
 from sensor_msgs.msg import Image
 
 from depth_anything_ros.conversions import decode_depth, encode_depth
 from depth_anything_ros.geometry.camera import CameraIntrinsics
 from depth_anything_ros.inference.estimator import DepthEstimator
 from depth_anything_ros.scale import GroundPlane, fit_ground_plane, scan_line_depth
-from ros_helpers import (  # noqa: F401 — fixtures
-    harness_factory, make_camera_info, make_image, random_rgb, ros_context, save_tiny_model,
-    tiny_weights)
 
 H, W = 48, 64  # 3 scan lines × every 8th column = 24 anchors (≥ scale_min_anchors 20)
 
@@ -100,8 +106,8 @@ def test_sparse_depth_scales_the_published_depth_and_diagnostics_report_it(
     sensor = scan_line_depth(raw * 3.0)  # the model reads everything 3× too near
     depth = send(h, pub, sparse_msg(sensor, encoding, stamp=(4, 0)), rgb, (4, 0))
     np.testing.assert_allclose(depth, raw * 3.0, rtol=2e-3)  # 16UC1: mm rounding
-    status, values = scale_status(h, lambda s: dict((kv.key, kv.value) for kv in s.values)
-                                  .get("scale_state") == "anchored")
+    status, values = scale_status(
+        h, lambda s: {kv.key: kv.value for kv in s.values}.get("scale_state") == "anchored")
     assert status.level == DiagnosticStatus.OK and "anchored: scale 3" in status.message
     assert float(values["scale"]) == pytest.approx(3.0, rel=2e-3)
     assert values["anchors"] == "24" and values["inliers"] == "24"
@@ -132,8 +138,7 @@ def test_a_relative_model_with_sparse_depth_publishes_metres(harness_factory, tm
 
 def bad_sparse_inputs(raw):
     good = scan_line_depth(raw * 3.0)
-    yield (sparse_msg(good[:24, :32], stamp=(20, 0)), "sparse depth is 32×24 but the image "
-           "is 64×48")
+    yield sparse_msg(good[:24, :32], stamp=(20, 0)), "sparse depth is 32×24 but the image is 64×48"
     yield (sparse_msg(good, frame_id="lidar_link", stamp=(21, 0)),
            "frame_id 'lidar_link' differs from the image's 'camera_optical_frame'")
     yield sparse_msg(np.full((H, W), np.nan), stamp=(22, 0)), "no anchors: every sparse depth"
@@ -158,7 +163,7 @@ def test_each_bad_sparse_depth_is_logged_served_unscaled_and_reported(harness_fa
         line = log.wait(text)[-1]
         assert line.startswith(f"{h.ns}/sparse_depth: ")
         assert line.endswith("; publishing the model's own (unscaled) depth")
-        status, values = scale_status(h, lambda s: text in s.message)
+        status, values = scale_status(h, lambda s, text=text: text in s.message)
         assert status.level == DiagnosticStatus.WARN and values["scale_state"] == "unscaled"
         assert status.message.startswith("publishing the model's own (unscaled) depth: ")
     assert h.node.worker_alive

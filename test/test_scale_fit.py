@@ -4,7 +4,12 @@ import pytest
 
 from depth_anything_ros.conversions import encode_depth
 from depth_anything_ros.scale import (
-    Anchors, FitConfig, decode_sparse_depth, fit_anchors, scan_line_depth)
+    Anchors,
+    FitConfig,
+    decode_sparse_depth,
+    fit_anchors,
+    scan_line_depth,
+)
 
 H, W = 96, 128
 
