@@ -130,7 +130,7 @@ class MetricScale:
             level, message = DiagnosticStatus.OK, "waiting for frames"
         else:
             values.update(last.summary(self._relative))
-            if last.state in ("anchored", "gated", "off"):
+            if last.state in ("anchored", "off"):
                 level = DiagnosticStatus.OK
                 message = f"{last.state}: scale {last.scale:.4g}"
             elif last.state == "held":

@@ -28,7 +28,6 @@ SCALE_SOURCES = ("none", "sparse_depth", "ground_plane")
 
 # What was applied to a frame (Correction.state).
 ANCHORED = "anchored"  # this frame's fit, through the filter
-GATED = "gated"  # this frame's fit was an outlier; the filtered scale was applied
 HELD = "held"  # no fit this frame; the filtered scale (≤ max_age_s old) was applied
 UNSCALED = "unscaled"  # metric model's own scale (no anchor scale available)
 STATIC = "static"  # relative model with the fixed fallback scale/shift
@@ -103,7 +102,7 @@ class Correction:
 
     @property
     def anchored(self) -> bool:
-        return self.state in (ANCHORED, GATED, HELD)
+        return self.state in (ANCHORED, HELD)
 
     def summary(self, relative: bool) -> dict[str, str]:
         """Key/value strings for /diagnostics and reports."""
@@ -160,16 +159,10 @@ class ScaleCorrector:
         fit = self._fit(prediction, sparse_depth, intrinsics, rays, missing)
         if fit.ok:
             event = self.filter.update(stamp_s, fit.scale, fit.shift)
-            state = GATED if event == "gated" else ANCHORED
-            if state == ANCHORED or self._fresh(stamp_s):
-                return self._filtered(prediction, state, fit, event, None, None)
-            reason, code = (f"this frame's scale {fit.scale:.3g} is an outlier and the last "
-                            f"accepted one is over {s.max_age_s:g} s old"), "stale"
-        else:
-            reason, code = fit.reason, fit.code
-            if self._fresh(stamp_s):
-                return self._filtered(prediction, HELD, fit, None, reason, code)
-        return self._fallback(prediction, None, fit, reason, code)
+            return self._filtered(prediction, ANCHORED, fit, event, None, None)
+        if self._fresh(stamp_s):
+            return self._filtered(prediction, HELD, fit, None, fit.reason, fit.code)
+        return self._fallback(prediction, None, fit, fit.reason, fit.code)
 
     def _fit(self, prediction, sparse_depth, intrinsics, rays, missing) -> ScaleFit:
         s = self.settings
