@@ -1,7 +1,7 @@
 """Metric scale of the shipped model on real frames: raw, anchored, smoothed (issue #11).
 
     DAR_TUM_DIR=/work/shared/data/tum_fr1_rpy python bench/metric_scale.py [--quick]
-        [--weights W] [--smoothing 0.3 1 3] [--via-bag]
+        [--weights W] [--smoothing 0.3 1 3] [--via-bag] [--sections tum ground] [--rooms 24]
 
 TUM section: the held-out last 20 % (by time) of TUM RGB-D fr1_rpy (real Kinect frames; CC BY
 4.0, Sturm et al., IROS 2012), scored against the sensor depth. Per frame:
@@ -12,11 +12,13 @@ TUM section: the held-out last 20 % (by time) of TUM RGB-D fr1_rpy (real Kinect 
                  depth, every 8th column (`scale.scan_line_depth`), one fit per frame
   anchored+τ     the same through the temporal filter with time constant τ (`ScaleCorrector`,
                  as node and bag use it)
-  bag, τ         (--via-bag) the last τ through `depth-anything-ros bag` (`process_bag` with
-                 --sparse-depth-topic) on a bag built from the same frames
+  bag (1s)       (--via-bag) through `depth-anything-ros bag` (`process_bag` with
+                 --sparse-depth-topic, default --scale-smoothing 1) on a bag of the same frames
 
 and `scale_jitter`, the std of log(per-frame scale applied).
-Other sections (synthetic FOV sweeps, ground-plane sequences) can be added beside `tum_section`.
+Ground section (`ground_section`): held-out synthetic rooms rendered with a known camera height
+and pitch; raw, median oracle and ground-plane anchored. Further sections (synthetic FOV
+sweeps, ...) go beside these two.
 """
 from __future__ import annotations
 
@@ -106,9 +108,8 @@ def tum_section(estimator, frames, smoothings: list[float], via_bag: bool) -> li
                for p, t, s in zip(predictions, stamps, sensors)]
         rows[f"anchored+{tau:g}s"] = ([score(o.depth, g) for o, g in zip(out, truths)],
                                       [o.scale for o in out])
-    if via_bag:
-        tau = smoothings[-1] if smoothings else 1.0
-        rows[f"bag, {tau:g}s"] = through_bag(estimator, frames, truths, tau)
+    if via_bag:  # the bag tool at its default smoothing, to compare with anchored+1s
+        rows["bag (1s)"] = through_bag(estimator, frames, truths, 1.0)
     lines = [f"TUM fr1_rpy held-out tail (last 20 % by time): {len(frames)} frames; sparse "
              "sensor: 3 scan lines, every 8th column of the sensor depth; per-frame fits "
              f"refused: {sum(not f.ok for f in fits)}",
@@ -122,6 +123,50 @@ def tum_section(estimator, frames, smoothings: list[float], via_bag: bool) -> li
                      f"{np.median(s):6.3f} {jitter}")
     lines.append("scale: median applied factor; scale_jitter: std of log(per-frame scale); "
                  "anchored+τ: ScaleCorrector (gate 0.25, reset after 5) with time constant τ")
+    return lines
+
+
+def ground_section(estimator, rooms: int) -> list[str]:
+    """Ground-plane anchoring on held-out synthetic rooms rendered with a known camera height
+    and pitch (test-split scene seeds; 256×192, hfov 50–90°, pitch 0–30° down)."""
+    from types import SimpleNamespace
+
+    from tqdm import tqdm
+
+    from depth_anything_ros.scale import GroundPlane, fit_ground_plane
+    from depth_anything_ros.training.data.domains import make_scene
+    from depth_anything_ros.training.data.scene import CameraPose, intrinsics_from_fov
+    from depth_anything_ros.training.data.synthetic import frame_seed
+
+    rows: dict[str, list] = {"raw": [], "median oracle": [], "ground plane": []}
+    refused = []
+    for index in tqdm(range(rooms), desc="rooms", unit="room"):
+        scene = make_scene("indoor", frame_seed("test", index))
+        rng = np.random.default_rng(index)
+        x0, x1, y0, y1 = scene.free_region
+        height, pitch = rng.uniform(*scene.camera_height), rng.uniform(0.0, 30.0)
+        pose = CameraPose.from_yaw_pitch((rng.uniform(x0, x1), rng.uniform(y0, y1), height),
+                                         rng.uniform(-np.pi, np.pi), np.radians(-pitch))
+        k = intrinsics_from_fov(256, 192, rng.uniform(50.0, 90.0))
+        rgb, gt = scene.render(pose, k, 256, 192)
+        pred = estimator.predict(rgb).values
+        valid = np.isfinite(gt) & (pred > 0)
+        fit = fit_ground_plane(pred, GroundPlane.from_pitch_roll(height, pitch), relative=False,
+                               intrinsics=SimpleNamespace(fx=k[0], fy=k[1], cx=k[2], cy=k[3]))
+        rows["raw"].append(score(pred, gt))
+        rows["median oracle"].append(score(pred * np.median(gt[valid]) / np.median(pred[valid]),
+                                           gt))
+        if fit.ok:
+            rows["ground plane"].append(score(fit.apply(pred), gt))
+        else:
+            refused.append(fit.code)
+            rows["ground plane"].append(score(pred, gt))  # the node serves it unscaled
+    lines = [f"Synthetic rooms with a known camera height and pitch: {rooms} rooms; ground-plane "
+             f"fits refused (served unscaled): {len(refused)} {sorted(set(refused))}",
+             f"{'':18s} {'abs_rel':>8s} {'delta1':>7s}"]
+    for name, per_image in rows.items():
+        m = mean_metrics(per_image)
+        lines.append(f"{name:18s} {m['abs_rel']:8.3f} {m['delta1']:7.3f}")
     return lines
 
 
@@ -214,22 +259,27 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="every 4th held-out frame only")
     parser.add_argument("--via-bag", action="store_true",
                         help="also measure the smoothed row through `depth-anything-ros bag`")
+    parser.add_argument("--sections", nargs="+", default=["tum", "ground"],
+                        choices=("tum", "ground"), help="what to measure (default: both)")
+    parser.add_argument("--rooms", type=int, default=24, help="ground section: rooms")
     args = parser.parse_args()
     import torch
 
     from depth_anything_ros.inference import DepthEstimator
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2)))
-    root = tum_dir()
-    if not (root / "rgb.txt").is_file():
-        print(f"{root}: no TUM sequence here (set DAR_TUM_DIR)", file=sys.stderr)
-        return 2
-    frames = tum_tail(root)
-    if args.quick:
-        frames = frames[::4]
     estimator = DepthEstimator.from_weights(args.weights, device="cpu")
-    for line in tum_section(estimator, frames, args.smoothing, args.via_bag):
-        print(line)
+    if "tum" in args.sections:
+        root = tum_dir()
+        if not (root / "rgb.txt").is_file():
+            print(f"{root}: no TUM sequence here (set DAR_TUM_DIR)", file=sys.stderr)
+            return 2
+        frames = tum_tail(root)[:: 4 if args.quick else 1]
+        for line in tum_section(estimator, frames, args.smoothing, args.via_bag):
+            print(line)
+    if "ground" in args.sections:
+        for line in ground_section(estimator, max(4, args.rooms // (4 if args.quick else 1))):
+            print(line)
     return 0
 
 

@@ -74,3 +74,16 @@ def test_a_live_height_change_keeps_the_filter_but_a_source_change_clears_it():
     assert corrector.filter.config.time_constant_s == 5.0
     corrector.update_settings(ScaleSettings("ground_plane", camera_height=1.0))
     assert math.isnan(corrector.filter.scale)
+
+
+def test_the_scale_core_imports_neither_ros_nor_training_nor_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, depth_anything_ros.scale; "
+            "print(sorted({m.split('.')[0] if not m.startswith('depth_anything_ros') else m "
+            "for m in sys.modules if m.startswith(('rclpy', 'sensor_msgs', 'torch', "
+            "'depth_anything_ros.training', 'depth_anything_ros.ros', 'rosbags'))}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"

@@ -120,7 +120,7 @@ SPECS: tuple[ParamSpec, ...] = (
               "per-frame scale; 0 = use each frame's fit as is.", float_range=(0.0, 3600.0),
               runtime=True),
     ParamSpec("scale_gate", 0.25, "A per-frame scale farther than this from the smoothed one "
-              "(|Δ log scale|; 0.25 ≈ ±28 %) is an outlier and ignored.",
+              "(|Δ log scale|; 0.25 ≈ ±28 %) is an outlier: its pull is clipped to this.",
               float_range=(0.01, 10.0), runtime=True),
     ParamSpec("scale_reset_frames", 5, "This many consecutive outliers that agree with each "
               "other are a real change: the smoothed scale jumps there.", int_range=(1, 1000, 1),
