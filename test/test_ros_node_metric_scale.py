@@ -11,6 +11,7 @@ from rcl_interfaces.msg import Log
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from ros_helpers import (  # noqa: F401 — fixtures
+    RosoutLog,
     harness_factory,
     make_camera_info,
     make_image,
@@ -27,29 +28,6 @@ from depth_anything_ros.inference.estimator import DepthEstimator
 from depth_anything_ros.scale import GroundPlane, fit_ground_plane, scan_line_depth
 
 H, W = 48, 64  # 3 scan lines × every 8th column = 24 anchors (≥ scale_min_anchors 20)
-
-
-class Rosout:
-    """WARN and ERROR lines of the node under test."""
-
-    def __init__(self, h):
-        self.lines = []
-        self._ns = h.ns.strip("/")
-        h.probe.create_subscription(Log, "/rosout", self._on_log, 100)
-        time.sleep(0.3)
-
-    def _on_log(self, msg):
-        if self._ns in msg.name and msg.level >= Log.WARN:
-            self.lines.append(msg.msg)
-
-    def wait(self, text, timeout=5.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [line for line in self.lines if text in line]
-            if found:
-                return found
-            time.sleep(0.02)
-        raise AssertionError(f"no log line with {text!r}: {self.lines}")
 
 
 def sparse_msg(depth, encoding="32FC1", frame_id="camera_optical_frame", stamp=(1, 0)):
@@ -121,7 +99,7 @@ def test_a_relative_model_with_sparse_depth_publishes_metres(harness_factory, tm
     h = harness_factory({"scale_source": "sparse_depth", "diagnostics_period": 0.2},
                         weights=weights)
     pub = with_sparse_publisher(h)
-    errors = Rosout(h)
+    errors = RosoutLog(h, Log.WARN)
     rgb = random_rgb(H, W, seed=2)
     disparity = DepthEstimator.from_weights(weights, device="cpu").predict(rgb).values
     metres = 1.0 / (40.0 * disparity - 4.5)  # 0.6–3.3 m: 1/depth = 40·disparity − 4.5
@@ -153,7 +131,7 @@ def test_each_bad_sparse_depth_is_logged_served_unscaled_and_reported(harness_fa
     h = harness_factory({"scale_source": "sparse_depth", "diagnostics_period": 0.2,
                          "error_log_period": 0.0})
     pub = with_sparse_publisher(h)
-    log = Rosout(h)
+    log = RosoutLog(h, Log.WARN)
     rgb = random_rgb(H, W)
     raw = DepthEstimator.from_weights(tiny_weights, device="cpu").predict(rgb).values
     for index, (bad, text) in enumerate(bad_sparse_inputs(raw)):
@@ -177,7 +155,7 @@ def test_ground_plane_uses_the_camera_info_and_a_negative_height_falls_back(harn
     h = harness_factory({"scale_source": "ground_plane", "camera_height": -1.0,
                          "camera_pitch_deg": 20.0, "diagnostics_period": 0.2,
                          "error_log_period": 0.0})
-    log = Rosout(h)
+    log = RosoutLog(h, Log.WARN)
     h.info_pub.publish(make_camera_info(W, H))
     time.sleep(0.2)
     rgb = random_rgb(H, W)
