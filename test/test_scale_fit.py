@@ -154,3 +154,11 @@ def test_sparse_depth_messages_are_decoded_or_refused_with_the_field_named():
         "mono8", H, W, W, False, bytes(H * W), "cam", "cam")[1]
     assert "does not fit its 100 bytes" in decode_sparse_depth(
         enc, H, W, step, False, data[:100], "cam", "cam")[1]
+
+
+def test_a_dense_image_keeps_a_spread_out_subset_of_max_anchors():
+    dense = scene()
+    anchors = Anchors.from_depth_image(dense, max_anchors=300)
+    assert len(anchors) == 300 and len(set(zip(anchors.rows, anchors.cols))) == 300
+    assert anchors.coverage() > 0.9 and anchors.rows.min() < 10 and anchors.rows.max() > H - 10
+    np.testing.assert_array_equal(anchors.depth, dense[anchors.rows, anchors.cols])
