@@ -4,7 +4,7 @@ Each metric is computed per image and then averaged over images (the ZoeDepth / 
 ``silog`` is the **DA2 form** (DA2 util/metric.py): ``sqrt(mean(e²) − 0.5·mean(e)²)`` with
 ``e = ln p − ln g`` and no ×100 — the same quantity the metric stage trains on, so the log
 and the loss read the same. Relative (affine-invariant) models are scored after the
-least-squares scale-and-shift fit in disparity of REFERENCE.md §4 (``geometry/scale.py``).
+least-squares scale-and-shift fit in disparity of REFERENCE.md §4 (``scale/disparity.py``).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from depth_anything_ros.geometry.scale import fit_disparity_scale_shift
+from depth_anything_ros.scale.disparity import fit_disparity_scale_shift
 
 __all__ = [
     "METRIC_NAMES",

@@ -15,6 +15,7 @@ import pytest
 import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import Log
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -200,6 +201,32 @@ def harness_factory(ros_context, tiny_weights):
     yield make
     for harness in created:
         harness.close()
+
+
+class RosoutLog:
+    """/rosout records of the node under test at `level` or above (ERROR by default)."""
+
+    def __init__(self, h, level: int = Log.ERROR):
+        self.records = []
+        self._ns = h.ns.strip("/")
+        self._level = level
+        h.probe.create_subscription(Log, "/rosout", self._on_log, 100)
+        time.sleep(0.3)
+
+    def _on_log(self, msg):
+        if self._ns in msg.name and msg.level >= self._level:
+            self.records.append(msg.msg)
+
+    def matching(self, text):
+        return [r for r in self.records if text in r]
+
+    def wait(self, text, timeout: float = 5.0):
+        """The records containing `text`, waiting for the first (AssertionError after timeout)."""
+        deadline = time.monotonic() + timeout
+        while not self.matching(text) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert self.matching(text), f"no log line with {text!r}: {self.records}"
+        return self.matching(text)
 
 
 __all__ = ["harness_factory", "ros_context", "tiny_weights", "qos_profile_sensor_data"]

@@ -59,6 +59,9 @@ def test_missing_topic_is_one_line_listing_the_image_topics(tmp_path, bag, weigh
     (["--batch-size", "0"], "--batch-size must be >= 1"),
     (["--points-stride", "0"], "--points-stride must be >= 1"),
     (["--copy-topics", " , "], "--copy-topics"),
+    (["--camera-height", "-1"], "--camera-height -1.0: must be > 0"),
+    (["--camera-height", "1", "--sparse-depth-topic", "/cam/image_raw"], "two scale sources"),
+    (["--sparse-depth-topic", "/lidar"], "--sparse-depth-topic: bag"),
 ])
 def test_bad_arguments_are_one_line_errors_before_the_model_loads(tmp_path, bag, capsys, extra, message):
     # no --weights: the shipped model may be absent, so reaching the model would fail differently

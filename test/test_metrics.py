@@ -73,7 +73,7 @@ def test_mean_metrics_averages_per_image_and_counts_images():
 
 def test_relative_metrics_score_beyond_infinity_pixels_as_the_far_limit():
     """MiDaS protocol: aligned disparity ≤ 1/max_depth means 'farther than anything' → max_depth."""
-    from depth_anything_ros.geometry.scale import fit_disparity_scale_shift
+    from depth_anything_ros.scale.disparity import fit_disparity_scale_shift
 
     gt = np.array([1.0, 2.0, 4.0, 8.0, 10.0])
     disparity = np.array([1.0, 0.5, 0.25, 0.125, -2.0])

@@ -4,29 +4,12 @@ import time
 
 import cv2
 import pytest
-from rcl_interfaces.msg import Log
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
 
 from ros_helpers import (  # noqa: F401 — fixtures
-    harness_factory, make_camera_info, make_image, random_rgb, ros_context, tiny_weights)
-
-
-class RosoutErrors:
-    """ERROR records that the node under test sends to /rosout."""
-
-    def __init__(self, h):
-        self.records = []
-        self._ns = h.ns.strip("/")
-        h.probe.create_subscription(Log, "/rosout", self._on_log, 100)
-        time.sleep(0.3)
-
-    def _on_log(self, msg):
-        if self._ns in msg.name and msg.level >= Log.ERROR:
-            self.records.append(msg.msg)
-
-    def matching(self, text):
-        return [r for r in self.records if text in r]
+    RosoutLog as RosoutErrors, harness_factory, make_camera_info, make_image, random_rgb,
+    ros_context, tiny_weights)
 
 
 def bad_raw_frames():

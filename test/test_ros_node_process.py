@@ -80,6 +80,7 @@ def test_relative_weights_are_refused_without_a_disparity_to_depth_fit(tmp_path)
     node = NodeProcess("-p", f"weights:={weights}")
     assert node.finish() != 0
     assert "relative (disparity) model" in node.output and "relative_scale" in node.output
+    assert "scale_source" in node.output
     assert "Traceback" not in node.output
 
 

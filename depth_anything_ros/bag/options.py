@@ -31,6 +31,19 @@ class BagJobOptions:
     workers: int | None = None  # decode/encode threads; None: min(4, CPUs)
     fallback_hfov_deg: float = 0.0  # as the node's: assumed pinhole for uncalibrated cameras
     mono16_bits: int = 16  # as the node's: significant bits of 16-bit camera pixels
+    # metric scale (bag/metric_scale.py; the same ScaleCorrector as the node)
+    sparse_depth_topic: str | None = None  # anchors: a registered 32FC1/16UC1 Image topic
+    sparse_depth_tolerance: float = 0.05  # s between image and sparse depth stamps
+    camera_height: float | None = None  # ground plane: optical centre above the floor (m)
+    camera_pitch: float = 0.0  # deg below the horizon
+    camera_roll: float = 0.0  # deg
+    scale_smoothing: float = 1.0  # s, time constant of the log-space average; 0 = per frame
+
+    @property
+    def scale_source(self) -> str:
+        if self.sparse_depth_topic is not None:
+            return "sparse_depth"
+        return "none" if self.camera_height is None else "ground_plane"
 
     def validate(self) -> None:
         from depth_anything_ros.conversions import DEPTH_ENCODINGS
@@ -54,6 +67,23 @@ class BagJobOptions:
             raise BagError(f"--mono16-bits {self.mono16_bits}: use 1..16")
         if self.workers is not None and self.workers < 1:
             raise BagError(f"workers must be >= 1, got {self.workers}")
+        self._validate_scale()
+
+    def _validate_scale(self) -> None:
+        if self.sparse_depth_topic is not None and self.camera_height is not None:
+            raise BagError("--sparse-depth-topic and --camera-height are two scale sources: "
+                           "pass one")
+        if self.camera_height is not None and not self.camera_height > 0:
+            raise BagError(f"--camera-height {self.camera_height}: must be > 0 (metres from the "
+                           "floor up to the camera's optical centre)")
+        if not -90 <= self.camera_pitch <= 90 or not -90 <= self.camera_roll <= 90:
+            raise BagError(f"--camera-pitch {self.camera_pitch} / --camera-roll "
+                           f"{self.camera_roll}: must be within -90..90 degrees")
+        if not 0 <= self.sparse_depth_tolerance <= 10:
+            raise BagError(f"--sparse-depth-tolerance {self.sparse_depth_tolerance}: must be "
+                           "within 0..10 s")
+        if not self.scale_smoothing >= 0:
+            raise BagError(f"--scale-smoothing {self.scale_smoothing}: must be >= 0 s")
 
 
 @dataclass(frozen=True)
@@ -74,6 +104,21 @@ class BagSummary:
     copied: int = 0
     seconds: float = 0.0
     skipped: list[SkippedFrame] = field(default_factory=list)
+    scale_source: str = "none"
+    scales: list[float] = field(default_factory=list)  # applied per frame, in bag order
+    scale_states: dict[str, int] = field(default_factory=dict)  # "anchored" → frames, ...
+    scale_reasons: dict[str, int] = field(default_factory=dict)  # why not anchored → frames
+
+    @property
+    def scale_jitter(self) -> float:
+        """Std of log(applied scale) over the frames that had one (issue #11's measure)."""
+        import math
+
+        logs = [math.log(s) for s in self.scales if s > 0 and math.isfinite(s)]
+        if len(logs) < 2:
+            return math.nan
+        mean = sum(logs) / len(logs)
+        return math.sqrt(sum((v - mean) ** 2 for v in logs) / len(logs))
 
     @property
     def frames_per_second(self) -> float:
@@ -87,8 +132,23 @@ class BagSummary:
         ]
         if self.frames_without_points:
             out.append(f"{self.frames_without_points} frames had no usable CameraInfo: no points for them")
+        if self.scale_source != "none":
+            out.extend(self._scale_lines())
         for skip in self.skipped[:10]:
             out.append(f"skipped frame {skip.index} (bag time {skip.bag_time_ns} ns): {skip.reason}")
         if len(self.skipped) > 10:
             out.append(f"... and {len(self.skipped) - 10} more skipped frames")
+        return out
+
+    def _scale_lines(self) -> list[str]:
+        import math
+        import statistics
+
+        states = ", ".join(f"{n} {state}" for state, n in sorted(self.scale_states.items()))
+        scaled = [s for s in self.scales if math.isfinite(s)]
+        median = f"{statistics.median(scaled):.4g}" if scaled else "none"
+        out = [(f"metric scale from {self.scale_source}: {states or 'no frames'}; median scale "
+                f"{median}, scale_jitter {self.scale_jitter:.3f}")]
+        for reason, n in sorted(self.scale_reasons.items(), key=lambda r: -r[1])[:5]:
+            out.append(f"  {n} frames not anchored: {reason}")
         return out

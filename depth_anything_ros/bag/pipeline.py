@@ -24,6 +24,7 @@ from depth_anything_ros.bag.camera_info import CameraInfoTable
 from depth_anything_ros.bag.errors import BagError, BagFrameError
 from depth_anything_ros.bag.export import FrameExporter
 from depth_anything_ros.bag.messages import MessageFactory, Stamp, decode_rgb, stamp_of
+from depth_anything_ros.bag.metric_scale import BagScale
 from depth_anything_ros.bag.options import DISTRO_BAG_VERSION, BagJobOptions, BagSummary, SkippedFrame
 from depth_anything_ros.bag.topics import CAMERA_INFO_TYPE, IMAGE_TYPE, POINTCLOUD_TYPE, TopicPlan
 from depth_anything_ros.bag.writer_thread import WriterThread
@@ -61,7 +62,8 @@ class BagPipeline:
 
     def __init__(self, reader: Any, plan: TopicPlan, estimator: Any, options: BagJobOptions,
                  infos: CameraInfoTable, summary: BagSummary,
-                 on_frame: Callable[[int], None] | None, exporter: FrameExporter | None) -> None:
+                 on_frame: Callable[[int], None] | None, exporter: FrameExporter | None,
+                 scale: BagScale | None = None) -> None:
         self.reader = reader
         self.plan = plan
         self.estimator = estimator
@@ -70,6 +72,7 @@ class BagPipeline:
         self.summary = summary
         self.on_frame = on_frame
         self.exporter = exporter
+        self.scale = scale  # metric scale; None: the model's own metres
         self.workers = options.workers or default_workers()
         self.cameras = CameraModelCache()  # the node's camera models: rays once per CameraInfo
         self.write_info = len(infos) > 0 or options.fallback_hfov_deg > 0
@@ -199,6 +202,9 @@ class BagPipeline:
         depths = self.estimator.predict_batch(rgbs).values
         for frame, depth in zip(batch, depths):
             frame.depth = depth
+            if self.scale is not None:  # here, in bag order: the filter's state needs it
+                frame.depth, frame.error = self.scale.to_metres(
+                    depth, frame.stamp, self._camera_model(frame, *depth.shape[::-1]))
 
     def _built(self, stream: Iterable[Any], pool: ThreadPoolExecutor) -> Iterator[Any]:
         """Frames with depth → futures of their serialized outputs, in order (the writer
@@ -214,9 +220,11 @@ class BagPipeline:
         return items()  # futures go to the writer thread, whose bounded queue limits them
 
     def _camera(self, frame: _Frame, width: int, height: int) -> CameraModel | None:
+        """The camera model for the frame's camera_info/points (None when not written)."""
+        return self._camera_model(frame, width, height) if self.write_info else None
+
+    def _camera_model(self, frame: _Frame, width: int, height: int) -> CameraModel | None:
         """The frame's camera model by the node's rules (`CameraModelCache.for_frame`)."""
-        if not self.write_info:
-            return None
         info = self.infos.lookup(frame.stamp.ns, frame.bag_time)
         calibration = None if info is None else Calibration.from_message(info)
         try:

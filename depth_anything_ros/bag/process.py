@@ -15,6 +15,7 @@ from typing import Any, Callable
 from depth_anything_ros.bag.camera_info import read_camera_infos
 from depth_anything_ros.bag.errors import BagError
 from depth_anything_ros.bag.export import FrameExporter
+from depth_anything_ros.bag.metric_scale import BagScale
 from depth_anything_ros.bag.options import BagJobOptions, BagSummary, SkippedFrame
 from depth_anything_ros.bag.pipeline import BagPipeline
 from depth_anything_ros.bag.reader import bag_storage, open_bag, topic_types
@@ -41,8 +42,14 @@ def preflight(input_path: Path, output_path: Path, options: BagJobOptions) -> To
         check_not_inside(export_dir, input_path, what="export folder", protected_what="input bag")
         check_not_inside(export_dir, output_path, what="export folder", protected_what="output bag")
     with open_bag(input_path) as reader:
-        return plan_topics(topic_types(reader), options.image_topic, options.camera_info_topic,
-                           options.copy_topics, bag_name=f"bag {input_path}")
+        plan = plan_topics(topic_types(reader), options.image_topic, options.camera_info_topic,
+                           options.copy_topics, bag_name=f"bag {input_path}",
+                           sparse_depth_topic=options.sparse_depth_topic)
+    if options.camera_height is not None and plan.camera_info_topic is None:
+        raise BagError(f"--camera-height: the ground plane needs the camera's intrinsics, and bag "
+                       f"{input_path} has no CameraInfo beside {options.image_topic} (pass "
+                       "--camera-info-topic)")
+    return plan
 
 
 def process_bag(
@@ -60,18 +67,21 @@ def process_bag(
     from depth_anything_ros.inference import DepthKind
 
     input_path, output_path = Path(input_path), Path(output_path)
-    if estimator.kind != DepthKind.METRIC_DEPTH:
+    if estimator.kind != DepthKind.METRIC_DEPTH and options.scale_source == "none":
         raise BagError(
             "the model predicts relative disparity, not metres; bag processing writes metric "
-            "depth and clouds only: pass metric weights (--weights) or a metric variant"
+            "depth and clouds only: pass metric weights (--weights) or a metric variant, or "
+            "anchor it (--sparse-depth-topic or --camera-height)"
         )
     plan = preflight(input_path, output_path, options)
     for note in plan.notes:
         log.warning("%s", note)
 
     start = time.perf_counter()
-    summary = BagSummary(output=output_path)
-    with open_bag(input_path) as reader:
+    summary = BagSummary(output=output_path, scale_source=options.scale_source)
+    with open_bag(input_path) as reader, BagScale.open(
+            input_path, plan, options, estimator.kind != DepthKind.METRIC_DEPTH,
+            summary) as scale:
         storage = options.storage or bag_storage(input_path)
         infos = read_camera_infos(reader, plan.camera_info_topic)
         if plan.camera_info_topic and not len(infos):
@@ -81,7 +91,8 @@ def process_bag(
         with StagedOutput(output_path, overwrite=options.overwrite, what="output bag") as staged, \
                 _staged_export(options) as staged_export:
             exporter = None if staged_export is None else FrameExporter(staged_export.path)
-            pipeline = BagPipeline(reader, plan, estimator, options, infos, summary, on_frame, exporter)
+            pipeline = BagPipeline(reader, plan, estimator, options, infos, summary, on_frame,
+                                   exporter, scale)
             pipeline.run(staged.path, storage, progress)
             staged.commit()
             if staged_export is not None:

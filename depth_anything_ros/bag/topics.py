@@ -39,6 +39,7 @@ class TopicPlan:
     outputs: OutputTopics
     copy_topics: tuple[str, ...]
     notes: tuple[str, ...] = ()  # warnings for the user (logged once by the job)
+    sparse_depth_topic: str | None = None  # metric anchors (an Image topic), if any
 
 
 def camera_namespace(image_topic: str) -> str:
@@ -84,6 +85,7 @@ def plan_topics(
     camera_info_topic: str | None = None,
     copy_topics: str = "all",
     bag_name: str = "the bag",
+    sparse_depth_topic: str | None = None,
 ) -> TopicPlan:
     """Check the requested topics against a bag's `{topic: msgtype}`; errors list what it has."""
     notes: list[str] = []
@@ -118,6 +120,14 @@ def plan_topics(
                 "only, no camera_info or points"
             )
 
+    if sparse_depth_topic is not None and topic_types.get(sparse_depth_topic) != IMAGE_TYPE:
+        found = topic_types.get(sparse_depth_topic)
+        why = "has no topic" if found is None else f"has {found}, not an Image, on"
+        raise BagTopicError(
+            f"--sparse-depth-topic: {bag_name} {why} {sparse_depth_topic!r}; its Image topics "
+            f"are: {_listing(topic_types, (IMAGE_TYPE,))}"
+        )
+
     outputs = output_topics(image_topic)
     produced = {outputs.image, outputs.camera_info, outputs.points}
     selection = parse_copy_topics(copy_topics)
@@ -140,4 +150,5 @@ def plan_topics(
                 f"--copy-topics: {', '.join(clash)} would collide with this job's output topics"
             )
         copies = tuple(selection)
-    return TopicPlan(image_topic, image_type, info_topic, outputs, copies, tuple(notes))
+    return TopicPlan(image_topic, image_type, info_topic, outputs, copies, tuple(notes),
+                     sparse_depth_topic)

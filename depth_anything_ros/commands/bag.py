@@ -17,7 +17,10 @@ frame of --image-topic (sensor_msgs/Image or CompressedImage) and write a new ba
   <ns>/depth/points       organized PointCloud2 x,y,z,rgb (NaN where depth is invalid)
 
 where <ns> is the camera namespace (/cam/image_raw → /cam), plus the copied input topics; every
-message keeps the input header and its original bag time. Only metric models are supported.
+message keeps the input header and its original bag time. Metric models give metres directly;
+--sparse-depth-topic (a lidar/ToF/RGB-D depth Image registered to the camera) or --camera-height
+(a flat floor below the camera) anchor the scale per frame, smoothed over time, and make
+relative (disparity) models usable too.
 OUT is written beside itself under a hidden temporary name and appears only when the whole bag
 succeeded; the input bag is never modified.
 """
@@ -68,6 +71,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="fail (writing nothing) on the first undecodable frame instead of skipping it")
     parser.add_argument("--workers", type=int, default=None, metavar="N",
                         help="decode/encode threads (default: CPUs, at least 2, at most 8)")
+    scale = parser.add_argument_group("metric scale (as the node's scale_source)")
+    scale.add_argument("--sparse-depth-topic", default=None, metavar="T",
+                       help="sensor_msgs/Image of metric depth registered to the camera (32FC1 m "
+                            "or 16UC1 mm; NaN/0 = none): fit the scale to it per frame")
+    scale.add_argument("--sparse-depth-tolerance", type=float, default=0.05, metavar="S",
+                       help="seconds between a frame and its sparse depth stamp (default: 0.05)")
+    scale.add_argument("--camera-height", type=float, default=None, metavar="M",
+                       help="ground plane: the camera's optical centre is M metres above a flat "
+                            "floor (needs CameraInfo)")
+    scale.add_argument("--camera-pitch", type=float, default=0.0, metavar="DEG",
+                       help="ground plane: optical axis below the horizon, positive looks down "
+                            "(default: 0)")
+    scale.add_argument("--camera-roll", type=float, default=0.0, metavar="DEG",
+                       help="ground plane: rotation about the optical axis (default: 0)")
+    scale.add_argument("--scale-smoothing", type=float, default=1.0, metavar="S",
+                       help="time constant of the scale's log-space average; 0 = every frame's "
+                            "own fit (default: 1.0)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -97,7 +117,10 @@ def run(args: argparse.Namespace) -> int:
         copy_topics=args.copy_topics, storage=args.storage, distro=args.distro,
         export_dir=args.export_dir, overwrite=args.overwrite, strict=args.strict,
         workers=args.workers, fallback_hfov_deg=args.fallback_hfov_deg,
-        mono16_bits=args.mono16_bits,
+        mono16_bits=args.mono16_bits, sparse_depth_topic=args.sparse_depth_topic,
+        sparse_depth_tolerance=args.sparse_depth_tolerance, camera_height=args.camera_height,
+        camera_pitch=args.camera_pitch, camera_roll=args.camera_roll,
+        scale_smoothing=args.scale_smoothing,
     )
     try:
         preflight(args.input, args.output, options)  # fail before the model loads

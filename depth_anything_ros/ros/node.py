@@ -4,9 +4,10 @@ Data flow (DESIGN.md § Data flow): the image callback only drops the message in
 mailbox (newest wins); a worker thread decodes, runs `DepthEstimator.predict`, and publishes
 everything under the input header. The executor never blocks on inference.
 
-Relative (disparity) weights are refused at start-up unless `relative_scale` (and optionally
-`relative_shift`) convert them: depth = 1/(shift + scale·disparity) (REFERENCE.md §4). The node
-never publishes disparity as if it were metres.
+Relative (disparity) weights are refused at start-up unless `scale_source` anchors them
+(ros/metric_scale.py) or `relative_scale` (and optionally `relative_shift`) convert them:
+depth = 1/(shift + scale·disparity) (REFERENCE.md §4). The node never publishes disparity as if
+it were metres.
 """
 from __future__ import annotations
 
@@ -33,13 +34,13 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from depth_anything_ros.conversions import ImageDecodeError, ImageTooLargeError
 from depth_anything_ros.geometry.camera_model import CameraModel
 from depth_anything_ros.geometry.pointcloud import organized_cloud
-from depth_anything_ros.geometry.scale import disparity_to_depth
 from depth_anything_ros.ros import messages
 from depth_anything_ros.ros.camera_geometry import FrameCameras
 from depth_anything_ros.ros.diagnostics import NodeStats, diagnostic_status
 from depth_anything_ros.ros.input_qos import MatchedSubscription, qos_profile
 from depth_anything_ros.ros.log_bridge import forward_library_logs, stop_forwarding
 from depth_anything_ros.ros.mailbox import LatestMailbox
+from depth_anything_ros.ros.metric_scale import MetricScale
 from depth_anything_ros.ros.params import (
     SPEC_BY_NAME,
     SPECS,
@@ -125,6 +126,7 @@ class DepthNode(Node):
         self.info_input = MatchedSubscription(
             self, CameraInfo, "camera_info", self._cameras.put, s.input_queue_size,
             s.input_reliability)
+        self._scale = MetricScale(self, s, self._relative, self._throttled)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.create_timer(s.diagnostics_period, self._publish_diagnostics)
 
@@ -172,10 +174,12 @@ class DepthNode(Node):
                                f"{s.weights or 'shipped default'!r}): {exc}") from None
 
     def _check_model_kind(self) -> None:
-        if self._relative and self._settings.relative_scale <= 0:
+        s = self._settings
+        if self._relative and s.relative_scale <= 0 and s.scale_source == "none":
             raise StartupError(
                 "the weights are a relative (disparity) model, whose output is not metres; use "
-                "metric weights, or set 'relative_scale' (and 'relative_shift') from a fit, "
+                "metric weights, set 'scale_source' (sparse_depth or ground_plane), or set "
+                "'relative_scale' (and 'relative_shift') from a fit, "
                 "depth = 1/(shift + scale·disparity)")
 
     def _model_label(self) -> str:
@@ -193,6 +197,7 @@ class DepthNode(Node):
             self._settings = check_runtime_change(self._settings, changes)
         except ParameterError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
+        self._scale.update_settings(self._settings)
         return SetParametersResult(successful=True)
 
     def _publish_diagnostics(self) -> None:
@@ -204,7 +209,7 @@ class DepthNode(Node):
              "intrinsics": self._cameras.status},
             idle=self._settings.lazy and not self._wanted_outputs(self._settings),
             assumed_intrinsics=self._cameras.assumed)
-        msg = DiagnosticArray(status=[status])
+        msg = DiagnosticArray(status=[status] + self._scale.diagnostics())
         msg.header.stamp = self.get_clock().now().to_msg()
         self._pub_diag.publish(msg)
 
@@ -258,10 +263,6 @@ class DepthNode(Node):
             return None
         return rgb
 
-    def _to_metres(self, values: np.ndarray, s: NodeSettings) -> np.ndarray:
-        if self._relative:
-            return disparity_to_depth(values, s.relative_scale, s.relative_shift)
-        return values
 
     def _process(self, frame: Frame) -> None:
         s = self._settings
@@ -278,7 +279,10 @@ class DepthNode(Node):
         if camera is None and s.require_camera_info:
             return
         result = self._estimator.predict(np.ascontiguousarray(rgb))
-        depth = self._to_metres(result.values, s)
+        depth = self._scale.to_metres(result.values, header, camera, s)
+        if depth is None:  # a relative model without any scale: never publish disparity
+            self.stats.frame_rejected()
+            return
         self._publish(header, rgb, depth, camera, s, wanted)
         latency = (self.get_clock().now() - Time.from_msg(header.stamp)).nanoseconds * 1e-9
         self.stats.frame_out(latency, result.model_time_s)

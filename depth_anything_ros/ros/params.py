@@ -115,6 +115,36 @@ SPECS: tuple[ParamSpec, ...] = (
               int_range=(1, 1_000_000_000, 1), runtime=True),
     ParamSpec("error_log_period", 5.0, "Seconds between repeats of the same input error.",
               float_range=(0.0, 3600.0), runtime=True),
+    # metric scale from anchors (ros/metric_scale.py; the maths is depth_anything_ros.scale)
+    ParamSpec("scale_source", "none", "Where metric scale comes from: none (the model's own), "
+              "sparse_depth (fit to the 'sparse_depth' Image: lidar/ToF/RGB-D registered to the "
+              "camera) or ground_plane (a flat floor camera_height below the camera). With one "
+              "of the two, relative (disparity) weights give metres too.",
+              choices=("none", "sparse_depth", "ground_plane")),
+    ParamSpec("sparse_depth_tolerance", 0.05, "Seconds between the image stamp and the nearest "
+              "sparse_depth stamp for them to be paired.", float_range=(0.0, 10.0),
+              runtime=True),
+    ParamSpec("camera_height", 0.0, "ground_plane: height of the optical centre above the "
+              "floor (m); must be > 0.", runtime=True),
+    ParamSpec("camera_pitch_deg", 0.0, "ground_plane: optical axis below the horizon (deg, "
+              "positive looks down).", float_range=(-90.0, 90.0), runtime=True),
+    ParamSpec("camera_roll_deg", 0.0, "ground_plane: rotation about the optical axis (deg, "
+              "positive turns the image x axis towards the floor).", float_range=(-90.0, 90.0),
+              runtime=True),
+    ParamSpec("scale_smoothing", 1.0, "Time constant (s) of the log-space average of the "
+              "per-frame scale; 0 = use each frame's fit as is.", float_range=(0.0, 3600.0),
+              runtime=True),
+    ParamSpec("scale_gate", 0.25, "A per-frame scale farther than this from the smoothed one "
+              "(|Δ log scale|; 0.25 ≈ ±28 %) is an outlier: its pull is clipped to this.",
+              float_range=(0.01, 10.0), runtime=True),
+    ParamSpec("scale_reset_frames", 5, "This many consecutive outliers that agree with each "
+              "other are a real change: the smoothed scale jumps there.", int_range=(1, 1000, 1),
+              runtime=True),
+    ParamSpec("scale_max_age", 2.0, "Seconds the last scale is still applied to frames without "
+              "a fit; after that depth falls back to the model's own scale.",
+              float_range=(0.0, 3600.0), runtime=True),
+    ParamSpec("scale_min_anchors", 20, "Fewest anchors (or floor pixels) a fit accepts.",
+              int_range=(2, 1_000_000, 1), runtime=True),
 )
 SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
 
@@ -157,6 +187,16 @@ class NodeSettings:
     mono16_bits: int
     max_image_pixels: int
     error_log_period: float
+    scale_source: str
+    sparse_depth_tolerance: float
+    camera_height: float
+    camera_pitch_deg: float
+    camera_roll_deg: float
+    scale_smoothing: float
+    scale_gate: float
+    scale_reset_frames: int
+    scale_max_age: float
+    scale_min_anchors: int
 
     @property
     def range_limit(self) -> float:

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from depth_anything_ros.geometry.scale import disparity_to_depth, fit_disparity_scale_shift
+from depth_anything_ros.scale.disparity import disparity_to_depth, fit_disparity_scale_shift
 
 
 def test_fit_recovers_the_affine_map_from_output_to_inverse_depth():
@@ -43,3 +43,14 @@ def test_disparity_to_depth_marks_non_positive_aligned_disparity_invalid():
 def test_fit_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="shape"):
         fit_disparity_scale_shift(np.ones((2, 2)), np.ones((2, 3)))
+
+
+def test_weights_pull_the_fit_towards_heavily_weighted_pixels():
+    # Two exact lines disagree; the pixels weighted 1000× decide the answer.
+    output = np.array([0.0, 1.0, 2.0, 0.0, 1.0, 2.0])
+    inverse = np.array([1.0, 2.0, 3.0, 1.0, 3.0, 5.0])  # slope 1 (first 3), slope 2 (last 3)
+    weights = np.array([1000.0, 1000.0, 1000.0, 1.0, 1.0, 1.0])
+    scale, shift = fit_disparity_scale_shift(output, 1.0 / inverse, weights=weights)
+    assert scale == pytest.approx(1.0, abs=2e-3) and shift == pytest.approx(1.0, abs=2e-3)
+    scale, shift = fit_disparity_scale_shift(output, 1.0 / inverse, weights=weights[::-1])
+    assert scale == pytest.approx(2.0, abs=2e-3) and shift == pytest.approx(1.0, abs=2e-3)

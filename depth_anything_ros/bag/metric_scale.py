@@ -1,0 +1,148 @@
+"""Metric scale in a bag job: the same `ScaleCorrector` as the node (depth_anything_ros.scale),
+fed in bag order from `--sparse-depth-topic` or `--camera-height`.
+
+Sparse depth is read lazily beside the main read by a second reader on the same bag (a window
+of messages around the current frame, so a long bag costs no memory) and paired with each frame
+by header stamp within `--sparse-depth-tolerance`. Frames without a usable fit keep the last
+scale for `max_age_s`, then fall back to the model's own metres, as in the node; the summary
+counts which frames were anchored, held or unscaled and why.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from depth_anything_ros.bag.messages import Stamp, stamp_of
+from depth_anything_ros.bag.options import BagJobOptions, BagSummary
+from depth_anything_ros.bag.reader import open_reader
+from depth_anything_ros.bag.topics import TopicPlan
+from depth_anything_ros.geometry.camera_model import CameraModel
+from depth_anything_ros.scale import (ScaleCorrector, ScaleSettings, camera_geometry,
+                                      decode_sparse_depth)
+
+log = logging.getLogger(__name__)
+
+WINDOW = 64  # sparse depth messages kept around the current frame
+
+
+class SparseDepthStream:
+    """A topic's messages in bag order, read ahead just far enough to pair each frame stamp."""
+
+    def __init__(self, reader: Any, topic: str, tolerance_ns: int) -> None:
+        connections = [c for c in reader.connections if c.topic == topic]
+        self._reader = reader
+        self._topic = topic
+        self._messages = iter(reader.messages(connections=connections))
+        self._window: deque[tuple[int, Any]] = deque(maxlen=WINDOW)
+        self._tolerance_ns = tolerance_ns
+        self._done = False
+        self.seen = 0
+
+    def nearest(self, stamp_ns: int) -> tuple[Any | None, int | None]:
+        """(message within the tolerance or None, |Δt| in ns of the nearest or None if none
+        read yet). Frames must come in stamp order (a bag's camera does)."""
+        while not self._done and (not self._window
+                                  or self._window[-1][0] <= stamp_ns + self._tolerance_ns):
+            self._read_one()
+        while len(self._window) > 1 and self._window[0][0] < stamp_ns - self._tolerance_ns:
+            self._window.popleft()  # too old for this frame, so for every later one
+        if not self._window:
+            return None, None
+        gap, msg = min(((abs(t - stamp_ns), m) for t, m in self._window), key=lambda p: p[0])
+        return (msg if gap <= self._tolerance_ns else None), gap
+
+    def _read_one(self) -> None:
+        try:
+            conn, bag_time, raw = next(self._messages)
+        except StopIteration:
+            self._done = True
+            return
+        try:
+            msg = self._reader.deserialize(raw, conn.msgtype)
+        except Exception as exc:  # noqa: BLE001 - one bad message is skipped, as camera frames
+            log.warning("skipping unreadable %s message at bag time %d: %s", self._topic,
+                        bag_time, exc)
+            return
+        self.seen += 1
+        self._window.append((stamp_of(msg).ns, msg))
+
+
+class BagScale:
+    """Per job: the corrector (its filter state runs through the bag in order) and its tally."""
+
+    def __init__(self, options: BagJobOptions, relative: bool, summary: BagSummary,
+                 sparse: SparseDepthStream | None) -> None:
+        self._options = options
+        self._summary = summary
+        self._sparse = sparse
+        self._corrector = ScaleCorrector(ScaleSettings(
+            source=options.scale_source, camera_height=options.camera_height or 0.0,
+            camera_pitch_deg=options.camera_pitch, camera_roll_deg=options.camera_roll,
+            smoothing_time_s=options.scale_smoothing), relative=relative)
+        self._reasons: dict[str, list] = {}  # problem key → [frames, first reason]
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, input_path: Path, plan: TopicPlan, options: BagJobOptions, relative: bool,
+             summary: BagSummary) -> Iterator[BagScale | None]:
+        """A BagScale for the job (None when no scale source was asked for)."""
+        if options.scale_source == "none":
+            yield None
+            return
+        reader = None
+        if plan.sparse_depth_topic is not None:
+            reader = open_reader(input_path)
+        try:
+            sparse = (None if reader is None else SparseDepthStream(
+                reader, plan.sparse_depth_topic, int(options.sparse_depth_tolerance * 1e9)))
+            scale = cls(options, relative, summary, sparse)
+            yield scale
+            scale.finish()
+        finally:
+            if reader is not None:
+                reader.close()
+
+    def to_metres(self, prediction: np.ndarray, stamp: Stamp, camera: CameraModel | None
+                  ) -> tuple[np.ndarray | None, str | None]:
+        """(depth in metres, None) or (None, why this frame has no metric depth); `camera` is
+        the frame's camera model by the node's rules (the ground plane needs it)."""
+        sparse, missing = self._sparse_for(stamp) if self._sparse is not None else (None, None)
+        intrinsics, rays = (camera_geometry(camera) if self._options.scale_source == "ground_plane"
+                            else (None, None))
+        out = self._corrector.correct(prediction, stamp.ns * 1e-9, sparse_depth=sparse,
+                                      intrinsics=intrinsics, rays=rays, missing=missing)
+        summary = self._summary
+        summary.scales.append(out.scale if out.depth is not None else math.nan)
+        summary.scale_states[out.state] = summary.scale_states.get(out.state, 0) + 1
+        if out.reason is not None:
+            entry = self._reasons.setdefault(out.problem_key, [0, out.reason])
+            if not entry[0]:
+                where = self._options.sparse_depth_topic or "ground plane"
+                log.warning("%s: %s (%s from frame %s on; later ones are counted in the "
+                            "summary)", where, out.reason, out.state, stamp.name)
+            entry[0] += 1
+        if out.depth is None:
+            return None, f"no metric depth: {out.reason}"
+        return out.depth, None
+
+    def finish(self) -> None:
+        self._summary.scale_reasons = {reason: n for n, reason in self._reasons.values()}
+
+    def _sparse_for(self, stamp: Stamp) -> tuple[np.ndarray | None, str | None]:
+        msg, gap = self._sparse.nearest(stamp.ns)
+        if msg is None:
+            tolerance = self._options.sparse_depth_tolerance
+            if gap is None:
+                return None, "no sparse depth message in the bag"
+            return None, (f"no sparse depth within --sparse-depth-tolerance {tolerance:g} s of "
+                          f"the frame (nearest {gap * 1e-9:.3f} s away)")
+        return decode_sparse_depth(str(msg.encoding), int(msg.height), int(msg.width),
+                                   int(msg.step), bool(msg.is_bigendian), msg.data,
+                                   str(msg.header.frame_id), stamp.frame_id)

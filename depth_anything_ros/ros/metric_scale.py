@@ -1,0 +1,152 @@
+"""The node's side of metric scale: the `sparse_depth` subscription, pairing by stamp, the
+shared `ScaleCorrector` (depth_anything_ros.scale, also used by the bag job) and its
+/diagnostics status.
+
+Bad input never stops the node: a sparse depth of another size, frame_id or encoding, no
+anchors, a refused fit or an unusable camera_height each log one throttled line naming the
+topic or parameter and the reason, and the frame is served with the last scale (for up to
+`scale_max_age`) or unscaled — which the diagnostics status says.
+"""
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from sensor_msgs.msg import Image
+
+from depth_anything_ros.geometry.camera_model import CameraModel
+from depth_anything_ros.ros.input_qos import MatchedSubscription
+from depth_anything_ros.ros.params import NodeSettings
+from depth_anything_ros.scale import (Correction, ScaleCorrector, ScaleSettings, camera_geometry,
+                                      decode_sparse_depth)
+
+SPARSE_BUFFER = 32  # sparse depth messages kept for pairing (≈ 1 s of a 30 Hz sensor)
+FALLING_BACK = {"unscaled": "publishing the model's own (unscaled) depth",
+                "static": "using relative_scale/relative_shift",
+                "no_metres": "no depth published (a relative model needs a scale)"}
+
+
+def scale_settings(s: NodeSettings) -> ScaleSettings:
+    """The corrector's settings from the node's parameters (same names, see params.py)."""
+    return ScaleSettings(
+        source=s.scale_source, camera_height=s.camera_height,
+        camera_pitch_deg=s.camera_pitch_deg, camera_roll_deg=s.camera_roll_deg,
+        smoothing_time_s=s.scale_smoothing, gate=s.scale_gate,
+        reset_frames=s.scale_reset_frames, max_age_s=s.scale_max_age,
+        min_anchors=s.scale_min_anchors)
+
+
+class SparseDepthBuffer:
+    """The latest sparse depth messages, thread-safe; `nearest` pairs one with an image stamp."""
+
+    def __init__(self, capacity: int = SPARSE_BUFFER) -> None:
+        self._messages: deque[tuple[int, Image]] = deque(maxlen=capacity)
+        self._lock = threading.Lock()
+
+    def put(self, msg: Image) -> None:
+        with self._lock:
+            self._messages.append((_ns(msg.header.stamp), msg))
+
+    def nearest(self, stamp_ns: int, tolerance_ns: int) -> tuple[Image | None, int | None]:
+        """(message within the tolerance or None, |Δt| in ns of the nearest or None if empty)."""
+        with self._lock:
+            if not self._messages:
+                return None, None
+            gap, msg = min(((abs(t - stamp_ns), m) for t, m in self._messages),
+                           key=lambda pair: pair[0])
+        return (msg if gap <= tolerance_ns else None), gap
+
+
+def _ns(stamp) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+class MetricScale:
+    """Owned by the node: `to_metres` per frame (worker thread), `diagnostics` (timer)."""
+
+    def __init__(self, node, settings: NodeSettings, relative: bool, log) -> None:
+        self._relative = relative
+        self._log = log  # ThrottledLog(level, key, text)
+        self._node_name = node.get_fully_qualified_name()
+        self._corrector = ScaleCorrector(
+            scale_settings(settings), relative=relative,
+            fallback=(settings.relative_scale, settings.relative_shift))
+        self._sparse = SparseDepthBuffer()
+        self._last: Correction | None = None
+        self._lock = threading.Lock()
+        self.topic = None
+        if settings.scale_source == "sparse_depth":
+            self.topic = node.resolve_topic_name("sparse_depth")
+            # like the camera inputs: reliability follows the publishers under "auto"
+            self.input = MatchedSubscription(node, Image, self.topic, self._sparse.put,
+                                             settings.input_queue_size,
+                                             settings.input_reliability)
+
+    @property
+    def gives_metres(self) -> bool:
+        """A relative model is usable only if this is True (anchors or relative_scale)."""
+        return self._corrector.gives_metres
+
+    def update_settings(self, settings: NodeSettings) -> None:
+        with self._lock:
+            self._corrector.update_settings(scale_settings(settings))
+
+    def to_metres(self, values: np.ndarray, header, camera: CameraModel | None, s: NodeSettings
+                  ) -> np.ndarray | None:
+        """Depth in metres for this frame (None: a relative model had no scale at all)."""
+        sparse, missing = (self._sparse_for(header, s) if s.scale_source == "sparse_depth"
+                           else (None, None))
+        intrinsics, rays = camera_geometry(camera) if s.scale_source == "ground_plane" \
+            else (None, None)
+        stamp_s = _ns(header.stamp) * 1e-9
+        with self._lock:
+            out = self._corrector.correct(values, stamp_s, sparse_depth=sparse,
+                                          intrinsics=intrinsics, rays=rays, missing=missing)
+            self._last = out
+        if out.reason is not None:
+            where = self.topic if s.scale_source == "sparse_depth" else "ground_plane"
+            if out.code == "camera_height":
+                where = "parameter 'camera_height'"
+            action = (f"holding the last scale {out.scale:.3g}" if out.state == "held"
+                      else FALLING_BACK.get(out.state, out.state))
+            self._log("warn", f"scale:{out.problem_key}", f"{where}: {out.reason}; {action}")
+        return out.depth
+
+    def _sparse_for(self, header, s: NodeSettings) -> tuple[np.ndarray | None, str | None]:
+        """The paired sparse depth in metres, or (None, why not)."""
+        msg, gap = self._sparse.nearest(_ns(header.stamp), int(s.sparse_depth_tolerance * 1e9))
+        if msg is None:
+            if gap is None:
+                return None, "no sparse depth received yet"
+            return None, (f"no sparse depth within sparse_depth_tolerance = "
+                          f"{s.sparse_depth_tolerance:g} s of the image stamp (nearest "
+                          f"{gap * 1e-9:.3f} s away)")
+        return decode_sparse_depth(msg.encoding, msg.height, msg.width, msg.step,
+                                   bool(msg.is_bigendian), msg.data, msg.header.frame_id,
+                                   header.frame_id)
+
+    def diagnostics(self) -> list[DiagnosticStatus]:
+        """One status for the scale (none when source is none and the model is metric)."""
+        with self._lock:
+            settings, last = self._corrector.settings, self._last
+        if settings.source == "none" and not self._relative:
+            return []
+        values = {"scale_source": settings.source}
+        if last is None:
+            level, message = DiagnosticStatus.OK, "waiting for frames"
+        else:
+            values.update(last.summary(self._relative))
+            if last.state in ("anchored", "off"):
+                level = DiagnosticStatus.OK
+                message = f"{last.state}: scale {last.scale:.4g}"
+            elif last.state == "held":
+                level = DiagnosticStatus.WARN
+                message = f"holding scale {last.scale:.4g}: {last.reason}"
+            else:
+                level = DiagnosticStatus.WARN
+                message = f"{FALLING_BACK.get(last.state, last.state)}: {last.reason}"
+        return [DiagnosticStatus(
+            level=level, name=f"{self._node_name}: metric scale", message=message,
+            hardware_id="", values=[KeyValue(key=k, value=v) for k, v in values.items()])]

@@ -1,0 +1,199 @@
+"""`ScaleCorrector`: one frame's prediction in, metres out — the object the node and the bag job
+share, holding the temporal filter's state between frames.
+
+Per frame it fits the scale from what `source` provides (sparse depth anchors or the ground
+plane), passes the fit through the `ScaleFilter`, and applies the filtered scale. When a frame
+has no usable fit (no anchors, a refused fit, bad settings) the last filtered scale is held for
+`max_age_s`; after that depth falls back to the model's own scale ("unscaled"), or — for a
+relative model, whose output is not metres — to the static `fallback` (relative_scale/shift)
+if one is given, else to no depth at all. `Correction.state` and `.reason` say which, so
+diagnostics and logs can tell the user.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from depth_anything_ros.scale.anchors import Anchors
+from depth_anything_ros.scale.fit import FitConfig, ScaleFit, apply_scale, fit_anchors
+from depth_anything_ros.scale.ground_plane import GroundConfig, GroundPlane, fit_ground_plane
+from depth_anything_ros.scale.temporal import FilterConfig, ScaleFilter
+
+__all__ = ["SCALE_SOURCES", "Correction", "ScaleCorrector", "ScaleSettings"]
+
+SCALE_SOURCES = ("none", "sparse_depth", "ground_plane")
+
+# What was applied to a frame (Correction.state).
+ANCHORED = "anchored"  # this frame's fit, through the filter
+HELD = "held"  # no fit this frame; the filtered scale (≤ max_age_s old) was applied
+UNSCALED = "unscaled"  # metric model's own scale (no anchor scale available)
+STATIC = "static"  # relative model with the fixed fallback scale/shift
+NO_METRES = "no_metres"  # relative model without any scale: no depth for this frame
+OFF = "off"  # source "none": the model's own output (metric) or the static fallback
+
+
+@dataclass(frozen=True)
+class ScaleSettings:
+    """Everything the corrector is told (node parameters / bag options map 1:1 onto this)."""
+
+    source: str = "none"
+    camera_height: float = 0.0  # metres, optical centre above the floor (ground_plane)
+    camera_pitch_deg: float = 0.0  # optical axis below the horizon (positive looks down)
+    camera_roll_deg: float = 0.0
+    smoothing_time_s: float = 1.0  # 0: no smoothing
+    gate: float = 0.25  # log units
+    reset_frames: int = 5
+    max_age_s: float = 2.0  # how long a scale is held when frames have no fit
+    min_anchors: int = 20
+
+    def problem(self) -> str | None:
+        """A setting that makes every fit impossible (one line), or None."""
+        if self.source not in SCALE_SOURCES:
+            return f"scale source {self.source!r}: use one of {', '.join(SCALE_SOURCES)}"
+        if self.source == "ground_plane":
+            problem = self.ground_plane().problem()
+            if problem is not None:
+                return problem
+        if self.min_anchors < 2:
+            return f"min_anchors {self.min_anchors}: must be ≥ 2"
+        return self.filter_config().problem()
+
+    def filter_config(self) -> FilterConfig:
+        return FilterConfig(self.smoothing_time_s, self.gate, self.reset_frames)
+
+    def fit_config(self) -> FitConfig:
+        return FitConfig(min_anchors=self.min_anchors)
+
+    def ground_plane(self) -> GroundPlane:
+        return GroundPlane.from_pitch_roll(self.camera_height, self.camera_pitch_deg,
+                                           self.camera_roll_deg)
+
+    def ground_config(self) -> GroundConfig:
+        default = GroundConfig()
+        return replace(default, fit=replace(default.fit, min_anchors=self.min_anchors))
+
+
+@dataclass(frozen=True)
+class Correction:
+    """What happened to one frame: `depth` (metres, or None: no metric depth possible), the
+    `scale`/`shift` applied (NaN when none), this frame's `fit`, and why it was not anchored."""
+
+    depth: np.ndarray | None
+    state: str
+    scale: float = math.nan
+    shift: float = 0.0
+    fit: ScaleFit | None = None
+    filter_event: str | None = None
+    reason: str | None = None
+    code: str | None = None
+
+    @property
+    def problem_key(self) -> str | None:
+        """One key per kind of problem (for throttled logs and tallies): the refusal code, and
+        for a missing or unusable sparse depth also its first words (frame_id, encoding, ...)."""
+        if self.reason is None:
+            return None
+        if self.code == "no_sparse_depth":
+            return f"{self.code}:{' '.join(self.reason.split()[:2])}"
+        return self.code
+
+    @property
+    def anchored(self) -> bool:
+        return self.state in (ANCHORED, HELD)
+
+    def summary(self, relative: bool) -> dict[str, str]:
+        """Key/value strings for /diagnostics and reports."""
+        out = {"scale_state": self.state, "scale": _num(self.scale)}
+        if relative:
+            out["scale_shift"] = _num(self.shift)
+        fit = self.fit
+        if fit is not None:
+            out.update(fit_scale=_num(fit.scale), fit_residual=_num(fit.residual),
+                       anchors=str(fit.anchors), inliers=str(fit.inliers))
+            out.update({k: _num(v) for k, v in fit.extra.items()})
+        if self.filter_event is not None:
+            out["filter"] = self.filter_event
+        out["scale_reason"] = self.reason or ""
+        return out
+
+
+def _num(value: float) -> str:
+    return "nan" if not math.isfinite(value) else f"{value:.4g}"
+
+
+class ScaleCorrector:
+    """Stateful per-camera corrector; call `correct` once per frame, in time order."""
+
+    def __init__(self, settings: ScaleSettings, *, relative: bool,
+                 fallback: tuple[float, float] | None = None) -> None:
+        self.relative = relative
+        self.fallback = fallback if fallback is not None and fallback[0] > 0 else None
+        self.settings = settings
+        self.filter = ScaleFilter(settings.filter_config())
+
+    @property
+    def gives_metres(self) -> bool:
+        """Whether a relative model can get metres from this corrector at all."""
+        return self.settings.source != "none" or self.fallback is not None
+
+    def update_settings(self, settings: ScaleSettings) -> None:
+        """Live change (node parameters): the filter keeps its state unless its source changed."""
+        if settings.source != self.settings.source:
+            self.filter.clear()
+        self.settings = settings
+        self.filter.config = settings.filter_config()
+
+    def correct(self, prediction: np.ndarray, stamp_s: float, *,
+                sparse_depth: np.ndarray | Anchors | None = None,
+                intrinsics: Any = None, rays: np.ndarray | None = None,
+                missing: str | None = None) -> Correction:
+        """Metres for one frame. `sparse_depth` (H×W metres, NaN/≤0 none) for "sparse_depth";
+        `intrinsics` (fx, fy, cx, cy attributes) or `rays` for "ground_plane"; `missing` says
+        why the caller has no sparse depth for this frame (e.g. none within the tolerance)."""
+        s = self.settings
+        if s.source == "none":
+            return self._fallback(prediction, OFF, None, None, None)
+        fit = self._fit(prediction, sparse_depth, intrinsics, rays, missing)
+        if fit.ok:
+            event = self.filter.update(stamp_s, fit.scale, fit.shift)
+            return self._filtered(prediction, ANCHORED, fit, event, None, None)
+        if self._fresh(stamp_s):
+            return self._filtered(prediction, HELD, fit, None, fit.reason, fit.code)
+        return self._fallback(prediction, None, fit, fit.reason, fit.code)
+
+    def _fit(self, prediction, sparse_depth, intrinsics, rays, missing) -> ScaleFit:
+        s = self.settings
+        problem = s.problem()
+        if problem is not None:
+            code = "camera_height" if "camera_height" in problem else "settings"
+            return ScaleFit(self.relative, reason=problem, code=code)
+        if s.source == "ground_plane":
+            return fit_ground_plane(prediction, s.ground_plane(), relative=self.relative,
+                                    intrinsics=intrinsics, rays=rays, config=s.ground_config())
+        if sparse_depth is None:
+            return ScaleFit(self.relative, reason=missing or "no sparse depth for this frame",
+                            code="no_sparse_depth")
+        return fit_anchors(prediction, sparse_depth, relative=self.relative,
+                           config=s.fit_config())
+
+    def _fresh(self, stamp_s: float) -> bool:
+        last = self.filter.stamp_s
+        return last is not None and 0 <= stamp_s - last <= self.settings.max_age_s
+
+    def _filtered(self, prediction, state, fit, event, reason, code) -> Correction:
+        scale, shift = self.filter.scale, self.filter.shift if self.relative else 0.0
+        return Correction(apply_scale(prediction, self.relative, scale, shift), state, scale,
+                          shift, fit, event, reason, code)
+
+    def _fallback(self, prediction, state, fit, reason, code) -> Correction:
+        if not self.relative:
+            return Correction(np.asarray(prediction, dtype=np.float32), state or UNSCALED,
+                              1.0, 0.0, fit, None, reason, code)
+        if self.fallback is not None:
+            scale, shift = self.fallback
+            return Correction(apply_scale(prediction, True, scale, shift), state or STATIC,
+                              scale, shift, fit, None, reason, code)
+        return Correction(None, NO_METRES, math.nan, math.nan, fit, None, reason, code)

@@ -1,0 +1,204 @@
+"""Metric scale from a flat floor and the camera's known height above it.
+
+With the camera `h` metres above a flat floor and the floor's normal known in the optical frame
+(from the mounting pitch and roll, or a gravity vector), every pixel whose ray points below the
+horizon would see the floor at depth ``h / (ray · down)`` (ray = ((u−cx)/fx, (v−cy)/fy, 1)).
+Those floor depths are *virtual anchors*: the floor pixels agree with them under one scale,
+while anything standing on the floor reads nearer and votes for a larger scale. The robust
+anchor fit (`fit.py`) picks the floor out as the largest agreeing group. Then the floor plane is
+fitted to the back-projected floor points (SVD) and, when its normal stays within
+`normal_tolerance_deg` of the expected one, the anchors are recomputed with it and the fit is
+repeated — kept only if the floor pixels then agree more tightly — so a few degrees of pitch error do not bias
+the scale.
+
+Intrinsics are plain (fx, fy, cx, cy); a camera with distortion passes its own undistorted
+`rays` (H×W×2: x/z, y/z) instead.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from depth_anything_ros.scale.anchors import Anchors
+from depth_anything_ros.scale.fit import FitConfig, ScaleFit, fit_anchors, refused
+
+__all__ = ["GroundConfig", "GroundPlane", "camera_geometry", "fit_ground_plane", "floor_anchors",
+           "pixel_rays"]
+
+
+@dataclass(frozen=True)
+class GroundPlane:
+    """The camera's optical centre is `camera_height` metres above a floor whose upward unit
+    normal, in the camera's optical frame (REP-103: x right, y down, z forward), is `up`."""
+
+    camera_height: float
+    up: tuple[float, float, float] = (0.0, -1.0, 0.0)
+
+    @classmethod
+    def from_pitch_roll(cls, camera_height: float, pitch_deg: float = 0.0,
+                        roll_deg: float = 0.0) -> GroundPlane:
+        """`pitch_deg`: optical axis below the horizon (positive looks down, as a positive pitch
+        about a REP-103 base's y axis); `roll_deg`: rotation about the optical axis (positive
+        turns the image x axis towards the floor)."""
+        pitch, roll = math.radians(pitch_deg), math.radians(roll_deg)
+        return cls(camera_height, (-math.sin(roll) * math.cos(pitch),
+                                   -math.cos(roll) * math.cos(pitch), -math.sin(pitch)))
+
+    @classmethod
+    def from_gravity(cls, camera_height: float, gravity: Any) -> GroundPlane:
+        """From gravity (or an accelerometer's reading at rest, which points up) in the optical
+        frame: the floor normal is the direction opposite to gravity."""
+        g = np.asarray(gravity, dtype=np.float64).reshape(3)
+        norm = float(np.linalg.norm(g))
+        if not np.isfinite(norm) or norm == 0:
+            raise ValueError(f"gravity {g.tolist()}: must be a finite non-zero vector")
+        return cls(camera_height, tuple(float(v) for v in -g / norm))
+
+    def problem(self) -> str | None:
+        """Why this plane cannot be used (one line), or None."""
+        if not (math.isfinite(self.camera_height) and self.camera_height > 0):
+            return (f"camera_height is {self.camera_height} m: must be > 0 (the optical "
+                    "centre's height above the floor)")
+        if not np.isclose(np.linalg.norm(self.up), 1.0, atol=1e-6):
+            return f"floor normal {self.up}: must be a unit vector"
+        return None
+
+
+# The floor is one tight group among objects that all read nearer: a narrow band, seeded by
+# consensus rather than the median (the floor may be a minority of the pixels below the horizon).
+FLOOR_FIT = FitConfig(tolerance=0.05, max_tolerance=0.15, min_inlier_fraction=0.05,
+                      min_coverage=0.05, seed="consensus")
+
+
+@dataclass(frozen=True)
+class GroundConfig:
+    """How floor pixels are chosen and how far the fitted floor may tilt from the expected one."""
+
+    min_below_horizon_deg: float = 5.0  # rays closer to the horizon see the floor too far away
+    max_floor_distance: float = 20.0  # metres (along the ray's depth); farther floor is ignored
+    normal_tolerance_deg: float = 5.0  # refine the normal this far; 0 = trust pitch/roll
+    max_floor_tilt_deg: float = 10.0  # agreeing pixels tilted more are not the floor: refuse
+    refinements: int = 4
+    max_pixels: int = 8_000  # candidate pixels (a regular grid when the image has more)
+    fit: FitConfig = field(default_factory=lambda: FLOOR_FIT)
+
+
+def camera_geometry(camera: Any) -> tuple[Any, np.ndarray | None]:
+    """(pinhole intrinsics, H×W×2 rays for a distorted lens else None) of a camera model
+    (`geometry.camera_model.CameraModel`; None → (None, None)): what `fit_ground_plane` takes,
+    so the node and the bag job put the floor on the lens's true rays alike."""
+    if camera is None:
+        return None, None
+    if not camera.distorted:
+        return camera.intrinsics, None
+    rays = camera.rays()
+    return camera.intrinsics, np.stack(np.broadcast_arrays(rays.x, rays.y), axis=-1)
+
+
+def pixel_rays(intrinsics: Any, height: int, width: int) -> np.ndarray:
+    """(x/z, y/z) of each pixel's ray, H×W×2, from anything with fx, fy, cx, cy (pinhole)."""
+    fx, fy, cx, cy = (float(getattr(intrinsics, k)) for k in ("fx", "fy", "cx", "cy"))
+    if not (fx > 0 and fy > 0):
+        raise ValueError(f"intrinsics: fx = {fx}, fy = {fy}: focal lengths must be > 0")
+    u = (np.arange(width, dtype=np.float64) - cx) / fx
+    v = (np.arange(height, dtype=np.float64) - cy) / fy
+    return np.stack(np.broadcast_arrays(u[None, :], v[:, None]), axis=-1)
+
+
+def floor_anchors(rays: np.ndarray, plane: GroundPlane, config: GroundConfig = GroundConfig(),
+                  up: np.ndarray | None = None) -> Anchors:
+    """Virtual anchors: the depth at which each candidate pixel's ray meets the floor.
+
+    Candidates lie on a regular grid of at most `config.max_pixels` pixels, at least
+    `min_below_horizon_deg` below the horizon and nearer than `max_floor_distance`.
+    """
+    height, width = rays.shape[:2]
+    step = max(1, math.ceil(math.sqrt(height * width / config.max_pixels)))
+    rows, cols = np.mgrid[step // 2:height:step, step // 2:width:step]
+    rows, cols = rows.reshape(-1), cols.reshape(-1)
+    ray = np.concatenate([rays[rows, cols], np.ones((rows.size, 1))], axis=1)
+    down = -np.asarray(plane.up if up is None else up, dtype=np.float64)
+    along = ray @ down  # = |ray| · sin(angle below the horizon)
+    sin_below = along / np.linalg.norm(ray, axis=1)
+    with np.errstate(divide="ignore"):
+        depth = np.where(along > 0, plane.camera_height / along, np.inf)
+    keep = (sin_below >= math.sin(math.radians(config.min_below_horizon_deg))) & (
+        depth <= config.max_floor_distance)
+    return Anchors(rows[keep], cols[keep], depth[keep], height, width)
+
+
+def fit_ground_plane(prediction: np.ndarray, plane: GroundPlane, *, relative: bool,
+                     intrinsics: Any = None, rays: np.ndarray | None = None,
+                     config: GroundConfig = GroundConfig()) -> ScaleFit:
+    """Scale (metric) or scale+shift (relative) that puts the predicted floor `camera_height`
+    below the camera. `extra`: the tilt (deg) from the expected normal of the plane through the
+    first agreeing pixels (`measured_tilt_deg`) and of the normal finally used (`floor_tilt_deg`).
+    Agreeing pixels that tilt more than `max_floor_tilt_deg` are no floor: refused."""
+    problem = plane.problem()
+    if problem is not None:
+        return refused(relative, "camera_height", problem)
+    prediction = np.asarray(prediction)
+    if rays is None:
+        if intrinsics is None:
+            return refused(relative, "no_intrinsics", "ground plane needs the camera "
+                           "intrinsics (camera_info) to know where each pixel looks")
+        rays = pixel_rays(intrinsics, *prediction.shape)
+    elif rays.shape[:2] != prediction.shape:
+        raise ValueError(f"rays shape {rays.shape} does not match prediction {prediction.shape}")
+    expected = np.asarray(plane.up, dtype=np.float64)
+    up = expected
+    fit = fit_anchors(prediction, floor_anchors(rays, plane, config), relative=relative,
+                      config=config.fit)
+    if not fit.ok:
+        return _ground_refusal(fit)
+    measured = _floor_normal(prediction, rays, plane, up, fit, config)
+    tilt = math.nan if measured is None else _angle_deg(measured, expected)
+    if not tilt <= config.max_floor_tilt_deg:
+        return refused(relative, "no_floor", f"ground plane: the {fit.inliers} pixels that "
+                       f"agree with one scale are no floor (their plane tilts {tilt:.0f}° from "
+                       f"the expected one; at most {config.max_floor_tilt_deg:g}°): is the floor "
+                       "in view, are camera_pitch_deg/camera_roll_deg right?",
+                       fit.anchors, fit.inliers)
+    for _ in range(config.refinements if config.normal_tolerance_deg > 0 else 0):
+        if measured is None or _angle_deg(measured, expected) > config.normal_tolerance_deg:
+            break
+        refit = fit_anchors(prediction, floor_anchors(rays, plane, config, measured),
+                            relative=relative, config=config.fit)
+        if not refit.ok or refit.residual > 0.9 * fit.residual:  # a better floor: tighter
+            break
+        up, fit = measured, refit
+        measured = _floor_normal(prediction, rays, plane, up, fit, config)
+    return replace(fit, extra={"floor_tilt_deg": _angle_deg(up, expected),
+                               "measured_tilt_deg": tilt})
+
+
+def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
+    return math.degrees(math.acos(float(np.clip(a @ b, -1.0, 1.0))))
+
+
+def _ground_refusal(fit: ScaleFit) -> ScaleFit:
+    """Say "floor" where the anchor fit said "anchors", so the user knows which mode refused."""
+    reason = fit.reason.replace("anchors", "floor pixels").replace("anchor", "floor")
+    return replace(fit, reason=f"ground plane: {reason}")
+
+
+def _floor_normal(prediction: np.ndarray, rays: np.ndarray, plane: GroundPlane, up: np.ndarray,
+                  fit: ScaleFit, config: GroundConfig) -> np.ndarray | None:
+    """Upward unit normal of the plane through the floor pixels the fit agrees with, or None."""
+    anchors = floor_anchors(rays, plane, config, up)
+    depth = fit.apply(prediction[anchors.rows, anchors.cols])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # the core of the floor only (twice its median error): near-floor objects tilt a fit
+        agree = np.abs(np.log(depth / anchors.depth)) <= min(config.fit.tolerance,
+                                                            max(2 * fit.residual, 1e-3))
+    if agree.sum() < 3:
+        return None
+    ray = np.concatenate([rays[anchors.rows[agree], anchors.cols[agree]],
+                          np.ones((int(agree.sum()), 1))], axis=1)
+    points = ray * depth[agree, None].astype(np.float64)
+    centred = points - points.mean(axis=0)
+    normal = np.linalg.svd(centred, full_matrices=False)[2][-1]
+    return normal if normal @ up > 0 else -normal

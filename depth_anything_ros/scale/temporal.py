@@ -1,0 +1,102 @@
+"""Temporal smoothing of the per-frame scale, in log space, with outlier clipping and resets.
+
+A metric model's scale error is a property of the model and the camera, so it should hardly
+change from frame to frame; per-frame fits jitter with what the anchors happen to see. The
+filter is an exponential average of log(scale) with a time constant in seconds (so it behaves
+the same at 5 Hz and 60 Hz): gain = 1 − exp(−dt/τ). A measurement more than `gate` (in log
+units) from the state is an outlier: its pull is clipped to ±gate, so one wrong fit moves the
+scale by at most gain·gate (bounded influence; on real frames this tracked a drifting scale
+better than ignoring outliers outright). `reset_frames` consecutive outliers that agree with
+each other (within `gate` of their median) are a real change (another room, a new camera
+height) and the state jumps there. Time running backwards (a bag restarted, sim time reset)
+restarts the filter.
+
+Relative models carry a shift too; it is averaged with the same gain and clipped in the same
+proportion (the gate looks at the scale).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["FilterConfig", "ScaleFilter"]
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    time_constant_s: float = 1.0  # 0 = no smoothing (every accepted fit is used as is)
+    gate: float = 0.25  # log units: ≈ ±28 % from the state is an outlier (pull clipped)
+    reset_frames: int = 5  # consecutive agreeing outliers that mean a real change
+
+    def problem(self) -> str | None:
+        if not (math.isfinite(self.time_constant_s) and self.time_constant_s >= 0):
+            return f"smoothing time constant {self.time_constant_s} s: must be ≥ 0"
+        if not (math.isfinite(self.gate) and self.gate > 0):
+            return f"gate {self.gate}: must be > 0"
+        if self.reset_frames < 1:
+            return f"reset_frames {self.reset_frames}: must be ≥ 1"
+        return None
+
+
+class ScaleFilter:
+    """State: log(scale), shift and the stamp of the last update (None before the first)."""
+
+    def __init__(self, config: FilterConfig = FilterConfig()) -> None:
+        self.config = config
+        self.clear()
+
+    def clear(self) -> None:
+        self.log_scale: float | None = None
+        self.shift = 0.0
+        self.stamp_s: float | None = None
+        self._outliers: list[tuple[float, float]] = []
+
+    @property
+    def scale(self) -> float:
+        return math.nan if self.log_scale is None else math.exp(self.log_scale)
+
+    def update(self, stamp_s: float, scale: float, shift: float = 0.0) -> str:
+        """Feed one accepted per-frame fit; returns what happened: "first", "accepted",
+        "clipped" (an outlier, its pull limited to the gate), "reset" (a sustained change) or
+        "restarted" (time went backwards)."""
+        if not (scale > 0 and math.isfinite(scale)):
+            raise ValueError(f"scale {scale}: must be finite and > 0")
+        value = math.log(scale)
+        if self.log_scale is None or (self.stamp_s is not None and stamp_s < self.stamp_s):
+            event = "first" if self.log_scale is None else "restarted"
+            self._set(stamp_s, value, shift)
+            return event
+        pull, shift_pull, event = value - self.log_scale, shift - self.shift, "accepted"
+        if abs(pull) > self.config.gate:
+            if self._sustained(stamp_s, value, shift):
+                return "reset"
+            ratio = self.config.gate / abs(pull)
+            pull, shift_pull, event = pull * ratio, shift_pull * ratio, "clipped"
+        else:
+            self._outliers.clear()
+        tau = self.config.time_constant_s
+        gain = 1.0 if tau <= 0 else 1.0 - math.exp(-max(stamp_s - self.stamp_s, 0.0) / tau)
+        self.log_scale += gain * pull
+        self.shift += gain * shift_pull
+        self.stamp_s = stamp_s
+        return event
+
+    def _set(self, stamp_s: float, value: float, shift: float) -> None:
+        self.log_scale, self.shift, self.stamp_s = value, shift, stamp_s
+        self._outliers.clear()
+
+    def _sustained(self, stamp_s: float, value: float, shift: float) -> bool:
+        """Record an outlier; True (and the state reset) when the last `reset_frames` outliers
+        in a row agree with each other."""
+        self._outliers.append((value, shift))
+        recent = self._outliers[-self.config.reset_frames:]
+        if len(recent) < self.config.reset_frames:
+            return False
+        values = np.array([v for v, _ in recent])
+        centre = float(np.median(values))
+        if not np.all(np.abs(values - centre) <= self.config.gate):
+            return False
+        self._set(stamp_s, centre, float(np.median([s for _, s in recent])))
+        return True

@@ -1,0 +1,211 @@
+"""Metric scale in bag jobs: --sparse-depth-topic anchors every frame through the same
+ScaleCorrector as the node, relative models give metres, bad sparse depth falls back with the
+reason counted in the summary, and --camera-height uses each frame's CameraInfo."""
+import numpy as np
+import pytest
+from bag_helpers import (
+    PERIOD_NS,
+    START_NS,
+    TYPESTORE,
+    T,
+    _header,
+    camera_info_msg,
+    image_msg,
+    read_bag,
+    save_tiny_model,
+    stamp_ns,
+    synthetic_rgb,
+)
+from rosbags.rosbag2 import Writer
+
+from depth_anything_ros.bag.errors import BagError, BagTopicError
+from depth_anything_ros.bag.process import BagJobOptions, process_bag
+from depth_anything_ros.conversions import decode_depth, encode_depth
+from depth_anything_ros.geometry.camera import CameraIntrinsics
+from depth_anything_ros.inference import DepthEstimator
+from depth_anything_ros.scale import GroundPlane, fit_ground_plane, scan_line_depth
+
+CAM, INFO, SPARSE = "/cam/image_raw", "/cam/camera_info", "/lidar/depth"
+FRAMES = 6
+
+
+@pytest.fixture(scope="module")
+def metric(tmp_path_factory):
+    path = save_tiny_model(tmp_path_factory.mktemp("model") / "metric.safetensors")
+    return DepthEstimator.from_weights(path, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def relative(tmp_path_factory):
+    path = save_tiny_model(tmp_path_factory.mktemp("model") / "relative.safetensors",
+                           variant="relative")
+    return DepthEstimator.from_weights(path, device="cpu")
+
+
+def sparse_image(depth, stamp, frame_id="cam_optical_frame", encoding="32FC1"):
+    enc, step, data = encode_depth(depth, encoding)
+    header = _header(stamp, frame_id)
+    return T["sensor_msgs/msg/Image"](header=header, height=depth.shape[0],
+                                      width=depth.shape[1], encoding=enc, is_bigendian=0,
+                                      step=step, data=np.frombuffer(data, np.uint8))
+
+
+def write_bag(path, sparse_of, *, sparse_delay_ns=20_000_000, stamp_offset_ns=0):
+    """Camera frames + CameraInfo + a sparse depth topic. `sparse_of(index, rgb)` gives the
+    sparse Image's depth (or None for none); it is recorded `sparse_delay_ns` after its frame,
+    as a lidar's driver would, with its stamp `stamp_offset_ns` from the frame's."""
+    frames = []
+    with Writer(path, version=8) as writer:
+        image_conn = writer.add_connection(CAM, "sensor_msgs/msg/Image", typestore=TYPESTORE)
+        info_conn = writer.add_connection(INFO, "sensor_msgs/msg/CameraInfo", typestore=TYPESTORE)
+        sparse_conn = writer.add_connection(SPARSE, "sensor_msgs/msg/Image", typestore=TYPESTORE)
+        for i in range(FRAMES):
+            stamp = START_NS + i * PERIOD_NS
+            rgb = synthetic_rgb(i)
+            writer.write(image_conn, stamp, bytes(TYPESTORE.serialize_cdr(
+                image_msg(rgb, stamp), "sensor_msgs/msg/Image")))
+            writer.write(info_conn, stamp + 1000, bytes(TYPESTORE.serialize_cdr(
+                camera_info_msg(stamp), "sensor_msgs/msg/CameraInfo")))
+            sparse = sparse_of(i, rgb)
+            if sparse is not None:
+                msg = sparse if not isinstance(sparse, np.ndarray) else sparse_image(
+                    sparse, stamp + stamp_offset_ns)
+                writer.write(sparse_conn, stamp + sparse_delay_ns,
+                             bytes(TYPESTORE.serialize_cdr(msg, "sensor_msgs/msg/Image")))
+            frames.append((stamp, rgb))
+    return frames
+
+
+def depths(out):
+    return {stamp_ns(m.msg): decode_depth(m.msg.encoding, m.msg.height, m.msg.width, m.msg.step,
+                                          bool(m.msg.is_bigendian), m.msg.data)
+            for m in read_bag(out, ("/cam/depth/image",))["/cam/depth/image"]}
+
+
+def test_sparse_depth_topic_scales_every_frame_of_a_metric_model(tmp_path, metric):
+    src, out = tmp_path / "in", tmp_path / "out"
+    frames = write_bag(src, lambda i, rgb: scan_line_depth(metric.predict(rgb).values * 2.5))
+    summary = process_bag(src, out, metric, BagJobOptions(CAM, sparse_depth_topic=SPARSE,
+                                                          batch_size=4))
+    got = depths(out)
+    assert len(got) == FRAMES and summary.frames_out == FRAMES
+    for stamp, rgb in frames:
+        np.testing.assert_allclose(got[stamp], metric.predict(rgb).values * 2.5, rtol=1e-4)
+    assert summary.scale_states == {"anchored": FRAMES}
+    np.testing.assert_allclose(summary.scales, 2.5, rtol=1e-4)
+    assert summary.scale_jitter < 1e-4
+    lines = "\n".join(summary.lines())
+    assert "metric scale from sparse_depth: 6 anchored; median scale 2.5" in lines
+    # the sparse topic itself is copied like any input topic
+    assert len(read_bag(out, (SPARSE,))[SPARSE]) == FRAMES
+
+
+def test_a_relative_model_with_anchors_writes_metres_and_without_them_is_refused(
+        tmp_path, relative):
+    src = tmp_path / "in"
+
+    def metres(rgb):
+        return 1.0 / (40.0 * relative.predict(rgb).values - 3.9)  # 0.4–4.5 m
+
+    frames = write_bag(src, lambda i, rgb: scan_line_depth(metres(rgb)))
+    with pytest.raises(BagError, match="relative disparity.*--sparse-depth-topic"):
+        process_bag(src, tmp_path / "refused", relative, BagJobOptions(CAM))
+    summary = process_bag(src, tmp_path / "out", relative,
+                          BagJobOptions(CAM, sparse_depth_topic=SPARSE, scale_smoothing=0.0))
+    got = depths(tmp_path / "out")
+    for stamp, rgb in frames:
+        np.testing.assert_allclose(got[stamp], metres(rgb), rtol=2e-3)
+    assert summary.scale_states == {"anchored": FRAMES}
+
+
+def test_bad_or_missing_sparse_depth_falls_back_and_the_summary_says_why(tmp_path, metric):
+    def sparse_of(i, rgb):
+        good = scan_line_depth(metric.predict(rgb).values * 2.0)
+        if i == 2:
+            return sparse_image(good, START_NS + i * PERIOD_NS, frame_id="lidar_link")
+        if i == 3:
+            return None  # the lidar dropped a scan
+        if i == 4:
+            return good[:24, :32]  # another size
+        return good
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    frames = write_bag(src, sparse_of)
+    summary = process_bag(src, out, metric, BagJobOptions(
+        CAM, sparse_depth_topic=SPARSE, scale_smoothing=0.0, sparse_depth_tolerance=0.03))
+    got = depths(out)
+    raw = {stamp: metric.predict(rgb).values for stamp, rgb in frames}
+    assert summary.frames_out == FRAMES  # nothing is dropped for want of a scale
+    # frames 2–4 hold the scale of frame 1 (0.1 s per frame; held for 2 s)
+    for stamp, _ in frames:
+        np.testing.assert_allclose(got[stamp], raw[stamp] * 2.0, rtol=1e-4)
+    assert summary.scale_states == {"anchored": 3, "held": 3}
+    reasons = "\n".join(summary.scale_reasons)
+    assert "frame_id 'lidar_link' differs from the image's 'cam_optical_frame'" in reasons
+    assert "no sparse depth within --sparse-depth-tolerance 0.03 s" in reasons
+    assert "sparse depth is 32×24 but the image is 64×48" in reasons
+
+
+def test_without_any_earlier_scale_bad_frames_are_written_unscaled(tmp_path, metric):
+    src, out = tmp_path / "in", tmp_path / "out"
+    frames = write_bag(src, lambda i, rgb: np.full((48, 64), np.nan))  # all-NaN anchors
+    summary = process_bag(src, out, metric, BagJobOptions(CAM, sparse_depth_topic=SPARSE))
+    got = depths(out)
+    for stamp, rgb in frames:
+        np.testing.assert_allclose(got[stamp], metric.predict(rgb).values, rtol=1e-4)
+    assert summary.scale_states == {"unscaled": FRAMES}
+    assert list(summary.scale_reasons.values()) == [FRAMES]
+    assert "no anchors: every sparse depth value is NaN" in next(iter(summary.scale_reasons))
+
+
+def test_sparse_stamps_are_paired_within_the_tolerance_even_when_recorded_late(tmp_path,
+                                                                              metric):
+    src = tmp_path / "in"
+    # recorded 0.25 s (2.5 frames) after the frame, stamped 10 ms after it
+    write_bag(src, lambda i, rgb: scan_line_depth(metric.predict(rgb).values
+                                                  * (1 + 0.1 * i)),
+              sparse_delay_ns=250_000_000, stamp_offset_ns=10_000_000)
+    summary = process_bag(src, tmp_path / "out", metric, BagJobOptions(
+        CAM, sparse_depth_topic=SPARSE, scale_smoothing=0.0, sparse_depth_tolerance=0.02))
+    assert summary.scale_states == {"anchored": FRAMES}
+    assert summary.scales == pytest.approx([1.0, 1.1, 1.2, 1.3, 1.4, 1.5], rel=1e-4)  # its own
+    strict = process_bag(src, tmp_path / "strict", metric, BagJobOptions(
+        CAM, sparse_depth_topic=SPARSE, sparse_depth_tolerance=0.005))
+    assert strict.scale_states == {"unscaled": FRAMES}
+
+
+def test_camera_height_uses_each_frames_camera_info(tmp_path, metric):
+    src = tmp_path / "in"
+    frames = write_bag(src, lambda i, rgb: None)
+    summary = process_bag(src, tmp_path / "out", metric, BagJobOptions(
+        CAM, camera_height=1.2, camera_pitch=20.0))
+    # the random model sees no floor: refused exactly as the core refuses it with the bag's K
+    rgb = frames[0][1]
+    expected = fit_ground_plane(metric.predict(rgb).values, GroundPlane.from_pitch_roll(1.2, 20),
+                                relative=False,
+                                intrinsics=CameraIntrinsics(60.0, 58.0, 31.5, 23.0, 64, 48))
+    assert expected.code == "no_floor"
+    assert summary.scale_states == {"unscaled": FRAMES}
+    assert expected.reason in summary.scale_reasons
+
+
+@pytest.mark.parametrize("options, error, message", [
+    (dict(sparse_depth_topic="/nope"), BagTopicError,
+     ("--sparse-depth-topic: bag .* has no topic '/nope'; its Image topics are: "
+      "/cam/image_raw .*, /lidar/depth")),
+    (dict(sparse_depth_topic=INFO), BagTopicError, "has sensor_msgs/msg/CameraInfo, not an Image"),
+    (dict(camera_height=-1.0), BagError, "--camera-height -1.0: must be > 0"),
+    (dict(camera_height=1.0, sparse_depth_topic=SPARSE), BagError, "two scale sources"),
+    (dict(camera_height=1.0, camera_info_topic=None, image_topic="/cam/image_raw"), None, None),
+])
+def test_unusable_scale_options_are_refused_before_any_frame(tmp_path, metric, options, error,
+                                                           message):
+    src = tmp_path / "in"
+    write_bag(src, lambda i, rgb: None)
+    options = {"image_topic": CAM, **options}
+    if error is None:  # a valid combination: runs
+        process_bag(src, tmp_path / "out", metric, BagJobOptions(**options))
+        return
+    with pytest.raises(error, match=message):
+        process_bag(src, tmp_path / "out", metric, BagJobOptions(**options))
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,177 @@
+"""Metric scale in the node over real DDS: sparse_depth anchors scale the published depth, a
+relative model plus anchors gives metres, /diagnostics report the scale, and every bad input
+(size, frame_id, encoding, no anchors, negative camera_height) is logged, served unscaled and
+said so in the diagnostics."""
+import time
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticStatus
+from rcl_interfaces.msg import Log
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from ros_helpers import (  # noqa: F401 — fixtures
+    RosoutLog,
+    harness_factory,
+    make_camera_info,
+    make_image,
+    random_rgb,
+    ros_context,
+    save_tiny_model,
+    tiny_weights,
+)
+from sensor_msgs.msg import Image
+
+from depth_anything_ros.conversions import decode_depth, encode_depth
+from depth_anything_ros.geometry.camera import CameraIntrinsics
+from depth_anything_ros.inference.estimator import DepthEstimator
+from depth_anything_ros.scale import GroundPlane, fit_ground_plane, scan_line_depth
+
+H, W = 48, 64  # 3 scan lines × every 8th column = 24 anchors (≥ scale_min_anchors 20)
+
+
+def sparse_msg(depth, encoding="32FC1", frame_id="camera_optical_frame", stamp=(1, 0)):
+    enc, step, data = encode_depth(depth, encoding)
+    msg = Image(height=depth.shape[0], width=depth.shape[1], encoding=enc, step=step)
+    msg.header.frame_id = frame_id
+    msg.header.stamp.sec, msg.header.stamp.nanosec = stamp
+    msg.data = data
+    return msg
+
+
+def with_sparse_publisher(h):
+    qos = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
+    pub = h.probe.create_publisher(Image, f"{h.ns}/sparse_depth", qos)
+    deadline = time.monotonic() + 10
+    while pub.get_subscription_count() == 0:
+        assert time.monotonic() < deadline, "sparse_depth subscription not discovered"
+        time.sleep(0.02)
+    h.info_pub.publish(make_camera_info(W, H))
+    return pub
+
+
+def depth_of(msg):
+    return decode_depth(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data)
+
+
+def scale_status(h, predicate=lambda s: True, timeout=5.0):
+    """The newest 'metric scale' DiagnosticStatus of the node under test matching predicate."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        mine = [s for m in list(h.received["diagnostics"]) for s in m.status
+                if h.ns in s.name and s.name.endswith("metric scale")]
+        if mine and predicate(mine[-1]):
+            return mine[-1], {kv.key: kv.value for kv in mine[-1].values}
+        time.sleep(0.05)
+    raise TimeoutError(f"no matching metric scale status: {mine[-1:] if mine else 'none'}")
+
+
+def send(h, sparse_pub, sparse, rgb, stamp):
+    if sparse is not None:
+        sparse_pub.publish(sparse)
+        time.sleep(0.15)  # the sensor's message reaches the node before the camera frame
+    h.image_pub.publish(make_image(rgb, stamp=stamp))
+    return depth_of(h.wait_stamp("depth", stamp))
+
+
+@pytest.mark.parametrize("encoding", ["32FC1", "16UC1"])
+def test_sparse_depth_scales_the_published_depth_and_diagnostics_report_it(
+        harness_factory, tiny_weights, encoding):
+    h = harness_factory({"scale_source": "sparse_depth", "diagnostics_period": 0.2})
+    pub = with_sparse_publisher(h)
+    rgb = random_rgb(H, W)
+    raw = DepthEstimator.from_weights(tiny_weights, device="cpu").predict(rgb).values
+    sensor = scan_line_depth(raw * 3.0)  # the model reads everything 3× too near
+    depth = send(h, pub, sparse_msg(sensor, encoding, stamp=(4, 0)), rgb, (4, 0))
+    np.testing.assert_allclose(depth, raw * 3.0, rtol=2e-3)  # 16UC1: mm rounding
+    status, values = scale_status(
+        h, lambda s: {kv.key: kv.value for kv in s.values}.get("scale_state") == "anchored")
+    assert status.level == DiagnosticStatus.OK and "anchored: scale 3" in status.message
+    assert float(values["scale"]) == pytest.approx(3.0, rel=2e-3)
+    assert values["anchors"] == "24" and values["inliers"] == "24"
+    assert values["scale_source"] == "sparse_depth" and float(values["fit_residual"]) < 1e-3
+    cloud_z = h.wait_stamp("points", (4, 0))
+    assert cloud_z.header.frame_id == "camera_optical_frame"
+
+
+def test_a_relative_model_with_sparse_depth_publishes_metres(harness_factory, tmp_path):
+    weights = save_tiny_model(tmp_path / "relative.safetensors", variant="relative")
+    h = harness_factory({"scale_source": "sparse_depth", "diagnostics_period": 0.2},
+                        weights=weights)
+    pub = with_sparse_publisher(h)
+    errors = RosoutLog(h, Log.WARN)
+    rgb = random_rgb(H, W, seed=2)
+    disparity = DepthEstimator.from_weights(weights, device="cpu").predict(rgb).values
+    metres = 1.0 / (40.0 * disparity - 4.5)  # 0.6–3.3 m: 1/depth = 40·disparity − 4.5
+    # no anchors yet: a relative model has no metres to publish
+    h.image_pub.publish(make_image(rgb, stamp=(5, 0)))
+    errors.wait("no sparse depth received yet; no depth published")
+    depth = send(h, pub, sparse_msg(scan_line_depth(metres), stamp=(6, 0)), rgb, (6, 0))
+    np.testing.assert_allclose(depth, metres, rtol=1e-3)
+    assert not any(m.header.stamp.sec == 5 for m in h.received["depth"])
+    _, values = scale_status(h, lambda s: "anchored" in s.message)
+    assert float(values["scale"]) == pytest.approx(40.0, rel=1e-3)
+    assert float(values["scale_shift"]) == pytest.approx(-4.5, rel=1e-3)
+
+
+def bad_sparse_inputs(raw):
+    good = scan_line_depth(raw * 3.0)
+    yield sparse_msg(good[:24, :32], stamp=(20, 0)), "sparse depth is 32×24 but the image is 64×48"
+    yield (sparse_msg(good, frame_id="lidar_link", stamp=(21, 0)),
+           "frame_id 'lidar_link' differs from the image's 'camera_optical_frame'")
+    yield sparse_msg(np.full((H, W), np.nan), stamp=(22, 0)), "no anchors: every sparse depth"
+    rgb8 = Image(height=H, width=W, encoding="rgb8", step=3 * W, data=bytes(3 * W * H))
+    rgb8.header.frame_id, rgb8.header.stamp.sec = "camera_optical_frame", 23
+    yield rgb8, "encoding 'rgb8' is not 32FC1 (metres) or 16UC1 (millimetres)"
+    yield None, "no sparse depth within sparse_depth_tolerance = 0.05 s"  # (24, 0): none near
+
+
+def test_each_bad_sparse_depth_is_logged_served_unscaled_and_reported(harness_factory,
+                                                                     tiny_weights):
+    h = harness_factory({"scale_source": "sparse_depth", "diagnostics_period": 0.2,
+                         "error_log_period": 0.0})
+    pub = with_sparse_publisher(h)
+    log = RosoutLog(h, Log.WARN)
+    rgb = random_rgb(H, W)
+    raw = DepthEstimator.from_weights(tiny_weights, device="cpu").predict(rgb).values
+    for index, (bad, text) in enumerate(bad_sparse_inputs(raw)):
+        stamp = (20 + index, 0)
+        depth = send(h, pub, bad, rgb, stamp)
+        np.testing.assert_allclose(depth, raw, rtol=1e-6)  # the model's own depth, served
+        line = log.wait(text)[-1]
+        assert line.startswith(f"{h.ns}/sparse_depth: ")
+        assert line.endswith("; publishing the model's own (unscaled) depth")
+        status, values = scale_status(h, lambda s, text=text: text in s.message)
+        assert status.level == DiagnosticStatus.WARN and values["scale_state"] == "unscaled"
+        assert status.message.startswith("publishing the model's own (unscaled) depth: ")
+    assert h.node.worker_alive
+    # and a good one afterwards is anchored
+    depth = send(h, pub, sparse_msg(scan_line_depth(raw * 3.0), stamp=(30, 0)), rgb, (30, 0))
+    np.testing.assert_allclose(depth, raw * 3.0, rtol=1e-4)
+
+
+def test_ground_plane_uses_the_camera_info_and_a_negative_height_falls_back(harness_factory,
+                                                                          tiny_weights):
+    h = harness_factory({"scale_source": "ground_plane", "camera_height": -1.0,
+                         "camera_pitch_deg": 20.0, "diagnostics_period": 0.2,
+                         "error_log_period": 0.0})
+    log = RosoutLog(h, Log.WARN)
+    h.info_pub.publish(make_camera_info(W, H))
+    time.sleep(0.2)
+    rgb = random_rgb(H, W)
+    raw = DepthEstimator.from_weights(tiny_weights, device="cpu").predict(rgb).values
+    h.image_pub.publish(make_image(rgb, stamp=(40, 0)))
+    np.testing.assert_allclose(depth_of(h.wait_stamp("depth", (40, 0))), raw, rtol=1e-6)
+    line = log.wait("camera_height is -1.0 m: must be > 0")[-1]
+    assert line.startswith("parameter 'camera_height': ")
+    status, _ = scale_status(h, lambda s: "camera_height" in s.message)
+    assert status.level == DiagnosticStatus.WARN and "unscaled" in status.message
+    # A live fix of the height: the fit now runs with the camera_info's intrinsics. The random
+    # model sees no floor, and the node refuses exactly as the core does on the same frame.
+    h.node.set_parameters([Parameter("camera_height", value=1.2)])
+    expected = fit_ground_plane(raw, GroundPlane.from_pitch_roll(1.2, 20.0), relative=False,
+                                intrinsics=CameraIntrinsics(40.0, 42.0, 31.5, 23.5, W, H))
+    assert expected.code == "no_floor"
+    h.image_pub.publish(make_image(rgb, stamp=(41, 0)))
+    h.wait_stamp("depth", (41, 0))
+    assert log.wait(expected.reason)[-1].startswith("ground_plane: ground plane: ")

@@ -1,0 +1,89 @@
+"""`ScaleCorrector`, the per-camera object node and bag share: fit → filter → apply, holding
+the last scale for a while, and saying why when it cannot anchor."""
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from depth_anything_ros.scale import ScaleCorrector, ScaleSettings, scan_line_depth
+
+H, W = 48, 64
+
+
+def truth():
+    v, u = np.mgrid[0:H, 0:W]
+    return (1.0 + 4.0 * u / W + v / H).astype(np.float64)
+
+
+def test_sparse_depth_anchors_a_metric_prediction_and_holds_the_scale_briefly():
+    corrector = ScaleCorrector(ScaleSettings("sparse_depth", max_age_s=1.0), relative=False)
+    prediction = (truth() / 2.0).astype(np.float32)
+    first = corrector.correct(prediction, 10.0, sparse_depth=scan_line_depth(truth()))
+    assert first.state == "anchored" and first.filter_event == "first"
+    assert first.scale == pytest.approx(2.0)
+    np.testing.assert_allclose(first.depth, truth(), rtol=1e-6)
+    held = corrector.correct(prediction, 10.5, missing="no sparse depth within 0.05 s")
+    assert held.state == "held" and held.scale == pytest.approx(2.0)
+    assert held.reason == "no sparse depth within 0.05 s" and held.code == "no_sparse_depth"
+    stale = corrector.correct(prediction, 11.6)
+    assert stale.state == "unscaled" and stale.scale == 1.0
+    np.testing.assert_array_equal(stale.depth, prediction)
+    summary = first.summary(relative=False)
+    assert summary["scale_state"] == "anchored" and summary["scale"] == "2"
+    assert summary["anchors"] == "24" and summary["inliers"] == "24"
+
+
+def test_a_relative_model_without_any_scale_gives_no_depth_or_the_static_fallback():
+    disparity = 1.0 / truth()
+    bare = ScaleCorrector(ScaleSettings("sparse_depth"), relative=True)
+    nothing = bare.correct(disparity, 1.0, sparse_depth=np.full((H, W), np.nan))
+    assert nothing.depth is None and nothing.state == "no_metres"
+    assert nothing.code == "no_anchors"
+    static = ScaleCorrector(ScaleSettings("sparse_depth"), relative=True, fallback=(2.0, 0.0))
+    fallback = static.correct(disparity, 1.0, sparse_depth=np.full((H, W), np.nan))
+    assert fallback.state == "static"
+    np.testing.assert_allclose(fallback.depth, truth() / 2.0, rtol=1e-6)
+    anchored = bare.correct(disparity, 2.0, sparse_depth=scan_line_depth(truth()))
+    assert anchored.state == "anchored"
+    np.testing.assert_allclose(anchored.depth, truth(), rtol=1e-5)
+
+
+def test_source_none_passes_metric_depth_through():
+    corrector = ScaleCorrector(ScaleSettings("none"), relative=False)
+    out = corrector.correct(truth(), 0.0, sparse_depth=scan_line_depth(2 * truth()))
+    assert out.state == "off" and out.fit is None
+    np.testing.assert_array_equal(out.depth, truth().astype(np.float32))
+    assert not ScaleCorrector(ScaleSettings("none"), relative=True).gives_metres
+
+
+def test_ground_plane_with_a_negative_height_falls_back_and_says_why():
+    settings = ScaleSettings("ground_plane", camera_height=-0.5)
+    corrector = ScaleCorrector(settings, relative=False)
+    intrinsics = SimpleNamespace(fx=50.0, fy=50.0, cx=W / 2, cy=H / 2)
+    out = corrector.correct(truth(), 0.0, intrinsics=intrinsics)
+    assert out.state == "unscaled" and out.code == "camera_height"
+    assert "camera_height is -0.5 m: must be > 0" in out.reason
+
+
+def test_a_live_height_change_keeps_the_filter_but_a_source_change_clears_it():
+    corrector = ScaleCorrector(ScaleSettings("sparse_depth"), relative=False)
+    corrector.correct(truth() / 2.0, 0.0, sparse_depth=scan_line_depth(truth()))
+    corrector.update_settings(ScaleSettings("sparse_depth", smoothing_time_s=5.0))
+    assert corrector.filter.scale == pytest.approx(2.0)
+    assert corrector.filter.config.time_constant_s == 5.0
+    corrector.update_settings(ScaleSettings("ground_plane", camera_height=1.0))
+    assert math.isnan(corrector.filter.scale)
+
+
+def test_the_scale_core_imports_neither_ros_nor_training_nor_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, depth_anything_ros.scale; "
+            "print(sorted({m.split('.')[0] if not m.startswith('depth_anything_ros') else m "
+            "for m in sys.modules if m.startswith(('rclpy', 'sensor_msgs', 'torch', "
+            "'depth_anything_ros.training', 'depth_anything_ros.ros', 'rosbags'))}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"

@@ -1,0 +1,103 @@
+"""Metric scale from a flat floor and a known camera height (scale/ground_plane.py), checked on
+rooms from the training renderer, whose camera height and pitch are known exactly."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from depth_anything_ros.scale import GroundConfig, GroundPlane, fit_ground_plane
+from depth_anything_ros.training.data.domains import make_scene
+from depth_anything_ros.training.data.scene import CameraPose, intrinsics_from_fov
+
+W, H = 160, 120
+
+
+def render_room(seed, pitch_down_deg, roll_deg=0.0, height=None):
+    """A synthetic room seen from a known height and pitch: (depth, intrinsics, height)."""
+    scene = make_scene("indoor", 1000 + seed)
+    rng = np.random.default_rng(seed)
+    x0, x1, y0, y1 = scene.free_region
+    height = rng.uniform(*scene.camera_height) if height is None else height
+    pose = CameraPose.from_yaw_pitch((rng.uniform(x0, x1), rng.uniform(y0, y1), height),
+                                     rng.uniform(-3, 3), np.radians(-pitch_down_deg),
+                                     np.radians(roll_deg))
+    k = intrinsics_from_fov(W, H, 70.0)
+    _, depth = scene.render(pose, k, W, H)
+    return depth, SimpleNamespace(fx=k[0], fy=k[1], cx=k[2], cy=k[3]), height, pose
+
+
+def test_pitch_and_roll_give_the_renderers_up_vector():
+    for pitch, roll in [(0, 0), (20, 0), (-10, 5), (35, -8)]:
+        *_, pose = render_room(0, pitch, roll)
+        up_in_optical = pose.rotation[2, :]  # world z in the optical frame
+        plane = GroundPlane.from_pitch_roll(1.0, pitch, roll)
+        np.testing.assert_allclose(plane.up, up_in_optical, atol=1e-9)
+    gravity = GroundPlane.from_gravity(1.0, [0.0, 9.81, 0.0])  # level camera: gravity along +y
+    np.testing.assert_allclose(gravity.up, [0.0, -1.0, 0.0])
+
+
+@pytest.mark.parametrize("seed, pitch", [(0, 12.0), (1, 28.0), (5, 25.0)])
+def test_known_camera_height_recovers_the_scale_of_a_metric_prediction(seed, pitch):
+    depth, intrinsics, height, _ = render_room(seed, pitch)
+    noise = np.exp(np.random.default_rng(seed).normal(0, 0.02, depth.shape))
+    prediction = depth / 2.3 * noise  # the model reads everything 2.3× too near
+    fit = fit_ground_plane(prediction, GroundPlane.from_pitch_roll(height, pitch),
+                           relative=False, intrinsics=intrinsics)
+    assert fit.ok, fit.reason
+    assert fit.scale == pytest.approx(2.3, rel=0.01)
+    assert fit.inliers > 500  # the floor, not a few pixels
+    assert fit.extra["floor_tilt_deg"] < 1.0
+
+
+def test_a_few_degrees_of_pitch_error_are_corrected_by_the_fitted_floor():
+    depth, intrinsics, height, _ = render_room(0, 12.0)
+    prediction = depth / 2.3
+    wrong = GroundPlane.from_pitch_roll(height, 12.0 + 3.0)
+    refined = fit_ground_plane(prediction, wrong, relative=False, intrinsics=intrinsics)
+    fixed = fit_ground_plane(prediction, wrong, relative=False, intrinsics=intrinsics,
+                             config=GroundConfig(normal_tolerance_deg=0.0))
+    assert refined.scale == pytest.approx(2.3, rel=0.01)
+    assert refined.extra["floor_tilt_deg"] == pytest.approx(3.0, abs=0.5)
+    assert abs(fixed.scale / 2.3 - 1) > 0.05  # trusting the wrong pitch is visibly off
+
+
+def test_a_relative_model_gets_metres_from_the_floor():
+    depth, intrinsics, height, _ = render_room(1, 28.0)
+    disparity = (1.0 / depth - 0.05) / 0.3  # 1/depth = 0.3·disparity + 0.05
+    fit = fit_ground_plane(disparity, GroundPlane.from_pitch_roll(height, 28.0), relative=True,
+                           intrinsics=intrinsics)
+    assert fit.ok, fit.reason
+    assert (fit.scale, fit.shift) == pytest.approx((0.3, 0.05), rel=0.03)
+    valid = np.isfinite(depth)
+    np.testing.assert_allclose(fit.apply(disparity)[valid], depth[valid], rtol=0.03)
+
+
+def test_undistorted_rays_can_replace_the_pinhole_intrinsics():
+    depth, intrinsics, height, _ = render_room(0, 12.0)
+    u = (np.arange(W) - intrinsics.cx) / intrinsics.fx
+    v = (np.arange(H) - intrinsics.cy) / intrinsics.fy
+    rays = np.stack(np.broadcast_arrays(u[None, :], v[:, None]), axis=-1)
+    plane = GroundPlane.from_pitch_roll(height, 12.0)
+    by_rays = fit_ground_plane(depth / 2.0, plane, relative=False, rays=rays)
+    by_intrinsics = fit_ground_plane(depth / 2.0, plane, relative=False, intrinsics=intrinsics)
+    assert by_rays.scale == pytest.approx(by_intrinsics.scale, rel=1e-9)
+    assert by_rays.scale == pytest.approx(2.0, rel=0.01)
+
+
+def test_bad_height_missing_intrinsics_or_no_visible_floor_are_refused_with_a_reason():
+    depth, intrinsics, height, _ = render_room(0, 12.0)
+    for bad_height in (-1.0, 0.0, float("nan")):
+        fit = fit_ground_plane(depth, GroundPlane.from_pitch_roll(bad_height, 12.0),
+                               relative=False, intrinsics=intrinsics)
+        assert fit.code == "camera_height" and "must be > 0" in fit.reason
+        assert f"camera_height is {bad_height} m" in fit.reason
+    fit = fit_ground_plane(depth, GroundPlane.from_pitch_roll(height, 12.0), relative=False)
+    assert fit.code == "no_intrinsics" and "camera_info" in fit.reason
+    sky, intrinsics, height, _ = render_room(0, -60.0)  # looking up: no floor in view
+    fit = fit_ground_plane(sky, GroundPlane.from_pitch_roll(height, -60.0), relative=False,
+                           intrinsics=intrinsics)
+    assert not fit.ok and fit.reason.startswith("ground plane: ") and "floor" in fit.reason
+    wall = np.full((H, W), 3.0)  # a fronto-parallel wall: some pixels agree, but on no floor
+    fit = fit_ground_plane(wall, GroundPlane.from_pitch_roll(1.0, 20.0), relative=False,
+                           intrinsics=intrinsics)
+    assert fit.code == "no_floor" and "are no floor (their plane tilts" in fit.reason
