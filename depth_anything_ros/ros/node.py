@@ -171,8 +171,9 @@ class DepthNode(Node):
             return DepthEstimator.from_weights(
                 s.weights or None, version=s.version or None, variant=s.variant or None,
                 max_depth=s.max_depth or None, input_size=s.input_size or None,
-                device=s.device, precision=s.precision)
-        except (ValueError, OSError, RuntimeError, KeyError) as exc:
+                device=s.device, precision=s.precision, backend=s.backend,
+                cache_dir=s.cache_dir or None)
+        except (ValueError, OSError, RuntimeError, KeyError, ImportError) as exc:
             raise StartupError(f"cannot load the model (parameter 'weights' = "
                                f"{s.weights or 'shipped default'!r}): {exc}") from None
 
@@ -185,7 +186,8 @@ class DepthNode(Node):
 
     def _model_label(self) -> str:
         cfg = self._estimator.config
-        return f"{cfg.encoder} {cfg.version} {cfg.variant} (input {self._estimator.input_size})"
+        return (f"{cfg.encoder} {cfg.version} {cfg.variant} (input {self._estimator.input_size}, "
+                f"{getattr(self._estimator, 'backend', 'torch')})")
 
     # ---- executor callbacks (O(1), never block) --------------------------------------------
     def _on_image(self, msg, compressed: bool) -> None:
