@@ -146,7 +146,10 @@ def run(args: argparse.Namespace) -> int:
     progress = tqdm(args.images, unit="image", disable=len(args.images) < 2, file=sys.stderr)
     for image in progress:
         rgb = read_rgb(image)
-        values = estimator.predict(rgb).values
+        try:
+            values = estimator.predict(rgb).values
+        except ValueError as exc:  # e.g. an export made for another image size
+            raise UserError(f"{image}: {one_line(exc)}") from exc
         stem = image.stem  # not Path.with_suffix: "frame.001" must keep its dot
         try:
             save_npy_atomic(args.out / f"{stem}.npy", values)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from depth_anything_ros.model import CheckpointError, ModelConfig
+from depth_anything_ros.model import ENCODER_PRESETS, CheckpointError, ModelConfig
 from depth_anything_ros.model.checkpoints import FORMAT, config_from_file_facts
 
 from .preprocess import IMAGENET_MEAN, IMAGENET_STD
@@ -133,14 +133,13 @@ def export_info(path: Path, metadata: Mapping[str, str], file_shape: tuple[int |
     if len(file_shape) != 4 or file_shape[1] not in (3, None):
         raise CheckpointError(f"{path}: the network input has shape {list(file_shape)}, "
                               "expected [batch, 3, height, width]")
-    fixed_size = (min(file_shape[2:]) if None not in file_shape[2:] else None)
-    shapes = dict(weight_shapes)
-    if "pretrained.cls_token" not in shapes and "pretrained.pos_embed" in shapes:
-        # exporters fold the class token into a constant; the position table has its width
-        shapes["pretrained.cls_token"] = (1, 1, shapes["pretrained.pos_embed"][-1])
-    config = config_from_file_facts(
-        path, metadata if ours else {}, shapes, version=version, variant=variant,
-        max_depth=max_depth, input_size=input_size or (None if ours else fixed_size))
+    if not ours:
+        fixed_size = min(file_shape[2:]) if None not in file_shape[2:] else None
+        config = _foreign_config(path, weight_shapes, version, variant, max_depth,
+                                 input_size or fixed_size)
+        return ExportInfo(path, config, precision, tuple(file_shape), ours, dict(metadata))
+    config = config_from_file_facts(path, metadata, {}, version=version, variant=variant,
+                                    max_depth=max_depth, input_size=input_size)
     if ours:
         stored = ModelConfig.from_dict(json.loads(metadata["config"]))
         if config.max_depth != stored.max_depth:
@@ -148,6 +147,25 @@ def export_info(path: Path, metadata: Mapping[str, str], file_shape: tuple[int |
                 f"{path}: max_depth {stored.max_depth} m is part of the exported graph; "
                 f"re-export the checkpoint to use max_depth {config.max_depth}")
     return ExportInfo(path, config, precision, tuple(file_shape), ours, dict(metadata))
+
+
+def _foreign_config(path: Path, shapes: Mapping[str, tuple[int, ...]], version: str,
+                    variant: str, max_depth: float | None, input_size: int | None) -> ModelConfig:
+    """The preset whose width matches the file's position table (exporters fold or merge
+    other tensors, so block counts cannot be read from names; the widths of the presets
+    differ, and the runtime needs only what the output means)."""
+    table = shapes.get("pretrained.pos_embed") or shapes.get("pretrained.cls_token")
+    width = table[-1]
+    names = [name for name, preset in ENCODER_PRESETS.items() if preset.embed_dim == width]
+    if not names:
+        raise CheckpointError(f"{path}: encoder width {width} matches no preset "
+                              f"({', '.join(ENCODER_PRESETS)})")
+    try:
+        return ModelConfig.preset(names[0], version=version, variant=variant,
+                                  max_depth=max_depth if variant == "metric" else None,
+                                  input_size=input_size or 518)
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: {exc}") from exc
 
 
 def _check_foreign(path: Path, shapes: Mapping[str, tuple[int, ...]], version: str | None,
