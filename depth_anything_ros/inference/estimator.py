@@ -148,7 +148,7 @@ class DepthEstimator:
             self.network = model
         else:
             self.network = build_forward(self.model, backend, self._device)
-        self.precision = self.network.precision if runtime else (precision or "fp32")
+        self._precision = precision or "fp32"
         self._config = config
         for _ in range(warmup):
             self.predict(np.zeros((*warmup_shape, 3), dtype=np.uint8))
@@ -195,6 +195,13 @@ class DepthEstimator:
                 cache_dir=kwargs.pop("cache_dir", None), source={"file": Path(path).name},
                 provenance=provenance, extras=extras)
         return cls(model, backend=backend, **kwargs)
+
+    @property
+    def precision(self) -> str:
+        """The compute precision: torch's autocast, or what the runtime really uses."""
+        if self.backend in RUNTIME_BACKENDS:
+            return self.network.precision
+        return self._precision
 
     @property
     def config(self) -> "ModelConfig":

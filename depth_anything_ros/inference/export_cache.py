@@ -94,14 +94,22 @@ class CachedExportNetwork:
         self.config = model.config
         self.backend = backend
         self.threads = int(threads)
-        self.precision = precision or "fp32"
+        self.requested_precision = precision or "fp32"
         self.device = torch.device("cpu")
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
         self._digest = weights_digest(self.model)
         self._source = {**(source or {}), "weights_sha256": self._digest}
         self._provenance = dict(provenance or {})
         self._extras = dict(extras or {})
-        self._networks: dict[tuple[int, int], Any] = {}
+        self.networks: dict[tuple[int, int], Any] = {}
+
+    @property
+    def precision(self) -> str:
+        """What the runtime computes in (OpenVINO may fall back to fp32 on CPUs without bf16);
+        the requested precision until the first frame has opened a network."""
+        if self.networks:
+            return list(self.networks.values())[-1].precision
+        return self.requested_precision
 
     def entry(self, network_shape: tuple[int, int]) -> Path:
         return cache_entry(self.cache_dir, self._digest, self.config.encoder, self.backend,
@@ -109,7 +117,7 @@ class CachedExportNetwork:
 
     def network_for(self, network_shape: tuple[int, int]):
         """The runtime network for one input size: cached file, else a fresh export."""
-        network = self._networks.get(network_shape)
+        network = self.networks.get(network_shape)
         if network is None:
             path = self.entry(network_shape)
             network = self._open(path) if path.exists() else None
@@ -122,14 +130,14 @@ class CachedExportNetwork:
                              source=self._source, provenance=self._provenance,
                              extras=self._extras)
                 network = open_network(path, self.backend, threads=self.threads,
-                                       precision=self.precision)
-            self._networks[network_shape] = network
+                                       precision=self.requested_precision)
+            self.networks[network_shape] = network
         return network
 
     def _open(self, path: Path):
         try:
             return open_network(path, self.backend, threads=self.threads,
-                                precision=self.precision)
+                                precision=self.requested_precision)
         except CheckpointError as exc:
             log.warning("cached export unusable, exporting again: %s", exc)
             return None
