@@ -174,8 +174,9 @@ def run_case(name: str, model, hf, frame: np.ndarray, args, cache_dir: Path) -> 
             "speedup_vs_transformers": round(hf_ms / ms, 3) if hf_ms else None,
             "speedup_vs_torch": (round(statistics.median(times["torch"]) * 1e3 / ms, 3)
                                  if "torch" in times else None),
-            "max_rel_diff_vs_torch": (float(f"{max_relative_difference(outputs[side], reference):.3g}")
-                                      if reference is not None else None),
+            "max_rel_diff_vs_torch": (
+                float(f"{max_relative_difference(outputs[side], reference):.3g}")
+                if reference is not None else None),
             "precision": estimator.precision if estimator is not None else "fp32",
             "first_frame_s": round(setup_s[side], 1),
         }

@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import queue
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -520,8 +519,8 @@ def main() -> int:
         "per_round_node_over_bare": [
             round((n["done"] / n["window"]) / (b[0] / b[1]), 3) for n, b in zip(nodes, bare)],
         "camera_hz": round(rate, 2), "published": published,
-        "latency_p50_ms": round(1e3 * float(np.percentile(latencies, 50)), 1) if latencies else None,
-        "latency_p95_ms": round(1e3 * float(np.percentile(latencies, 95)), 1) if latencies else None,
+        **{f"latency_p{q}_ms": (round(1e3 * float(np.percentile(latencies, q)), 1)
+                                if latencies else None) for q in (50, 95)},
         "mode": "separate-processes" if args.separate_processes else "one-process",
         "model": f"{estimator.config.encoder} input {estimator.input_size}",
         "weights": str(weights if args.encoder is None else f"random {args.encoder}"),
