@@ -20,6 +20,11 @@ GIL). Same weights, backend, threads and frames (real TUM fr1_rpy 640×480 frame
 $DAR_TUM_DIR or ../shared/data has them) for both sides. Latency is camera publish → both
 outputs received (CLOCK_MONOTONIC is shared by the processes).
 
+Caveat on a loaded machine: the scheduler shares the CPU per thread, so in the node phase the
+three processes together get more of a contended machine than the one bare process does, and
+the ratio drifts above its quiet-machine value. `cpu_ms_per_frame` (CPU time per output frame of
+each process, vs per bare frame) does not depend on the load: it shows what the node layout costs.
+
     ROS_DOMAIN_ID=17 python bench/node_throughput.py --separate-processes --json
     python bench/node_throughput.py --separate-processes --backend openvino
     python bench/node_throughput.py --encoder vits --input-size 518 --device cuda
@@ -365,6 +370,15 @@ class SeparateProcesses:
                 _, t, latency = line.split()
                 self.completed.append((float(t), float(latency)))
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system, all threads) used so far by each child process."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        used = {}
+        for child in (self.node, self.camera, self.subscriber):
+            fields = Path(f"/proc/{child.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            used[child.name] = (int(fields[11]) + int(fields[12])) / ticks
+        return used
+
     def start(self, rate: float) -> None:
         self.camera.send(f"start {rate}")
 
@@ -432,13 +446,13 @@ class OneProcess:
 
 # ------------------------------------------------------------------------ the measurement
 
-def bare_phase(estimator, frames, seconds: float) -> tuple[int, float]:
-    """(frames finished, elapsed) of back-to-back predicts for about `seconds`."""
-    done, start = 0, time.monotonic()
+def bare_phase(estimator, frames, seconds: float) -> tuple[int, float, float]:
+    """(frames finished, elapsed, CPU seconds) of back-to-back predicts for about `seconds`."""
+    done, start, cpu = 0, time.monotonic(), time.process_time()
     while time.monotonic() - start < seconds or done == 0:
         estimator.predict(frames[done % len(frames)])
         done += 1
-    return done, time.monotonic() - start
+    return done, time.monotonic() - start, time.process_time() - cpu
 
 
 def node_phase(system, rate: float, settle: float, seconds: float) -> dict:
@@ -446,14 +460,16 @@ def node_phase(system, rate: float, settle: float, seconds: float) -> dict:
     before = system.published
     system.start(rate)
     time.sleep(settle)
+    cpu = getattr(system, "cpu_seconds", dict)()
     opened = time.monotonic()
     time.sleep(seconds)
     closed = time.monotonic()
+    cpu = {k: v - cpu[k] for k, v in getattr(system, "cpu_seconds", dict)().items()}
     published = system.pause() - before
     time.sleep(0.5)  # frames in flight finish outside the window (not counted)
     inside = [(t, lat) for t, lat in list(system.completed) if opened <= t <= closed]
     return {"done": len(inside), "window": closed - opened, "published": published,
-            "latencies": [lat for _, lat in inside]}
+            "latencies": [lat for _, lat in inside], "cpu": cpu}
 
 
 def drain(system, quiet_s: float = 1.0, timeout: float = 30.0) -> None:
@@ -485,7 +501,7 @@ def main() -> int:
             input_size=args.input_size, cache_dir=cache_dir, threads=threads)
         for frame in frames[:3]:  # warm-up; exports into the cache the node then reuses
             estimator.predict(frame)
-        bare_done, bare_time = bare_phase(estimator, frames, min(args.phase, 3.0))
+        bare_done, bare_time, _ = bare_phase(estimator, frames, min(args.phase, 3.0))
         rate = args.rate or 1.5 * bare_done / bare_time
         log(f"bare {bare_done / bare_time:.2f} fps; camera at {rate:.1f} Hz; starting the node")
         system = (SeparateProcesses(args, weights, cache_dir) if args.separate_processes
@@ -509,7 +525,11 @@ def main() -> int:
                     f"{bare[-1][0] / bare[-1][1]:.2f} fps")
         finally:
             system.close()
-    bare_fps = sum(d for d, _ in bare) / sum(t for _, t in bare)
+    bare_fps = sum(b[0] for b in bare) / sum(b[1] for b in bare)
+    done = sum(n["done"] for n in nodes)
+    cpu_ms = {"bare": 1e3 * sum(b[2] for b in bare) / sum(b[0] for b in bare)}
+    for name in nodes[0]["cpu"]:
+        cpu_ms[name] = 1e3 * sum(n["cpu"][name] for n in nodes) / max(done, 1)
     node_fps = sum(n["done"] for n in nodes) / sum(n["window"] for n in nodes)
     latencies = sorted(lat for n in nodes for lat in n["latencies"])
     published = sum(n["published"] for n in nodes)
@@ -518,6 +538,7 @@ def main() -> int:
         "node_fps": round(node_fps, 2), "bare_fps": round(bare_fps, 2),
         "per_round_node_over_bare": [
             round((n["done"] / n["window"]) / (b[0] / b[1]), 3) for n, b in zip(nodes, bare)],
+        "cpu_ms_per_frame": {k: round(v, 1) for k, v in cpu_ms.items()},
         "camera_hz": round(rate, 2), "published": published,
         **{f"latency_p{q}_ms": (round(1e3 * float(np.percentile(latencies, q)), 1)
                                 if latencies else None) for q in (50, 95)},

@@ -40,7 +40,6 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from depth_anything_ros.conversions import ImageDecodeError
 from depth_anything_ros.geometry.camera import CameraInfoError, CameraIntrinsics
-from depth_anything_ros.geometry.pointcloud import organized_cloud
 from depth_anything_ros.geometry.scale import disparity_to_depth
 from depth_anything_ros.ros import messages
 from depth_anything_ros.ros.camera_info_cache import CameraInfoCache
@@ -374,9 +373,8 @@ class DepthNode(Node):
         if intr is not None and self._pub_info in wanted:
             self._pub_info.publish(messages.camera_info_for(info, header, width, height))
         if intr is not None and self._pub_points in wanted:
-            cloud = organized_cloud(depth, rgb, intr, s.points_stride, s.min_range,
-                                    s.range_limit)
-            self._pub_points.publish(messages.cloud_to_msg(cloud, header))
+            self._pub_points.publish(messages.depth_to_cloud_msg(
+                depth, rgb, intr, header, s.points_stride, s.min_range, s.range_limit))
         if self._pub_colored in wanted:
             ranged = s.colored_max > 0
             bgr = colorize(depth, s.colored_min if ranged else None,
