@@ -246,3 +246,23 @@ def test_a_pytorch_backend_cannot_run_an_export(files, tmp_path, capsys):
     status, err = run_cli("predict", str(tum_frame_path()), "--weights", str(files["onnx"]),
                           "--backend", "torch", "--out", str(tmp_path), capsys=capsys)
     assert status == 2 and "runs with backend onnxruntime or openvino" in err
+
+
+def test_bag_job_runs_an_exported_model_like_the_checkpoint(files, tmp_path):
+    from bag_helpers import read_bag, write_camera_bag
+
+    from depth_anything_ros.conversions import decode_depth
+
+    source = tmp_path / "in"
+    write_camera_bag(source, frames=3, storage="mcap")
+    depths = {}
+    for name, weights in (("torch", files["checkpoint"]), ("openvino", files["xml"])):
+        out = tmp_path / name
+        assert main(["bag", str(source), str(out), "--image-topic", "/cam/image_raw",
+                     "--weights", str(weights), "--device", "cpu", "--quiet"]) == 0
+        depths[name] = [decode_depth(m.msg.encoding, m.msg.height, m.msg.width, m.msg.step,
+                                     bool(m.msg.is_bigendian), bytes(m.msg.data))
+                        for m in read_bag(out, ("/cam/depth/image",))["/cam/depth/image"]]
+    assert len(depths["openvino"]) == 3
+    for ov_depth, torch_depth in zip(depths["openvino"], depths["torch"]):
+        assert max_relative_difference(ov_depth, torch_depth) < 2e-2
