@@ -58,7 +58,9 @@ class ExportInfo:
     @property
     def canonical_focal(self) -> float | None:
         value = self.metadata.get("canonical_focal")
-        return None if value in (None, "") else float(json.loads(value))
+        if value in (None, ""):
+            return getattr(self.config, "canonical_focal", None)
+        return float(json.loads(value))
 
 
 def normalisation() -> dict[str, Any]:
@@ -93,7 +95,10 @@ def build_metadata(config: ModelConfig, *, precision: str,
         "source": json.dumps(dict(source), sort_keys=True, default=str),
         "provenance": json.dumps(dict(provenance or {}), sort_keys=True, default=str),
     }
-    for key, value in (extras or {}).items():
+    extras = dict(extras or {})
+    if getattr(config, "canonical_focal", None) is not None:  # configs that declare it
+        extras.setdefault("canonical_focal", repr(config.canonical_focal))
+    for key, value in extras.items():
         if key in CHECKPOINT_EXTRAS and value not in (None, ""):
             metadata[key] = str(value)
     return metadata
