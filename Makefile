@@ -23,7 +23,8 @@ $(STAMP): setup.py pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# the CPU wheel of torch (a plain `torch` requirement could pull a multi-GB CUDA build)
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
+	# every CPU backend, so CI tests onnxruntime and openvino too
+	$(PY) -m pip install -q -e '.[test,onnx,openvino]'
 	touch $(STAMP)
 
 test: $(STAMP)

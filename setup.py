@@ -46,6 +46,10 @@ setup(
     ],
     extras_require={
         "ros": ROS_WHEELS,
+        # Optional inference backends (depth_anything_ros/inference/backends.py); exporting
+        # needs onnx + onnxscript (torch's dynamo ONNX exporter) for both.
+        "onnx": ["onnx>=1.16", "onnxscript>=0.3", "onnxruntime>=1.18"],
+        "openvino": ["openvino>=2024.4", "onnx>=1.16", "onnxscript>=0.3"],
         "test": ROS_WHEELS + ["pytest>=7", "pytest-timeout>=2", "transformers>=4.45"],
     },
     zip_safe=True,

@@ -1,367 +1,562 @@
 """The whole depth node against the bare DepthEstimator on the same frames, side by side.
 
-One process: a random metric model (default the tiny `vitt`; `--encoder vits` for ViT-S) is
-saved to a temporary .safetensors and loaded as a `DepthEstimator`; its bare `predict` is timed
-on the frames, then the real `DepthNode` wraps that same estimator in this process under rclpy (own
-executor thread, DDS on LOCALHOST, the caller's ROS_DOMAIN_ID) and a bench node feeds it
-640×480 rgb8 Image + CameraInfo:
+    node_over_bare = (frames out per second of the node) / (frames per second of the bare
+                      estimator), each counted as frames *completed inside its own timed window*
 
-  closed loop  publish a frame, wait for its depth/image AND depth/points, then the next (one
-               frame in flight, so transport and executor time add to the model time);
-  open loop    publish at a fixed rate (--rate, default 1.5 × the bare rate, i.e. saturated)
-               for --seconds: frames out per second = the node's throughput, ratio node / bare
-               (goal ≥ 0.9), dropped frames (newest-wins mailbox), latency p50/p95 from publish
-               to depth/points received.
+The two are measured in alternating phases (bare, node, bare, node, ..., bare), so a shared
+machine's load drifts over both alike:
 
-Bare and node alternate frame by frame (load on a shared machine moves, and hits both alike),
-and the depth → PointCloud2 build (organized_cloud + cloud_to_msg) at that size is timed against
-the model time.
+  bare phase  `DepthEstimator.predict` back to back on the frames for --phase seconds:
+              frames finished / elapsed;
+  node phase  the camera publishes Image + CameraInfo at --rate (default 1.5 × the bare rate,
+              i.e. saturated) for --settle + --phase seconds; a frame counts when both its
+              depth/image and depth/points have arrived, and only arrivals inside the last
+              --phase seconds count (the pipeline is already full at the window's start and
+              still busy at its end, so nothing is counted twice or drained into the window).
 
-    ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_DOMAIN_ID=17 python bench/node_throughput.py
-    python bench/node_throughput.py --encoder vits --device cuda --frames 200
+With --separate-processes the camera, the node (the real `depth_node` executable) and the
+subscriber are three processes, as on a robot; otherwise all three share this process (one
+GIL). Same weights, backend, threads and frames (real TUM fr1_rpy 640×480 frames when
+$DAR_TUM_DIR or ../shared/data has them) for both sides. Latency is camera publish → both
+outputs received (CLOCK_MONOTONIC is shared by the processes).
+
+Caveat on a loaded machine: the scheduler shares the CPU per thread, so in the node phase the
+three processes together get more of a contended machine than the one bare process does, and
+the ratio drifts above its quiet-machine value. `cpu_ms_per_frame` (CPU time per output frame of
+each process, vs per bare frame) does not depend on the load: it shows what the node layout costs.
+
+    ROS_DOMAIN_ID=17 python bench/node_throughput.py --separate-processes --json
+    python bench/node_throughput.py --separate-processes --backend openvino
+    python bench/node_throughput.py --encoder vits --input-size 518 --device cuda
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import statistics
+import queue
+import subprocess
+import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+os.environ.setdefault("ROS_LOCALHOST_ONLY", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+TUM = Path(os.environ.get("DAR_TUM_DIR", ROOT / ".." / "shared" / "data" / "tum_fr1_rpy"))
+FRAME_ID = "camera_optical_frame"
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--encoder", default="vitt", help="model preset (vitpico, vitt, vits, ...)")
-    parser.add_argument("--input-size", type=int, default=518, help="network input short side")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (node and bare alike)")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"))
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: OMP_NUM_THREADS or torch's)")
+    parser.add_argument("--separate-processes", action="store_true",
+                        help="camera, node and subscriber as three processes")
+    parser.add_argument("--json", action="store_true", help="print one JSON object only")
+    parser.add_argument("--weights", type=Path, default=None,
+                        help="model (default: the shipped models/default.safetensors)")
+    parser.add_argument("--encoder", default=None,
+                        help="instead of --weights: a random metric model of this preset")
+    parser.add_argument("--input-size", type=int, default=None, help="network input short side")
+    parser.add_argument("--backend", default="torch",
+                        choices=("torch", "compile", "onnxruntime", "openvino"))
+    parser.add_argument("--precision", default=None, choices=("fp32", "fp16", "bf16"))
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="inference threads of node and bare alike; 0 = the node's default "
+                             "(all cores but one)")
+    parser.add_argument("--points-stride", type=int, default=1)
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
-    parser.add_argument("--frames", type=int, default=20,
-                        help="timed frames, each run bare and then through the node")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed frames first")
     parser.add_argument("--rate", type=float, default=None,
-                        help="open-loop publish rate in Hz (default 1.5 × the bare rate)")
-    parser.add_argument("--seconds", type=float, default=10.0, help="open-loop duration")
-    parser.add_argument("--timeout", type=float, default=30.0,
-                        help="seconds to wait for one frame's outputs before giving up")
-    return parser.parse_args()
+                        help="camera rate in Hz (default 1.5 × the first bare rate)")
+    parser.add_argument("--rounds", type=int, default=3, help="node phases (bare has one more)")
+    parser.add_argument("--phase", type=float, default=6.0, help="timed seconds per phase")
+    parser.add_argument("--settle", type=float, default=2.0,
+                        help="seconds of camera before a node window opens")
+    parser.add_argument("--quick", action="store_true", help="2 rounds of 3 s: a smoke run")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="export cache for onnxruntime/openvino (default: a temporary one)")
+    parser.add_argument("--role", choices=("camera", "subscriber"), help=argparse.SUPPRESS)
+    parser.add_argument("--namespace", default="/bench", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.phase, args.settle = 2, 3.0, 1.5
+    return args
 
 
-# --------------------------------------------------------------------------- inputs and model
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
-def synthetic_frames(count: int, height: int, width: int) -> list[np.ndarray]:
-    """Distinct RGB uint8 frames (moving gradients + noise), so no frame is trivially cached."""
+
+# ------------------------------------------------------------------------ frames and weights
+
+def camera_frames(height: int, width: int, count: int = 8) -> list[np.ndarray]:
+    """The first `count` TUM fr1_rpy frames (resized if another size is asked), else synthetic."""
+    import cv2
+
+    listing = TUM / "rgb.txt"
+    if listing.is_file():
+        names = [line.split()[1] for line in listing.read_text().splitlines()
+                 if line and not line.startswith("#")][:count]
+        frames = [cv2.cvtColor(cv2.imread(str(TUM / n)), cv2.COLOR_BGR2RGB) for n in names]
+        return [f if f.shape[:2] == (height, width) else cv2.resize(f, (width, height))
+                for f in frames]
     rng = np.random.default_rng(0)
     v, u = np.mgrid[0:height, 0:width]
-    frames = []
-    for i in range(count):
-        base = np.stack([(u + 7 * i) % 256, (v + 3 * i) % 256, (u + v + 11 * i) % 256], axis=-1)
-        noise = rng.integers(0, 32, size=(height, width, 3))
-        frames.append(((base + noise) % 256).astype(np.uint8))
-    return frames
+    return [((np.stack([(u + 7 * i) % 256, (v + 3 * i) % 256, (u + v) % 256], -1)
+              + rng.integers(0, 32, (height, width, 3))) % 256).astype(np.uint8)
+            for i in range(count)]
 
 
-def random_weights(encoder: str, input_size: int, directory: str) -> Path:
-    """A random metric Depth Anything of `encoder` size saved as our .safetensors."""
+def weights_path(args: argparse.Namespace, directory: str) -> Path:
+    if args.encoder is None:
+        from depth_anything_ros.model import default_weights_path
+
+        return args.weights or default_weights_path()
     import torch
 
-    from depth_anything_ros.model import save_model
-    from depth_anything_ros.model.depth_anything import DepthAnything, ModelConfig
+    from depth_anything_ros.model import DepthAnything, ModelConfig, save_model
 
     torch.manual_seed(0)
-    config = ModelConfig.preset(encoder, variant="metric", max_depth=20.0, input_size=input_size)
-    path = Path(directory) / f"random_{encoder}.safetensors"
-    save_model(DepthAnything(config), path, provenance={"bench": "random init, node_throughput"})
+    config = ModelConfig.preset(args.encoder, variant="metric", max_depth=20.0,
+                                input_size=args.input_size or 518)
+    path = Path(directory) / f"random_{args.encoder}.safetensors"
+    save_model(DepthAnything(config), path, provenance={"bench": "node_throughput"})
     return path
 
 
-def intrinsics_for(width: int, height: int):
-    from depth_anything_ros.geometry.camera import CameraIntrinsics
-
-    focal = 0.8 * width
-    return CameraIntrinsics(focal, focal, (width - 1) / 2, (height - 1) / 2, width, height)
+def node_threads(args: argparse.Namespace) -> int:
+    return args.threads or max(1, (os.cpu_count() or 1) - 1)  # the node's torch_threads rule
 
 
-# --------------------------------------------------------------------------- bare measurements
+# ------------------------------------------------------------------------ camera and receiver
 
-def bare_frame(estimator, rgb: np.ndarray) -> tuple[float, float]:
-    """(seconds of one `predict` including pre/post-processing, its model forward seconds)."""
-    start = time.perf_counter()
-    result = estimator.predict(rgb)
-    return time.perf_counter() - start, result.model_time_s
+def camera_info_msg(width: int, height: int):
+    from sensor_msgs.msg import CameraInfo
 
-
-def cloud_build_seconds(depth: np.ndarray, rgb: np.ndarray, repeats: int = 10) -> float:
-    """Median time of depth → organized cloud → PointCloud2 message, as the node does it."""
-    from std_msgs.msg import Header
-
-    from depth_anything_ros.geometry.pointcloud import organized_cloud
-    from depth_anything_ros.ros.messages import cloud_to_msg
-
-    intrinsics = intrinsics_for(depth.shape[1], depth.shape[0])
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        cloud_to_msg(organized_cloud(depth, rgb, intrinsics), Header(frame_id="camera"))
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    f = 0.8 * width
+    info = CameraInfo(width=width, height=height, distortion_model="plumb_bob", d=[0.0] * 5)
+    info.k = [f, 0.0, (width - 1) / 2, 0.0, f, (height - 1) / 2, 0.0, 0.0, 1.0]
+    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    info.p = [f, 0.0, (width - 1) / 2, 0.0, 0.0, f, (height - 1) / 2, 0.0, 0.0, 0.0, 1.0, 0.0]
+    info.header.frame_id = FRAME_ID
+    return info
 
 
-# --------------------------------------------------------------------------- the node under test
+class Camera:
+    """Publishes reliable Image (rgb8) + CameraInfo at a rate while started; each stamp is the
+    CLOCK_MONOTONIC publish time (so receivers in any process can compute latency)."""
 
-def start_depth_node(context, estimator, args: argparse.Namespace):
-    """The real DepthNode in this process around the bare run's estimator; (node, executor)."""
-    from rclpy.executors import MultiThreadedExecutor
-    from rclpy.parameter import Parameter
-
-    from depth_anything_ros.ros.node import DepthNode
-
-    overrides = [
-        Parameter("device", value=args.device),
-        Parameter("precision", value=args.precision),
-        Parameter("publish_points", value=True),
-        Parameter("publish_colored", value=False),
-    ]
-    node = DepthNode(estimator=estimator, context=context, parameter_overrides=overrides)
-    executor = MultiThreadedExecutor(num_threads=2, context=context)
-    executor.add_node(node)
-    threading.Thread(target=executor.spin, name="depth_node_executor", daemon=True).start()
-    return node, executor
-
-
-@dataclass
-class Pending:
-    published: float
-    got: set = field(default_factory=set)
-
-
-class Feeder:
-    """Publishes Image + CameraInfo and collects depth/image and depth/points by stamp."""
-
-    def __init__(self, context, frames: list[np.ndarray]):
+    def __init__(self, context, namespace: str, frames: list[np.ndarray]) -> None:
         from rclpy.node import Node
         from rclpy.qos import QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+        from sensor_msgs.msg import CameraInfo, Image
 
         from depth_anything_ros.ros.messages import image_msg
 
-        self.node = Node("node_throughput_bench", context=context)
-        self._image_msg = image_msg
-        self.frames = frames
-        reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
-        self.image_pub = self.node.create_publisher(Image, "image", reliable)
-        self.info_pub = self.node.create_publisher(CameraInfo, "camera_info", reliable)
-        self.node.create_subscription(Image, "depth/image", lambda m: self._got(m, "depth"),
-                                      reliable)
-        self.node.create_subscription(PointCloud2, "depth/points",
-                                      lambda m: self._got(m, "points"), reliable)
-        self.lock = threading.Lock()
-        self.done = threading.Condition(self.lock)
-        self.pending: dict[int, Pending] = {}
-        self.latencies: list[float] = []
-        self.completed = 0
-        self.next_id = 1
+        self.node = Node("bench_camera", namespace=namespace, context=context)
+        qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+        self.image_pub = self.node.create_publisher(Image, "image", qos)
+        self.info_pub = self.node.create_publisher(CameraInfo, "camera_info", qos)
         height, width = frames[0].shape[:2]
-        self.info = self._camera_info(CameraInfo, width, height)
+        self.info = camera_info_msg(width, height)
+        self.messages = [image_msg(self.info.header, height, width, "rgb8", width * 3, f)
+                         for f in frames]
+        self.published = 0
+        self._rate = 0.0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
 
-    def _camera_info(self, cls, width: int, height: int):
-        k = intrinsics_for(width, height)
-        info = cls(width=width, height=height, distortion_model="plumb_bob", d=[0.0] * 5)
-        info.k = [k.fx, 0.0, k.cx, 0.0, k.fy, k.cy, 0.0, 0.0, 1.0]
-        info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-        info.p = [k.fx, 0.0, k.cx, 0.0, 0.0, k.fy, k.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
-        return info
+    def start(self, rate: float) -> None:
+        self._rate = rate
+        self._wake.set()
 
-    def prime_camera_info(self, settle_s: float = 0.5) -> None:
-        """Publish the CameraInfo ahead of the first image: the node pairs by frame_id, and an
-        info racing its image on another topic would leave the first frame without points."""
-        from std_msgs.msg import Header
+    def pause(self) -> None:
+        self._rate = 0.0
 
-        self.info.header = Header(frame_id="camera_optical_frame")
-        self.info_pub.publish(self.info)
-        time.sleep(settle_s)
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(5)
 
-    def publish(self) -> int:
-        """Publish the next frame (stamp.sec = its id); returns the id."""
-        from std_msgs.msg import Header
+    def _loop(self) -> None:
+        index = 0
+        while not self._stop.is_set():
+            if self._rate <= 0:
+                self._wake.wait(0.05)
+                self._wake.clear()
+                continue
+            start = time.monotonic()
+            msg = self.messages[index % len(self.messages)]
+            msg.header.stamp.sec, msg.header.stamp.nanosec = int(start), int(start % 1 * 1e9)
+            msg.header.frame_id = FRAME_ID
+            self.info.header = msg.header
+            self.info_pub.publish(self.info)
+            self.image_pub.publish(msg)
+            self.published += 1
+            index += 1
+            period = 1.0 / self._rate if self._rate > 0 else 0.05
+            time.sleep(max(0.0, start + period - time.monotonic()))
 
-        with self.lock:
-            frame_id, self.next_id = self.next_id, self.next_id + 1
-            self.pending[frame_id] = Pending(time.perf_counter())
-        rgb = self.frames[frame_id % len(self.frames)]
-        header = Header(frame_id="camera_optical_frame")
-        header.stamp.sec = frame_id
-        self.info.header = header
-        self.info_pub.publish(self.info)
-        height, width = rgb.shape[:2]
-        self.image_pub.publish(self._image_msg(header, height, width, "rgb8", width * 3, rgb))
-        return frame_id
 
-    def _got(self, msg, kind: str) -> None:
-        now = time.perf_counter()
-        with self.lock:
-            entry = self.pending.get(msg.header.stamp.sec)
-            if entry is None:
+class Receiver:
+    """Collects (completion time, latency) of frames whose depth/image and depth/points both
+    arrived."""
+
+    def __init__(self, context, namespace: str, on_complete=None) -> None:
+        from rclpy.node import Node
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import Image, PointCloud2
+
+        self.node = Node("bench_subscriber", namespace=namespace, context=context)
+        qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+        self.node.create_subscription(Image, "depth/image", lambda m: self._got(m, 0), qos)
+        self.node.create_subscription(PointCloud2, "depth/points", lambda m: self._got(m, 1), qos)
+        self._partial: dict[tuple[int, int], set] = {}
+        self._lock = threading.Lock()
+        self.completed: list[tuple[float, float]] = []
+        self._on_complete = on_complete
+
+    def connected(self) -> bool:
+        return all(self.node.count_publishers(self.node.resolve_topic_name(t)) > 0
+                   for t in ("depth/image", "depth/points"))
+
+    def _got(self, msg, kind: int) -> None:
+        now = time.monotonic()
+        key = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+        with self._lock:
+            seen = self._partial.setdefault(key, set())
+            seen.add(kind)
+            if len(seen) < 2:
                 return
-            entry.got.add(kind)
-            if entry.got == {"depth", "points"}:
-                del self.pending[msg.header.stamp.sec]
-                self.latencies.append(now - entry.published)
-                self.completed += 1
-                self.done.notify_all()
-
-    def wait_for(self, frame_id: int, timeout: float) -> bool:
-        with self.lock:
-            return self.done.wait_for(lambda: frame_id not in self.pending, timeout)
-
-    def reset(self) -> None:
-        with self.lock:
-            self.pending.clear()
-            self.latencies.clear()
-            self.completed = 0
+            del self._partial[key]
+            entry = (now, now - (key[0] + key[1] * 1e-9))
+            self.completed.append(entry)
+        if self._on_complete is not None:
+            self._on_complete(*entry)
 
 
-def wait_for_subscribers(feeder: Feeder, timeout: float) -> None:
-    """DDS discovery: the node must see our subscriptions (lazy) and we its subscription."""
+def spin_in_thread(executor) -> threading.Thread:
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    return thread
+
+
+# ------------------------------------------------------------------------ child processes
+
+def child_main(args: argparse.Namespace) -> int:
+    """`--role camera`: commands on stdin ('start RATE', 'pause', 'quit'), 'ready' once the node
+    subscribes. `--role subscriber`: 'ready' once connected, then 'done T LATENCY' per frame."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    rclpy.init()
+    executor = SingleThreadedExecutor()
+    if args.role == "camera":
+        camera = Camera(None, args.namespace, camera_frames(args.height, args.width))
+        executor.add_node(camera.node)
+        spin_in_thread(executor)
+        while camera.image_pub.get_subscription_count() == 0:
+            time.sleep(0.05)
+        print("ready", flush=True)
+        for line in sys.stdin:
+            words = line.split()
+            if words[:1] == ["start"]:
+                camera.start(float(words[1]))
+            elif words[:1] == ["pause"]:
+                camera.pause()
+                print(f"published {camera.published}", flush=True)
+            elif words[:1] == ["quit"]:
+                break
+        camera.close()
+    else:
+        receiver = Receiver(None, args.namespace,
+                            on_complete=lambda t, lat: print(f"done {t:.6f} {lat:.6f}",
+                                                             flush=True))
+        executor.add_node(receiver.node)
+        spin_in_thread(executor)
+        while not receiver.connected():
+            time.sleep(0.05)
+        print("ready", flush=True)
+        sys.stdin.read()  # until the orchestrator closes our stdin
+    executor.shutdown(timeout_sec=2.0)
+    rclpy.try_shutdown()
+    return 0
+
+
+class Child:
+    """A child process with line-based stdout collected by a thread."""
+
+    def __init__(self, argv: list[str], name: str, env: dict) -> None:
+        self.name = name
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, env=env, bufsize=1)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.log: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.log.append(line)
+            self.lines.put(line.rstrip("\n"))
+
+    def send(self, text: str) -> None:
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+
+    def expect(self, prefix: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            if line.startswith(prefix):
+                return line
+        raise RuntimeError(f"{self.name}: no '{prefix}' within {timeout:.0f} s; output:\n"
+                           + "".join(self.log[-40:]))
+
+    def stop(self) -> None:
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.terminate()
+            self.proc.wait(5)
+
+
+class SeparateProcesses:
+    """The real layout: depth_node, camera and subscriber each in its own process."""
+
+    def __init__(self, args: argparse.Namespace, weights: Path, cache_dir: Path) -> None:
+        env = dict(os.environ)
+        ns = f"/bench{os.getpid()}"
+        me = [sys.executable, str(Path(__file__).resolve()), "--namespace", ns,
+              "--width", str(args.width), "--height", str(args.height)]
+        node = [str(Path(sys.executable).parent / "depth_node"), "--ros-args", "-r",
+                f"__ns:={ns}", "-p", f"weights:={weights}", "-p", f"backend:={args.backend}",
+                "-p", f"device:={args.device}", "-p", f"torch_threads:={node_threads(args)}",
+                "-p", "input_reliability:=reliable", "-p", f"cache_dir:={cache_dir}",
+                "-p", f"points_stride:={args.points_stride}"]
+        for name, value in (("input_size", args.input_size), ("precision", args.precision)):
+            if value:
+                node += ["-p", f"{name}:={value}"]
+        self.node = Child(node, "depth_node", env)
+        self.subscriber = Child(me + ["--role", "subscriber"], "subscriber", env)
+        self.camera = Child(me + ["--role", "camera"], "camera", env)
+        self.subscriber.expect("ready", 120)
+        self.camera.expect("ready", 120)
+        self.completed: list[tuple[float, float]] = []
+        self.published = 0
+        threading.Thread(target=self._collect, daemon=True).start()
+
+    def _collect(self) -> None:
+        while True:
+            line = self.subscriber.lines.get()
+            if line.startswith("done "):
+                _, t, latency = line.split()
+                self.completed.append((float(t), float(latency)))
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system, all threads) used so far by each child process."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        used = {}
+        for child in (self.node, self.camera, self.subscriber):
+            fields = Path(f"/proc/{child.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            used[child.name] = (int(fields[11]) + int(fields[12])) / ticks
+        return used
+
+    def start(self, rate: float) -> None:
+        self.camera.send(f"start {rate}")
+
+    def pause(self) -> int:
+        """Stop the camera; its total of published frames."""
+        self.camera.send("pause")
+        self.published = int(self.camera.expect("published", 30).split()[1])
+        return self.published
+
+    def close(self) -> None:
+        self.camera.send("quit")
+        for child in (self.camera, self.subscriber):
+            child.stop()
+        self.node.proc.send_signal(2)  # SIGINT: the node exits cleanly
+        self.node.stop()
+
+
+class OneProcess:
+    """Camera, node and subscriber in this process (the node around the bare estimator)."""
+
+    def __init__(self, args: argparse.Namespace, estimator, frames) -> None:
+        import rclpy
+        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.parameter import Parameter
+
+        from depth_anything_ros.ros.node import DepthNode
+
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        ns = f"/bench{os.getpid()}"
+        overrides = [Parameter("publish_points", value=True),
+                     Parameter("points_stride", value=args.points_stride)]
+        self.depth_node = DepthNode(estimator=estimator, context=self.context, namespace=ns,
+                                    parameter_overrides=overrides)
+        self.camera = Camera(self.context, ns, frames)
+        self.receiver = Receiver(self.context, ns)
+        self.completed = self.receiver.completed
+        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
+        for node in (self.depth_node, self.camera.node, self.receiver.node):
+            self.executor.add_node(node)
+        spin_in_thread(self.executor)
+        deadline = time.monotonic() + 30
+        while not (self.receiver.connected() and self.camera.image_pub.get_subscription_count()):
+            if time.monotonic() > deadline:
+                raise RuntimeError("DDS discovery did not complete in 30 s")
+            time.sleep(0.05)
+
+    def start(self, rate: float) -> None:
+        self.camera.start(rate)
+
+    @property
+    def published(self) -> int:
+        return self.camera.published
+
+    def pause(self) -> int:
+        self.camera.pause()
+        return self.camera.published
+
+    def close(self) -> None:
+        self.camera.close()
+        self.depth_node.stop_worker()
+        self.executor.shutdown(timeout_sec=2.0)
+        self.context.try_shutdown()
+
+
+# ------------------------------------------------------------------------ the measurement
+
+def bare_phase(estimator, frames, seconds: float) -> tuple[int, float, float]:
+    """(frames finished, elapsed, CPU seconds) of back-to-back predicts for about `seconds`."""
+    done, start, cpu = 0, time.monotonic(), time.process_time()
+    while time.monotonic() - start < seconds or done == 0:
+        estimator.predict(frames[done % len(frames)])
+        done += 1
+    return done, time.monotonic() - start, time.process_time() - cpu
+
+
+def node_phase(system, rate: float, settle: float, seconds: float) -> dict:
+    """Frames completed with arrival inside [open, open + seconds] while the camera runs."""
+    before = system.published
+    system.start(rate)
+    time.sleep(settle)
+    cpu = getattr(system, "cpu_seconds", dict)()
+    opened = time.monotonic()
+    time.sleep(seconds)
+    closed = time.monotonic()
+    cpu = {k: v - cpu[k] for k, v in getattr(system, "cpu_seconds", dict)().items()}
+    published = system.pause() - before
+    time.sleep(0.5)  # frames in flight finish outside the window (not counted)
+    inside = [(t, lat) for t, lat in list(system.completed) if opened <= t <= closed]
+    return {"done": len(inside), "window": closed - opened, "published": published,
+            "latencies": [lat for _, lat in inside], "cpu": cpu}
+
+
+def drain(system, quiet_s: float = 1.0, timeout: float = 30.0) -> None:
+    """Wait until no output has arrived for `quiet_s` (the node finished its last frame)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if (feeder.image_pub.get_subscription_count() > 0
-                and feeder.node.count_publishers("depth/points") > 0):
+        last = system.completed[-1][0] if system.completed else 0.0
+        if time.monotonic() - last > quiet_s:
             return
-        time.sleep(0.05)
-    raise RuntimeError("depth node did not connect to image/depth/points within "
-                       f"{timeout:.0f} s (ROS_DOMAIN_ID={os.environ.get('ROS_DOMAIN_ID')})")
+        time.sleep(0.1)
 
 
-def closed_loop(feeder: Feeder, count: int, warmup: int, timeout: float) -> float | None:
-    """Frames/s when each frame is published as soon as the previous one's outputs arrived."""
-    for _ in range(warmup):
-        if not feeder.wait_for(feeder.publish(), timeout):
-            raise RuntimeError(f"no depth/image + depth/points within {timeout} s (warm-up)")
-    feeder.reset()
-    if count == 0:
-        return None
-    start = time.perf_counter()
-    for _ in range(count):
-        if not feeder.wait_for(feeder.publish(), timeout):
-            raise RuntimeError(f"no depth/image + depth/points within {timeout} s")
-    return count / (time.perf_counter() - start)
-
-
-def node_frame(feeder: Feeder, timeout: float) -> float:
-    """Seconds from publishing one frame to having its depth/image and depth/points."""
-    start = time.perf_counter()
-    if not feeder.wait_for(feeder.publish(), timeout):
-        raise RuntimeError(f"no depth/image + depth/points within {timeout} s")
-    return time.perf_counter() - start
-
-
-def open_loop(feeder: Feeder, rate: float, seconds: float, drain: float) -> dict:
-    """Publish at `rate` Hz for `seconds`; then wait `drain` s for the last outputs."""
-    feeder.reset()
-    period = 1.0 / rate
-    published = 0
-    start = time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        feeder.publish()
-        published += 1
-        time.sleep(max(0.0, start + published * period - time.perf_counter()))
-    elapsed = time.perf_counter() - start
-    time.sleep(drain)
-    with feeder.lock:
-        latencies = sorted(feeder.latencies)
-        completed = feeder.completed
-    return {
-        "published": published, "completed": completed, "dropped": published - completed,
-        "in_hz": published / elapsed, "out_hz": completed / elapsed,
-        "p50_ms": 1000 * percentile(latencies, 50), "p95_ms": 1000 * percentile(latencies, 95),
-    }
-
-
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
-
-
-# --------------------------------------------------------------------------- main
-
-def main() -> None:
+def main() -> int:
     args = parse_args()
-    import rclpy
+    if args.role:
+        return child_main(args)
     import torch
 
     from depth_anything_ros.inference import DepthEstimator
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    frames = synthetic_frames(8, args.height, args.width)
+    threads = node_threads(args)
+    torch.set_num_threads(threads)
+    frames = camera_frames(args.height, args.width)
     with tempfile.TemporaryDirectory(prefix="node_throughput_") as tmp:
-        weights = random_weights(args.encoder, args.input_size, tmp)
-        estimator = DepthEstimator.from_weights(weights, device=args.device,
-                                                precision=args.precision)
-    for i in range(args.warmup):
-        estimator.predict(frames[i % len(frames)])
-    depth = estimator.predict(frames[0]).values
-    cloud_s = cloud_build_seconds(depth, frames[0])
-
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    rounds = []  # per frame: (bare seconds, node seconds, model forward seconds)
-    try:
-        node, executor = start_depth_node(context, estimator, args)
-        feeder = Feeder(context, frames)
-        executor.add_node(feeder.node)
-        wait_for_subscribers(feeder, timeout=20.0)
-        feeder.prime_camera_info()
-        closed_loop(feeder, 0, args.warmup, args.timeout)
-        # Frame by frame, bare then node, so load changes on a shared machine hit both alike.
-        for i in range(args.frames):
-            bare_time, model_s = bare_frame(estimator, frames[i % len(frames)])
-            rounds.append((bare_time, node_frame(feeder, args.timeout), model_s))
-        node_fps = len(rounds) / sum(n for _, n, _ in rounds)
-        bare_rate = len(rounds) / sum(b for b, _, _ in rounds)
-        rate = args.rate or 1.5 * bare_rate
-        opened = open_loop(feeder, rate, args.seconds, drain=min(args.timeout, 5.0 / node_fps))
-        dropped_in_node = node.dropped_frames
-        node.stop_worker()
-        executor.shutdown(timeout_sec=2.0)
-        node.destroy_node()
-        feeder.node.destroy_node()
-    finally:
-        rclpy.try_shutdown(context=context)
-
-    bare_ms = 1000 * statistics.median(b for b, _, _ in rounds)
-    node_ms = 1000 * statistics.median(n for _, n, _ in rounds)
-    model_s = statistics.median(m for _, _, m in rounds)
-    print(f"node_throughput: {args.encoder} random metric, input_size {args.input_size}, "
-          f"{args.width}x{args.height} rgb8, device {estimator.device}, {args.precision}, "
-          f"torch threads {torch.get_num_threads()}, {args.frames} paired frames")
-    print(f"  bare DepthEstimator.predict : {bare_rate:8.2f} fps  (median {bare_ms:.1f} ms/frame)")
-    print(f"  node, saturated (open loop) : {opened['out_hz']:8.2f} fps  (fed at "
-          f"{opened['in_hz']:.2f} Hz; ratio node / bare {opened['out_hz'] / bare_rate:.3f}, "
-          "goal >= 0.9)")
-    print(f"  node, closed loop           : {node_fps:8.2f} fps  (median {node_ms:.1f} ms/frame, one "
-          "frame in flight: image+camera_info published -> depth/image and depth/points received;"
-          f" ratio {node_fps / bare_rate:.3f}, median-based {bare_ms / node_ms:.3f})")
-    print(f"  model forward (median)      : {1000 * model_s:8.2f} ms")
-    size = f"{args.width}x{args.height}"
-    print(f"  cloud build {size:<16}: {1000 * cloud_s:8.2f} ms  (organized_cloud + "
-          f"cloud_to_msg) = {cloud_s / model_s:.3f} x model time")
-    print(f"  open loop                   : {opened['published']} published, "
-          f"{opened['completed']} completed, {opened['dropped']} dropped ({dropped_in_node} "
-          f"counted by the node's mailbox); latency p50 {opened['p50_ms']:.0f} ms, "
-          f"p95 {opened['p95_ms']:.0f} ms (publish -> depth/points received)")
+        cache_dir = args.cache_dir or Path(tmp) / "cache"
+        weights = weights_path(args, tmp)
+        estimator = DepthEstimator.from_weights(
+            weights, backend=args.backend, device=args.device, precision=args.precision,
+            input_size=args.input_size, cache_dir=cache_dir, threads=threads)
+        for frame in frames[:3]:  # warm-up; exports into the cache the node then reuses
+            estimator.predict(frame)
+        bare_done, bare_time, _ = bare_phase(estimator, frames, min(args.phase, 3.0))
+        rate = args.rate or 1.5 * bare_done / bare_time
+        log(f"bare {bare_done / bare_time:.2f} fps; camera at {rate:.1f} Hz; starting the node")
+        system = (SeparateProcesses(args, weights, cache_dir) if args.separate_processes
+                  else OneProcess(args, estimator, frames))
+        try:
+            system.start(rate)  # warm-up: until outputs flow
+            deadline = time.monotonic() + 300
+            while not system.completed and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if not system.completed:
+                raise RuntimeError("the node produced nothing within 300 s")
+            system.pause()
+            drain(system)
+            bare = [bare_phase(estimator, frames, args.phase)]
+            nodes = []
+            for _ in range(args.rounds):
+                nodes.append(node_phase(system, rate, args.settle, args.phase))
+                drain(system)
+                bare.append(bare_phase(estimator, frames, args.phase))
+                log(f"  node {nodes[-1]['done'] / nodes[-1]['window']:.2f} fps, bare "
+                    f"{bare[-1][0] / bare[-1][1]:.2f} fps")
+        finally:
+            system.close()
+    bare_fps = sum(b[0] for b in bare) / sum(b[1] for b in bare)
+    done = sum(n["done"] for n in nodes)
+    cpu_ms = {"bare": 1e3 * sum(b[2] for b in bare) / sum(b[0] for b in bare)}
+    for name in nodes[0]["cpu"]:
+        cpu_ms[name] = 1e3 * sum(n["cpu"][name] for n in nodes) / max(done, 1)
+    node_fps = sum(n["done"] for n in nodes) / sum(n["window"] for n in nodes)
+    latencies = sorted(lat for n in nodes for lat in n["latencies"])
+    published = sum(n["published"] for n in nodes)
+    report = {
+        "node_over_bare": round(node_fps / bare_fps, 3),
+        "node_fps": round(node_fps, 2), "bare_fps": round(bare_fps, 2),
+        "per_round_node_over_bare": [
+            round((n["done"] / n["window"]) / (b[0] / b[1]), 3) for n, b in zip(nodes, bare)],
+        "cpu_ms_per_frame": {k: round(v, 1) for k, v in cpu_ms.items()},
+        "camera_hz": round(rate, 2), "published": published,
+        **{f"latency_p{q}_ms": (round(1e3 * float(np.percentile(latencies, q)), 1)
+                                if latencies else None) for q in (50, 95)},
+        "mode": "separate-processes" if args.separate_processes else "one-process",
+        "model": f"{estimator.config.encoder} input {estimator.input_size}",
+        "weights": str(weights if args.encoder is None else f"random {args.encoder}"),
+        "backend": args.backend, "precision": estimator.precision, "threads": threads,
+        "frame": f"{args.width}x{args.height}", "points_stride": args.points_stride,
+        "rounds": args.rounds, "phase_s": args.phase, "cores": os.cpu_count(),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for key, value in report.items():
+            print(f"{key:>26}: {value}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

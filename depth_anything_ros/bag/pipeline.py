@@ -11,7 +11,6 @@ run while the model works, and memory stays flat on long bags.
 from __future__ import annotations
 
 import logging
-import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import sys
 from pathlib import Path
 
 HELP = "add depth, camera_info and point clouds to a ROS 2 bag (sqlite3 or MCAP)"
@@ -27,7 +26,7 @@ succeeded; the input bag is never modified.
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from depth_anything_ros.commands.predict import add_model_arguments
+    from depth_anything_ros.commands.predict import add_backend_arguments, add_model_arguments
 
     parser = subparsers.add_parser("bag", help=HELP, description=DESCRIPTION,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -38,9 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--camera-info-topic", default=None, metavar="C",
                         help="CameraInfo topic (default: <ns>/camera_info beside the image topic)")
     add_model_arguments(parser)
+    add_backend_arguments(parser)
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"),
-                        help="compute precision; fp16 needs CUDA (default: fp32)")
+    parser.add_argument("--precision", default=None, choices=("fp32", "fp16", "bf16"),
+                        help="compute precision; fp16 needs CUDA with torch (default: fp32, or an "
+                             "exported file's own)")
     parser.add_argument("--batch-size", type=int, default=4, metavar="N",
                         help="frames per forward pass (frames of one size are batched; default: 4)")
     parser.add_argument("--no-points", dest="points", action="store_false", help="do not write point clouds")

@@ -44,6 +44,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weights", type=Path, default=None, metavar="PATH",
                         help="checkpoint for the node (default: the shipped models/default.safetensors)")
     parser.add_argument("--device", default="cpu", help="torch device of the node (default: cpu)")
+    parser.add_argument("--backend", default="auto",
+                        choices=("auto", "torch", "compile", "onnxruntime", "openvino"),
+                        help="what runs the network in the node (its 'backend' parameter; "
+                             "default auto: from the weights file)")
     parser.add_argument("--scene", choices=("indoor", "outdoor"), default="indoor",
                         help="synthetic world the camera moves through (default: indoor)")
     parser.add_argument("--scene-index", type=int, default=0, metavar="N",
@@ -62,7 +66,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _node_parameters(args: argparse.Namespace, weights: Path) -> dict[str, object]:
     from depth_anything_ros.cli import UserError
 
-    params: dict[str, object] = {"weights": str(weights), "device": args.device}
+    params: dict[str, object] = {"weights": str(weights), "device": args.device,
+                                 "backend": args.backend}
     for item in args.param:
         name, sep, value = item.partition(":=")
         if not sep or not name.strip():

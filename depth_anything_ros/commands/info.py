@@ -31,11 +31,18 @@ def describe(args: argparse.Namespace) -> dict[str, Any]:
     path = args.weights if args.weights is not None else default_weights_path()
     if args.weights is None and not path.exists():
         raise UserError(f"{path}: the shipped default model is not installed; pass --weights PATH")
+    overrides = {"version": args.version, "variant": args.variant, "max_depth": args.max_depth,
+                 "input_size": args.input_size}
+    export = None
     try:
-        config = inspect_checkpoint(path, version=args.version, variant=args.variant,
-                                    max_depth=args.max_depth, input_size=args.input_size)
-        provenance = read_provenance(path)
-    except (ValueError, OSError) as exc:  # CheckpointError is a ValueError
+        if path.suffix.lower() in (".onnx", ".xml"):
+            export = _read_export(path, overrides)
+            config = export.config
+            provenance = json.loads(export.metadata.get("provenance", "{}"))
+        else:
+            config = inspect_checkpoint(path, **overrides)
+            provenance = read_provenance(path)
+    except (ValueError, OSError, ImportError) as exc:  # CheckpointError is a ValueError
         raise UserError(one_line(exc)) from exc
     with torch.device("meta"):  # shapes only: counts parameters without allocating them
         model = DepthAnything(config)
@@ -49,7 +56,18 @@ def describe(args: argparse.Namespace) -> dict[str, Any]:
         "network_input_for_640x480": list(reversed(network_size(480, 640, config.input_size))),
         "parameters": {"total": encoder + head, "encoder": encoder, "head": head},
         "provenance": provenance,
+        **({} if export is None else {"export": {
+            "input_shape": list(export.input_shape), "precision": export.precision,
+            "our_metadata": export.ours, "canonical_focal": export.canonical_focal}}),
     }
+
+
+def _read_export(path, overrides):
+    """ExportInfo of an .onnx/.xml (needs the onnx or openvino extra)."""
+    from depth_anything_ros.inference.runtimes import read_onnx, read_openvino
+
+    reader = read_onnx if path.suffix.lower() == ".onnx" else read_openvino
+    return reader(path, **{k: v for k, v in overrides.items() if v is not None})[0]
 
 
 def format_text(info: dict[str, Any]) -> str:
@@ -73,6 +91,11 @@ def format_text(info: dict[str, Any]) -> str:
         ("provenance", (json.dumps(info["provenance"], sort_keys=True) if info["provenance"]
                         else "(none recorded)")),
     ]
+    if "export" in info:
+        e = info["export"]
+        shape = "x".join("?" if d is None else str(d) for d in e["input_shape"])
+        rows.append(("export", f"input {shape}, {e['precision']}"
+                     + ("" if e["our_metadata"] else ", no depth_anything_ros metadata")))
     return "\n".join(f"{name + ':':<12} {value}" for name, value in rows)
 
 

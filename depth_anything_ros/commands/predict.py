@@ -28,10 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, type=Path, metavar="DIR",
                         help="output folder (created if missing)")
     add_model_arguments(parser)
+    add_backend_arguments(parser)
     parser.add_argument("--device", default="auto",
                         help="auto (CUDA if available), cpu, cuda or cuda:N (default: auto)")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"),
-                        help="compute precision; fp16 needs CUDA (default: fp32)")
+    parser.add_argument("--precision", default=None, choices=("fp32", "fp16", "bf16"),
+                        help="compute precision; fp16 needs CUDA with torch (default: fp32, "
+                             "or an exported file's own)")
     parser.add_argument("--colormap", default=None,
                         help="colormap of the previews, applied to nearness (default: "
                              "spectral_r, near red; README § Pictures)")
@@ -47,8 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """--weights and the overrides a checkpoint may need (shared with `info`)."""
     parser.add_argument("--weights", type=Path, metavar="PATH", default=None,
-                        help="checkpoint: official .pth, HF folder, or our .safetensors "
-                             "(default: the shipped model)")
+                        help="checkpoint: official .pth, HF folder, or our .safetensors; or an "
+                             "export: .onnx, OpenVINO .xml (default: the shipped model)")
     parser.add_argument("--version", choices=("v1", "v2"), default=None,
                         help="Depth Anything version, when the checkpoint cannot tell "
                              "(V1 and V2 share key names)")
@@ -63,17 +65,33 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: the model's, usually 518)")
 
 
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """--backend and --cache-dir (shared with `bag`)."""
+    parser.add_argument("--backend", default="auto",
+                        choices=("auto", "torch", "compile", "onnxruntime", "openvino"),
+                        help="what runs the network; auto: from --weights (.onnx → onnxruntime, "
+                             ".xml → openvino, checkpoints → torch); onnxruntime/openvino on a "
+                             "checkpoint export it on first use into --cache-dir")
+    parser.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
+                        help="exports made on first use (default: $DAR_CACHE_DIR, else "
+                             "~/.cache/depth_anything_ros/exports)")
+
+
 def load_estimator(args: argparse.Namespace, **options):
     """The estimator for --weights and overrides; user mistakes become one-line UserErrors."""
     from depth_anything_ros.cli import UserError
     from depth_anything_ros.inference import DepthEstimator
+    from depth_anything_ros.inference.backends import BackendMissing
 
+    for name in ("backend", "cache_dir"):
+        if getattr(args, name, None) is not None:
+            options.setdefault(name, getattr(args, name))
     try:
         return DepthEstimator.from_weights(
             args.weights, version=args.version, variant=args.variant,
             max_depth=args.max_depth, input_size=args.input_size, **options,
         )
-    except (ValueError, OSError) as exc:  # CheckpointError is a ValueError
+    except (ValueError, OSError, BackendMissing) as exc:  # CheckpointError is a ValueError
         raise UserError(one_line(exc)) from exc
 
 
@@ -150,7 +168,10 @@ def run(args: argparse.Namespace) -> int:
     progress = tqdm(args.images, unit="image", disable=len(args.images) < 2, file=sys.stderr)
     for index, image in enumerate(progress):
         rgb = read_rgb(image)
-        values = estimator.predict(rgb).values
+        try:
+            values = estimator.predict(rgb).values
+        except ValueError as exc:  # e.g. an export made for another image size
+            raise UserError(f"{image}: {one_line(exc)}") from exc
         try:
             preview = depth_preview(rgb, values, kind="depth" if metric else "disparity",
                                     colormap=colormap, gt=gts[index], input_title=image.name)

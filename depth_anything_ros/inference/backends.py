@@ -1,4 +1,7 @@
-"""How the network runs: plain eager PyTorch, or `torch.compile` (fused kernels, same numbers).
+"""Which engine runs the network: PyTorch (eager or `torch.compile`), ONNX Runtime or OpenVINO.
+
+Every backend is the same callable — a normalised (B, 3, h, w) float32 tensor in, (B, h, w)
+depth out — so `DepthEstimator` keeps the one pre/post-processing for all of them.
 
 `torch.compile` traces the forward once per input shape (a camera has one), then runs
 generated kernels that fuse LayerNorm, GELU, LayerScale and residual adds; the first call
@@ -7,28 +10,88 @@ pays the compile time (about a minute for ViT-S on 2 CPU cores), which is what
 weights become constants, so oneDNN gets them pre-packed for its convolution and matmul
 kernels instead of re-laying them out on every call (measured in bench/model_cpu.py). Freezing
 assumes the weights no longer change: build a new estimator after editing the model.
+
+ONNX Runtime and OpenVINO run exported files (`inference/export.py`): given directly as
+weights (`.onnx`, `.xml`), or exported on first use from a PyTorch checkpoint into a cache
+(`inference/export_cache.py`). They are optional extras; a missing one is a `BackendMissing`
+error that names the extra to install.
 """
 from __future__ import annotations
 
+import importlib
 import logging
-from typing import Callable, Literal
+from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
 
 log = logging.getLogger(__name__)
 
-Backend = Literal["eager", "compile"]
-BACKENDS = ("eager", "compile")
+TORCH_BACKENDS = ("torch", "compile")
+RUNTIME_BACKENDS = ("onnxruntime", "openvino")
+BACKENDS = TORCH_BACKENDS + RUNTIME_BACKENDS
+# What users may choose (node parameter, --backend): "auto" = from the weights file.
+BACKEND_CHOICES = ("auto",) + BACKENDS
+# "eager" is the earlier name of "torch", still accepted by DepthEstimator.
+_ALIASES = {"eager": "torch"}
+
+# The Python module each runtime needs, and the pip extra that installs it.
+_RUNTIME_MODULES = {"onnxruntime": ("onnxruntime", "onnx"), "openvino": ("openvino", "openvino"),
+                    "onnx": ("onnx", "onnx"), "onnxscript": ("onnxscript", "onnx")}
+
+EXPORTED_SUFFIXES = {".onnx": "onnxruntime", ".xml": "openvino"}
+
+
+class BackendMissing(ImportError):
+    """An optional backend is not installed; the message says which extra installs it."""
+
+
+def normalise_backend(backend: str) -> str:
+    """The canonical backend name, or ValueError naming the choices."""
+    backend = _ALIASES.get(backend, backend)
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    return backend
+
+
+def import_runtime(name: str):
+    """Import an optional runtime module ('onnxruntime', 'openvino', 'onnx', 'onnxscript')."""
+    module, extra = _RUNTIME_MODULES[name]
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise BackendMissing(
+            f"{name} is not installed: pip install 'depth_anything_ros[{extra}]' "
+            f"(or pip install {module})") from exc
+
+
+def backend_for_weights(path: str | Path | None, backend: str | None) -> str:
+    """The backend that runs `path`: an explicit choice, else by file type (.onnx → onnxruntime,
+    .xml → openvino, anything else → torch). A PyTorch-only choice for an exported file is a
+    ValueError naming the file."""
+    suffix = Path(path).suffix.lower() if path is not None else ""
+    exported = EXPORTED_SUFFIXES.get(suffix)
+    if backend in (None, "", "auto"):
+        return exported or "torch"
+    backend = normalise_backend(backend)
+    if exported and backend in TORCH_BACKENDS:
+        raise ValueError(
+            f"weights {path}: an exported {suffix} model runs with backend "
+            f"{'onnxruntime or openvino' if suffix == '.onnx' else 'openvino'}, not {backend!r}")
+    if suffix == ".xml" and backend == "onnxruntime":
+        raise ValueError(f"weights {path}: an OpenVINO .xml model needs backend 'openvino'")
+    return backend
 
 
 def build_forward(model: nn.Module, backend: str, device: torch.device | str = "cpu"
                   ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The callable that maps a normalised (B, 3, H, W) batch to (B, H, W) depth."""
-    if backend == "eager":
+    """The PyTorch callable that maps a normalised (B, 3, H, W) batch to (B, H, W) depth."""
+    backend = normalise_backend(backend)
+    if backend == "torch":
         return model
     if backend == "compile":
         log.info("compiling the model with torch.compile (the first frame of each size is slow)")
         options = {"freezing": True} if torch.device(device).type == "cpu" else None
         return torch.compile(model, dynamic=False, options=options)
-    raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    raise ValueError(f"build_forward runs PyTorch backends {TORCH_BACKENDS}, got {backend!r}")

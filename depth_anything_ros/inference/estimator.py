@@ -20,7 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .backends import BACKENDS, build_forward
+from .backends import (EXPORTED_SUFFIXES, RUNTIME_BACKENDS, backend_for_weights, build_forward,
+                       normalise_backend)
 from .preprocess import PATCH_SIZE, PreprocessMethod, network_size, prepare_batch
 
 if TYPE_CHECKING:
@@ -74,62 +75,93 @@ def resolve_device(device: str | torch.device) -> torch.device:
 
 
 class DepthEstimator:
-    """Wraps a `DepthAnything` with the official pre/post-processing and runtime options.
+    """Wraps a network with the official pre/post-processing and runtime options.
 
-    Options: ``device`` ("auto" | "cpu" | "cuda[:N]"); ``precision`` ("fp32" | "fp16" | "bf16",
-    applied with autocast; fp16 needs CUDA); ``input_size`` (default: the model's); 
-    ``channels_last`` (memory format of the convolutions); ``warmup`` (untimed forward passes at
-    construction, on a ``warmup_shape`` (H, W) frame, so the first real frame is not slow);
-    ``preprocess`` ("auto": cv2 on CPU, on-device resize on CUDA; see `preprocess.py`);
-    ``backend`` ("eager" | "compile": `torch.compile`, see `backends.py`).
+    ``model`` is a `DepthAnything`, or a network opened from an exported file
+    (`runtimes.open_network`; `from_weights` does that for .onnx/.xml weights).
+    Options: ``backend`` ("torch" | "compile": `torch.compile` | "onnxruntime" | "openvino": the
+    model exported on first use into ``cache_dir``, see `backends.py`, `export_cache.py`);
+    ``device`` ("auto" | "cpu" | "cuda[:N]"; ONNX Runtime and OpenVINO run on the CPU);
+    ``precision`` ("fp32" | "fp16" | "bf16"; torch: autocast, fp16 needs CUDA; openvino: the
+    inference precision hint; onnxruntime: the exported graph's own; None = fp32, or the
+    file's); ``input_size`` (default: the model's); ``channels_last`` (memory format of the torch
+    convolutions); ``threads`` (ONNX Runtime / OpenVINO threads; default torch's thread count,
+    so every backend gets the same); ``warmup`` (untimed forward passes at construction, on a
+    ``warmup_shape`` (H, W) frame, so the first real frame is not slow); ``preprocess``
+    ("auto": cv2 on CPU, on-device resize on CUDA; see `preprocess.py`).
     """
 
     def __init__(
         self,
-        model: "DepthAnything",
+        model: "DepthAnything | Any",
         *,
         device: str | torch.device = "auto",
-        precision: str = "fp32",
+        precision: str | None = None,
         input_size: int | None = None,
         channels_last: bool = False,
         warmup: int = 0,
         warmup_shape: tuple[int, int] = (480, 640),
         preprocess: PreprocessMethod = "auto",
-        backend: str = "eager",
+        backend: str = "torch",
+        cache_dir: str | Path | None = None,
+        threads: int | None = None,
     ) -> None:
-        self._device = resolve_device(device)
-        if precision not in PRECISIONS:
+        backend = normalise_backend(backend)
+        is_module = isinstance(model, torch.nn.Module)
+        if not is_module:  # an opened export decides its own backend
+            backend = model.backend
+        runtime = backend in RUNTIME_BACKENDS
+        self._device = resolve_device("cpu" if runtime and device == "auto" else device)
+        if runtime and self._device.type != "cpu":
+            raise ValueError(f"backend {backend!r} runs on the CPU here; use device 'cpu' (for "
+                             "NVIDIA GPUs use backend 'torch' or TensorRT from an ONNX export)")
+        if precision is not None and precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
-        if precision == "fp16" and self._device.type != "cuda":
+        if precision == "fp16" and not runtime and self._device.type != "cuda":
             raise ValueError("precision 'fp16' needs a CUDA device; on CPU use 'fp32' or 'bf16'")
         if preprocess not in ("auto", "cv2", "torch"):
             raise ValueError(f"preprocess must be 'auto', 'cv2' or 'torch', got {preprocess!r}")
-        size = model.config.input_size if input_size is None else int(input_size)
+        config = model.config
+        size = config.input_size if input_size is None else int(input_size)
         if size <= 0 or size % PATCH_SIZE:
             raise ValueError(
                 f"input_size must be a positive multiple of {PATCH_SIZE}, got {input_size}"
             )
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if warmup < 0:
             raise ValueError(f"warmup must be >= 0 runs, got {warmup}")
-        self.precision = precision
         self.input_size = size
-        self.channels_last = bool(channels_last)
         self.preprocess = preprocess
-        self.model = model.eval().to(self._device)
-        if self.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
         self.backend = backend
-        self.network = build_forward(self.model, backend, self._device)
+        self.channels_last = bool(channels_last) and not runtime
+        threads = torch.get_num_threads() if threads is None else int(threads)
+        self.model = getattr(model, "model", None)  # an export cache keeps its PyTorch model
+        if is_module:
+            self.model = model.eval().to(self._device)
+            if self.channels_last:
+                self.model = self.model.to(memory_format=torch.channels_last)
+        if runtime and is_module:
+            from .export_cache import CachedExportNetwork
+
+            self.network = CachedExportNetwork(self.model, backend, threads=threads,
+                                               precision=precision, cache_dir=cache_dir)
+        elif runtime:
+            self.network = model
+        else:
+            self.network = build_forward(self.model, backend, self._device)
+        self._precision = precision or "fp32"
+        self._config = config
         for _ in range(warmup):
             self.predict(np.zeros((*warmup_shape, 3), dtype=np.uint8))
 
     @classmethod
     def from_weights(cls, path: str | Path | None = None, **kwargs: Any) -> "DepthEstimator":
-        """Load a checkpoint (None → the shipped default model) and wrap it.
+        """Load weights (None → the shipped default model) and wrap them.
 
-        ``version``, ``variant``, ``max_depth`` and ``input_size`` go to `load_model`; the other
+        A checkpoint (.safetensors, .pth, HF folder) loads into PyTorch and runs with
+        ``backend`` (default torch; onnxruntime/openvino export it on first use). An exported
+        .onnx (default backend onnxruntime, or openvino) or .xml (openvino) runs as it is.
+        ``version``, ``variant``, ``max_depth`` and ``input_size`` go to the loader (for an
+        export without our metadata they are required, as for an anonymous .pth); the other
         keywords are estimator options (see the class docstring).
         """
         from depth_anything_ros.model import CheckpointError, default_weights_path, load_model
@@ -142,13 +174,38 @@ class DepthEstimator:
                     f"{path}: the shipped default model is not installed; pass the weights "
                     "explicitly (CLI: --weights PATH, node: the 'weights' parameter)"
                 )
+        backend = backend_for_weights(path, kwargs.pop("backend", None))
+        if Path(path).suffix.lower() in EXPORTED_SUFFIXES:
+            from .runtimes import open_network
+
+            threads = kwargs.pop("threads", None) or torch.get_num_threads()
+            network = open_network(path, backend, threads=threads,
+                                   precision=kwargs.get("precision"), **load_kwargs)
+            return cls(network, **kwargs)
         model = load_model(path, **load_kwargs)
         log.info("loaded %s: %s", path, model.config)
-        return cls(model, **kwargs)
+        if backend in RUNTIME_BACKENDS:
+            from .export_cache import CachedExportNetwork
+            from .export_metadata import checkpoint_extras
+
+            extras, provenance = checkpoint_extras(path)
+            threads = kwargs.pop("threads", None) or torch.get_num_threads()
+            model = CachedExportNetwork(
+                model, backend, threads=threads, precision=kwargs.get("precision"),
+                cache_dir=kwargs.pop("cache_dir", None), source={"file": Path(path).name},
+                provenance=provenance, extras=extras)
+        return cls(model, backend=backend, **kwargs)
+
+    @property
+    def precision(self) -> str:
+        """The compute precision: torch's autocast, or what the runtime really uses."""
+        if self.backend in RUNTIME_BACKENDS:
+            return self.network.precision
+        return self._precision
 
     @property
     def config(self) -> "ModelConfig":
-        return self.model.config
+        return self._config
 
     @property
     def device(self) -> torch.device:
@@ -183,7 +240,7 @@ class DepthEstimator:
         return self._run(rgbs)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.precision == "fp32":
+        if self.precision == "fp32" or self.backend in RUNTIME_BACKENDS:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self._device.type, dtype=PRECISIONS[self.precision])
 

@@ -192,6 +192,25 @@ def _our_config(
         raise CheckpointError(f"{path}: {error}") from error
 
 
+def config_from_file_facts(
+    path: PathLike,
+    metadata: Mapping[str, str],
+    shapes: Mapping[str, tuple[int, ...]],
+    *,
+    version: str | None = None,
+    variant: str | None = None,
+    max_depth: float | None = None,
+    input_size: int | None = None,
+) -> ModelConfig:
+    """The config of a file that is not a checkpoint (an ONNX/OpenVINO export): from our
+    metadata when it has it, else from its weight shapes and the arguments, with the same rules
+    and errors as for our .safetensors and official state_dicts."""
+    path = Path(path)
+    if metadata.get("format") == FORMAT:
+        return _our_config(path, metadata, version, variant, max_depth, input_size)
+    return _official_config(path, shapes, version, variant, max_depth, input_size)
+
+
 def _resolve(
     path: Path,
     version: str | None,

@@ -122,13 +122,16 @@ def interpolate_pos_embed(
     slightly different numbers; HF checkpoints use it so they reproduce transformers exactly.
     """
     grid_tokens = pos_embed.shape[1] - 1
-    if grid_tokens == rows * cols and height == width:
+    symbolic = isinstance(rows, torch.SymInt) or isinstance(cols, torch.SymInt)
+    if not symbolic and grid_tokens == rows * cols and height == width:
         return pos_embed
     grid = int(math.sqrt(grid_tokens))
     dim = pos_embed.shape[-1]
     table = pos_embed.float()
     patch_table = table[:, 1:].reshape(1, grid, grid, dim).permute(0, 3, 1, 2)
-    if mode == "official":
+    if symbolic:  # a dynamic-shape export (torch.export with symbolic H, W)
+        patch_table = _bicubic_resize_symbolic(patch_table, rows, cols, mode)
+    elif mode == "official":
         scale = ((rows + INTERPOLATE_OFFSET) / grid, (cols + INTERPOLATE_OFFSET) / grid)
         patch_table = F.interpolate(
             patch_table, scale_factor=scale, mode="bicubic", antialias=False
@@ -145,6 +148,43 @@ def interpolate_pos_embed(
         )
     patch_table = patch_table.permute(0, 2, 3, 1).reshape(1, rows * cols, dim)
     return torch.cat((table[:, :1], patch_table), dim=1).to(pos_embed.dtype)
+
+
+def _cubic_weights_matrix(out_size, in_size: int, scale) -> torch.Tensor:
+    """(out_size, in_size) matrix of torch's bicubic resampling along one axis (a = -0.75,
+    half-pixel centres, edge clamping); `scale` = output/input as F.interpolate takes it."""
+    a = -0.75
+    src = (torch.arange(out_size, dtype=torch.float32) + 0.5) * (1.0 / scale) - 0.5
+    base = torch.floor(src)
+    t = src - base
+    u = 1.0 - t
+    w0 = ((a * (t + 1) - 5 * a) * (t + 1) + 8 * a) * (t + 1) - 4 * a
+    w1 = ((a + 2) * t - (a + 3)) * t * t + 1
+    w2 = ((a + 2) * u - (a + 3)) * u * u + 1
+    weights = (w0, w1, w2, 1.0 - w0 - w1 - w2)
+    columns = torch.arange(in_size, dtype=torch.float32)
+    matrix = torch.zeros(out_size, in_size)
+    for k, w in enumerate(weights):
+        index = torch.clamp(base + (k - 1), 0, in_size - 1)
+        matrix = matrix + w[:, None] * (index[:, None] == columns[None, :]).float()
+    return matrix
+
+
+def _bicubic_resize_symbolic(table: torch.Tensor, rows, cols, mode: PosEmbedInterp
+                             ) -> torch.Tensor:
+    """The bicubic resize of `interpolate_pos_embed` written as two matrix products, so an
+    export keeps rows and cols symbolic. (F.interpolate with a scale_factor derived from the
+    input size has its output size traced as a constant: a dynamic ONNX would silently use the
+    grid of the example input.) Equal to F.interpolate within float rounding (~1e-6)."""
+    grid_rows, grid_cols = table.shape[-2:]
+    if mode == "official":
+        row_scale = (rows + INTERPOLATE_OFFSET) / grid_rows
+        col_scale = (cols + INTERPOLATE_OFFSET) / grid_cols
+    else:
+        row_scale, col_scale = rows / grid_rows, cols / grid_cols
+    row_matrix = _cubic_weights_matrix(rows, grid_rows, row_scale)
+    col_matrix = _cubic_weights_matrix(cols, grid_cols, col_scale)
+    return torch.einsum("rg,bcgh,sh->bcrs", row_matrix, table, col_matrix)
 
 
 class DinoVisionTransformer(nn.Module):

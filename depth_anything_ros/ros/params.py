@@ -33,8 +33,8 @@ class ParamSpec:
 
 SPECS: tuple[ParamSpec, ...] = (
     # model (read once at start-up)
-    ParamSpec("weights", "", "Checkpoint: official .pth, HF directory or our .safetensors; "
-              "empty = the shipped default model."),
+    ParamSpec("weights", "", "Checkpoint: official .pth, HF directory or our .safetensors, or "
+              "an export (.onnx, OpenVINO .xml); empty = the shipped default model."),
     ParamSpec("version", "", "Override the checkpoint's Depth Anything version; empty = from "
               "metadata/filename.", choices=("", "v1", "v2")),
     ParamSpec("variant", "", "Override the checkpoint's variant; empty = from metadata/filename.",
@@ -43,8 +43,15 @@ SPECS: tuple[ParamSpec, ...] = (
               "the checkpoint.", float_range=(0.0, 1000.0)),
     ParamSpec("input_size", 0, "Network input short side in pixels, a multiple of 14; 0 = the "
               "checkpoint's (518 for official weights).", int_range=(0, 4004, 14)),
+    ParamSpec("backend", "auto", "What runs the network: auto (from 'weights': .onnx → "
+              "onnxruntime, .xml → openvino, checkpoints → torch), torch, compile "
+              "(torch.compile), onnxruntime, openvino (a checkpoint is exported on first use "
+              "into 'cache_dir').", choices=("auto", "torch", "compile", "onnxruntime", "openvino")),
+    ParamSpec("cache_dir", "", "Folder of the exports made on first use; empty = $DAR_CACHE_DIR, "
+              "else ~/.cache/depth_anything_ros/exports."),
     ParamSpec("device", "auto", "Torch device: auto (CUDA if available), cpu, cuda, cuda:N."),
-    ParamSpec("precision", "fp32", "Inference precision (fp16 needs CUDA).",
+    ParamSpec("precision", "fp32", "Inference precision (torch: fp16 needs CUDA; openvino: the "
+              "precision hint, bf16 where the CPU has it; onnxruntime: the exported graph's).",
               choices=("fp32", "fp16", "bf16")),
     ParamSpec("torch_threads", 0, "CPU threads for inference; 0 = the CPUs this process may use "
               "(affinity mask and cgroup quota) but one (at least 1), so the executor and DDS "
@@ -158,6 +165,8 @@ class NodeSettings:
     variant: str
     max_depth: float
     input_size: int
+    backend: str
+    cache_dir: str
     device: str
     precision: str
     torch_threads: int
