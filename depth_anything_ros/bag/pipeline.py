@@ -257,8 +257,9 @@ class BagPipeline:
                     f"{self.plan.image_topic} message {item.index} (bag time {item.bag_time} ns): "
                     f"{item.error} (--strict)"
                 )
-            log.warning("skipping %s message %d (bag time %d ns): %s",
-                        self.plan.image_topic, item.index, item.bag_time, item.error)
+            # one line per frame only at DEBUG (--verbose): the summary aggregates by reason
+            log.debug("bag %s: skipping %s message %d (bag time %d ns): %s", self.reader.paths[0],
+                      self.plan.image_topic, item.index, item.bag_time, item.error)
             summary.skipped.append(SkippedFrame(item.index, item.bag_time, item.error))
             self.bar.update(1)
             return

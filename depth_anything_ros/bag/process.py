@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from depth_anything_ros.bag.camera_info import read_camera_infos
-from depth_anything_ros.bag.errors import BagError
+from depth_anything_ros.bag.errors import BagError, BagNoDepthError
 from depth_anything_ros.bag.export import FrameExporter
 from depth_anything_ros.bag.options import BagJobOptions, BagSummary, SkippedFrame
 from depth_anything_ros.bag.pipeline import BagPipeline
@@ -21,7 +21,8 @@ from depth_anything_ros.bag.reader import bag_storage, open_bag, topic_types
 from depth_anything_ros.bag.staging import StagedOutput, check_not_inside, check_output_path
 from depth_anything_ros.bag.topics import TopicPlan, plan_topics
 
-__all__ = ["BagJobOptions", "BagSummary", "SkippedFrame", "preflight", "process_bag"]
+__all__ = ["BagJobOptions", "BagSummary", "SkippedFrame", "preflight", "process_bag",
+           "require_metric"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,17 @@ def preflight(input_path: Path, output_path: Path, options: BagJobOptions) -> To
                            options.copy_topics, bag_name=f"bag {input_path}")
 
 
+def require_metric(estimator: Any) -> None:
+    """Bag jobs write metres: refuse a relative (disparity) model before any bag is opened."""
+    from depth_anything_ros.inference import DepthKind
+
+    if estimator.kind != DepthKind.METRIC_DEPTH:
+        raise BagError(
+            "the model predicts relative disparity, not metres; bag processing writes metric "
+            "depth and clouds only: pass metric weights (--weights) or a metric variant"
+        )
+
+
 def process_bag(
     input_path: Path,
     output_path: Path,
@@ -57,14 +69,8 @@ def process_bag(
     """Run one job. `on_frame(frames_written)` is called after each frame is written (progress
     hooks; tests use it to interrupt a run). Raises BagError; writes nothing to `output_path`
     unless the whole bag succeeded."""
-    from depth_anything_ros.inference import DepthKind
-
     input_path, output_path = Path(input_path), Path(output_path)
-    if estimator.kind != DepthKind.METRIC_DEPTH:
-        raise BagError(
-            "the model predicts relative disparity, not metres; bag processing writes metric "
-            "depth and clouds only: pass metric weights (--weights) or a metric variant"
-        )
+    require_metric(estimator)
     plan = preflight(input_path, output_path, options)
     for note in plan.notes:
         log.warning("%s", note)
@@ -82,11 +88,26 @@ def process_bag(
             exporter = None if staged_export is None else FrameExporter(staged_export.path)
             pipeline = BagPipeline(reader, plan, estimator, options, infos, summary, on_frame, exporter)
             pipeline.run(staged.path, storage, progress)
+            _check_some_depth(input_path, plan.image_topic, summary)
             staged.commit()
             if staged_export is not None:
                 staged_export.commit()
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _check_some_depth(input_path: Path, image_topic: str, summary: BagSummary) -> None:
+    """A bag in which no frame produced depth is a failure, not an empty success: raising here
+    discards the staged output, so nothing appears at OUT."""
+    if summary.frames_out:
+        return
+    if not summary.frames_in:
+        raise BagNoDepthError(f"input bag {input_path}: no messages on {image_topic}; "
+                              "nothing written", summary)
+    reason = summary.skip_reasons()[0][0] if summary.skipped else "unknown"
+    raise BagNoDepthError(
+        f"input bag {input_path}: none of the {summary.frames_in} frames on {image_topic} "
+        f"produced depth (e.g. {reason}); nothing written", summary)
 
 
 def _staged_export(options: BagJobOptions) -> Any:
