@@ -14,6 +14,9 @@ import torch
 from bag_helpers import (
     depth_messages, save_tiny_model, topic_counts, tree_digest, write_camera_bag, write_fleet,
 )
+from depth_anything_ros.bag.errors import BagError
+from depth_anything_ros.bag.fleet import FleetBag, find_bags, shard_by_size
+from depth_anything_ros.bag.ranks import rank_device
 from depth_anything_ros.cli import build_parser, main
 
 CAM = "/cam/image_raw"
@@ -66,6 +69,43 @@ def _summary(out) -> dict:
 
 def _leftovers(root: Path) -> list[Path]:
     return [p for p in root.rglob(".*")]
+
+
+def test_bags_are_found_by_folder_or_lone_file_and_named_by_relative_path(tmp_path):
+    write_camera_bag(tmp_path / "site" / "r1", frames=1, notes=False)
+    (tmp_path / "site" / "r1" / "extra.mcap").write_bytes(b"x")  # part of the bag r1
+    (tmp_path / "site" / "x.mcap").write_bytes(b"x")
+    (tmp_path / "y.db3").write_bytes(b"x")
+    (tmp_path / ".out.abc.partial").mkdir()  # a killed run's staging folder: hidden
+    (tmp_path / ".out.abc.partial" / "z.db3").write_bytes(b"x")
+    (tmp_path / "site" / ".w.mcap").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_text("not a bag")
+
+    found = [(b.input.relative_to(tmp_path).as_posix(), b.relative.as_posix(), b.size_bytes)
+             for b in find_bags(tmp_path)]
+    r1_size = sum(p.stat().st_size for p in (tmp_path / "site" / "r1").iterdir())
+    assert found == [("site/r1", "site/r1", r1_size), ("site/x.mcap", "site/x", 1), ("y.db3", "y", 1)]
+
+    (tmp_path / "y.mcap").write_bytes(b"x")
+    with pytest.raises(BagError, match=r"y.db3 and .*y.mcap would both be written to <out>/y"):
+        find_bags(tmp_path)
+
+
+def test_bags_are_shared_out_by_size_so_ranks_finish_together():
+    bags = [FleetBag(Path(f"b{i}"), Path(f"b{i}"), size)
+            for i, size in enumerate([100, 90, 60, 50, 40, 10, 5])]
+    shards = shard_by_size(bags, 2)
+    assert [[b.relative.name for b in shard] for shard in shards] == [
+        ["b0", "b3", "b4"], ["b1", "b2", "b5", "b6"]]  # 190 and 165 bytes; in path order
+    assert [sum(b.size_bytes for b in shard) for shard in shard_by_size(bags, 3)] == [115, 130, 110]
+    assert shard_by_size(bags, 1) == [bags] and shard_by_size(bags[:1], 3)[1:] == [[], []]
+
+
+def test_each_rank_takes_its_own_gpu_and_shares_them_round_robin_when_there_are_more_ranks():
+    assert [rank_device("cuda", r, gpus=4) for r in range(6)] == [
+        "cuda:0", "cuda:1", "cuda:2", "cuda:3", "cuda:0", "cuda:1"]
+    assert rank_device("auto", 3, gpus=2) == "cuda:1" and rank_device("auto", 3, gpus=0) == "cpu"
+    assert rank_device("cpu", 1, gpus=2) == "cpu" and rank_device("cuda:1", 0, gpus=2) == "cuda:1"
 
 
 def test_bags_takes_every_option_of_bag():

@@ -10,6 +10,7 @@ run while the model works, and memory stays flat on long bags.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections import deque
@@ -311,7 +312,10 @@ def _fast_sqlite(writer: Any) -> None:
     conn.execute("PRAGMA synchronous=OFF")
 
 
+@functools.lru_cache(maxsize=None)
 def _typestore(distro: str) -> Any:
+    """One typestore per distro and process: its (de)serializers are generated on first use
+    (~40 ms a message type), so a fleet of short bags compiles them once, not once a bag."""
     from rosbags.typesys import Stores, get_typestore
 
     return get_typestore(Stores.ROS2_HUMBLE if distro == "humble" else Stores.ROS2_JAZZY)

@@ -67,8 +67,8 @@ def process_bag(
     on_frame: Callable[[int], None] | None = None,
 ) -> BagSummary:
     """Run one job. `on_frame(frames_written)` is called after each frame is written (progress
-    hooks; tests use it to interrupt a run). Raises BagError; writes nothing to `output_path`
-    unless the whole bag succeeded."""
+    hooks; tests use it to interrupt a run). Raises BagError (`BagNoDepthError` when no frame
+    gave depth); writes nothing to `output_path` unless the whole bag succeeded."""
     input_path, output_path = Path(input_path), Path(output_path)
     require_metric(estimator)
     plan = preflight(input_path, output_path, options)

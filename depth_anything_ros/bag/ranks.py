@@ -59,16 +59,18 @@ def under_torchrun() -> bool:
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
-def rank_device(device: str, local_rank: int) -> str:
-    """`cuda` (or `auto` with CUDA present) → this rank's own GPU `cuda:LOCAL_RANK`; any other
-    device string is kept as given."""
-    if device == "cuda":
-        return f"cuda:{local_rank}"
-    if device == "auto":
-        import torch
+def rank_device(device: str, local_rank: int, gpus: int | None = None) -> str:
+    """This rank's device: `cuda` (or `auto` with CUDA present) → `cuda:LOCAL_RANK % gpus`, so
+    one rank per GPU, or several per GPU when more ranks are started than there are GPUs (one
+    rank's bag writing then overlaps another's inference). Any other device string is kept."""
+    if device not in ("cuda", "auto"):
+        return device
+    import torch
 
-        return f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
-    return device
+    gpus = torch.cuda.device_count() if gpus is None else gpus
+    if device == "auto" and gpus == 0:
+        return "cpu"
+    return f"cuda:{local_rank % gpus}" if gpus else f"cuda:{local_rank}"
 
 
 class Ranks:
