@@ -179,6 +179,27 @@ def test_a_rerun_skips_finished_bags_and_overwrite_redoes_them(tmp_path, fleet, 
     assert all((out / OUTPUT_OF[name]).stat().st_ino != inodes[name] for name in GOOD)
 
 
+def test_a_bag_without_any_usable_frame_fails_with_its_reasons_counted_like_bag(
+        tmp_path, weights, capsys):
+    src, out = tmp_path / "in", tmp_path / "out"
+    write_camera_bag(src / "good", frames=3, corrupt={1: "short_data"})
+    write_camera_bag(src / "unusable", frames=8, corrupt=dict.fromkeys(range(8), "short_data"))
+    code, stdout, _ = _bags(capsys, src, out, weights)
+
+    assert code == 1
+    records = _summary(out)
+    assert records["good"]["status"] == "done" and records["good"]["frames_skipped"] == 1
+    assert records["good"]["problems"][0].startswith("1 frame skipped: cannot decode image")
+    unusable = records["unusable"]
+    assert unusable["status"] == "failed" and unusable["frames"] == 0 and unusable["frames_in"] == 8
+    assert "none of the 8 frames on /cam/image_raw produced depth" in unusable["error"]
+    assert unusable["problems"] == [line for line in unusable["problems"]
+                                    if line.startswith("8 frames skipped: cannot decode image")]
+    assert len(unusable["problems"]) == 1
+    assert "    8 frames skipped: cannot decode image" in stdout  # under its row of the table
+    assert not (out / "unusable").exists() and not _leftovers(out)
+
+
 def test_strict_stops_at_the_first_failed_bag(tmp_path, fleet, weights, capsys):
     out = tmp_path / "out"
     code, stdout, _ = _bags(capsys, fleet, out, weights, "--strict")
