@@ -80,6 +80,21 @@ def test_output_bag_has_depth_info_points_and_copies_at_original_times(
     assert [m.msg.data for m in bag["/note"]] == [f"note {i}" for i in range(5)]
 
 
+def test_sqlite_output_uses_64k_pages_and_reads_back_whole(tmp_path, estimator):
+    import sqlite3
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    write_camera_bag(src, frames=3, storage="mcap")
+    process_bag(src, out, estimator, BagJobOptions(CAM, storage="sqlite3"))
+    db = sqlite3.connect(str(next(out.glob("*.db3"))))
+    assert db.execute("PRAGMA page_size").fetchone()[0] == 65536  # fewer overflow pages per frame
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert db.execute("SELECT schema_version FROM schema").fetchone()[0] == 4  # kept by VACUUM
+    db.close()
+    counts = topic_counts(out)
+    assert counts["/cam/depth/image"] == counts["/cam/depth/points"] == counts["/cam/image_raw"] == 3
+
+
 def test_a_bag_without_type_definitions_like_humble_records_is_processed_and_copied(tmp_path, estimator):
     from bag_helpers import strip_type_definitions
 

@@ -301,13 +301,25 @@ def default_workers() -> int:
     return max(2, min(8, os.cpu_count() or 1))
 
 
+SQLITE_PAGE_SIZE = 65536  # bytes; SQLite's largest page (its default is 4096)
+
+
 def _fast_sqlite(writer: Any) -> None:
-    """No rollback journal and no fsync for the staged sqlite3 file, like rosbag2's own
-    performance-first write defaults: a failed job discards the whole staged bag anyway, so a
-    journal protects nothing, and the fsync at close cost ~4 ms per VGA frame here."""
+    """Cheaper writing for the staged sqlite3 file, on the one writer thread every frame passes:
+
+    - 64 KiB pages: a VGA frame's messages (~3.4 MB with `--points-stride 2`, ~7 MB without)
+      are stored as chains of overflow pages, and 16× fewer pages cut the writer's CPU time per
+      frame by ~35 % here (4.6 → 2.9 ms for 3.4 MB). Any SQLite reads any page size. The file
+      holds only rosbags' schema yet, so VACUUM applies the new size at once.
+    - no rollback journal and no fsync, like rosbag2's own performance-first write defaults: a
+      failed job discards the whole staged bag anyway, so a journal protects nothing, and the
+      fsync at close cost ~4 ms per VGA frame here.
+    """
     conn = getattr(writer.storage, "conn", None)  # rosbags' Sqlite3Writer connection
     if conn is None or not hasattr(conn, "execute"):
         return
+    conn.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
+    conn.execute("VACUUM")
     conn.execute("PRAGMA journal_mode=OFF")
     conn.execute("PRAGMA synchronous=OFF")
 
