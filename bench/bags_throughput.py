@@ -102,7 +102,8 @@ def main() -> int:
                 best[setup] = (min(best[setup][0], run_s), min(best[setup][1], wall_s))
                 shutil.rmtree(out)
         total = args.bags * args.frames
-        print(f"{args.bags} bags x {args.frames} frames 640x480, {args.encoder} @ {args.input_size}, "
+        print(f"{args.bags} bags x {args.frames} frames 640x480, "
+              f"{args.encoder} @ {args.input_size}, "
               f"{args.storage}, points stride {args.points_stride}, batch {args.batch_size}, "
               f"{cores} cores, device {args.device}, best of {args.repeats}")
         for (nproc, threads), (run_s, wall_s) in best.items():

@@ -84,7 +84,8 @@ def test_bags_are_found_by_folder_or_lone_file_and_named_by_relative_path(tmp_pa
     found = [(b.input.relative_to(tmp_path).as_posix(), b.relative.as_posix(), b.size_bytes)
              for b in find_bags(tmp_path)]
     r1_size = sum(p.stat().st_size for p in (tmp_path / "site" / "r1").iterdir())
-    assert found == [("site/r1", "site/r1", r1_size), ("site/x.mcap", "site/x", 1), ("y.db3", "y", 1)]
+    assert found == [("site/r1", "site/r1", r1_size), ("site/x.mcap", "site/x", 1),
+                     ("y.db3", "y", 1)]
 
     (tmp_path / "y.mcap").write_bytes(b"x")
     with pytest.raises(BagError, match=r"y.db3 and .*y.mcap would both be written to <out>/y"):
@@ -112,7 +113,8 @@ def test_bags_takes_every_option_of_bag():
     subparsers = build_parser()._subparsers._group_actions[0].choices
     dests = {name: {a.dest for a in subparsers[name]._actions if a.option_strings}
              for name in ("bag", "bags")}
-    assert dests["bag"] == dests["bags"] and {"points_stride", "strict", "overwrite"} <= dests["bags"]
+    assert dests["bag"] == dests["bags"]
+    assert {"points_stride", "strict", "overwrite", "verbose"} <= dests["bags"]
 
 
 def test_bags_in_one_process_equal_bag_bag_by_bag_and_name_the_broken_one(

@@ -98,7 +98,8 @@ def output_state(bag: FleetBag, out_dir: Path, export_dir: Path | None) -> str:
 def output_frames(out_bag: Path, depth_topic: str) -> int | None:
     """Depth images in a finished output bag, from its metadata (None if unreadable)."""
     try:
-        info = yaml.safe_load((out_bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+        meta = yaml.safe_load((out_bag / "metadata.yaml").read_text())
+        info = meta["rosbag2_bagfile_information"]
         for topic in info["topics_with_message_count"]:
             if topic["topic_metadata"]["name"] == depth_topic:
                 return int(topic["message_count"])

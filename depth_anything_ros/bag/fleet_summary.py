@@ -87,7 +87,9 @@ def _bags(count: int) -> str:
 def _frames(record: BagRecord) -> str:
     if record.frames is None:
         return "-"
-    return f"{record.frames}/{record.frames_in}" if record.frames_in is not None else str(record.frames)
+    if record.frames_in is None:
+        return str(record.frames)
+    return f"{record.frames}/{record.frames_in}"
 
 
 def _rate(record: BagRecord) -> str:

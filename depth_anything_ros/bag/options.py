@@ -107,5 +107,6 @@ class BagSummary:
             f"{self.seconds:.1f} s, {self.frames_per_second:.2f} frames/s"
         ]
         if self.frames_without_points:
-            out.append(f"{self.frames_without_points} frames had no usable CameraInfo: no points for them")
+            out.append(f"{self.frames_without_points} frames had no usable CameraInfo: "
+                       "no points for them")
         return out + self.problem_lines()

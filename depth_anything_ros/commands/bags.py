@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-HELP = "run `bag` on every bag under a folder (resumable; shards across GPUs/machines with torchrun)"
+HELP = "run `bag` on every bag under a folder (resumable; shards across GPUs and machines)"
 DESCRIPTION = """\
 Process every ROS 2 bag under IN_DIR (a folder with metadata.yaml, or a lone .db3/.mcap file)
 exactly as `depth-anything-ros bag` would, into OUT_DIR/<relative path> (a lone file x.mcap
@@ -22,7 +22,8 @@ becomes the bag folder x). Every output appears by one atomic rename when its ba
 Several processes, GPUs or machines: start the same command with torchrun. Each rank takes a
 share of the bags balanced by size, and uses cuda:LOCAL_RANK with --device cuda:
 
-  torchrun --nproc_per_node 4 --no-python depth-anything-ros bags IN OUT --device cuda ...
+  torchrun --standalone --nproc_per_node 4 --no-python \\
+      depth-anything-ros bags IN OUT --device cuda ...
   torchrun --nnodes 2 --nproc_per_node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29400 \\
       --rdzv-id fleet1 --no-python depth-anything-ros bags IN OUT --device cuda ...
 """
@@ -80,7 +81,8 @@ def _run(args: argparse.Namespace, options, ranks) -> int:
         if plan.already_done:
             print(f"{len(plan.already_done)} of {plan.total_bags} bags already done, skipping "
                   "them (--overwrite redoes them)")
-        print(f"{todo} bag{'' if todo == 1 else 's'} to run ({plan.frames} frames) on {ranks.world_size} "
+        print(f"{todo} bag{'' if todo == 1 else 's'} to run ({plan.frames} frames) on "
+              f"{ranks.world_size} "
               f"process{'es' if ranks.world_size > 1 else ''}")
     shard = plan.shards[ranks.rank]
     estimator = None
