@@ -46,8 +46,9 @@ def preflight(input_path: Path, output_path: Path, options: BagJobOptions) -> To
                            options.copy_topics, bag_name=f"bag {input_path}")
 
 
-def require_metric(estimator: Any) -> None:
-    """Bag jobs write metres: refuse a relative (disparity) model before any bag is opened."""
+def require_metric(estimator: Any, options: BagJobOptions) -> None:
+    """Bag jobs write metres: refuse a relative (disparity) model before any bag is opened
+    (`options`: what could make a relative model metric)."""
     from depth_anything_ros.inference import DepthKind
 
     if estimator.kind != DepthKind.METRIC_DEPTH:
@@ -70,7 +71,7 @@ def process_bag(
     hooks; tests use it to interrupt a run). Raises BagError (`BagNoDepthError` when no frame
     gave depth); writes nothing to `output_path` unless the whole bag succeeded."""
     input_path, output_path = Path(input_path), Path(output_path)
-    require_metric(estimator)
+    require_metric(estimator, options)
     plan = preflight(input_path, output_path, options)
     for note in plan.notes:
         log.warning("%s", note)

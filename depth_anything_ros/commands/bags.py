@@ -89,7 +89,7 @@ def _run(args: argparse.Namespace, options, ranks) -> int:
     if shard:  # a rank with nothing to do loads no model
         estimator = load_job_estimator(args, rank_device(args.device, ranks.local_rank))
         try:
-            require_metric(estimator)
+            require_metric(estimator, options)
         except BagError as exc:
             raise UserError(one_line(exc)) from exc
     interrupt_on_sigterm()
