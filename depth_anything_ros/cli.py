@@ -7,7 +7,7 @@ import sys
 from typing import Sequence
 
 # Sub-command modules, in the order `--help` lists them.
-COMMANDS = ("predict", "info", "bag", "export", "demo", "train")
+COMMANDS = ("predict", "info", "bag", "bags", "export", "demo", "train")
 
 
 class UserError(Exception):

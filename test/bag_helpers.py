@@ -189,3 +189,26 @@ def tree_digest(path: Path) -> str:
         digest.update(str(f.relative_to(path.parent)).encode())
         digest.update(f.read_bytes())
     return digest.hexdigest()
+
+
+def write_fleet(root: Path) -> dict[str, Path]:
+    """A folder of bags as a robot fleet leaves them: a sqlite3 bag folder, an MCAP bag folder
+    (one level down), a lone .mcap file and a broken .db3 (not a database). Returns them by
+    the path `bags` reports (relative to `root`)."""
+    import shutil
+
+    write_camera_bag(root / "site_a" / "run1", storage="sqlite3", frames=6)
+    write_camera_bag(root / "site_a" / "run2", storage="mcap", frames=4, compressed="png")
+    staging = root.parent / f".{root.name}_lone"
+    write_camera_bag(staging, storage="mcap", frames=5, notes=False)
+    shutil.move(str(next(staging.glob("*.mcap"))), str(root / "lone.mcap"))
+    shutil.rmtree(staging)
+    (root / "broken.db3").write_bytes(b"this is not an sqlite3 database\n" * 64)
+    return {"site_a/run1": root / "site_a" / "run1", "site_a/run2": root / "site_a" / "run2",
+            "lone.mcap": root / "lone.mcap", "broken.db3": root / "broken.db3"}
+
+
+def depth_messages(path: Path, topic: str = "/cam/depth/image") -> list[tuple[int, int, str, bytes]]:
+    """(bag time, header stamp, encoding, payload) of every depth image in an output bag."""
+    return [(m.bag_time_ns, stamp_ns(m.msg), m.msg.encoding, bytes(m.msg.data))
+            for m in read_bag(path, (topic,)).get(topic, [])]

@@ -33,7 +33,7 @@ def test_bag_command_writes_the_bag_and_prints_a_summary(tmp_path, bag, weights,
                            "--device", "cpu", "--storage", "sqlite3", "--quiet")
     assert code == 0
     assert "2 of 3 frames with depth, 1 skipped" in stdout and "frames/s" in stdout
-    assert "skipped frame 1" in stdout
+    assert "1 frame skipped: cannot decode image" in stdout and "(first: frame 1," in stdout
     assert len(read_bag(out, ("/cam/depth/points",))["/cam/depth/points"]) == 2
 
 
@@ -111,3 +111,40 @@ def test_sigterm_mid_run_exits_130_leaving_no_output_and_the_input_unchanged(tmp
     assert "interrupted" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
     assert tree_digest(src) == before
+
+
+def test_a_bag_of_only_unusable_frames_fails_in_a_few_lines_and_writes_nothing(tmp_path, weights, capsys):
+    src, out = tmp_path / "in", tmp_path / "out"
+    corrupt = {i: "short_data" if i % 3 else "truncated_cdr" for i in range(60)}
+    write_camera_bag(src, frames=60, corrupt=corrupt, notes=False)
+    code, stdout, err = _run(capsys, src, out, "--image-topic", "/cam/image_raw", "--weights",
+                             weights, "--device", "cpu", "--quiet")
+    assert code == 2 and stdout == ""
+    lines = err.strip().splitlines()
+    assert len(lines) <= 5, lines  # not one line per frame
+    assert lines[0].startswith("40 frames skipped: cannot decode image")
+    assert lines[1].startswith("20 frames skipped: cannot deserialize")
+    assert lines[-1].startswith("depth-anything-ros bag: error: input bag")
+    assert "none of the 60 frames on /cam/image_raw produced depth" in lines[-1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]  # no output, no staging left
+
+
+def test_skipped_frames_are_counted_by_reason_and_verbose_lists_each(tmp_path, weights, capsys, caplog):
+    src = tmp_path / "in"
+    write_camera_bag(src, frames=12, corrupt={i: "short_data" for i in range(1, 12, 2)})
+    args = (src, tmp_path / "out", "--image-topic", "/cam/image_raw", "--weights", weights,
+            "--device", "cpu", "--quiet")
+
+    def per_frame_lines():
+        return [r.getMessage().split(" message ")[1].split(" ")[0] for r in caplog.records
+                if "skipping /cam/image_raw" in r.getMessage()]
+
+    code, stdout, err = _run(capsys, *args)
+    assert code == 0
+    assert stdout.count("skipped: ") == 1 and "6 frames skipped: cannot decode image" in stdout
+    assert per_frame_lines() == [] and "skipping" not in err
+
+    caplog.clear()
+    code, stdout, err = _run(capsys, *args, "--overwrite", "--verbose")
+    assert code == 0 and stdout.count("skipped: ") == 1
+    assert per_frame_lines() == ["1", "3", "5", "7", "9", "11"]

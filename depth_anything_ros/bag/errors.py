@@ -12,3 +12,12 @@ class BagTopicError(BagError):
 
 class BagFrameError(BagError):
     """A frame could not be decoded or converted (raised only in strict mode; otherwise skipped)."""
+
+
+class BagNoDepthError(BagError):
+    """No frame of the bag produced depth; nothing was written. `summary` says why (its
+    `problem_lines()` give one line per distinct reason)."""
+
+    def __init__(self, message: str, summary: "BagSummary") -> None:  # noqa: F821
+        super().__init__(message)
+        self.summary = summary

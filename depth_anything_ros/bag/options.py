@@ -1,6 +1,7 @@
 """What a bag job is asked to do (`BagJobOptions`) and what it did (`BagSummary`)."""
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,6 +94,9 @@ class SkippedFrame:
     reason: str
 
 
+REASONS_SHOWN = 3  # distinct skip reasons a report lists before "... N frames for other reasons"
+
+
 @dataclass
 class BagSummary:
     """What a job did; `lines()` is the report printed at the end."""
@@ -124,6 +128,29 @@ class BagSummary:
     def frames_per_second(self) -> float:
         return self.frames_out / self.seconds if self.seconds > 0 else 0.0
 
+    def skip_reasons(self) -> list[tuple[str, int, SkippedFrame]]:
+        """`(reason, count, first frame)` per distinct reason, most frequent first: a bag of
+        18,000 bad frames gives one entry, not 18,000."""
+        first: dict[str, SkippedFrame] = {}
+        counts: Counter[str] = Counter()
+        for skip in self.skipped:
+            first.setdefault(skip.reason, skip)
+            counts[skip.reason] += 1
+        return [(reason, count, first[reason]) for reason, count in counts.most_common()]
+
+    def problem_lines(self) -> list[str]:
+        """One line per distinct reason frames were skipped (at most REASONS_SHOWN, then one
+        line for the rest). Per-frame detail is logged at DEBUG level (`--verbose`)."""
+        reasons = self.skip_reasons()
+        out = [f"{count} frame{'s' if count != 1 else ''} skipped: {reason} "
+               f"(first: frame {first.index}, bag time {first.bag_time_ns} ns)"
+               for reason, count, first in reasons[:REASONS_SHOWN]]
+        rest = sum(count for _, count, _ in reasons[REASONS_SHOWN:])
+        if rest:
+            out.append(f"{rest} more frames skipped for {len(reasons) - REASONS_SHOWN} other "
+                       "reasons (--verbose lists every frame)")
+        return out
+
     def lines(self) -> list[str]:
         out = [
             f"wrote {self.output}: {self.frames_out} of {self.frames_in} frames with depth, "
@@ -131,14 +158,11 @@ class BagSummary:
             f"{self.seconds:.1f} s, {self.frames_per_second:.2f} frames/s"
         ]
         if self.frames_without_points:
-            out.append(f"{self.frames_without_points} frames had no usable CameraInfo: no points for them")
+            out.append(f"{self.frames_without_points} frames had no usable CameraInfo: "
+                       "no points for them")
         if self.scale_source != "none":
             out.extend(self._scale_lines())
-        for skip in self.skipped[:10]:
-            out.append(f"skipped frame {skip.index} (bag time {skip.bag_time_ns} ns): {skip.reason}")
-        if len(self.skipped) > 10:
-            out.append(f"... and {len(self.skipped) - 10} more skipped frames")
-        return out
+        return out + self.problem_lines()
 
     def _scale_lines(self) -> list[str]:
         import math

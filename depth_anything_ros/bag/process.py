@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from depth_anything_ros.bag.camera_info import read_camera_infos
-from depth_anything_ros.bag.errors import BagError
+from depth_anything_ros.bag.errors import BagError, BagNoDepthError
 from depth_anything_ros.bag.export import FrameExporter
 from depth_anything_ros.bag.metric_scale import BagScale
 from depth_anything_ros.bag.options import BagJobOptions, BagSummary, SkippedFrame
@@ -22,7 +22,8 @@ from depth_anything_ros.bag.reader import bag_storage, open_bag, topic_types
 from depth_anything_ros.bag.staging import StagedOutput, check_not_inside, check_output_path
 from depth_anything_ros.bag.topics import TopicPlan, plan_topics
 
-__all__ = ["BagJobOptions", "BagSummary", "SkippedFrame", "preflight", "process_bag"]
+__all__ = ["BagJobOptions", "BagSummary", "SkippedFrame", "preflight", "process_bag",
+           "require_metric"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,19 @@ def preflight(input_path: Path, output_path: Path, options: BagJobOptions) -> To
     return plan
 
 
+def require_metric(estimator: Any, options: BagJobOptions) -> None:
+    """Bag jobs write metres: refuse a relative (disparity) model before any bag is opened
+    (`options`: what could make a relative model metric)."""
+    from depth_anything_ros.inference import DepthKind
+
+    if estimator.kind != DepthKind.METRIC_DEPTH and options.scale_source == "none":
+        raise BagError(
+            "the model predicts relative disparity, not metres; bag processing writes metric "
+            "depth and clouds only: pass metric weights (--weights) or a metric variant, or "
+            "anchor it (--sparse-depth-topic or --camera-height)"
+        )
+
+
 def process_bag(
     input_path: Path,
     output_path: Path,
@@ -62,17 +76,12 @@ def process_bag(
     on_frame: Callable[[int], None] | None = None,
 ) -> BagSummary:
     """Run one job. `on_frame(frames_written)` is called after each frame is written (progress
-    hooks; tests use it to interrupt a run). Raises BagError; writes nothing to `output_path`
-    unless the whole bag succeeded."""
+    hooks; tests use it to interrupt a run). Raises BagError (`BagNoDepthError` when no frame
+    gave depth); writes nothing to `output_path` unless the whole bag succeeded."""
     from depth_anything_ros.inference import DepthKind
 
     input_path, output_path = Path(input_path), Path(output_path)
-    if estimator.kind != DepthKind.METRIC_DEPTH and options.scale_source == "none":
-        raise BagError(
-            "the model predicts relative disparity, not metres; bag processing writes metric "
-            "depth and clouds only: pass metric weights (--weights) or a metric variant, or "
-            "anchor it (--sparse-depth-topic or --camera-height)"
-        )
+    require_metric(estimator, options)
     plan = preflight(input_path, output_path, options)
     for note in plan.notes:
         log.warning("%s", note)
@@ -94,11 +103,26 @@ def process_bag(
             pipeline = BagPipeline(reader, plan, estimator, options, infos, summary, on_frame,
                                    exporter, scale)
             pipeline.run(staged.path, storage, progress)
+            _check_some_depth(input_path, plan.image_topic, summary)
             staged.commit()
             if staged_export is not None:
                 staged_export.commit()
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _check_some_depth(input_path: Path, image_topic: str, summary: BagSummary) -> None:
+    """A bag in which no frame produced depth is a failure, not an empty success: raising here
+    discards the staged output, so nothing appears at OUT."""
+    if summary.frames_out:
+        return
+    if not summary.frames_in:
+        raise BagNoDepthError(f"input bag {input_path}: no messages on {image_topic}; "
+                              "nothing written", summary)
+    reason = summary.skip_reasons()[0][0] if summary.skipped else "unknown"
+    raise BagNoDepthError(
+        f"input bag {input_path}: none of the {summary.frames_in} frames on {image_topic} "
+        f"produced depth (e.g. {reason}); nothing written", summary)
 
 
 def _staged_export(options: BagJobOptions) -> Any:

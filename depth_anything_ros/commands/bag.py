@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sys
 from pathlib import Path
 
 HELP = "add depth, camera_info and point clouds to a ROS 2 bag (sqlite3 or MCAP)"
@@ -26,12 +27,20 @@ succeeded; the input bag is never modified.
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from depth_anything_ros.commands.predict import add_backend_arguments, add_model_arguments
-
     parser = subparsers.add_parser("bag", help=HELP, description=DESCRIPTION,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("input", type=Path, metavar="IN", help="input bag (folder, .db3 or .mcap)")
     parser.add_argument("output", type=Path, metavar="OUT", help="output bag folder (must not exist)")
+    add_job_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def add_job_arguments(parser: argparse.ArgumentParser) -> None:
+    """Every option of a bag job. `bag` and `bags` both take exactly these: a new option goes
+    here, and if it changes the job, into `BagJobOptions` under the same name as its dest
+    (`job_options` copies those over), so `bags` gets it with no further code."""
+    from depth_anything_ros.commands.predict import add_backend_arguments, add_model_arguments
+
     parser.add_argument("--image-topic", required=True, metavar="T",
                         help="camera topic (sensor_msgs/Image or sensor_msgs/CompressedImage)")
     parser.add_argument("--camera-info-topic", default=None, metavar="C",
@@ -66,10 +75,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--distro", default="humble", choices=("humble", "jazzy"),
                         help="humble: bag version 8, readable by Humble and Jazzy (default); jazzy: version 9")
     parser.add_argument("--export-dir", type=Path, default=None, metavar="DIR",
-                        help="also write per-frame rgb/, depth/ (16-bit mm PNG + .npy), preview/, intrinsics/")
-    parser.add_argument("--overwrite", action="store_true", help="replace OUT (and --export-dir) if they exist")
+                        help="also write per-frame rgb/, depth/ (16-bit mm PNG + .npy), preview/, "
+                             "intrinsics/ (bags: into DIR/<relative path of each bag>)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace outputs (and --export-dir) that exist (bags: redo finished bags)")
     parser.add_argument("--strict", action="store_true",
-                        help="fail (writing nothing) on the first undecodable frame instead of skipping it")
+                        help="fail (writing nothing) on the first undecodable frame instead of "
+                             "skipping it (bags: also stop at the first failed bag)")
     parser.add_argument("--workers", type=int, default=None, metavar="N",
                         help="decode/encode threads (default: CPUs, at least 2, at most 8)")
     scale = parser.add_argument_group("metric scale (as the node's scale_source)")
@@ -90,10 +102,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="time constant of the scale's log-space average; 0 = every frame's "
                             "own fit (default: 1.0)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(func=run)
+    parser.add_argument("--verbose", action="store_true",
+                        help="log every skipped frame (the summary always counts them by reason)")
 
 
-def _interrupt_on_sigterm() -> None:
+def job_options(args: argparse.Namespace, **changes: object) -> "BagJobOptions":  # noqa: F821
+    """`BagJobOptions` from parsed arguments: every field whose name is an argument's dest,
+    then `changes` (`bags` sets each bag's export folder)."""
+    from dataclasses import fields
+
+    from depth_anything_ros.bag.options import BagJobOptions
+
+    values = {f.name: getattr(args, f.name) for f in fields(BagJobOptions) if hasattr(args, f.name)}
+    return BagJobOptions(**{**values, **changes})
+
+
+def load_job_estimator(args: argparse.Namespace, device: str | None = None):
+    """The model of a bag job, from the arguments of `add_job_arguments` (`bags` passes each
+    rank's device)."""
+    from depth_anything_ros.commands.predict import load_estimator
+
+    return load_estimator(args, device=device or args.device, precision=args.precision)
+
+
+def setup_logging(verbose: bool) -> None:
+    """Warnings as one line each; `--verbose` adds the package's per-frame DEBUG lines."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    logging.getLogger("depth_anything_ros").setLevel(logging.DEBUG if verbose else logging.NOTSET)
+
+
+def interrupt_on_sigterm() -> None:
     """SIGTERM (containers, systemd) → KeyboardInterrupt, so the staged output is discarded."""
     def handler(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -105,33 +143,26 @@ def _interrupt_on_sigterm() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from depth_anything_ros.bag.errors import BagError
-    from depth_anything_ros.bag.process import BagJobOptions, preflight, process_bag
+    from depth_anything_ros.bag.errors import BagError, BagNoDepthError
+    from depth_anything_ros.bag.process import preflight, process_bag
     from depth_anything_ros.cli import UserError
-    from depth_anything_ros.commands.predict import load_estimator, one_line
+    from depth_anything_ros.commands.predict import one_line
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    options = BagJobOptions(
-        image_topic=args.image_topic, camera_info_topic=args.camera_info_topic,
-        batch_size=args.batch_size, points=args.points, points_stride=args.points_stride,
-        depth_encoding=args.depth_encoding, intrinsics_source=args.intrinsics_source,
-        copy_topics=args.copy_topics, storage=args.storage, distro=args.distro,
-        export_dir=args.export_dir, overwrite=args.overwrite, strict=args.strict,
-        workers=args.workers, fallback_hfov_deg=args.fallback_hfov_deg,
-        mono16_bits=args.mono16_bits, sparse_depth_topic=args.sparse_depth_topic,
-        sparse_depth_tolerance=args.sparse_depth_tolerance, camera_height=args.camera_height,
-        camera_pitch=args.camera_pitch, camera_roll=args.camera_roll,
-        scale_smoothing=args.scale_smoothing,
-    )
+    setup_logging(args.verbose)
+    options = job_options(args)
     try:
         preflight(args.input, args.output, options)  # fail before the model loads
     except BagError as exc:
         raise UserError(one_line(exc)) from exc
-    estimator = load_estimator(args, device=args.device, precision=args.precision)
-    _interrupt_on_sigterm()
+    estimator = load_job_estimator(args)
+    interrupt_on_sigterm()
     try:
         summary = process_bag(args.input, args.output, estimator, options,
                               progress=not args.quiet)
+    except BagNoDepthError as exc:  # why, by reason (a line each), then the error line
+        for line in exc.summary.problem_lines():
+            print(line, file=sys.stderr)
+        raise UserError(one_line(exc)) from exc
     except BagError as exc:
         raise UserError(one_line(exc)) from exc
     except OSError as exc:  # e.g. disk full while writing: nothing was left at OUT

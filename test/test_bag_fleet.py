@@ -1,0 +1,248 @@
+"""`depth-anything-ros bags`: a folder of real bags (sqlite3, MCAP, a lone .mcap and a broken
+one) in one process and under torchrun, compared bag by bag with `depth-anything-ros bag`."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from bag_helpers import (
+    depth_messages, save_tiny_model, topic_counts, tree_digest, write_camera_bag, write_fleet,
+)
+from depth_anything_ros.bag.errors import BagError
+from depth_anything_ros.bag.fleet import FleetBag, find_bags, shard_by_size
+from depth_anything_ros.bag.ranks import rank_device
+from depth_anything_ros.cli import build_parser, main
+
+CAM = "/cam/image_raw"
+GOOD = ("lone.mcap", "site_a/run1", "site_a/run2")
+OUTPUT_OF = {"lone.mcap": "lone", "site_a/run1": "site_a/run1", "site_a/run2": "site_a/run2"}
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    return save_tiny_model(tmp_path_factory.mktemp("model") / "tiny.safetensors")
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fleet") / "drives"
+    root.mkdir()
+    write_fleet(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def reference(fleet, weights, tmp_path_factory):
+    """Each good bag through `depth-anything-ros bag`: its depth images."""
+    out_root = tmp_path_factory.mktemp("reference")
+    depth = {}
+    for name in GOOD:
+        out = out_root / name.replace("/", "_")
+        assert main(["bag", str(fleet / name), str(out), *_job_args(weights)]) == 0
+        depth[name] = depth_messages(out)
+        assert len(depth[name]) >= 4
+    return depth
+
+
+def _job_args(weights, *extra):
+    return ["--image-topic", CAM, "--weights", str(weights), "--device", "cpu",
+            "--batch-size", "2", "--quiet", *extra]
+
+
+def _bags(capsys, src, out, weights, *extra):
+    code = main(["bags", str(src), str(out), *_job_args(weights, *extra)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _summary(out) -> dict:
+    summary = json.loads((out / "summary.json").read_text())
+    return {r["input"]: r for r in summary["records"]} | {"_": summary}
+
+
+def _leftovers(root: Path) -> list[Path]:
+    return [p for p in root.rglob(".*")]
+
+
+def test_bags_are_found_by_folder_or_lone_file_and_named_by_relative_path(tmp_path):
+    write_camera_bag(tmp_path / "site" / "r1", frames=1, notes=False)
+    (tmp_path / "site" / "r1" / "extra.mcap").write_bytes(b"x")  # part of the bag r1
+    (tmp_path / "site" / "x.mcap").write_bytes(b"x")
+    (tmp_path / "y.db3").write_bytes(b"x")
+    (tmp_path / ".out.abc.partial").mkdir()  # a killed run's staging folder: hidden
+    (tmp_path / ".out.abc.partial" / "z.db3").write_bytes(b"x")
+    (tmp_path / "site" / ".w.mcap").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_text("not a bag")
+
+    found = [(b.input.relative_to(tmp_path).as_posix(), b.relative.as_posix(), b.size_bytes)
+             for b in find_bags(tmp_path)]
+    r1_size = sum(p.stat().st_size for p in (tmp_path / "site" / "r1").iterdir())
+    assert found == [("site/r1", "site/r1", r1_size), ("site/x.mcap", "site/x", 1),
+                     ("y.db3", "y", 1)]
+
+    (tmp_path / "y.mcap").write_bytes(b"x")
+    with pytest.raises(BagError, match=r"y.db3 and .*y.mcap would both be written to <out>/y"):
+        find_bags(tmp_path)
+
+
+def test_bags_are_shared_out_by_size_so_ranks_finish_together():
+    bags = [FleetBag(Path(f"b{i}"), Path(f"b{i}"), size)
+            for i, size in enumerate([100, 90, 60, 50, 40, 10, 5])]
+    shards = shard_by_size(bags, 2)
+    assert [[b.relative.name for b in shard] for shard in shards] == [
+        ["b0", "b3", "b4"], ["b1", "b2", "b5", "b6"]]  # 190 and 165 bytes; in path order
+    assert [sum(b.size_bytes for b in shard) for shard in shard_by_size(bags, 3)] == [115, 130, 110]
+    assert shard_by_size(bags, 1) == [bags] and shard_by_size(bags[:1], 3)[1:] == [[], []]
+
+
+def test_each_rank_takes_its_own_gpu_and_shares_them_round_robin_when_there_are_more_ranks():
+    assert [rank_device("cuda", r, gpus=4) for r in range(6)] == [
+        "cuda:0", "cuda:1", "cuda:2", "cuda:3", "cuda:0", "cuda:1"]
+    assert rank_device("auto", 3, gpus=2) == "cuda:1" and rank_device("auto", 3, gpus=0) == "cpu"
+    assert rank_device("cpu", 1, gpus=2) == "cpu" and rank_device("cuda:1", 0, gpus=2) == "cuda:1"
+
+
+def test_bags_takes_every_option_of_bag():
+    subparsers = build_parser()._subparsers._group_actions[0].choices
+    dests = {name: {a.dest for a in subparsers[name]._actions if a.option_strings}
+             for name in ("bag", "bags")}
+    assert dests["bag"] == dests["bags"]
+    assert {"points_stride", "strict", "overwrite", "verbose"} <= dests["bags"]
+
+
+def test_bags_in_one_process_equal_bag_bag_by_bag_and_name_the_broken_one(
+        tmp_path, fleet, weights, reference, capsys):
+    before = tree_digest(fleet)
+    out = tmp_path / "out"
+    code, stdout, err = _bags(capsys, fleet, out, weights)
+
+    assert code == 1  # one bag failed
+    assert "failed: broken.db3" in stdout and "broken.db3: cannot open bag" in stdout
+    for name in GOOD:
+        assert depth_messages(out / OUTPUT_OF[name]) == reference[name], name
+    records = _summary(out)
+    assert {name: records[name]["status"] for name in GOOD} == dict.fromkeys(GOOD, "done")
+    assert records["broken.db3"]["status"] == "failed"
+    assert "not a database" in records["broken.db3"]["error"]
+    assert records["site_a/run1"]["frames"] == 6 and records["lone.mcap"]["frames"] == 5
+    assert not records["_"]["ok"] and records["_"]["bags"]["failed"] == 1
+    assert not _leftovers(out) and not (out / "broken").exists()
+    assert tree_digest(fleet) == before
+
+
+def test_bags_under_torchrun_shares_the_bags_between_two_ranks_with_the_same_depth(
+        tmp_path, fleet, weights, reference):
+    out = tmp_path / "out"
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+           "OMP_NUM_THREADS": str(torch.get_num_threads())}  # as the reference: same sums
+    result = subprocess.run(
+        [str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2", "--no-python",
+         "depth-anything-ros", "bags", str(fleet), str(out), *_job_args(weights)],
+        capture_output=True, text=True, env=env, timeout=240)
+
+    assert result.returncode != 0, result.stderr[-3000:]
+    assert "failed: broken.db3" in result.stdout, result.stdout + result.stderr[-3000:]
+    assert "on 2 processes" in result.stdout
+    records = _summary(out)
+    assert records["_"]["world_size"] == 2
+    assert {records[name]["rank"] for name in (*GOOD, "broken.db3")} == {0, 1}
+    for name in GOOD:
+        assert records[name]["status"] == "done"
+        assert depth_messages(out / OUTPUT_OF[name]) == reference[name], name
+    assert records["broken.db3"]["status"] == "failed"
+    assert not _leftovers(out)
+
+
+def test_a_rerun_skips_finished_bags_and_overwrite_redoes_them(tmp_path, fleet, weights, capsys):
+    out = tmp_path / "out"
+    assert _bags(capsys, fleet, out, weights)[0] == 1
+    inodes = {name: (out / OUTPUT_OF[name]).stat().st_ino for name in GOOD}
+    digests = {name: tree_digest(out / OUTPUT_OF[name]) for name in GOOD}
+
+    code, stdout, _ = _bags(capsys, fleet, out, weights)
+    assert code == 1  # the broken bag is tried again, and fails again
+    assert "3 of 4 bags already done, skipping them" in stdout and "1 bag to run" in stdout
+    records = _summary(out)
+    assert [records[name]["status"] for name in GOOD] == ["already_done"] * 3
+    assert records["site_a/run1"]["frames"] == 6  # read back from the finished bag
+    assert {name: (out / OUTPUT_OF[name]).stat().st_ino for name in GOOD} == inodes
+    assert {name: tree_digest(out / OUTPUT_OF[name]) for name in GOOD} == digests
+
+    code, stdout, _ = _bags(capsys, fleet, out, weights, "--overwrite")
+    assert "already done" not in stdout and "4 bags to run" in stdout
+    assert all(_summary(out)[name]["status"] == "done" for name in GOOD)
+    assert all((out / OUTPUT_OF[name]).stat().st_ino != inodes[name] for name in GOOD)
+
+
+def test_a_bag_without_any_usable_frame_fails_with_its_reasons_counted_like_bag(
+        tmp_path, weights, capsys):
+    src, out = tmp_path / "in", tmp_path / "out"
+    write_camera_bag(src / "good", frames=3, corrupt={1: "short_data"})
+    write_camera_bag(src / "unusable", frames=8, corrupt=dict.fromkeys(range(8), "short_data"))
+    code, stdout, _ = _bags(capsys, src, out, weights)
+
+    assert code == 1
+    records = _summary(out)
+    assert records["good"]["status"] == "done" and records["good"]["frames_skipped"] == 1
+    assert records["good"]["problems"][0].startswith("1 frame skipped: cannot decode image")
+    unusable = records["unusable"]
+    assert unusable["status"] == "failed" and unusable["frames"] == 0 and unusable["frames_in"] == 8
+    assert "none of the 8 frames on /cam/image_raw produced depth" in unusable["error"]
+    assert unusable["problems"] == [line for line in unusable["problems"]
+                                    if line.startswith("8 frames skipped: cannot decode image")]
+    assert len(unusable["problems"]) == 1
+    assert "    8 frames skipped: cannot decode image" in stdout  # under its row of the table
+    assert not (out / "unusable").exists() and not _leftovers(out)
+
+
+def test_strict_stops_at_the_first_failed_bag(tmp_path, fleet, weights, capsys):
+    out = tmp_path / "out"
+    code, stdout, _ = _bags(capsys, fleet, out, weights, "--strict")
+    assert code == 1
+    records = _summary(out)
+    assert records["broken.db3"]["status"] == "failed"  # first in path order
+    assert [records[name]["status"] for name in GOOD] == ["not_run"] * 3
+    assert "3 not run (--strict)" in stdout
+    assert sorted(p.name for p in out.iterdir()) == ["summary.json"]
+
+
+def test_a_killed_run_leaves_no_half_output_and_a_rerun_completes(tmp_path, weights):
+    src, out = tmp_path / "in", tmp_path / "out"
+    write_camera_bag(src / "a_short", frames=3, notes=False)
+    write_camera_bag(src / "b_long", frames=120, notes=False, storage="mcap")
+    command = [sys.executable, "-m", "depth_anything_ros.cli", "bags", str(src), str(out),
+               *_job_args(weights), "--batch-size", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    deadline = time.monotonic() + 120
+    while not ((out / "a_short").exists() and list(out.glob(".b_long.*.partial/b_long/*"))):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)  # no chance to clean up
+    proc.communicate(timeout=60)
+    assert not (out / "b_long").exists()  # nothing half-written at a final path
+    assert _leftovers(out)  # only a hidden staging folder, which the re-run removes
+
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "1 of 2 bags already done" in result.stdout
+    assert "removed 1 leftovers of an interrupted run" in result.stdout
+    assert topic_counts(out / "b_long")["/cam/depth/image"] == 120
+    assert not _leftovers(out)
+    assert _summary(out)["b_long"]["status"] == "done"
+
+
+def test_missing_or_empty_input_folder_is_a_one_line_error(tmp_path, weights, capsys):
+    code, _, err = _bags(capsys, tmp_path / "nope", tmp_path / "out", weights)
+    assert code == 2 and "input folder" in err and "does not exist" in err
+    (tmp_path / "empty").mkdir()
+    code, _, err = _bags(capsys, tmp_path / "empty", tmp_path / "out", weights)
+    assert code == 2 and "no bags found" in err and err.count("\n") == 1
