@@ -148,3 +148,18 @@ def test_skipped_frames_are_counted_by_reason_and_verbose_lists_each(tmp_path, w
     code, stdout, err = _run(capsys, *args, "--overwrite", "--verbose")
     assert code == 0 and stdout.count("skipped: ") == 1
     assert per_frame_lines() == ["1", "3", "5", "7", "9", "11"]
+
+
+@pytest.mark.parametrize("command", ["bag", "bags"])
+def test_without_rosbags_the_bag_tools_say_what_to_install(tmp_path, command):
+    # rosbags is a pip-only dependency the node does not need; sys.modules[name] = None makes
+    # its import fail exactly as if it were not installed
+    code = ("import sys; sys.modules['rosbags'] = None\n"
+            "from depth_anything_ros.cli import main\n"
+            f"sys.exit(main([{command!r}, {str(tmp_path / 'in')!r}, {str(tmp_path / 'out')!r}, "
+            "'--image-topic', '/cam/image_raw']))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 2, run.stderr
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "pip install rosbags" in lines[0], run.stderr

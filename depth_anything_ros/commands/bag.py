@@ -142,7 +142,21 @@ def interrupt_on_sigterm() -> None:
         pass
 
 
+def require_rosbags() -> None:
+    """UserError when `rosbags` is missing: the node does not need it, so a ROS install may
+    lack it (package.xml leaves the pip-only rosdep key out; README § In a ROS 2 workspace)."""
+    try:
+        import rosbags  # noqa: F401
+    except ImportError:
+        from depth_anything_ros.cli import UserError
+
+        raise UserError("the bag tools need the Python package rosbags, which is not installed: "
+                        "pip install rosbags (on Ubuntu 24.04 inside a venv made with "
+                        "--system-site-packages)") from None
+
+
 def run(args: argparse.Namespace) -> int:
+    require_rosbags()
     from depth_anything_ros.bag.errors import BagError, BagNoDepthError
     from depth_anything_ros.bag.process import preflight, process_bag
     from depth_anything_ros.cli import UserError

@@ -42,8 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from depth_anything_ros.commands.bag import job_options, require_rosbags, setup_logging
+
+    require_rosbags()
     from depth_anything_ros.bag.ranks import join_ranks
-    from depth_anything_ros.commands.bag import job_options, setup_logging
 
     setup_logging(args.verbose)
     options = job_options(args)
