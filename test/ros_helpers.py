@@ -6,6 +6,7 @@ publishes camera frames and records every output, all over real DDS (LOCALHOST, 
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 from collections import defaultdict
@@ -23,7 +24,13 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from depth_anything_ros.conversions import encode_image
 from depth_anything_ros.model import DepthAnything, ModelConfig, save_model
 
+# Every harness gets a namespace unique on this host (process id + counter), so two test runs
+# that happen to draw the same ROS_DOMAIN_ID still never share a topic.
 _NAMESPACES = itertools.count()
+
+
+def unique_namespace(prefix: str = "dut") -> str:
+    return f"/{prefix}{os.getpid()}_{next(_NAMESPACES)}"
 
 
 def save_tiny_model(path, *, variant: str = "metric", input_size: int = 42, seed: int = 0):
@@ -90,12 +97,12 @@ class NodeHarness:
                  image_qos=None, compressed: bool = False) -> None:
         from depth_anything_ros.ros.node import DepthNode
 
-        self.ns = f"/dut{next(_NAMESPACES)}"
+        self.ns = unique_namespace()
         overrides = [Parameter("weights", value=str(weights))]
         overrides += [Parameter(k, value=v) for k, v in (params or {}).items()]
         self.node = DepthNode(context=context, namespace=self.ns, parameter_overrides=overrides,
                               estimator=estimator)
-        self.probe = rclpy.create_node(f"probe{self.ns[4:]}", context=context)
+        self.probe = rclpy.create_node("probe", namespace=self.ns, context=context)
         self.received: dict[str, list] = defaultdict(list)
         self._cond = threading.Condition()
         reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)

@@ -22,7 +22,7 @@ class RosoutErrors:
         time.sleep(0.3)
 
     def _on_log(self, msg):
-        if self._ns in msg.name and msg.level >= Log.ERROR:
+        if msg.name.startswith(self._ns + ".") and msg.level >= Log.ERROR:
             self.records.append(msg.msg)
 
     def matching(self, text):

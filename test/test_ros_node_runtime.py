@@ -62,7 +62,8 @@ def diag_values(h, timeout=5.0):
     """key → value of the newest DiagnosticStatus of the node under test."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        mine = [s for m in h.received["diagnostics"] for s in m.status if h.ns in s.name]
+        mine = [s for m in h.received["diagnostics"] for s in m.status
+                if s.name.startswith(h.ns + "/")]
         if mine:
             return {kv.key: kv.value for kv in mine[-1].values}
         time.sleep(0.05)

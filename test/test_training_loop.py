@@ -75,6 +75,15 @@ def test_kill_after_a_checkpoint_then_resume_gives_bit_identical_weights(tmp_pat
     assert log == list(range(1, 13))  # steps 5 (lost with the kill) logged once, after the resume
 
 
+def test_resume_drops_a_half_written_log_line_left_by_a_kill(tmp_path):
+    train(_spec(tmp_path), RunOptions(device="cpu", progress=False, stop_after=5))
+    with (tmp_path / "metrics.jsonl").open("a") as log:
+        log.write('{"stage": "toy", "step": 6, "lo')  # killed in the middle of a write
+    train(_spec(tmp_path), RunOptions(device="cpu", progress=False))
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(ln)["step"] for ln in lines] == list(range(1, 13))
+
+
 def _ddp_worker(rank, world, store, out_dir, result_path):
     torch.distributed.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
     torch.set_num_threads(1)

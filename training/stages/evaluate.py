@@ -9,8 +9,10 @@ exactly as the node and the CLI would make them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 
 from depth_anything_ros.inference import DepthEstimator
 from depth_anything_ros.metrics import (depth_metrics, mean_metrics, relative_depth_metrics,
@@ -35,9 +37,22 @@ def evaluate_estimator(
     depth_range: tuple[float, float] | None = None,
 ) -> dict[str, float]:
     """Mean per-image metrics of ``estimator`` on the first ``num`` items of ``data``."""
+    return evaluate_predictor(lambda rgb: estimator.predict(rgb).values, data,
+                              variant=estimator.config.variant, num=num, depth_range=depth_range,
+                              model_max_depth=estimator.config.max_depth)
+
+
+def evaluate_predictor(
+    predict: Callable[[np.ndarray], np.ndarray], data: str, *, variant: str,
+    num: int | None = None, depth_range: tuple[float, float] | None = None,
+    model_max_depth: float | None = None,
+) -> dict[str, float]:
+    """Mean per-image metrics of ``predict(rgb) -> H×W`` (metres for ``variant`` "metric",
+    disparity for "relative") on the first ``num`` items of ``data``: the one protocol for
+    models and for the trivial baselines they are compared with (``training.baselines``)."""
     dataset = open_data(data, num)
     if depth_range is None:
-        depth_range = dataset_depth_range(dataset, estimator.config.max_depth)
+        depth_range = dataset_depth_range(dataset, model_max_depth)
     lo, hi = depth_range
     rows, skipped = [], 0
     for i in range(len(dataset)):
@@ -49,8 +64,8 @@ def evaluate_estimator(
         if mask.sum() < MIN_VALID_PIXELS:
             skipped += 1
             continue
-        values = estimator.predict(sample["image"]).values
-        if estimator.config.variant == "metric":
+        values = predict(sample["image"])
+        if variant == "metric":
             rows.append(depth_metrics(values, gt, mask, pred_range=(lo, hi)))
         else:
             rows.append(relative_depth_metrics(values, gt, mask, depth_range=(lo, hi)))
@@ -77,4 +92,4 @@ def format_table(metrics: dict[str, float]) -> str:
     return head + "\n" + vals
 
 
-__all__ = ["evaluate_estimator", "evaluate_weights", "format_table", "dataset_depth_range"]
+__all__ = ["evaluate_estimator", "evaluate_predictor", "evaluate_weights", "format_table", "dataset_depth_range"]
