@@ -5,6 +5,7 @@ publishes camera frames and records every output, all over real DDS (LOCALHOST, 
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import threading
@@ -192,9 +193,21 @@ def harness_factory(ros_context, tiny_weights):
         created.append(harness)
         return harness
 
-    yield make
-    for harness in created:
-        harness.close()
+    with torch_threads_kept():
+        yield make
+        for harness in created:
+            harness.close()
+
+
+@contextlib.contextmanager
+def torch_threads_kept():
+    """DepthNode sets torch's process-wide thread count (its torch_threads parameter; 0 = all
+    cores but one): give the rest of the test session back what it had."""
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 __all__ = ["harness_factory", "ros_context", "tiny_weights", "qos_profile_sensor_data"]

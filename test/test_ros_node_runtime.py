@@ -14,7 +14,7 @@ from rclpy.parameter import Parameter
 from depth_anything_ros.ros.messages import cloud_from_msg
 from ros_helpers import (  # noqa: F401 — fixtures
     harness_factory, make_camera_info, make_image, random_rgb, ros_context, save_tiny_model,
-    tiny_weights)
+    tiny_weights, torch_threads_kept)
 
 
 CAMERA_SCRIPT = """
@@ -188,7 +188,15 @@ def test_torch_threads_parameter_sets_the_inference_threads_and_zero_leaves_a_co
 
     import torch
 
-    harness_factory({"torch_threads": 1})
-    assert torch.get_num_threads() == 1
-    harness_factory({"torch_threads": 0})
-    assert torch.get_num_threads() == max(1, (os.cpu_count() or 1) - 1)
+    session_threads = torch.get_num_threads()
+    torch.set_num_threads(3)  # distinctive, so a missing restore shows
+    try:
+        with torch_threads_kept():
+            harness_factory({"torch_threads": 1})
+            assert torch.get_num_threads() == 1
+            harness_factory({"torch_threads": 0})
+            assert torch.get_num_threads() == max(1, (os.cpu_count() or 1) - 1)
+        assert torch.get_num_threads() == 3  # what harness_factory does for every node test
+    finally:
+        torch.set_num_threads(session_threads)
+
