@@ -17,7 +17,8 @@ ALLOWED_SKIPS: tuple[tuple[str, str], ...] = (
     (r"^needs CUDA$", "no GPU on CI"),
     (r"^checks the error on a machine without CUDA$", "the inverse, on a GPU machine"),
     (r"^launch/launch_ros are not installed here", "no ROS 2 launch on PyPI"),
-    (r"is not in the ament index \(not built/installed here\)", "launch present, package not built"),
+    (r"is not in the ament index \(not built/installed here\)",
+     "launch present, package not built"),
 )
 
 

@@ -203,12 +203,13 @@ def main() -> None:
     eager = estimator("eager")
     same = assert_same_weights(forward(eager.network)(), forward(hf_net)(), args.precision)
     hf_pixels = processor(images=frame, return_tensors="pt")["pixel_values"]
-    print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    print(f"device {device} ({name}), "
           f"{args.precision}, threads {torch.get_num_threads()}, torch {torch.__version__}, "
           f"transformers {transformers.__version__}, channels_last {args.channels_last}")
     print(f"frame {args.width}x{args.height} -> network input ours {size[1]}x{size[0]}, "
           f"HF processor {hf_pixels.shape[-1]}x{hf_pixels.shape[-2]} "
-          f"({'fast, torchvision, on ' + str(device) if fast else 'PIL: torchvision not installed'})")
+          f"({f'fast, torchvision, on {device}' if fast else 'PIL: torchvision not installed'})")
     print(f"same weights: max |ours - HF| / max |HF| = {same:.2e} "
           f"(asserted <= {SAME_WEIGHTS_TOLERANCE[args.precision]:.0e})")
 

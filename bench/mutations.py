@@ -149,9 +149,9 @@ MUTATIONS: tuple[Mutation, ...] = (
              ("test/test_conversions_image_codec.py", "test/test_ros_node_end_to_end.py")),
     Mutation("node: republished CameraInfo keeps the input resolution",
              "depth_anything_ros/ros/messages.py",
-             "k, p, scaled = scale_camera_matrices(source.k, source.p, source.width, source.height,\n"
+             "source.width, source.height,\n"
              "                                         width, height)",
-             "k, p, scaled = scale_camera_matrices(source.k, source.p, source.width, source.height,\n"
+             "source.width, source.height,\n"
              "                                         source.width, source.height)",
              ("test/test_ros_node_end_to_end.py",), "camera_info"),
     Mutation("node and bag: invalid 32FC1 depth written as 0.0 instead of NaN",
@@ -174,7 +174,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              "depth_anything_ros/bag/camera_info.py",
              "        if stamp_ns in self._by_stamp:\n",
              "        if False:\n",
-             ("test/test_bag_process.py",)),
+             ("test/test_bag_camera_info.py", "test/test_bag_process.py")),
     Mutation("bag and node: 16UC1 millimetres truncated instead of rounded",
              "depth_anything_ros/conversions/depth_codec.py",
              "mm = np.round(np.asarray(depth, dtype=np.float32) * 1000.0)",

@@ -22,8 +22,8 @@ def _check(path):
 
 
 def _case(name, skip_message=None):
-    inner = (f'<skipped type="pytest.skip" message="{skip_message}">x.py:1: {skip_message}</skipped>'
-             if skip_message else "")
+    inner = (f'<skipped type="pytest.skip" message="{skip_message}">x.py:1: {skip_message}'
+             '</skipped>' if skip_message else "")
     return f'<testcase classname="test.test_x" name="{name}" time="0.1">{inner}</testcase>'
 
 
@@ -50,4 +50,5 @@ def test_a_skip_for_any_other_reason_fails_ci_and_is_named(tmp_path, reason):
 
 def test_no_pass_or_a_failure_fails_ci(tmp_path):
     assert _check(_report(tmp_path, _case("test_a", "needs CUDA"), 1, skipped=1)).returncode == 1
-    assert _check(_report(tmp_path, _case("test_a") + _case("test_b"), 2, failures=1)).returncode == 1
+    failed = _report(tmp_path, _case("test_a") + _case("test_b"), 2, failures=1)
+    assert _check(failed).returncode == 1

@@ -44,10 +44,11 @@ def test_evaluate_reproduces_the_model_card_numbers(card_and_measured):
 # The shipped model's training set (models/README.md), its first 200 frames: the baselines'
 # figures move by < 0.01 abs_rel between 100 and 400 frames (measured: 0.354 / 0.357 / 0.349).
 TRAINING_LABELS = "synthetic:indoor:train?n=200&size=192"
-# Required gain 1 − abs_rel(model) / abs_rel(best baseline): the tiny learning tests' metric
-# margin (test_training_learning.MARGINS), which a 6.4 M-parameter model trained 30× longer
-# must clear too. Computed against baselines measured here, so retraining needs no edit.
-SHIPPED_MARGIN = 0.06
+# Required gain 1 − abs_rel(model) / abs_rel(best baseline): the metric margin of the tiny
+# learning tests (test_training_learning.MARGINS: halfway between a label-shifted and an honest
+# 300-step vitpico), which a 6.4 M-parameter model trained ~7× longer must clear too (it gains
+# 0.24). Computed against baselines measured here, so retraining the model needs no edit.
+SHIPPED_MARGIN = 0.07
 
 
 def test_shipped_model_beats_the_trivial_baselines_on_its_held_out_data(card_and_measured):

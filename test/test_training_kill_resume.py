@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "training" / "configs" / "tiny.yaml"
 DATA = "synthetic:{}:{}?n=8&size=56&cache=0"
 STEPS, EVERY = 16, 4
+pytestmark = pytest.mark.timeout(1200)  # four CLI runs; slow only on a machine shared with others
 
 # Kill the process while it is inside torch.save of the checkpoint due at step 2·EVERY: half of
 # the bytes are on disk, then SIGKILL — no Python clean-up, no `finally`, as with `kill -9`.

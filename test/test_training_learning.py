@@ -14,11 +14,19 @@ The student is also scored against its teacher on held-out images of the *unlabe
 pseudo-labels does. That is the pseudo-label path (teacher → pseudo_label → student) at work;
 the student's indoor score alone would pass on its labeled data.
 
-Margins (MARGINS below), measured on this recipe with seeds 0, 1, 2 (see the table there): the
-relative gain 1 − abs_rel(model) / abs_rel(best baseline) of every stage, correct and with its
-label-shift mutation. Each threshold sits below the smallest honest gain and above the largest
-mutant's by a clear gap. One training run (~1–2 min on 2 cores) is shared by the session; each
-stage trains only when a test asks for it, so `-k teacher` trains the teacher alone.
+Margins: the gain 1 − abs_rel(model) / abs_rel(best baseline), measured on exactly this recipe
+with seeds 0, 1, 2, correct and with the stage's label-shift mutation (each image paired with
+the previous image's disparity / pseudo-label / metric depth; bench/mutations.py applies them):
+
+    stage                          honest gain (seeds 0, 1, 2)   label-shifted     threshold
+    teacher                        0.179  0.159  0.162           -0.029 -0.075  0.001    0.08
+    student, held-out rooms        0.168  0.172  0.147           (pseudo shift: 0.06-0.12)  0.08
+    student vs teacher, outdoor    0.527  0.543  0.566            0.148  0.152  0.223    0.37
+    metric (metres)                0.119  0.178  0.122           -0.060  0.027 -0.002    0.07
+
+Each threshold sits about halfway between the smallest honest gain and the largest mutant's.
+The fixture trains seed 0. One training run (~1 min of CPU on 2 cores) is shared by the session;
+each stage trains only when a test asks for it, so `-k teacher` trains the teacher alone.
 """
 from __future__ import annotations
 
@@ -49,8 +57,12 @@ UNLABELED = DATA.format(domain="outdoor", split="train", n=200)
 HELD_OUT = DATA.format(domain="indoor", split="test", n=50)
 HELD_OUT_UNLABELED_DOMAIN = DATA.format(domain="outdoor", split="test", n=50)
 
+# Training takes ~1 min of CPU on CI's 2 cores; a machine shared with other jobs can take 10×
+# that, which is not the hang pyproject's 300 s per-test timeout is there to catch.
+pytestmark = pytest.mark.timeout(1800)
+
 # Minimum relative gain over the best baseline (see the module docstring for the measurement).
-MARGINS = {"teacher": 0.08, "student": 0.08, "student_vs_teacher": 0.25, "metric": 0.06}
+MARGINS = {"teacher": 0.08, "student": 0.08, "student_vs_teacher": 0.37, "metric": 0.07}
 
 
 def tiny_learning_config(out_dir: Path) -> Config:
@@ -58,9 +70,10 @@ def tiny_learning_config(out_dir: Path) -> Config:
     overrides = [f"out_dir={out_dir}", "device=cpu", "model.encoder=vitpico", f"data.crop={CROP}",
                  f"data.labeled={LABELED}", f"data.unlabeled={UNLABELED}",
                  f"data.metric_train={LABELED}", "data.max_depth=20", "data.workers=0",
-                 "metric.init_head=false"]  # DA2 starts the metric head at random (measured: better)
+                 "metric.init_head=false"]  # DA2's random metric head (measured: better)
     for stage in ("teacher", "student", "metric"):
-        overrides += [f"{stage}.steps={STEPS}", f"{stage}.batch_size={4 if stage == 'student' else 8}",
+        batch = 4 if stage == "student" else 8  # the student adds 2 unlabeled per labeled
+        overrides += [f"{stage}.steps={STEPS}", f"{stage}.batch_size={batch}",
                       f"{stage}.lr_encoder=1e-3", f"{stage}.lr_decoder=3e-3",
                       f"{stage}.warmup_steps=10", f"{stage}.checkpoint_every={STEPS}"]
     return load_config(TINY, overrides)

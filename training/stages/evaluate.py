@@ -92,4 +92,5 @@ def format_table(metrics: dict[str, float]) -> str:
     return head + "\n" + vals
 
 
-__all__ = ["evaluate_estimator", "evaluate_predictor", "evaluate_weights", "format_table", "dataset_depth_range"]
+__all__ = ["evaluate_estimator", "evaluate_predictor", "evaluate_weights", "format_table",
+           "dataset_depth_range"]
