@@ -4,8 +4,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# DDS stays on this machine (Jazzy reads the first, Humble only the second); each make
-# invocation draws its own domain, so two `make test` runs on one host cannot hear each other.
+# DDS stays on this machine (Jazzy reads the first, Humble only the second). Each make
+# invocation draws a random domain (1-100), and the test harness puts every node it starts under
+# a namespace holding its process id, so two `make test` runs on one host do not exchange
+# messages even when their domains coincide (1 in 100); only the demo tests use the demo's fixed
+# topic names and could then hear each other.
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 export ROS_LOCALHOST_ONLY ?= 1
 ifndef ROS_DOMAIN_ID

@@ -5,7 +5,9 @@ publishes camera frames and records every output, all over real DDS (LOCALHOST, 
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
 import threading
 import time
 from collections import defaultdict
@@ -25,7 +27,13 @@ from depth_anything_ros.conversions import encode_image
 from depth_anything_ros.model import DepthAnything, ModelConfig, save_model
 from depth_anything_ros.ros.input_qos import matching_reliability
 
+# Every harness gets a namespace unique on this host (process id + counter), so two test runs
+# that happen to draw the same ROS_DOMAIN_ID still never share a topic.
 _NAMESPACES = itertools.count()
+
+
+def unique_namespace(prefix: str = "dut") -> str:
+    return f"/{prefix}{os.getpid()}_{next(_NAMESPACES)}"
 
 
 def save_tiny_model(path, *, variant: str = "metric", input_size: int = 42, seed: int = 0):
@@ -94,7 +102,7 @@ class NodeHarness:
                  image_qos=None, compressed: bool = False) -> None:
         from depth_anything_ros.ros.node import DepthNode
 
-        self.ns = f"/dut{next(_NAMESPACES)}"
+        self.ns = unique_namespace()
         # The probe and its publishers come first: nodes of one context share a DDS
         # participant and its graph, so the node's `input_reliability: auto` sees them at once
         # (no switch of its subscriptions while a test publishes).
@@ -198,9 +206,21 @@ def harness_factory(ros_context, tiny_weights):
         created.append(harness)
         return harness
 
-    yield make
-    for harness in created:
-        harness.close()
+    with torch_threads_kept():
+        yield make
+        for harness in created:
+            harness.close()
+
+
+@contextlib.contextmanager
+def torch_threads_kept():
+    """DepthNode sets torch's process-wide thread count (its torch_threads parameter; 0 = all
+    cores but one): give the rest of the test session back what it had."""
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class RosoutLog:

@@ -93,3 +93,9 @@ def test_depth_16uc1_is_millimetres_with_zero_invalid():
     encoding, step, data = encode_depth(depth, "16UC1")
     assert step == 10
     assert np.frombuffer(data, "<u2").tolist() == [1234, 0, 0, 0, 65500]
+
+
+def test_depth_16uc1_rounds_to_the_nearest_millimetre():
+    depth = np.array([[1.2346, 2.0004, 0.9996]], np.float32)
+    _, _, data = encode_depth(depth, "16UC1")
+    assert np.frombuffer(data, "<u2").tolist() == [1235, 2000, 1000]

@@ -94,3 +94,27 @@ def test_scaled_and_strided_intrinsics():
     assert (s.fx, s.cx, s.width, s.height) == (500 / 3, 320 / 3, 214, 160)
     with pytest.raises(CameraInfoError):
         CameraIntrinsics(float("nan"), 1.0, 0.0, 0.0, 4, 4).validate()
+
+
+def test_range_limits_are_inclusive_at_exactly_min_and_max_range():
+    lo, hi = np.float32(1.25), np.float32(3.5)
+    below, above = np.nextafter(lo, np.float32(0)), np.nextafter(hi, np.float32(np.inf))
+    depth = np.full((30, 40), 2.0, np.float32)
+    depth[0, :4] = [lo, hi, below, above]
+    cloud = organized_cloud(depth, None, INTR, min_range=float(lo), max_range=float(hi))
+    assert cloud["z"][0, 0] == lo and cloud["z"][0, 1] == hi  # on the limit: kept
+    assert np.isnan(cloud["z"][0, 2]) and np.isnan(cloud["z"][0, 3])  # one ulp outside: dropped
+    assert np.isfinite(cloud["x"][0, :2]).all() and np.isnan(cloud["y"][0, 2:4]).all()
+
+
+def test_scaled_intrinsics_are_exact_for_a_non_integer_ratio():
+    # image_proc's resize rule (every entry × the size ratio), as documented in camera.py.
+    intr = CameraIntrinsics(525.0, 523.5, 319.5, 239.5, 640, 480)
+    small = intr.scaled_to(224, 168)
+    for got, want in zip((small.fx, small.fy, small.cx, small.cy),
+                         (525.0 * 0.35, 523.5 * 0.35, 319.5 * 0.35, 239.5 * 0.35)):
+        assert abs(got - want) <= 1e-4
+    assert (small.width, small.height) == (224, 168)
+    wide = intr.scaled_to(320, 120)  # a different ratio per axis
+    assert abs(wide.cx - 159.75) <= 1e-4 and abs(wide.cy - 59.875) <= 1e-4
+    assert abs(wide.fx - 262.5) <= 1e-4 and abs(wide.fy - 130.875) <= 1e-4

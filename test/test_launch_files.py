@@ -150,18 +150,15 @@ def test_rviz_copy_gets_the_camera_frame_and_the_node_topics():
 
 
 def _params_module():
-    try:
-        from depth_anything_ros.ros import params
-    except ImportError as error:  # only while the node is not written yet
-        pytest.skip(f"depth_anything_ros.ros.params not importable: {error}")
+    from depth_anything_ros.ros import params  # ours: an ImportError is a failure, never a skip
+
     return params
 
 
 def test_params_yaml_uses_the_wildcard_key_so_launch_overrides_win():
     # launch_ros writes its override dict under the node's full name; a YAML under `/**`
     # loses to it (full names beat wildcards) while a YAML under the full name would win.
-    if not PARAMS_FILE.is_file():
-        pytest.skip(f"{PARAMS_FILE} not written yet")
+    assert PARAMS_FILE.is_file(), f"{PARAMS_FILE} is missing: the launch file's default params_file"
     document = yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))
     assert list(document) == ["/**"], f"{PARAMS_FILE}: top-level keys {list(document)}"
     assert list(document["/**"]) == ["ros__parameters"]
@@ -183,9 +180,8 @@ def test_params_yaml_values_have_the_declared_types_so_rclpy_accepts_them():
     params = _params_module()
     document = yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))
     values = document["/**"]["ros__parameters"]
-    specs = {spec.name: spec for spec in getattr(params, "SPECS", ())}
-    if not specs:
-        pytest.skip(f"{params.__name__} has no SPECS with defaults to compare types against")
+    specs = {spec.name: spec for spec in params.SPECS}
+    assert specs, f"{params.__name__}.SPECS is empty: no defaults to compare types against"
     wrong = {name: (type(values[name]).__name__, type(spec.default).__name__)
              for name, spec in specs.items()
              if name in values and type(values[name]) is not type(spec.default)}

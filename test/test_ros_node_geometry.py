@@ -44,7 +44,8 @@ def test_stride_and_range_limits_are_honoured_on_model_depth(harness_factory, st
     h = harness_factory({"points_stride": stride})
     rgb = random_rgb(24, 32, seed=5)
     depth, _ = send(h, rgb, (4, 0))
-    lo, hi = np.nanpercentile(depth, [25, 75])
+    # Limits equal to depths of sampled pixels: the boundaries are inclusive, and hit exactly.
+    lo, hi = np.nanpercentile(depth[::stride, ::stride], [25, 75], method="nearest")
     assert h.node.set_parameters([Parameter("min_range", value=float(lo)),
                                   Parameter("max_range", value=float(hi))])[0].successful
     depth2, cloud = send(h, rgb, (4, 1))
@@ -54,7 +55,7 @@ def test_stride_and_range_limits_are_honoured_on_model_depth(harness_factory, st
     u, v = stride * i, stride * j
     z = depth[v, u]
     kept = (z >= lo) & (z <= hi)
-    assert kept.any() and (~kept).any()
+    assert kept.any() and (~kept).any() and (z == lo).any() and (z == hi).any()
     np.testing.assert_array_equal(np.isnan(cloud["z"]), ~kept)
     np.testing.assert_allclose(cloud["z"][kept], z[kept], rtol=1e-6)
     np.testing.assert_allclose(cloud["x"][kept], ((u - CX) * z / FX)[kept], rtol=1e-5, atol=1e-6)

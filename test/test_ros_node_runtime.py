@@ -15,7 +15,7 @@ from depth_anything_ros.inference.cpus import usable_cpus
 from depth_anything_ros.ros.messages import cloud_from_msg
 from ros_helpers import (  # noqa: F401 — fixtures
     harness_factory, make_camera_info, make_image, random_rgb, ros_context, save_tiny_model,
-    tiny_weights)
+    tiny_weights, torch_threads_kept)
 
 
 CAMERA_SCRIPT = """
@@ -63,7 +63,8 @@ def diag_values(h, timeout=5.0):
     """key → value of the newest DiagnosticStatus of the node under test."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        mine = [s for m in h.received["diagnostics"] for s in m.status if h.ns in s.name]
+        mine = [s for m in h.received["diagnostics"] for s in m.status
+                if s.name.startswith(h.ns + "/")]
         if mine:
             return {kv.key: kv.value for kv in mine[-1].values}
         time.sleep(0.05)
@@ -184,11 +185,18 @@ def test_unsafe_or_invalid_live_changes_are_refused_with_a_reason(harness_factor
 
 def test_torch_threads_parameter_sets_the_inference_threads_and_zero_leaves_a_core(
         harness_factory):
-    import os
 
     import torch
 
-    harness_factory({"torch_threads": 1})
-    assert torch.get_num_threads() == 1
-    harness_factory({"torch_threads": 0})
-    assert torch.get_num_threads() == max(1, usable_cpus() - 1)
+    session_threads = torch.get_num_threads()
+    torch.set_num_threads(3)  # distinctive, so a missing restore shows
+    try:
+        with torch_threads_kept():
+            harness_factory({"torch_threads": 1})
+            assert torch.get_num_threads() == 1
+            harness_factory({"torch_threads": 0})
+            assert torch.get_num_threads() == max(1, usable_cpus() - 1)
+        assert torch.get_num_threads() == 3  # what harness_factory does for every node test
+    finally:
+        torch.set_num_threads(session_threads)
+

@@ -6,6 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
+from depth_anything_ros.bag.export import FrameExporter
+from depth_anything_ros.geometry.camera import CameraIntrinsics
 from depth_anything_ros.training.data import open_dataset
 from depth_anything_ros.training.data.folders import FolderDataset, FolderDatasetError
 
@@ -118,11 +120,9 @@ def test_missing_rgb_folder_is_reported(tmp_path):
 
 def test_reads_the_bag_exporters_layout(tmp_path):
     """The bag tools' --export-dir writes rgb/, depth/<stem>.png (mm) and .npy, intrinsics/."""
-    export = pytest.importorskip("depth_anything_ros.bag.export")
-    camera = pytest.importorskip("depth_anything_ros.geometry.camera")
     rgb, depth = _random_frame(np.random.default_rng(2))
-    writer = export.FrameExporter(tmp_path)
-    intrinsics = camera.CameraIntrinsics(fx=30.0, fy=31.0, cx=7.5, cy=5.5, width=16, height=12)
+    writer = FrameExporter(tmp_path)
+    intrinsics = CameraIntrinsics(fx=30.0, fy=31.0, cx=7.5, cy=5.5, width=16, height=12)
     writer.write(writer.unique_name("5_000000001"), rgb, depth, intrinsics, "cam")
     sample = FolderDataset(tmp_path)[0]
     assert sample["name"] == "5_000000001"

@@ -112,3 +112,80 @@ def test_augmentation_repeats_per_seed_epoch_and_index_and_changes_with_the_epoc
         a.set_epoch(epoch)
         crops.add(tuple(a[1]["intrinsics"].tolist()))
     assert len(crops) > 1
+
+
+# --- exact intrinsics: every transform must move the principal point with the pixels --------
+# Checked on the intrinsics themselves (≤ 1e-4 px), by projecting 3-D points: a pixel that shows
+# a point before a transform must show it after, at the position the transform moved it to.
+
+TIGHT_PX = 1e-4
+POINTS = np.random.default_rng(3).uniform([-1.0, -0.8, 1.0], [1.0, 0.8, 6.0], (50, 3))
+
+
+def _project(intrinsics, points=POINTS):
+    fx, fy, cx, cy = np.asarray(intrinsics, np.float64)
+    return np.stack([fx * points[:, 0] / points[:, 2] + cx,
+                     fy * points[:, 1] / points[:, 2] + cy], axis=1)
+
+
+def _sample(width=64, height=48, intrinsics=(57.3, 55.1, 30.7, 22.9)):
+    return make_sample(np.zeros((height, width, 3), np.uint8), "frame",
+                       np.ones((height, width), np.float32), intrinsics)
+
+
+@pytest.mark.parametrize("top,left", [(0, 0), (3, 0), (0, 7), (5, 11)])
+def test_crop_moves_the_principal_point_by_exactly_the_offset(top, left):
+    sample = _sample()
+    out = crop(sample, top, left, 30, 40)
+    np.testing.assert_allclose(_project(out["intrinsics"]),
+                               _project(sample["intrinsics"]) - [left, top], atol=TIGHT_PX, rtol=0)
+    np.testing.assert_allclose(out["intrinsics"], [57.3, 55.1, 30.7 - left, 22.9 - top],
+                               atol=TIGHT_PX, rtol=0)
+
+
+@pytest.mark.parametrize("size", [24, 32, 37, 96])
+def test_resize_scales_intrinsics_about_pixel_centres_exactly(size):
+    # cv2.resize maps pixel centres: x_dst = (x_src + 0.5)·s − 0.5 with s = dst/src per axis.
+    sample = _sample()
+    out = resize_lower_bound(sample, size)
+    new_h, new_w = out["image"].shape[:2]
+    sx, sy = new_w / 64, new_h / 48
+    expected = (_project(sample["intrinsics"]) + 0.5) * [sx, sy] - 0.5
+    np.testing.assert_allclose(_project(out["intrinsics"]), expected, atol=TIGHT_PX, rtol=0)
+
+
+def test_hflip_mirrors_the_principal_point_exactly():
+    sample = _sample()
+    out = hflip(sample)
+    # The flipped image shows the mirrored world (X → −X) at u' = W − 1 − u.
+    expected = _project(sample["intrinsics"]) * [-1, 1] + [64 - 1, 0]
+    np.testing.assert_allclose(_project(out["intrinsics"], POINTS * [-1, 1, 1]), expected,
+                               atol=TIGHT_PX, rtol=0)
+
+
+def test_train_transform_crop_and_flip_intrinsics_are_exact_for_the_window_it_took():
+    # No resize (size = shorter side): the depth map encodes each pixel's source (u, v), so the
+    # window and the flip the random transform chose can be read back from its output.
+    height, width = 30, 50
+    v, u = np.mgrid[0:height, 0:width]
+    coded = (1 + u + 1000 * v).astype(np.float32)
+    sample = make_sample(np.zeros((height, width, 3), np.uint8), "coded", coded,
+                         (41.0, 43.0, 24.3, 14.6))
+    flips = set()
+    for seed in range(12):
+        out = TrainTransform(size=30, normalize=False)(sample, np.random.default_rng(seed))
+        corner, next_right = int(out["depth"][0, 0]), int(out["depth"][0, 1])
+        flipped = next_right < corner
+        top, left = divmod(corner - 1, 1000)
+        if flipped:
+            left -= 29
+        flips.add(flipped)
+        pixels = _project(sample["intrinsics"]) - [left, top]
+        if flipped:
+            pixels[:, 0] = 29 - pixels[:, 0]
+            world = POINTS * [-1, 1, 1]
+        else:
+            world = POINTS
+        np.testing.assert_allclose(_project(out["intrinsics"].numpy(), world), pixels,
+                                   atol=TIGHT_PX, rtol=0)
+    assert flips == {True, False}

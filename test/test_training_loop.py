@@ -9,8 +9,8 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from depth_anything_ros.training.config import OptimSection
-from depth_anything_ros.training.loop import (RunOptions, Source, StageSpec, global_batch_indices, lr_factor,
-                           param_groups, train)
+from depth_anything_ros.training.loop import (RunOptions, Source, StageSpec, StepBatches,
+                                              global_batch_indices, lr_factor, param_groups, train)
 
 N_ITEMS = 24
 W_TRUE = np.random.default_rng(42).normal(size=(6, 3)).astype(np.float32)
@@ -75,6 +75,15 @@ def test_kill_after_a_checkpoint_then_resume_gives_bit_identical_weights(tmp_pat
     assert log == list(range(1, 13))  # steps 5 (lost with the kill) logged once, after the resume
 
 
+def test_resume_drops_a_half_written_log_line_left_by_a_kill(tmp_path):
+    train(_spec(tmp_path), RunOptions(device="cpu", progress=False, stop_after=5))
+    with (tmp_path / "metrics.jsonl").open("a") as log:
+        log.write('{"stage": "toy", "step": 6, "lo')  # killed in the middle of a write
+    train(_spec(tmp_path), RunOptions(device="cpu", progress=False))
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(ln)["step"] for ln in lines] == list(range(1, 13))
+
+
 def _ddp_worker(rank, world, store, out_dir, result_path):
     torch.distributed.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
     torch.set_num_threads(1)
@@ -95,11 +104,36 @@ def test_two_process_ddp_on_cpu_matches_one_process_on_the_same_global_batch(tmp
     assert not torch.equal(single["head.weight"], Toy().head.weight.detach())  # it did train
 
 
-def test_batches_cover_each_item_once_per_epoch_and_ranks_split_the_global_batch():
+def test_batches_cover_each_item_once_per_epoch():
     steps_per_epoch = N_ITEMS // 4
     seen = [i for s in range(steps_per_epoch) for i in global_batch_indices(0, 0, N_ITEMS, s, 4)]
     assert sorted(seen) == list(range(N_ITEMS))
     assert global_batch_indices(0, 0, N_ITEMS, 0, 4) != global_batch_indices(1, 0, N_ITEMS, 0, 4)
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_each_rank_loads_a_disjoint_shard_and_the_shards_make_the_global_batch(world):
+    """A rank that loaded the whole global batch (or overlapped another) would still train the
+    same weights under DDP — only at `world`× the compute — so check the shards themselves."""
+    def load(index, rng):
+        return {"index": np.int64(index), "draw": np.float64(rng.random())}
+
+    batch = 6
+    sources = [Source("toy", N_ITEMS, load, batch)]
+    for step in (0, 5, 11):
+        expected = global_batch_indices(0, 0, N_ITEMS, step, batch)
+        single = StepBatches(sources, 0, 0, 1)[step]["toy"]
+        shards = [StepBatches(sources, 0, rank, world)[step]["toy"] for rank in range(world)]
+        for shard in shards:
+            assert len(shard["index"]) == batch // world
+        # Rank r holds positions r·B/W … (r+1)·B/W − 1 of the global batch, with the same
+        # augmentation draws a single process makes for those positions.
+        assert torch.cat([s["index"] for s in shards]).tolist() == expected
+        torch.testing.assert_close(torch.cat([s["draw"] for s in shards]), single["draw"])
+        held = [set(s["index"].tolist()) for s in shards]
+        assert all(a.isdisjoint(b) for i, a in enumerate(held) for b in held[i + 1:])
+    with pytest.raises(ValueError, match="'toy'.*batch size 6 not divisible by 4 ranks"):
+        StepBatches(sources, 0, 0, 4)
 
 
 def test_schedules_follow_their_formulas():

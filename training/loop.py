@@ -32,7 +32,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from depth_anything_ros.atomic_file import atomic_path
+from depth_anything_ros.atomic_file import atomic_path, stale_temporaries, write_text_atomic
 from depth_anything_ros.training.config import OptimSection
 
 log = logging.getLogger(__name__)
@@ -244,7 +244,7 @@ def save_checkpoint(
         "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
         "rng": _rng_state(), "fingerprint": fingerprint,
     }
-    with atomic_path(path) as tmp:
+    with atomic_path(path, durable=True) as tmp:  # a kill mid-write keeps the previous one
         torch.save(state, tmp)
 
 
@@ -277,12 +277,19 @@ def _mean_across_ranks(values: dict[str, float], device: torch.device) -> dict[s
 
 
 def _trim_log(path: Path, keep_until: int) -> None:
-    """On resume, drop log records beyond the checkpoint so the log has no duplicate steps."""
+    """On resume, drop log records beyond the checkpoint so the log has no duplicate steps (and
+    the half-written last line a kill can leave), rewriting the log atomically."""
     if not path.exists():
         return
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
-    kept = [ln for ln in lines if json.loads(ln).get("step", 0) <= keep_until]
-    path.write_text("".join(ln + "\n" for ln in kept))
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if record.get("step", 0) <= keep_until:
+            kept.append(line)
+    write_text_atomic(path, "".join(ln + "\n" for ln in kept))
 
 
 # --- the loop ------------------------------------------------------------------------------
@@ -319,6 +326,8 @@ def train(spec: StageSpec, run: RunOptions) -> nn.Module:
         log.info("%s: resuming from %s at step %d", spec.name, ckpt_path, start)
     if rank == 0:
         _trim_log(log_path, start) if start else log_path.unlink(missing_ok=True)
+        for stale in stale_temporaries(ckpt_path):  # a writer killed mid-checkpoint left these
+            stale.unlink(missing_ok=True)
 
     wrapped: nn.Module = _LossModule(model, spec.compute_loss)
     if world > 1:

@@ -335,7 +335,7 @@ def save_model(model: DepthAnything, path: PathLike, *, provenance: dict | None 
         "provenance": json.dumps(provenance or {}, sort_keys=True, default=str),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, durable=True) as tmp:
         save_file(state, str(tmp), metadata=metadata)
 
 

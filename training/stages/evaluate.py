@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 
 from depth_anything_ros.inference import DepthEstimator
 from depth_anything_ros.metrics import (depth_metrics, mean_metrics, relative_depth_metrics,
@@ -40,9 +41,22 @@ def evaluate_estimator(
     ``on_frame(index=, sample=, prediction=, mask=, metrics=, depth_range=, metric=)`` is called
     for every scored image (``training/figures.py`` collects its figure this way).
     """
+    return evaluate_predictor(lambda rgb: estimator.predict(rgb).values, data,
+                              variant=estimator.config.variant, num=num, depth_range=depth_range,
+                              model_max_depth=estimator.config.max_depth, on_frame=on_frame)
+
+
+def evaluate_predictor(
+    predict: Callable[[np.ndarray], np.ndarray], data: str, *, variant: str,
+    num: int | None = None, depth_range: tuple[float, float] | None = None,
+    model_max_depth: float | None = None, on_frame: Callable[..., None] | None = None,
+) -> dict[str, float]:
+    """Mean per-image metrics of ``predict(rgb) -> H×W`` (metres for ``variant`` "metric",
+    disparity for "relative") on the first ``num`` items of ``data``: the one protocol for
+    models and for the trivial baselines they are compared with (``training.baselines``)."""
     dataset = open_data(data, num)
     if depth_range is None:
-        depth_range = dataset_depth_range(dataset, estimator.config.max_depth)
+        depth_range = dataset_depth_range(dataset, model_max_depth)
     lo, hi = depth_range
     rows, skipped = [], 0
     for i in range(len(dataset)):
@@ -54,8 +68,8 @@ def evaluate_estimator(
         if mask.sum() < MIN_VALID_PIXELS:
             skipped += 1
             continue
-        values = estimator.predict(sample["image"]).values
-        metric = estimator.config.variant == "metric"
+        values = predict(sample["image"])
+        metric = variant == "metric"
         if metric:
             rows.append(depth_metrics(values, gt, mask, pred_range=(lo, hi)))
         else:
@@ -88,4 +102,5 @@ def format_table(metrics: dict[str, float]) -> str:
     return head + "\n" + vals
 
 
-__all__ = ["evaluate_estimator", "evaluate_weights", "format_table", "dataset_depth_range"]
+__all__ = ["evaluate_estimator", "evaluate_predictor", "evaluate_weights", "format_table",
+           "dataset_depth_range"]

@@ -1,0 +1,315 @@
+"""Do the tests catch the bugs that matter? Apply small deliberate bugs, one at a time, to a
+temporary copy of the repository and run the test files that should catch each.
+
+Every mutation is an exact search → replace on one file (the MUTATIONS table below is data:
+when code moves, update the snippet). A snippet that is not found exactly once is an error
+that names the mutation, the file and the snippet, so the table cannot rot silently; CI runs
+``--check`` (test/test_bench_mutations.py), which only looks the snippets up.
+
+    python bench/mutations.py                  # all 26: 11 min on 2 shared cores (26/26 caught)
+    python bench/mutations.py --only label     # mutations whose name contains "label"
+    python bench/mutations.py --check          # snippets only, no tests (seconds)
+    python bench/mutations.py --list
+
+The copy is imported through PYTHONPATH, so subprocesses (the depth_node executable, the CLI)
+run the mutated code too; synthetic-data caches are shared with this checkout. Ends with
+``N/N mutations caught``; exits 1 if any mutation survived or a snippet is missing.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    file: str  # relative to the repository root
+    old: str   # must occur exactly once in `file`
+    new: str
+    tests: tuple[str, ...]  # pytest node ids or files expected to catch it
+    select: str = ""        # optional pytest -k expression to keep the run short
+
+
+MUTATIONS: tuple[Mutation, ...] = (
+    # --- training: learning and the loop --------------------------------------------------
+    Mutation("teacher label shift (each image paired with the previous image's label)",
+             "training/stages/teacher.py",
+             'target, valid = part["disparity"].float(), part["valid"]',
+             'target, valid = part["disparity"].roll(1, 0).float(), part["valid"]',
+             ("test/test_training_learning.py",), "teacher"),
+    Mutation("student pseudo-label shift",
+             "training/stages/student.py",
+             'pseudo = unl["pseudo"].float()',
+             'pseudo = unl["pseudo"].roll(1, 0).float()',
+             ("test/test_training_learning.py",), "student"),
+    Mutation("metric label shift",
+             "training/stages/metric.py",
+             'silog_loss(pred.float(), part["depth"].float(), part["valid"]',
+             'silog_loss(pred.float(), part["depth"].roll(1, 0).float(), part["valid"].roll(1, 0)',
+             ("test/test_training_learning.py",), "metric"),
+    Mutation("rank shard overlap (every DDP rank loads the whole global batch)",
+             "training/loop.py",
+             "for pos in range(lo, lo + per_rank)",
+             "for pos in range(s.batch_size)",
+             ("test/test_training_loop.py",)),
+    Mutation("RNG state not restored on resume",
+             "training/loop.py",
+             '_set_rng_state(state["rng"])',
+             'pass  # RNG restore removed',
+             ("test/test_training_loop.py",)),
+    Mutation("optimiser state not restored on resume",
+             "training/loop.py",
+             'optimizer.load_state_dict(state["optimizer"])',
+             'pass  # optimiser restore removed',
+             ("test/test_training_loop.py",), "kill or resume"),
+    Mutation("checkpoint written in place (a kill mid-write destroys the previous one)",
+             "training/loop.py",
+             "    with atomic_path(path, durable=True) as tmp:  # a kill mid-write keeps the "
+             "previous one\n        torch.save(state, tmp)",
+             "    torch.save(state, path)",
+             ("test/test_training_kill_resume.py",), "while_writing"),
+    Mutation("pseudo-labels stored under the wrong item",
+             "training/stages/pseudo_label.py",
+             "for i, disparity in zip(chunk, values):",
+             "for i, disparity in zip(chunk[1:] + chunk[:1], values):",
+             ("test/test_training_stages.py",), "pseudo_labels"),
+    # --- training geometry ----------------------------------------------------------------
+    Mutation("crop principal point +1 px (cy)",
+             "training/data/transforms.py",
+             "[fx, fy, cx - left, cy - top]",
+             "[fx, fy, cx - left, cy - top + 1]",
+             ("test/test_training_data_transforms.py",)),
+    Mutation("crop principal point -1 px (cx)",
+             "training/data/transforms.py",
+             "[fx, fy, cx - left, cy - top]",
+             "[fx, fy, cx - left - 1, cy - top]",
+             ("test/test_training_data_transforms.py",)),
+    Mutation("resize ignores the pixel-centre offset",
+             "training/data/samples.py",
+             "(cx + 0.5) * sx - 0.5, (cy + 0.5) * sy - 0.5",
+             "cx * sx, cy * sy",
+             ("test/test_training_data_transforms.py",)),
+    Mutation("flip mirrors cx about W instead of W - 1",
+             "training/data/transforms.py",
+             'sample["image"].shape[1] - 1 - cx',
+             'sample["image"].shape[1] - cx',
+             ("test/test_training_data_transforms.py",)),
+    # --- geometry shared by node and bag --------------------------------------------------
+    Mutation("cx/cy swap when reading K",
+             "depth_anything_ros/geometry/camera.py",
+             "fx, cx, fy, cy = k[0], k[2], k[4], k[5]",
+             "fx, cy, fy, cx = k[0], k[2], k[4], k[5]",
+             ("test/test_geometry_pointcloud.py", "test/test_ros_node_geometry.py")),
+    Mutation("range limits exclusive instead of inclusive",
+             "depth_anything_ros/geometry/pointcloud.py",
+             "(z < min_range) | (z > max_range)",
+             "(z <= min_range) | (z >= max_range)",
+             ("test/test_geometry_pointcloud.py", "test/test_ros_node_geometry.py")),
+    Mutation("stride off by one (cloud columns start at u = 1)",
+             "depth_anything_ros/geometry/pointcloud.py",
+             "columns = ((np.arange(z.shape[1], dtype=np.float32)",
+             "columns = ((np.arange(1, z.shape[1] + 1, dtype=np.float32)",
+             ("test/test_geometry_pointcloud.py",)),
+    Mutation("strided size rounds down (drops the last row/column)",
+             "depth_anything_ros/geometry/camera.py",
+             "-(-self.width // stride)",
+             "self.width // stride",
+             ("test/test_geometry_pointcloud.py",)),
+    Mutation("resized intrinsics scale cx by the height ratio",
+             "depth_anything_ros/geometry/camera.py",
+             "self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy",
+             "self.fx * sx, self.fy * sy, self.cx * sy, self.cy * sy",
+             ("test/test_geometry_pointcloud.py",)),
+    # --- node ----------------------------------------------------------------------------
+    Mutation("node: header stamp not copied to the outputs",
+             "depth_anything_ros/ros/node.py",
+             "        header = frame.msg.header\n",
+             "        header = type(frame.msg.header)(frame_id=frame.msg.header.frame_id)\n",
+             ("test/test_ros_node_end_to_end.py",), "stamp"),
+    Mutation("node: bgr/rgb swap before the model",
+             "depth_anything_ros/ros/node.py",
+             "result = self._estimator.predict(np.ascontiguousarray(rgb))",
+             "result = self._estimator.predict(np.ascontiguousarray(rgb[..., ::-1]))",
+             ("test/test_ros_node_end_to_end.py", "test/test_demo.py"), "estimator or shipped"),
+    Mutation("node: bgr8 input not converted to RGB",
+             "depth_anything_ros/conversions/image_codec.py",
+             "return cv2.cvtColor(np.ascontiguousarray(view), cv2.COLOR_BGR2RGB)",
+             "return np.ascontiguousarray(view)",
+             ("test/test_conversions_image_codec.py", "test/test_ros_node_end_to_end.py")),
+    Mutation("node: republished CameraInfo keeps the input resolution",
+             "depth_anything_ros/ros/messages.py",
+             "source.width, source.height,\n"
+             "                                         width, height)",
+             "source.width, source.height,\n"
+             "                                         source.width, source.height)",
+             ("test/test_ros_node_end_to_end.py",), "camera_info"),
+    Mutation("node and bag: invalid 32FC1 depth written as 0.0 instead of NaN",
+             "depth_anything_ros/conversions/depth_codec.py",
+             "values = np.where(valid, depth, np.nan).astype(\"<f4\", copy=False)",
+             "values = np.where(valid, depth, 0.0).astype(\"<f4\", copy=False)",
+             ("test/test_conversions_image_codec.py",)),
+    Mutation("node: inference runs with no subscriber (lazy mode broken)",
+             "depth_anything_ros/ros/node.py",
+             "        if not wanted:\n            self.stats.frame_skipped_lazy()",
+             "        if False:\n            self.stats.frame_skipped_lazy()",
+             ("test/test_ros_node_runtime.py",), "lazy or subscriber"),
+    # --- bag -----------------------------------------------------------------------------
+    Mutation("bag: output header drops the nanoseconds of the input stamp",
+             "depth_anything_ros/bag/messages.py",
+             "stamp=self._Time(sec=stamp.sec, nanosec=stamp.nanosec)",
+             "stamp=self._Time(sec=stamp.sec, nanosec=0)",
+             ("test/test_bag_process.py",)),
+    Mutation("bag: CameraInfo paired by bag time, not by the image's stamp",
+             "depth_anything_ros/bag/camera_info.py",
+             "        if stamp_ns in self._by_stamp:\n",
+             "        if False:\n",
+             ("test/test_bag_camera_info.py", "test/test_bag_process.py")),
+    Mutation("bag and node: 16UC1 millimetres truncated instead of rounded",
+             "depth_anything_ros/conversions/depth_codec.py",
+             "mm = np.round(np.asarray(depth, dtype=np.float32) * 1000.0)",
+             "mm = np.floor(np.asarray(depth, dtype=np.float32) * 1000.0)",
+             ("test/test_conversions_image_codec.py", "test/test_bag_process.py")),
+)
+
+
+class SnippetError(RuntimeError):
+    pass
+
+
+def apply(mutation: Mutation, root: Path) -> str:
+    """Write the mutated file under ``root``; return the original text (to restore)."""
+    path = root / mutation.file
+    if not path.is_file():
+        raise SnippetError(f"mutation {mutation.name!r}: file {mutation.file} does not exist")
+    text = path.read_text(encoding="utf-8")
+    count = text.count(mutation.old)
+    if count != 1:
+        where = "not found" if count == 0 else f"found {count} times"
+        raise SnippetError(f"mutation {mutation.name!r}: snippet {where} in {mutation.file}:\n"
+                           f"    {mutation.old!r}\n  update MUTATIONS in bench/mutations.py")
+    path.write_text(text.replace(mutation.old, mutation.new), encoding="utf-8")
+    return text
+
+
+def check_snippets(root: Path = REPO) -> list[str]:
+    """Problems with the table (missing snippets, unknown test files); [] when all is well."""
+    problems = []
+    for mutation in MUTATIONS:
+        text_path = root / mutation.file
+        text = text_path.read_text(encoding="utf-8") if text_path.is_file() else ""
+        count = text.count(mutation.old)
+        if count != 1:
+            where = "not found" if count == 0 else f"found {count} times"
+            problems.append(f"{mutation.name}: snippet {where} in {mutation.file}: "
+                            f"{mutation.old!r}")
+        for test in mutation.tests:
+            if not (root / test.split("::")[0]).is_file():
+                problems.append(f"{mutation.name}: test file {test} does not exist")
+    names = [m.name for m in MUTATIONS]
+    problems += [f"duplicate mutation name {n!r}" for n in sorted(set(names)) if names.count(n) > 1]
+    return problems
+
+
+def copy_repository(destination: Path) -> None:
+    """Tracked and untracked-but-not-ignored files (no .venv, no caches), symlinks kept."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=REPO, capture_output=True, check=True).stdout.split(b"\0")
+    for raw in filter(None, listed):
+        relative = raw.decode()
+        source, target = REPO / relative, destination / relative
+        if not source.exists() and not source.is_symlink():
+            continue  # deleted in the working tree
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            os.symlink(os.readlink(source), target)
+        else:
+            shutil.copy2(source, target)
+
+
+def run_tests(mutation: Mutation, root: Path, timeout: float) -> tuple[list[str], str, float]:
+    """(failed test ids, last output lines, seconds) of the mutation's tests in ``root``."""
+    report = root / ".mutation-junit.xml"
+    report.unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--maxfail=5",
+            f"--junitxml={report}", *mutation.tests]
+    if mutation.select:
+        argv += ["-k", mutation.select]
+    env = dict(os.environ, PYTHONPATH=str(root), PYTHONDONTWRITEBYTECODE="1",
+               DEPTH_ANYTHING_CACHE=os.environ.get(
+                   "DEPTH_ANYTHING_CACHE", str(REPO / ".cache" / "depth_anything_ros")))
+    start = time.monotonic()
+    try:
+        done = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+        output = done.stdout + done.stderr
+    except subprocess.TimeoutExpired as exc:
+        return ["(timed out: counted as caught only if a test had failed)"], str(exc), \
+            time.monotonic() - start
+    failed = []
+    if report.is_file():
+        for case in ET.parse(report).getroot().iter("testcase"):
+            if case.find("failure") is not None or case.find("error") is not None:
+                failed.append(f"{case.get('classname')}::{case.get('name')}")
+    if not failed and done.returncode not in (0, 5):
+        failed.append(f"(pytest exit {done.returncode}: collection or import error)")
+    return failed, "\n".join(output.strip().splitlines()[-3:]), time.monotonic() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default="", help="run mutations whose name contains this")
+    parser.add_argument("--check", action="store_true", help="only check that snippets exist")
+    parser.add_argument("--list", action="store_true", help="list the mutations")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per mutation")
+    args = parser.parse_args(argv)
+
+    if args.list:
+        for m in MUTATIONS:
+            print(f"{m.name}  [{m.file}]  -> {', '.join(m.tests)}"
+                  + (f" -k '{m.select}'" if m.select else ""))
+        return 0
+    problems = check_snippets()
+    for problem in problems:
+        print(f"MISSING: {problem}", file=sys.stderr)
+    if args.check or problems:
+        print(f"{len(MUTATIONS)} mutations, {len(problems)} problem(s) in the table")
+        return 1 if problems else 0
+
+    chosen = [m for m in MUTATIONS if args.only.lower() in m.name.lower()]
+    caught = 0
+    begin = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="mutations-") as tmp:
+        root = Path(tmp) / "repo"
+        copy_repository(root)
+        for i, mutation in enumerate(chosen, 1):
+            original = apply(mutation, root)
+            try:
+                failed, tail, seconds = run_tests(mutation, root, args.timeout)
+            finally:
+                (root / mutation.file).write_text(original, encoding="utf-8")
+            verdict = "CAUGHT" if failed else "SURVIVED"
+            caught += bool(failed)
+            print(f"[{i}/{len(chosen)}] {verdict} in {seconds:.0f} s: {mutation.name}", flush=True)
+            for test in failed[:5]:
+                print(f"      by {test}", flush=True)
+            if not failed:
+                print(f"      tests run: {' '.join(mutation.tests)}\n      {tail}", flush=True)
+    print(f"{caught}/{len(chosen)} mutations caught "
+          f"({(time.monotonic() - begin) / 60:.1f} min)")
+    return 0 if caught == len(chosen) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
