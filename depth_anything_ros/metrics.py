@@ -20,6 +20,8 @@ __all__ = [
     "relative_depth_metrics",
     "valid_depth_mask",
     "mean_metrics",
+    "median_scale",
+    "scale_jitter",
 ]
 
 METRIC_NAMES = (
@@ -116,3 +118,22 @@ def mean_metrics(per_image: Iterable[Mapping[str, float]]) -> dict[str, float]:
     out = {name: float(np.mean([r[name] for r in rows])) for name in METRIC_NAMES}
     out["n_images"] = len(rows)
     return out
+
+
+def median_scale(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> float:
+    """The per-frame oracle scale median(gt / pred) over ``mask`` (finite, positive predictions);
+    NaN when no pixel qualifies. Multiplying ``pred`` by it is the "median-oracle" protocol."""
+    pred = np.asarray(pred, dtype=np.float64)
+    gt = np.asarray(gt, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        use = np.asarray(mask, dtype=bool) & np.isfinite(pred) & (pred > 0) & np.isfinite(gt)
+    if not use.any():
+        return float("nan")
+    return float(np.median(gt[use] / pred[use]))
+
+
+def scale_jitter(scales: Iterable[float]) -> float:
+    """std of log per-frame scale: how much the metric scale wobbles from frame to frame (0 for
+    a model whose error is one constant factor); NaN with fewer than two finite scales."""
+    logs = np.log([s for s in scales if np.isfinite(s) and s > 0])
+    return float(np.std(logs)) if len(logs) >= 2 else float("nan")

@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--min-depth", type=float, help="scoring range (default: the dataset's)")
     e.add_argument("--max-depth", type=float)
     e.add_argument("--input-size", type=int, help="network input size (default: the model's)")
+    e.add_argument("--focal-correction", default="auto", choices=("auto", "on", "off"),
+                   help="multiply metric depth by f/f_c from each sample's intrinsics when the "
+                        "checkpoint declares its focal (auto: canonical-focal checkpoints only)")
     x = sub.add_parser("export", help="write our .safetensors with provenance and check it loads")
     x.add_argument("--weights", required=True)
     x.add_argument("--out", required=True)
@@ -70,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             rng = (args.min_depth if args.min_depth is not None else 1e-3,
                    args.max_depth if args.max_depth is not None else 80.0)
         metrics = evaluate_weights(args.weights, args.data, num=args.num, device=args.device,
-                                   depth_range=rng, input_size=args.input_size)
+                                   depth_range=rng, input_size=args.input_size,
+                                   focal_correction=args.focal_correction)
         print(json.dumps(metrics, indent=2) if args.json else format_table(metrics))
         return 0
     if args.stage == "export":
