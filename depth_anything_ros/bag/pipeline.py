@@ -71,6 +71,8 @@ class BagPipeline:
         self.use_rectified = options.intrinsics_source == "P"
         self.write_info = len(infos) > 0
         self.write_points = self.write_info and options.points
+        self.corrects_focal = bool(getattr(estimator, "corrects_focal", False))
+        self._warned_focal = False
         self.factory = MessageFactory(_typestore(options.distro))
         self.copy_conns: dict[int, Any] = {}  # input connection id → output connection
         self.out_conns: dict[str, Any] = {}  # "image" | "info" | "points" → output connection
@@ -193,9 +195,31 @@ class BagPipeline:
 
     def _predict(self, batch: list[_Frame]) -> None:
         rgbs = np.stack([f.rgb for f in batch])
-        depths = self.estimator.predict_batch(rgbs).values
+        fx = [self._frame_fx(f) for f in batch] if self.corrects_focal else None
+        depths = self.estimator.predict_batch(rgbs, fx=fx).values
         for frame, depth in zip(batch, depths):
             frame.depth = depth
+
+    def _frame_fx(self, frame: _Frame) -> float | None:
+        """fx in pixels of the frame's image from its CameraInfo (None: no usable info; the
+        depth then stays uncorrected for focal, and the job says so once)."""
+        from depth_anything_ros.geometry.camera import intrinsics_from_matrices
+
+        assert frame.rgb is not None and frame.stamp is not None
+        height, width = frame.rgb.shape[:2]
+        info = self.infos.lookup(frame.stamp.ns, frame.bag_time)
+        try:
+            if info is None:
+                raise ValueError("no CameraInfo")
+            scaled = self.factory.camera_info(frame.stamp, info, width, height)
+            return intrinsics_from_matrices(scaled.k, scaled.p, width, height,
+                                            self.use_rectified).fx
+        except ValueError as exc:  # CameraInfoError
+            if not self._warned_focal:
+                self._warned_focal = True
+                log.warning("frame %d: %s; depth without focal correction where CameraInfo is "
+                            "missing or unusable", frame.index, exc)
+            return None
 
     def _built(self, stream: Iterable[Any], pool: ThreadPoolExecutor) -> Iterator[Any]:
         """Frames with depth → futures of their serialized outputs, in order (the writer

@@ -24,7 +24,7 @@ succeeded; the input bag is never modified.
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from depth_anything_ros.commands.predict import add_model_arguments
+    from depth_anything_ros.commands.predict import add_focal_arguments, add_model_arguments
 
     parser = subparsers.add_parser("bag", help=HELP, description=DESCRIPTION,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -35,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--camera-info-topic", default=None, metavar="C",
                         help="CameraInfo topic (default: <ns>/camera_info beside the image topic)")
     add_model_arguments(parser)
+    add_focal_arguments(parser)  # the focal comes from each frame's CameraInfo (K, or P)
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"),
                         help="compute precision; fp16 needs CUDA (default: fp32)")
@@ -94,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
         preflight(args.input, args.output, options)  # fail before the model loads
     except BagError as exc:
         raise UserError(one_line(exc)) from exc
-    estimator = load_estimator(args, device=args.device, precision=args.precision)
+    estimator = load_estimator(args, device=args.device, precision=args.precision,
+                               focal_correction=args.focal_correction)
     _interrupt_on_sigterm()
     try:
         summary = process_bag(args.input, args.output, estimator, options,

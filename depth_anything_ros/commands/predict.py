@@ -32,7 +32,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="compute precision; fp16 needs CUDA (default: fp32)")
     parser.add_argument("--colormap", default="turbo",
                         help="cv2 colormap of the previews (default: turbo)")
+    add_focal_arguments(parser)
+    lens = parser.add_mutually_exclusive_group()
+    lens.add_argument("--fx", type=float, default=None, metavar="PIXELS",
+                      help="the camera's focal length in pixels of the given images (K[0]): "
+                           "metric depth is corrected by f/f_c when the model declares its focal")
+    lens.add_argument("--hfov", type=float, default=None, metavar="DEG",
+                      help="the camera's horizontal field of view in degrees (instead of --fx)")
     parser.set_defaults(func=run)
+
+
+def add_focal_arguments(parser: argparse.ArgumentParser) -> None:
+    """--focal-correction (shared with `bag`)."""
+    parser.add_argument("--focal-correction", default="auto", choices=("auto", "on", "off"),
+                        help="multiply metric depth by f/f_c (the camera's normalised focal over "
+                             "the model's): auto = for checkpoints trained in canonical-focal "
+                             "space (the shipped model); on = also for official metric files "
+                             "with a known training camera; off = never (default: auto)")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -104,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
 
     from depth_anything_ros.cli import UserError
     from depth_anything_ros.atomic_file import save_npy_atomic
+    from depth_anything_ros.geometry.focal import fx_from_hfov
     from depth_anything_ros.visualize import (COLORMAPS, colorize, write_depth_png_mm,
                                               write_image_atomic)
 
@@ -119,16 +136,26 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"{args.out}: cannot create the output folder ({exc.strerror})") from exc
 
+    for name in ("fx", "hfov"):
+        value = getattr(args, name)
+        if value is not None and not (0 < value < (180 if name == "hfov" else float("inf"))):
+            raise UserError(f"--{name} {value}: must be "
+                            + ("within (0, 180) degrees" if name == "hfov" else "> 0 pixels"))
     # channels_last: the DPT head's convolutions run ~1.5x faster on CPU (bench/model_cpu.py).
     estimator = load_estimator(args, device=args.device, precision=args.precision,
-                               channels_last=True)
+                               channels_last=True, focal_correction=args.focal_correction)
+    if (args.fx or args.hfov) and not estimator.corrects_focal:
+        print(f"note: --fx/--hfov ignored: focal_correction {args.focal_correction!r} does not "
+              "apply to this model (it declares no canonical focal, or is relative)",
+              file=sys.stderr)
     metric = estimator.kind.name == "METRIC_DEPTH"
     # Near objects look the same in both: small depth and large disparity both mean near.
     colormap = args.colormap if not metric else _reversed(args.colormap)
     progress = tqdm(args.images, unit="image", disable=len(args.images) < 2, file=sys.stderr)
     for image in progress:
         rgb = read_rgb(image)
-        values = estimator.predict(rgb).values
+        fx = args.fx if args.hfov is None else fx_from_hfov(args.hfov, rgb.shape[1])
+        values = estimator.predict(rgb, fx=fx).values
         stem = image.stem  # not Path.with_suffix: "frame.001" must keep its dot
         try:
             save_npy_atomic(args.out / f"{stem}.npy", values)

@@ -171,7 +171,7 @@ class DepthNode(Node):
             return DepthEstimator.from_weights(
                 s.weights or None, version=s.version or None, variant=s.variant or None,
                 max_depth=s.max_depth or None, input_size=s.input_size or None,
-                device=s.device, precision=s.precision)
+                device=s.device, precision=s.precision, focal_correction=s.focal_correction)
         except (ValueError, OSError, RuntimeError, KeyError) as exc:
             raise StartupError(f"cannot load the model (parameter 'weights' = "
                                f"{s.weights or 'shipped default'!r}): {exc}") from None
@@ -313,7 +313,8 @@ class DepthNode(Node):
         info, intr = self._intrinsics(header, width, height, s)
         if intr is None and s.require_camera_info:
             return
-        result = self._estimator.predict(np.ascontiguousarray(rgb))
+        result = self._estimator.predict(np.ascontiguousarray(rgb),
+                                         fx=intr.fx if intr is not None else None)
         depth = self._to_metres(result.values, s)
         self._publish(header, rgb, depth, info, intr, s, wanted)
         latency = (self.get_clock().now() - Time.from_msg(header.stamp)).nanoseconds * 1e-9
