@@ -140,6 +140,7 @@ def test_info_prints_architecture_variant_and_parameter_count(metric_weights, ca
     assert "metric, max_depth 10 m" in text
     assert f"{total:,}" in text
     assert "test_cli_predict_info" in text  # provenance
+    assert "focal:       not declared" in text
 
 
 def test_info_json_holds_config_parameters_and_provenance(relative_weights, capsys):
@@ -176,7 +177,7 @@ def test_console_script_predicts_and_reports_errors(tmp_path, metric_weights):
     assert "none.pth" in bad.stderr
 
 
-def test_predict_corrects_a_canonical_focal_model_by_fx_or_hfov(tmp_path):
+def test_predict_corrects_a_canonical_focal_model_by_fx_or_hfov(tmp_path, capsys):
     from depth_anything_ros.geometry.focal import CANONICAL
 
     weights = tmp_path / "canonical.safetensors"
@@ -198,6 +199,8 @@ def test_predict_corrects_a_canonical_focal_model_by_fx_or_hfov(tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "hfov" / "a.npy"), plain * (20 / 30) / 0.5,
                                rtol=1e-5)
     np.testing.assert_array_equal(np.load(tmp_path / "off" / "a.npy"), plain)
+    assert main(["info", "--weights", str(weights)]) == 0
+    assert "focal:       canonical 0.500 (fx / shorter side)" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("flags, message", [

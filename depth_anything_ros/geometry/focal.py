@@ -75,8 +75,10 @@ def corrects_focal(policy: str, focal_origin: str | None) -> bool:
     """Whether ``policy`` applies the f/f_c correction to a checkpoint of ``focal_origin``.
 
     ``auto`` corrects our canonical-focal checkpoints and leaves single-camera checkpoints
-    (official Hypersim/VKITTI2 files) alone; see docs/metric_scale.md for the evidence.
-    ``on`` corrects whenever a focal is declared; ``off`` never does.
+    (official Hypersim/VKITTI2 files) alone: a model trained on one lens still reads about half
+    of a lens change from the image itself, so the full factor over-corrects it (measured in
+    docs/training.md, "Metric scale and the lens"). ``on`` corrects whenever a focal is
+    declared; ``off`` never does.
     """
     if policy not in FOCAL_CORRECTIONS:
         raise ValueError(f"focal_correction must be one of {FOCAL_CORRECTIONS}, got {policy!r}")
