@@ -1,6 +1,8 @@
 """TUM RGB-D frames as a ROS 2 bag, and `depth-anything-ros bag` output scored against them.
 
-    python bench/tum_bag.py OUT_BAG [--split test] [--every 1]
+    python bench/tum_bag.py write OUT_BAG [--split test] [--every 1]
+    depth-anything-ros bag OUT_BAG DEPTH_BAG --image-topic /camera/rgb/image_color
+    python bench/tum_bag.py score OUT_BAG DEPTH_BAG
 
 Writes, per frame (header stamp = the TUM colour stamp, frame_id ``camera_rgb_optical_frame``):
 
@@ -16,6 +18,7 @@ sensor depth by stamp. TUM RGB-D: Sturm et al., IROS 2012, CC BY 4.0.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -126,11 +129,19 @@ def main() -> int:
     from depth_anything_ros.training.data.tum import TumDataset, default_tum_dir
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("out", type=Path, help="bag folder to write (must not exist)")
-    parser.add_argument("--tum", type=Path, default=None, help="TUM folder (default: $DAR_TUM_DIR)")
-    parser.add_argument("--split", default="test", choices=("train", "test", "all"))
-    parser.add_argument("--every", type=int, default=1)
+    sub = parser.add_subparsers(dest="command", required=True)
+    write = sub.add_parser("write", help="TUM frames → a bag")
+    write.add_argument("out", type=Path, help="bag folder to write (must not exist)")
+    write.add_argument("--tum", type=Path, default=None, help="TUM folder (default: $DAR_TUM_DIR)")
+    write.add_argument("--split", default="test", choices=("train", "test", "all"))
+    write.add_argument("--every", type=int, default=1)
+    score = sub.add_parser("score", help="the bag tool's depth against the sensor depth")
+    score.add_argument("tum_bag", type=Path, help="the bag `write` made")
+    score.add_argument("depth_bag", type=Path, help="what `depth-anything-ros bag` made of it")
     args = parser.parse_args()
+    if args.command == "score":
+        print(json.dumps(score_depth_bag(args.depth_bag, args.tum_bag), indent=2))
+        return 0
     dataset = TumDataset(args.tum or default_tum_dir(), split=args.split, every=args.every)
     stamps = write_tum_bag(dataset, args.out)
     print(f"wrote {len(stamps)} TUM frames ({args.split}) to {args.out}")
