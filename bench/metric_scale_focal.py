@@ -1,7 +1,8 @@
 """Metric scale of a model on held-out data: what the lens does to it, what the focal correction
 and a per-frame oracle rescale buy, and how much the scale wobbles from frame to frame.
+(The focal half of issue 11's bench; the anchors half lives in bench/metric_scale.py.)
 
-    python bench/metric_scale.py [--weights W] [--quick] [--out DIR] [--sections fov,tum]
+    python bench/metric_scale_focal.py [--weights W] [--quick] [--out DIR] [--sections fov,tum]
 
 Sections (one function each, returning table rows, so more sections merge in by name):
 
