@@ -23,6 +23,8 @@ __all__ = [
     "relative_depth_metrics",
     "valid_depth_mask",
     "mean_metrics",
+    "median_scale",
+    "scale_jitter",
 ]
 
 METRIC_NAMES = (
@@ -170,3 +172,10 @@ def mean_metrics(per_image: Iterable[Mapping[str, float]]) -> dict[str, float]:
     out = {name: float(np.mean([r[name] for r in rows])) for name in METRIC_NAMES}
     out["n_images"] = len(rows)
     return out
+
+
+def scale_jitter(scales: Iterable[float]) -> float:
+    """std of log per-frame scale: how much the metric scale wobbles from frame to frame (0 for
+    a model whose error is one constant factor); NaN with fewer than two finite scales."""
+    logs = np.log([s for s in scales if np.isfinite(s) and s > 0])
+    return float(np.std(logs)) if len(logs) >= 2 else float("nan")

@@ -358,3 +358,37 @@ def test_frames_of_different_sizes_are_batched_separately_and_all_written(tmp_pa
     np.testing.assert_allclose(_depth(depths[2].msg), estimator.predict(synthetic_rgb(2, 32, 40)).values,
                                rtol=1e-5, atol=1e-5)
     assert not math.isnan(float(_depth(depths[3].msg).mean()))
+
+
+def test_a_canonical_focal_model_is_corrected_with_each_frames_camera_info(tmp_path):
+    from depth_anything_ros.geometry.focal import CANONICAL
+    from depth_anything_ros.model import DepthAnything, ModelConfig, save_model
+
+    import torch
+
+    torch.manual_seed(0)
+    config = ModelConfig.preset("vitpico", variant="metric", max_depth=20.0, input_size=70,
+                                canonical_focal=0.5, focal_origin=CANONICAL)
+    weights = tmp_path / "canonical.safetensors"
+    save_model(DepthAnything(config).eval(), weights)
+    estimator = DepthEstimator.from_weights(weights, device="cpu")
+    src = tmp_path / "in"
+    recorded = write_camera_bag(src, frames=3)
+    process_bag(src, tmp_path / "out", estimator, BagJobOptions(CAM, batch_size=2))
+    process_bag(src, tmp_path / "off", DepthEstimator.from_weights(
+        weights, device="cpu", focal_correction="off"), BagJobOptions(CAM, batch_size=2))
+    corrected = read_bag(tmp_path / "out")["/cam/depth/image"]
+    plain = read_bag(tmp_path / "off")["/cam/depth/image"]
+    for frame, message, raw in zip(recorded, corrected, plain):
+        # the camera_info's fx = 60 px on a 64×48 image: f = 60 / 48, f_c = 0.5
+        expected = estimator.predict(frame.rgb, fx=FX).values
+        np.testing.assert_allclose(_depth(message.msg), expected, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(_depth(message.msg), _depth(raw.msg) * (FX / 48) / 0.5,
+                                   rtol=1e-5)
+    # without CameraInfo the depth is written uncorrected (and the job says so in its log)
+    bare = tmp_path / "bare"
+    write_camera_bag(bare, frames=2, info_topic=None)
+    process_bag(bare, tmp_path / "bare_out", estimator, BagJobOptions(CAM))
+    first = read_bag(tmp_path / "bare_out")["/cam/depth/image"][0]
+    np.testing.assert_allclose(_depth(first.msg), estimator.predict(recorded[0].rgb).values,
+                               rtol=1e-5, atol=1e-5)

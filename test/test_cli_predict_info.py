@@ -1,5 +1,6 @@
 """`depth-anything-ros predict` and `info` on checkpoints the tests save with `save_model`."""
 import json
+import re
 import os
 import subprocess
 import sys
@@ -150,6 +151,7 @@ def test_info_prints_architecture_variant_and_parameter_count(metric_weights, ca
     assert "metric, max_depth 10 m" in text
     assert f"{total:,}" in text
     assert "test_cli_predict_info" in text  # provenance
+    assert "focal:       not declared" in text
 
 
 def test_info_json_holds_config_parameters_and_provenance(relative_weights, capsys):
@@ -184,3 +186,41 @@ def test_console_script_predicts_and_reports_errors(tmp_path, metric_weights):
     assert bad.returncode == 2
     assert bad.stderr.strip().startswith("depth-anything-ros info: error:")
     assert "none.pth" in bad.stderr
+
+
+def test_predict_corrects_a_canonical_focal_model_by_fx_or_hfov(tmp_path, capsys):
+    from depth_anything_ros.geometry.focal import CANONICAL
+
+    weights = tmp_path / "canonical.safetensors"
+    save_tiny(weights, variant="metric", max_depth=10.0, canonical_focal=0.5,
+              focal_origin=CANONICAL)
+    rgb = write_image(tmp_path / "a.png", 30, 40, seed=3)
+    base = ["predict", str(tmp_path / "a.png"), "--weights", str(weights), "--device", "cpu"]
+    assert main(base + ["--out", str(tmp_path / "plain")]) == 0
+    assert main(base + ["--out", str(tmp_path / "fx"), "--fx", "45"]) == 0
+    assert main(base + ["--out", str(tmp_path / "hfov"), "--hfov", "90"]) == 0
+    assert main(base + ["--out", str(tmp_path / "off"), "--fx", "45",
+                        "--focal-correction", "off"]) == 0
+    plain = np.load(tmp_path / "plain" / "a.npy")
+    np.testing.assert_allclose(plain, DepthEstimator.from_weights(weights, device="cpu")
+                               .predict(rgb).values, rtol=1e-6)
+    # f = 45 / 30 (shorter side) = 1.5, f_c = 0.5: three times the canonical depth
+    np.testing.assert_allclose(np.load(tmp_path / "fx" / "a.npy"), plain * 3.0, rtol=1e-5)
+    # 90° over 40 px: fx = 20, f = 20 / 30
+    np.testing.assert_allclose(np.load(tmp_path / "hfov" / "a.npy"), plain * (20 / 30) / 0.5,
+                               rtol=1e-5)
+    np.testing.assert_array_equal(np.load(tmp_path / "off" / "a.npy"), plain)
+    assert main(["info", "--weights", str(weights)]) == 0
+    assert "focal:       canonical 0.500 (fx / shorter side)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--fx", "0"], "--fx 0.0: must be > 0 pixels"),
+    (["--hfov", "180"], "--hfov 180.0: must be within \\(0, 180\\) degrees"),
+])
+def test_predict_refuses_impossible_lenses(tmp_path, metric_weights, capsys, flags, message):
+    write_image(tmp_path / "a.png", 30, 40, seed=3)
+    status = main(["predict", str(tmp_path / "a.png"), "--weights", str(metric_weights),
+                   "--device", "cpu", "--out", str(tmp_path / "o"), *flags])
+    assert status == 2
+    assert re.search(message, capsys.readouterr().err)

@@ -98,6 +98,7 @@ def test_official_file_names_imply_version_variant_and_max_depth():
         "version": "v2",
         "variant": "metric",
         "max_depth": 20.0,
+        "canonical_focal": pytest.approx(886.81 / 768),  # Hypersim's training camera
     }
     assert (
         official_name_facts(Path("depth_anything_v2_metric_vkitti_vitl.pth"))["max_depth"] == 80.0

@@ -136,3 +136,42 @@ def test_colored_depth_is_bgr8_with_the_input_header(harness_factory):
     msg = send_and_wait(h, make_image(random_rgb(), stamp=(70, 5), frame_id="cam_c"), key="colored")
     assert (msg.encoding, msg.width, msg.height, msg.header.frame_id) == ("bgr8", 32, 24, "cam_c")
     assert len(msg.data) == 32 * 24 * 3
+
+
+def _canonical_plane_model(path, depth_m=2.0, focal=0.5):
+    """A vitpico metric model trained "in canonical-focal space" (f_c = ``focal``) whose output
+    is the constant ``depth_m`` canonical metres."""
+    import torch
+
+    from depth_anything_ros.geometry.focal import CANONICAL
+    from depth_anything_ros.model import DepthAnything, ModelConfig, save_model
+
+    model = DepthAnything(ModelConfig.preset("vitpico", variant="metric", max_depth=10.0,
+                                             input_size=42, canonical_focal=focal,
+                                             focal_origin=CANONICAL))
+    with torch.no_grad():
+        last = model.depth_head.scratch.output_conv2[2]
+        last.weight.zero_()
+        last.bias.fill_(float(np.log(depth_m / 10.0 / (1 - depth_m / 10.0))))
+    save_model(model, path)
+    return path
+
+
+@pytest.mark.parametrize("policy, expected", [("auto", 2.0 * (40.0 / 24) / 0.5), ("off", 2.0)])
+def test_depth_is_focal_corrected_with_the_frames_camera_info(harness_factory, tmp_path,
+                                                              policy, expected):
+    weights = _canonical_plane_model(tmp_path / "canonical.safetensors")
+    h = harness_factory({"focal_correction": policy}, weights=weights)
+    h.wait_connected()
+    # no camera_info yet: nothing to correct with, the canonical depth goes out as it is
+    plain = send_and_wait(h, make_image(random_rgb(), stamp=(60, 0)), key="depth")
+    np.testing.assert_allclose(decode_depth("32FC1", 24, 32, plain.step, plain.is_bigendian,
+                                            plain.data), 2.0, rtol=1e-5)
+    # calibrated at 64×48 with fx 80: fx 40 px on the 32×24 image, f = 40 / 24
+    h.info_pub.publish(make_camera_info(64, 48, fx=80.0, fy=84.0, cx=31.0, cy=23.0))
+    time.sleep(0.2)  # let the camera_info reach the node before the image
+    msg = send_and_wait(h, make_image(random_rgb(), stamp=(60, 1)), key="points")
+    depth = h.wait_stamp("depth", (60, 1))
+    np.testing.assert_allclose(decode_depth("32FC1", 24, 32, depth.step, depth.is_bigendian,
+                                            depth.data), expected, rtol=1e-5)
+    np.testing.assert_allclose(cloud_from_msg(msg)["z"], expected, rtol=1e-5)

@@ -18,6 +18,7 @@ def test_default_model_is_a_small_metric_checkpoint_that_the_estimator_loads():
     assert path.stat().st_size <= 15 * 1024 * 1024
     config = inspect_checkpoint(path)
     assert config.variant == "metric" and config.max_depth == 20.0
+    assert (config.canonical_focal, config.focal_origin) == (0.7, "canonical")  # the card's f_c
     estimator = DepthEstimator.from_weights(None, device="cpu")
     rgb = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
     result = estimator.predict(rgb)

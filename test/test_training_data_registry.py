@@ -29,11 +29,16 @@ def test_keyword_overrides_beat_query_values(tmp_path, monkeypatch):
         ("synthetic:indoor:train?n=many", "n must be an integer, got 'many'"),
         (
             "synthetic:indoor:train?frames=3",
-            "unknown key\\(s\\) frames; allowed: n, size, cache, workers",
+            "unknown key\\(s\\) frames; allowed: n, size, hfov, cache, workers",
         ),
         ("synthetic:indoor:train?cache=maybe", "cache must be 1/0 or true/false"),
         ("bag:/tmp/x?depth=/d", "bag datasets need image=<topic>"),
         ("folder:/tmp/x?depth_scale=mm", "depth_scale must be a number"),
+        ("synthetic:indoor:test?hfov=wide", "hfov must be degrees like 60 or 40-110"),
+        ("synthetic:indoor:test?hfov=110-40", "lo <= hi"),
+        ("synthetic:indoor:test?hfov=190", "within 1..179"),
+        ("tum:/tmp/x?split=val", "split must be one of train, test, all"),
+        ("tum:/tmp/x?K=1,2,3", "K must be fx,fy,cx,cy"),
     ],
 )
 def test_malformed_specs_are_rejected_quoting_the_spec(spec, message):

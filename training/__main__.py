@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--figure", metavar="OUT.png",
                    help="also draw worst/median/best frames, the abs_rel histogram and (metric "
                         "models) the per-frame scale over time into this PNG")
+    e.add_argument("--focal-correction", default="auto", choices=("auto", "on", "off"),
+                   help="multiply metric depth by f/f_c from each sample's intrinsics when the "
+                        "checkpoint declares its focal (auto: canonical-focal checkpoints only)")
     x = sub.add_parser("export", help="write our .safetensors with provenance and check it loads")
     x.add_argument("--weights", required=True)
     x.add_argument("--out", required=True)
@@ -80,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             from depth_anything_ros.training.figures import EvaluationFigure
             figure = EvaluationFigure()
         metrics = evaluate_weights(args.weights, args.data, num=args.num, device=args.device,
-                                   depth_range=rng, input_size=args.input_size, on_frame=figure)
+                                   depth_range=rng, input_size=args.input_size, on_frame=figure,
+                                   focal_correction=args.focal_correction)
         print(json.dumps(metrics, indent=2) if args.json else format_table(metrics))
         if figure is not None:
             figure.save(args.figure, title=f"{Path(args.weights).name} on {args.data}")

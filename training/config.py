@@ -40,6 +40,7 @@ class DataSection:
     unlabeled: str = "synthetic:outdoor:train"   # pseudo-labelled by the teacher
     eval_relative: str = "synthetic:outdoor:test"  # zero-shot relative benchmark
     metric_train: str = "synthetic:indoor:train"
+    metric_mix: str | None = None       # a second labeled set in every metric batch (real frames)
     metric_eval: str = "synthetic:indoor:test"
     crop: int = 140                     # training crop side, multiple of 14 (paper: 518)
     num_unlabeled: int | None = None    # cap on unlabeled images (None = all)
@@ -91,6 +92,8 @@ class MetricSection(OptimSection):
     schedule: str = "poly"
     init_head: bool = False             # DA2 starts the metric head at random (False)
     init_weights: str | None = None     # relative model to start from; None = this run's student
+    canonical_focal: float | None = None  # train on d·f_c/f (f = fx / shorter side); None = off
+    mix_batch_size: int = 0             # samples of data.metric_mix per step (added to batch_size)
 
 
 @dataclass
@@ -197,6 +200,15 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     config = _build(Config, tree, "")
     if config.data.crop % 14:
         raise ConfigError(f"data.crop: {config.data.crop} is not a multiple of 14 (ViT patch size)")
+    focal = config.metric.canonical_focal
+    if focal is not None and not focal > 0:
+        raise ConfigError(f"metric.canonical_focal: {focal} must be a normalised focal > 0 or null")
+    if bool(config.data.metric_mix) != (config.metric.mix_batch_size > 0):
+        raise ConfigError(
+            "data.metric_mix and metric.mix_batch_size go together: name a dataset and give it "
+            f"a batch size > 0, or neither (got {config.data.metric_mix!r}, "
+            f"{config.metric.mix_batch_size})"
+        )
     for name in ("teacher", "student", "metric"):
         section = getattr(config, name)
         if section.schedule not in ("linear", "poly", "onecycle", "constant"):

@@ -77,6 +77,8 @@ class BagPipeline:
         self.cameras = CameraModelCache()  # the node's camera models: rays once per CameraInfo
         self.write_info = len(infos) > 0 or options.fallback_hfov_deg > 0
         self.write_points = self.write_info and options.points
+        self.corrects_focal = bool(getattr(estimator, "corrects_focal", False))
+        self._warned_focal = False
         self.factory = MessageFactory(_typestore(options.distro))
         self.copy_conns: dict[int, Any] = {}  # input connection id → output connection
         self.out_conns: dict[str, Any] = {}  # "image" | "info" | "points" → output connection
@@ -199,12 +201,25 @@ class BagPipeline:
 
     def _predict(self, batch: list[_Frame]) -> None:
         rgbs = np.stack([f.rgb for f in batch])
-        depths = self.estimator.predict_batch(rgbs).values
+        fx = [self._frame_fx(f) for f in batch] if self.corrects_focal else None
+        depths = self.estimator.predict_batch(rgbs, fx=fx).values
         for frame, depth in zip(batch, depths):
             frame.depth = depth
             if self.scale is not None:  # here, in bag order: the filter's state needs it
                 frame.depth, frame.error = self.scale.to_metres(
                     depth, frame.stamp, self._camera_model(frame, *depth.shape[::-1]))
+
+    def _frame_fx(self, frame: _Frame) -> float | None:
+        """fx in pixels of the frame's image, from its camera model by the node's rules (None: no
+        usable CameraInfo; the depth then stays uncorrected for focal, and the job says so once)."""
+        assert frame.rgb is not None
+        height, width = frame.rgb.shape[:2]
+        camera = self._camera_model(frame, width, height)
+        if camera is None and not self._warned_focal:
+            self._warned_focal = True
+            log.warning("frame %d: no usable CameraInfo; depth without focal correction where "
+                        "CameraInfo is missing or unusable", frame.index)
+        return None if camera is None else camera.intrinsics.fx
 
     def _built(self, stream: Iterable[Any], pool: ThreadPoolExecutor) -> Iterator[Any]:
         """Frames with depth → futures of their serialized outputs, in order (the writer

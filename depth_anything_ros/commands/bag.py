@@ -39,7 +39,8 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     """Every option of a bag job. `bag` and `bags` both take exactly these: a new option goes
     here, and if it changes the job, into `BagJobOptions` under the same name as its dest
     (`job_options` copies those over), so `bags` gets it with no further code."""
-    from depth_anything_ros.commands.predict import add_backend_arguments, add_model_arguments
+    from depth_anything_ros.commands.predict import (add_backend_arguments, add_focal_arguments,
+                                                     add_model_arguments)
 
     parser.add_argument("--image-topic", required=True, metavar="T",
                         help="camera topic (sensor_msgs/Image or sensor_msgs/CompressedImage)")
@@ -47,6 +48,7 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
                         help="CameraInfo topic (default: <ns>/camera_info beside the image topic)")
     add_model_arguments(parser)
     add_backend_arguments(parser)
+    add_focal_arguments(parser)  # the focal comes from each frame's CameraInfo (K, or P)
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
     parser.add_argument("--precision", default=None, choices=("fp32", "fp16", "bf16"),
                         help="compute precision; fp16 needs CUDA with torch (default: fp32, or an "

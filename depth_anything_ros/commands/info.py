@@ -70,6 +70,17 @@ def _read_export(path, overrides):
     return reader(path, **{k: v for k, v in overrides.items() if v is not None})[0]
 
 
+def _focal_text(c: dict[str, Any]) -> str:
+    focal = c.get("canonical_focal")
+    if focal is None:
+        return "not declared (no focal correction)"
+    if c.get("focal_origin") == "canonical":
+        return (f"canonical {focal:.3f} (fx / shorter side): depth × f/{focal:.3f} with the "
+                "camera's fx (focal_correction auto)")
+    return (f"training camera {focal:.3f} (fx / shorter side): corrected only with "
+            "focal_correction on")
+
+
 def format_text(info: dict[str, Any]) -> str:
     c = info["config"]
     p = info["parameters"]
@@ -86,6 +97,7 @@ def format_text(info: dict[str, Any]) -> str:
         ("variant", variant),
         ("output", info["output"]),
         ("input size", f"{c['input_size']} (a 640×480 frame runs at {w}×{h})"),
+        ("focal", _focal_text(c)),
         ("parameters", f"{p['total']:,} (encoder {p['encoder'] / 1e6:.2f}M, "
                        f"head {p['head'] / 1e6:.2f}M)"),
         ("provenance", (json.dumps(info["provenance"], sort_keys=True) if info["provenance"]

@@ -43,7 +43,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--gt-scale", type=float, default=1000.0, metavar="UNITS",
                         help="16-bit PNG ground truth: units per metre (default: 1000, "
                              "millimetres; TUM RGB-D: 5000)")
+    add_focal_arguments(parser)
+    lens = parser.add_mutually_exclusive_group()
+    lens.add_argument("--fx", type=float, default=None, metavar="PIXELS",
+                      help="the camera's focal length in pixels of the given images (K[0]): "
+                           "metric depth is corrected by f/f_c when the model declares its focal")
+    lens.add_argument("--hfov", type=float, default=None, metavar="DEG",
+                      help="the camera's horizontal field of view in degrees (instead of --fx)")
     parser.set_defaults(func=run)
+
+
+def add_focal_arguments(parser: argparse.ArgumentParser) -> None:
+    """--focal-correction (shared with `bag`)."""
+    parser.add_argument("--focal-correction", default="auto", choices=("auto", "on", "off"),
+                        help="multiply metric depth by f/f_c (the camera's normalised focal over "
+                             "the model's): auto = for checkpoints trained in canonical-focal "
+                             "space (the shipped model); on = also for official metric files "
+                             "with a known training camera; off = never (default: auto)")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,7 +99,7 @@ def load_estimator(args: argparse.Namespace, **options):
     from depth_anything_ros.inference import DepthEstimator
     from depth_anything_ros.inference.backends import BackendMissing
 
-    for name in ("backend", "cache_dir"):
+    for name in ("backend", "cache_dir", "focal_correction"):
         if getattr(args, name, None) is not None:
             options.setdefault(name, getattr(args, name))
     try:
@@ -143,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
 
     from depth_anything_ros.cli import UserError
     from depth_anything_ros.atomic_file import save_npy_atomic
+    from depth_anything_ros.geometry.focal import fx_from_hfov
     from depth_anything_ros.previews import depth_preview
     from depth_anything_ros.visualize import (DEFAULT_COLORMAP, check_colormap,
                                               write_depth_png_mm, write_image_atomic)
@@ -161,15 +178,25 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"{args.out}: cannot create the output folder ({exc.strerror})") from exc
 
+    for name in ("fx", "hfov"):
+        value = getattr(args, name)
+        if value is not None and not (0 < value < (180 if name == "hfov" else float("inf"))):
+            raise UserError(f"--{name} {value}: must be "
+                            + ("within (0, 180) degrees" if name == "hfov" else "> 0 pixels"))
     # channels_last: the DPT head's convolutions run ~1.5x faster on CPU (bench/model_cpu.py).
     estimator = load_estimator(args, device=args.device, precision=args.precision,
-                               channels_last=True)
+                               channels_last=True, focal_correction=args.focal_correction)
+    if (args.fx or args.hfov) and not estimator.corrects_focal:
+        print(f"note: --fx/--hfov ignored: focal_correction {args.focal_correction!r} does not "
+              "apply to this model (it declares no canonical focal, or is relative)",
+              file=sys.stderr)
     metric = estimator.kind.name == "METRIC_DEPTH"
     progress = tqdm(args.images, unit="image", disable=len(args.images) < 2, file=sys.stderr)
     for index, image in enumerate(progress):
         rgb = read_rgb(image)
         try:
-            values = estimator.predict(rgb).values
+            fx = args.fx if args.hfov is None else fx_from_hfov(args.hfov, rgb.shape[1])
+            values = estimator.predict(rgb, fx=fx).values
         except ValueError as exc:  # e.g. an export made for another image size
             raise UserError(f"{image}: {one_line(exc)}") from exc
         try:

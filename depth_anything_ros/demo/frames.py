@@ -24,9 +24,10 @@ log = logging.getLogger(__name__)
 SCENES = ("indoor", "outdoor")
 # Walking pace indoors, a slow car outdoors (metres per second along the path).
 SPEED_MPS = {"indoor": 0.4, "outdoor": 3.0}
-# The middle of the fields of view the shipped model was trained on (depth_anything_ros.training.data.synthetic
-# HFOV_RANGE_DEG = 50..100°): monocular metric depth reads too near with a narrower lens and
-# too far with a wider one (REFERENCE.md §4), so the default does not favour either side.
+# The middle of the synthetic default lenses (depth_anything_ros.training.data.synthetic
+# HFOV_RANGE_DEG = 50..100°). Monocular metric depth reads too near with a narrower lens and too
+# far with a wider one (REFERENCE.md §4); the shipped model is trained in canonical-focal space
+# and the node rescales it by the camera_info's fx, so other lenses work too (models/README.md).
 DEFAULT_HFOV_DEG = 75.0
 
 

@@ -14,11 +14,14 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from depth_anything_ros.geometry.focal import (FOCAL_CORRECTIONS, corrects_focal, focal_scale,
+                                               normalised_focal)
 
 from .backends import (EXPORTED_SUFFIXES, RUNTIME_BACKENDS, backend_for_weights, build_forward,
                        normalise_backend)
@@ -44,11 +47,16 @@ class DepthKind(enum.Enum):
 
 @dataclass
 class DepthResult:
-    """float32 H×W (or B×H×W) values at camera resolution, their kind, and the forward time."""
+    """float32 H×W (or B×H×W) values at camera resolution, their kind, and the forward time.
+
+    ``focal_scale`` is the f/f_c factor already applied to ``values`` (1.0: no focal
+    correction; an array of one factor per frame for batches).
+    """
 
     values: np.ndarray
     kind: DepthKind
     model_time_s: float
+    focal_scale: float | np.ndarray = 1.0
 
     @property
     def is_metric(self) -> bool:
@@ -89,6 +97,9 @@ class DepthEstimator:
     so every backend gets the same); ``warmup`` (untimed forward passes at construction, on a
     ``warmup_shape`` (H, W) frame, so the first real frame is not slow); ``preprocess``
     ("auto": cv2 on CPU, on-device resize on CUDA; see `preprocess.py`).
+    ``focal_correction`` ("auto" | "on" | "off": multiply metric depth by f/f_c when the caller
+    gives the camera's ``fx`` and the checkpoint declares its focal f_c; see
+    `depth_anything_ros.geometry.focal.corrects_focal` for what "auto" does).
     """
 
     def __init__(
@@ -105,6 +116,7 @@ class DepthEstimator:
         backend: str = "torch",
         cache_dir: str | Path | None = None,
         threads: int | None = None,
+        focal_correction: str = "auto",
     ) -> None:
         backend = normalise_backend(backend)
         is_module = isinstance(model, torch.nn.Module)
@@ -129,6 +141,18 @@ class DepthEstimator:
             )
         if warmup < 0:
             raise ValueError(f"warmup must be >= 0 runs, got {warmup}")
+        if focal_correction not in FOCAL_CORRECTIONS:
+            raise ValueError(
+                f"focal_correction must be one of {FOCAL_CORRECTIONS}, got {focal_correction!r}"
+            )
+        if focal_correction == "on" and model.config.canonical_focal is None:
+            raise ValueError(
+                "focal_correction 'on' needs a metric checkpoint that declares its focal "
+                f"(canonical_focal); this {model.config.encoder} {model.config.variant} model "
+                "declares none: use 'auto' or 'off'"
+            )
+        self.focal_correction = focal_correction
+        self.corrects_focal = corrects_focal(focal_correction, model.config.focal_origin)
         self.input_size = size
         self.preprocess = preprocess
         self.backend = backend
@@ -221,15 +245,37 @@ class DepthEstimator:
         """(h, w) of the network input for a camera frame of ``height``×``width``."""
         return network_size(height, width, self.input_size)
 
-    def predict(self, rgb: np.ndarray) -> DepthResult:
-        """RGB uint8 H×W×3 → `DepthResult` with float32 H×W values at the input resolution."""
+    def focal_scale(self, fx: float | None, width: int, height: int) -> float:
+        """The f/f_c factor for a ``width``×``height`` frame of focal ``fx`` pixels (1.0 when
+        the policy, the checkpoint or a missing ``fx`` rules the correction out)."""
+        if fx is None or not self.corrects_focal:
+            return 1.0
+        try:
+            focal = normalised_focal(float(fx), width, height)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"fx: {exc}") from None
+        return focal_scale(focal, self.config.canonical_focal)
+
+    def predict(self, rgb: np.ndarray, fx: float | None = None) -> DepthResult:
+        """RGB uint8 H×W×3 → `DepthResult` with float32 H×W values at the input resolution.
+
+        ``fx``: the camera's focal length in pixels of ``rgb`` (e.g. CameraInfo K[0] scaled to
+        this size); enables the focal correction (class docstring).
+        """
         _check_image(rgb, "rgb", ndim=3)
-        result = self._run(rgb[None])
+        result = self._run(rgb[None], None if fx is None else [fx])
         result.values = result.values[0]
+        result.focal_scale = float(result.focal_scale[0])
         return result
 
-    def predict_batch(self, rgbs: np.ndarray) -> DepthResult:
-        """RGB uint8 B×H×W×3 (or a list of equal-size frames) → float32 B×H×W values."""
+    def predict_batch(
+        self, rgbs: np.ndarray, fx: float | Sequence[float | None] | None = None
+    ) -> DepthResult:
+        """RGB uint8 B×H×W×3 (or a list of equal-size frames) → float32 B×H×W values.
+
+        ``fx``: one focal in pixels for all frames, or one per frame, None where unknown
+        (see `predict`).
+        """
         if isinstance(rgbs, (list, tuple)):
             shapes = {getattr(im, "shape", None) for im in rgbs}
             if len(shapes) > 1:
@@ -237,7 +283,11 @@ class DepthEstimator:
                                  f"got {sorted(map(str, shapes))}")
             rgbs = np.stack(rgbs) if rgbs else np.empty((0, 0, 0, 3), np.uint8)
         _check_image(rgbs, "rgbs", ndim=4)
-        return self._run(rgbs)
+        if fx is not None:
+            fx = list(fx) if isinstance(fx, (list, tuple, np.ndarray)) else [fx] * len(rgbs)
+            if len(fx) != len(rgbs):
+                raise ValueError(f"fx: {len(fx)} focal lengths for a batch of {len(rgbs)} frames")
+        return self._run(rgbs, fx)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.precision == "fp32" or self.backend in RUNTIME_BACKENDS:
@@ -248,9 +298,12 @@ class DepthEstimator:
         if self._device.type == "cuda":
             torch.cuda.synchronize(self._device)
 
-    def _run(self, rgbs: np.ndarray) -> DepthResult:
+    def _run(self, rgbs: np.ndarray, fx: Sequence[float | None] | None = None) -> DepthResult:
         height, width = rgbs.shape[1:3]
         size = self.network_size(height, width)
+        count = len(rgbs)
+        scales = np.array([self.focal_scale(None if fx is None else fx[i], width, height)
+                           for i in range(count)], dtype=np.float32)
         with torch.inference_mode():
             x = prepare_batch(rgbs, size, self._device, self.preprocess)
             if self.channels_last:
@@ -263,8 +316,11 @@ class DepthEstimator:
                 mode="bilinear",
                 align_corners=self.config.version == "v2",
             )[:, 0]
+            if (scales != 1.0).any():
+                out = out * torch.from_numpy(scales).to(out.device)[:, None, None]
             values = out.cpu().numpy()
-        return DepthResult(np.ascontiguousarray(values, dtype=np.float32), self.kind, elapsed[0])
+        return DepthResult(np.ascontiguousarray(values, dtype=np.float32), self.kind, elapsed[0],
+                           scales)
 
 
 @contextlib.contextmanager

@@ -21,6 +21,7 @@ from typing import Any, Mapping
 import torch
 
 from depth_anything_ros.atomic_file import atomic_path
+from depth_anything_ros.geometry.focal import OFFICIAL_TRAINING_CAMERAS, TRAINING_CAMERA
 
 from .depth_anything import ENCODER_PRESETS, DepthAnything, ModelConfig
 from .hf_checkpoint import HF_WEIGHTS, hf_model_config, hf_to_official, is_hf_directory
@@ -51,13 +52,17 @@ PathLike = str | os.PathLike
 
 
 def official_name_facts(path: Path) -> dict[str, Any]:
-    """version/variant/max_depth implied by an official release file name ({} if not official)."""
+    """version/variant/max_depth implied by an official release file name ({} if not official).
+
+    Metric files also name their training camera (Hypersim, VKITTI2): its normalised focal.
+    """
     for pattern, version, variant in _OFFICIAL_NAMES:
         match = pattern.match(path.name)
         if match:
             facts: dict[str, Any] = {"version": version, "variant": variant}
             if variant == "metric":
                 facts["max_depth"] = _METRIC_MAX_DEPTH[match[1]]
+                facts["canonical_focal"] = OFFICIAL_TRAINING_CAMERAS[match[1]].focal
             return facts
     return {}
 
@@ -148,6 +153,7 @@ def _official_config(
             )
     else:
         max_depth = None
+    focal = facts.get("canonical_focal") if variant == "metric" else None
     try:
         return ModelConfig.preset(
             arch["encoder"],
@@ -155,6 +161,8 @@ def _official_config(
             variant=variant,
             max_depth=max_depth,
             input_size=input_size or 518,
+            canonical_focal=focal,
+            focal_origin=TRAINING_CAMERA if focal is not None else None,
         )
     except ValueError as error:
         raise CheckpointError(f"{path}: {error}") from error

@@ -10,12 +10,15 @@ activation: sigmoid × max_depth (metres) instead of ReLU (non-negative disparit
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from depth_anything_ros.geometry.focal import CANONICAL, TRAINING_CAMERA
 
 from .dinov2 import PATCH_SIZE, DinoVisionTransformer
 from .dpt import DPTHead
@@ -46,6 +49,7 @@ ENCODER_PRESETS: dict[str, EncoderPreset] = {
 }
 
 VERSIONS = ("v1", "v2")
+FOCAL_ORIGINS = (CANONICAL, TRAINING_CAMERA)
 VARIANTS = ("relative", "metric")
 POS_EMBED_INTERPS = ("official", "size")
 
@@ -72,12 +76,19 @@ class ModelConfig:
     max_depth: float | None = None
     input_size: int = 518
     pos_embed_interp: str = "official"
+    # Metric models: the normalised focal (fx / shorter image side) whose depths the network
+    # outputs, and where it came from ("canonical": trained on d·f_c/f targets; "training_camera":
+    # trained on one camera). None = unknown: no focal correction is possible.
+    canonical_focal: float | None = None
+    focal_origin: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "taps", tuple(int(t) for t in self.taps))
         object.__setattr__(self, "out_channels", tuple(int(c) for c in self.out_channels))
         if self.max_depth is not None:
             object.__setattr__(self, "max_depth", float(self.max_depth))
+        if self.canonical_focal is not None:
+            object.__setattr__(self, "canonical_focal", float(self.canonical_focal))
         self.validate()
 
     def validate(self) -> None:
@@ -108,6 +119,26 @@ class ModelConfig:
             )
         if self.input_size < PATCH_SIZE:
             raise ValueError(f"input_size must be at least {PATCH_SIZE}, got {self.input_size}")
+        self._validate_focal()
+
+    def _validate_focal(self) -> None:
+        if (self.canonical_focal is None) != (self.focal_origin is None):
+            raise ValueError(
+                "canonical_focal and focal_origin go together: both set or both None, got "
+                f"{self.canonical_focal!r} and {self.focal_origin!r}"
+            )
+        if self.canonical_focal is None:
+            return
+        if self.variant != "metric":
+            raise ValueError("canonical_focal is meaningful for metric models only")
+        if not (math.isfinite(self.canonical_focal) and self.canonical_focal > 0):
+            raise ValueError(
+                f"canonical_focal must be a normalised focal > 0, got {self.canonical_focal!r}"
+            )
+        if self.focal_origin not in FOCAL_ORIGINS:
+            raise ValueError(
+                f"focal_origin must be one of {FOCAL_ORIGINS}, got {self.focal_origin!r}"
+            )
 
     @classmethod
     def preset(
@@ -118,6 +149,8 @@ class ModelConfig:
         max_depth: float | None = None,
         input_size: int = 518,
         pos_embed_interp: str = "official",
+        canonical_focal: float | None = None,
+        focal_origin: str | None = None,
     ) -> "ModelConfig":
         """The official (or small test) configuration of `encoder` for one version/variant."""
         if encoder not in ENCODER_PRESETS:
@@ -138,6 +171,8 @@ class ModelConfig:
             max_depth=max_depth,
             input_size=input_size,
             pos_embed_interp=pos_embed_interp,
+            canonical_focal=canonical_focal,
+            focal_origin=focal_origin,
         )
 
     def replace(self, **changes: Any) -> "ModelConfig":

@@ -190,7 +190,7 @@ class DepthNode(Node):
                 s.weights or None, version=s.version or None, variant=s.variant or None,
                 max_depth=s.max_depth or None, input_size=s.input_size or None,
                 device=s.device, precision=s.precision, backend=s.backend,
-                cache_dir=s.cache_dir or None)
+                cache_dir=s.cache_dir or None, focal_correction=s.focal_correction)
         except (ValueError, OSError, RuntimeError, KeyError, ImportError) as exc:
             raise StartupError(f"cannot load the model (parameter 'weights' = "
                                f"{s.weights or 'shipped default'!r}): {exc}") from None
@@ -301,7 +301,9 @@ class DepthNode(Node):
         camera = self._cameras.model_for(header, width, height, s)
         if camera is None and s.require_camera_info:
             return
-        result = self._estimator.predict(np.ascontiguousarray(rgb))
+        # the camera's fx in pixels of this image: the focal correction of canonical-focal models
+        fx = camera.intrinsics.fx if camera is not None else None
+        result = self._estimator.predict(np.ascontiguousarray(rgb), fx=fx)
         depth = self._scale.to_metres(result.values, header, camera, s)
         if depth is None:  # a relative model without any scale: never publish disparity
             self.stats.frame_rejected()

@@ -56,6 +56,11 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("torch_threads", 0, "CPU threads for inference; 0 = the CPUs this process may use "
               "(affinity mask and cgroup quota) but one (at least 1), so the executor and DDS "
               "keep a core and a fast camera cannot back up.", int_range=(0, 256, 1)),
+    ParamSpec("focal_correction", "auto", "Multiply metric depth by f/f_c, f = the camera_info's "
+              "fx over the image's shorter side, f_c = the model's declared focal. auto: "
+              "checkpoints trained in canonical-focal space (the shipped model); on: also "
+              "official metric files with a known training camera; off: never.",
+              choices=("auto", "on", "off")),
     ParamSpec("relative_scale", 0.0, "Relative (disparity) weights only: depth = 1/(shift + "
               "scale·disparity). A relative model is refused unless this is > 0.",
               float_range=(0.0, 1.0e6)),
@@ -170,6 +175,7 @@ class NodeSettings:
     device: str
     precision: str
     torch_threads: int
+    focal_correction: str
     relative_scale: float
     relative_shift: float
     image_transport: str

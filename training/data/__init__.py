@@ -34,6 +34,7 @@ _EXPORTS = {
     "depth_anything_ros.training.data.synthetic_dataset": ("SyntheticDataset",),
     "depth_anything_ros.training.data.folders": ("FolderDataset", "FolderDatasetError"),
     "depth_anything_ros.training.data.bags": ("BagDataset", "BagDatasetError"),
+    "depth_anything_ros.training.data.tum": ("TumDataset", "TumDatasetError", "default_tum_dir"),
     "depth_anything_ros.training.data.transforms": (
         "EvalTransform",
         "TrainTransform",

@@ -2,8 +2,8 @@
 
 Rendering a frame costs ~0.1 s of CPU; reading it back from a shard costs microseconds, so
 every synthetic frame is rendered once per machine. A shard is a structured numpy array (fields
-``rgb``, ``depth``, ``intrinsics``, ``seed``) saved with ``np.save`` and opened with
-``mmap_mode="r"``, so a shuffled DataLoader touches only the frames it reads. Writes go to a
+``rgb``, ``depth``, ``intrinsics``, ``seed``, ``camera_height``) saved with ``np.save`` and
+opened with ``mmap_mode="r"``, so a shuffled DataLoader touches only the frames it reads. Writes go to a
 temporary file in the same folder and are renamed into place (atomic: concurrent ranks or a
 kill never leave a half-written shard behind).
 
@@ -38,6 +38,7 @@ def frame_dtype(width: int, height: int) -> np.dtype:
             ("depth", np.float32, (height, width)),
             ("intrinsics", np.float32, (4,)),
             ("seed", np.int64),
+            ("camera_height", np.float32),
         ]
     )
 

@@ -4,7 +4,11 @@ Grammar: ``<kind>:<target>[?key=value&key=value...]``; keyword arguments to :fun
 override query values. Kinds and keys:
 
 * ``synthetic:<indoor|outdoor>:<train|test>`` — ``n`` (frames, default 1000), ``size`` (square
-  side in pixels, default 256), ``cache`` (1/0, default 1), ``workers`` (processes).
+  side in pixels, default 256), ``hfov`` (horizontal field of view in degrees: ``45`` or a
+  range ``40-110``; default 50-100), ``cache`` (1/0, default 1), ``workers`` (processes).
+* ``tum:<path>`` — a TUM RGB-D sequence folder: ``split`` (train = first 80 % by time, test =
+  the last 20 %, all; default all), ``every`` (keep every k-th frame), ``K`` (fx,fy,cx,cy when
+  the folder is not a freiburg1 sequence).
 * ``folder:<path>`` — ``depth_scale`` (PNG units per metre, default 1000), ``depth`` (1/0: use
   the depth folder, default 1).
 * ``bag:<path>`` — ``image`` (topic, required), ``depth`` (topic: labeled pairs),
@@ -92,10 +96,26 @@ def _check_keys(spec: str, params: dict, allowed: tuple[str, ...]) -> None:
         )
 
 
+def _hfov(spec: str, value: Any) -> tuple[float, float]:
+    """``45`` → (45, 45); ``40-110`` → (40, 110); checked: within 1..179 and lo ≤ hi."""
+    from depth_anything_ros.training.data.synthetic import hfov_range
+
+    text = str(value)
+    lo, sep, hi = text.partition("-")
+    try:
+        bounds = (float(lo), float(hi)) if sep else float(text)
+        return hfov_range(bounds)
+    except ValueError as error:
+        raise DatasetSpecError(
+            f"dataset spec {spec!r}: hfov must be degrees like 60 or 40-110 "
+            f"({error if 'field of view' in str(error) else 'not a number'}), got {text!r}"
+        ) from None
+
+
 def _open_synthetic(spec: str, target: str, p: dict) -> DepthDataset:
     from depth_anything_ros.training.data.synthetic_dataset import SyntheticDataset
 
-    _check_keys(spec, p, ("n", "size", "cache", "workers"))
+    _check_keys(spec, p, ("n", "size", "hfov", "cache", "workers"))
     domain, _, split = target.partition(":")
     if not split:
         raise DatasetSpecError(f"dataset spec {spec!r}: expected synthetic:<domain>:<split>")
@@ -106,6 +126,27 @@ def _open_synthetic(spec: str, target: str, p: dict) -> DepthDataset:
         _int(spec, "size", p.get("size", 256)),
         cache=_bool(spec, "cache", p.get("cache", True)),
         workers=_int(spec, "workers", p["workers"]) if "workers" in p else None,
+        hfov=_hfov(spec, p["hfov"]) if "hfov" in p else None,
+    )
+
+
+def _open_tum(spec: str, target: str, p: dict) -> DepthDataset:
+    from depth_anything_ros.training.data.tum import TUM_SPLITS, TumDataset
+
+    _check_keys(spec, p, ("split", "every", "K"))
+    split = p.get("split", "all")
+    if split not in TUM_SPLITS:
+        raise DatasetSpecError(
+            f"dataset spec {spec!r}: split must be one of {', '.join(TUM_SPLITS)}, got {split!r}"
+        )
+    intrinsics = None
+    if "K" in p:
+        parts = str(p["K"]).split(",")
+        if len(parts) != 4:
+            raise DatasetSpecError(f"dataset spec {spec!r}: K must be fx,fy,cx,cy (4 numbers)")
+        intrinsics = tuple(_float(spec, "K", v) for v in parts)
+    return TumDataset(
+        target, split=split, every=_int(spec, "every", p.get("every", 1)), intrinsics=intrinsics
     )
 
 
@@ -141,6 +182,7 @@ _OPENERS: dict[str, Callable[[str, str, dict], DepthDataset]] = {
     "synthetic": _open_synthetic,
     "folder": _open_folder,
     "bag": _open_bag,
+    "tum": _open_tum,
 }
 
 

@@ -2,13 +2,14 @@
 
 A *raw sample* (what ``dataset[i]`` returns) is a dict of numpy arrays:
 
-=============  ===============================================================================
-``image``      uint8 (H, W, 3) RGB
-``depth``      float32 (H, W) metres along optical z, NaN invalid — labeled datasets only
-``valid``      bool (H, W): finite and > 0 depth — labeled datasets only
-``intrinsics`` float32 (4,) (fx, fy, cx, cy) in pixels of this image; all NaN when unknown
-``name``       str, stable id of the frame (file stem, bag stamp, synthetic index)
-=============  ===============================================================================
+=================  ===========================================================================
+``image``          uint8 (H, W, 3) RGB
+``depth``          float32 (H, W) metres along optical z, NaN invalid — labeled datasets only
+``valid``          bool (H, W): finite and > 0 depth — labeled datasets only
+``intrinsics``     float32 (4,) (fx, fy, cx, cy) in pixels of this image; all NaN when unknown
+``camera_height``  float, the optical centre's height above the floor in metres; NaN unknown
+``name``           str, stable id of the frame (file stem, bag stamp, synthetic index)
+=================  ===========================================================================
 
 Transforms (``depth_anything_ros.training.data.transforms``) turn raw samples into tensors for a model.
 """
@@ -29,6 +30,7 @@ def make_sample(
     name: str,
     depth: np.ndarray | None = None,
     intrinsics: np.ndarray | None = None,
+    camera_height: float | None = None,
 ) -> Sample:
     """Build a raw sample, checking shapes and dtypes so a bad source fails where it is read."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
@@ -40,6 +42,7 @@ def make_sample(
         "intrinsics": UNKNOWN_INTRINSICS.copy()
         if intrinsics is None
         else np.asarray(intrinsics, dtype=np.float32).reshape(4),
+        "camera_height": float("nan") if camera_height is None else float(camera_height),
         "name": name,
     }
     if depth is not None:

@@ -16,7 +16,7 @@ from depth_anything_ros.training.data.cache import frame_dtype
 from depth_anything_ros.training.data.domains import make_scene
 from depth_anything_ros.training.data.scene import CameraPose, Scene, intrinsics_from_fov
 
-GENERATOR_VERSION = 2  # bump when scenes or rendering change: old caches are then ignored
+GENERATOR_VERSION = 3  # bump when scenes, rendering or the record change: old caches are ignored
 
 SPLITS = ("train", "test")
 SPLIT_STRIDE = 1_000_000_000
@@ -35,6 +35,25 @@ class SyntheticFrame:
     pose: CameraPose
     seed: int
 
+    @property
+    def camera_height(self) -> float:
+        """Height of the optical centre above the floor / ground (world z = 0), metres."""
+        return float(self.pose.position[2])
+
+
+def hfov_range(hfov: float | tuple[float, float] | None) -> tuple[float, float]:
+    """(lo, hi) degrees from one FOV, a range, or None (the default ``HFOV_RANGE_DEG``)."""
+    if hfov is None:
+        return HFOV_RANGE_DEG
+    lo, hi = (hfov, hfov) if np.isscalar(hfov) else tuple(hfov)
+    lo, hi = float(lo), float(hi)
+    if not (1.0 <= lo <= hi <= 179.0):
+        raise ValueError(
+            f"horizontal field of view must be within 1..179 degrees with lo <= hi, "
+            f"got {lo:g}-{hi:g}"
+        )
+    return lo, hi
+
 
 def frame_seed(split: str, index: int) -> int:
     """Scene seed of frame ``index`` of ``split``; train and test seeds never overlap."""
@@ -45,8 +64,12 @@ def frame_seed(split: str, index: int) -> int:
     return SPLIT_OFFSETS[split] + int(index)
 
 
-def sample_camera(scene: Scene, rng: np.random.Generator) -> tuple[CameraPose, float]:
-    """A random pose in the scene's free region and a horizontal field of view (degrees).
+def sample_camera(
+    scene: Scene, rng: np.random.Generator, hfov: tuple[float, float] = HFOV_RANGE_DEG
+) -> tuple[CameraPose, float]:
+    """A random pose in the scene's free region and a horizontal field of view (degrees),
+    uniform in ``hfov`` (lo, hi). The FOV is the last draw, so frames that differ only in
+    ``hfov`` share scene and pose: a FOV sweep over the same views.
 
     Random height within ``scene.camera_height`` and pitch (indoor −30…+15°, outdoor −15…+8°);
     outdoor cameras mostly look along the road (±40°), sometimes anywhere.
@@ -63,18 +86,20 @@ def sample_camera(scene: Scene, rng: np.random.Generator) -> tuple[CameraPose, f
         pitch = np.radians(rng.uniform(-30.0, 15.0))
     position = (rng.uniform(x0, x1), rng.uniform(y0, y1), rng.uniform(*scene.camera_height))
     roll = np.radians(rng.normal(0.0, 2.0))
-    return CameraPose.from_yaw_pitch(position, yaw, pitch, roll), float(
-        rng.uniform(*HFOV_RANGE_DEG)
-    )
+    return CameraPose.from_yaw_pitch(position, yaw, pitch, roll), float(rng.uniform(*hfov))
 
 
 def render_frame(
-    domain: str, split: str, index: int, width: int = 256, height: int = 256
+    domain: str, split: str, index: int, width: int = 256, height: int = 256,
+    hfov: float | tuple[float, float] | None = None,
 ) -> SyntheticFrame:
-    """Frame ``index`` of ``synthetic:<domain>:<split>`` at ``width``×``height``; deterministic."""
+    """Frame ``index`` of ``synthetic:<domain>:<split>`` at ``width``×``height``; deterministic.
+
+    ``hfov``: horizontal field of view in degrees, fixed or a (lo, hi) range (default 50–100).
+    """
     seed = frame_seed(split, index)
     scene = make_scene(domain, seed)
-    pose, hfov = sample_camera(scene, np.random.default_rng([seed, 7]))
+    pose, hfov = sample_camera(scene, np.random.default_rng([seed, 7]), hfov_range(hfov))
     intrinsics = intrinsics_from_fov(width, height, hfov)
     rgb, depth = scene.render(pose, intrinsics, width, height)
     return SyntheticFrame(rgb, depth, intrinsics.astype(np.float32), pose, seed)
@@ -125,11 +150,14 @@ def camera_trajectory(
 
 
 def render_shard(
-    domain: str, split: str, start: int, count: int, width: int, height: int
+    domain: str, split: str, start: int, count: int, width: int, height: int,
+    hfov: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """Frames ``start .. start+count-1`` as one structured array (the cache record layout)."""
     records = np.zeros(count, dtype=frame_dtype(width, height))
     for offset in range(count):
-        frame = render_frame(domain, split, start + offset, width, height)
-        records[offset] = (frame.rgb, frame.depth, frame.intrinsics, frame.seed)
+        frame = render_frame(domain, split, start + offset, width, height, hfov)
+        records[offset] = (
+            frame.rgb, frame.depth, frame.intrinsics, frame.seed, frame.camera_height
+        )
     return records

@@ -14,7 +14,9 @@ import numpy as np
 from depth_anything_ros.training.data.cache import cache_root, frame_dtype, load_shard, save_atomic
 from depth_anything_ros.training.data.domains import DOMAINS
 from depth_anything_ros.training.data.samples import DepthDataset, Sample, make_sample
-from depth_anything_ros.training.data.synthetic import GENERATOR_VERSION, frame_seed, render_frame, render_shard
+from depth_anything_ros.training.data.synthetic import (GENERATOR_VERSION, HFOV_RANGE_DEG,
+                                                        frame_seed, hfov_range, render_frame,
+                                                        render_shard)
 
 log = logging.getLogger(__name__)
 DEFAULT_SHARD_FRAMES = 64
@@ -41,7 +43,9 @@ class SyntheticDataset(DepthDataset):
     ``workers`` processes) into shards of ``shard_frames`` under
     ``cache_root()/synthetic/v<GENERATOR_VERSION>/<domain>-<split>-<W>x<H>/`` and read back by
     memory map; a second construction finds them and renders nothing. ``cache=False`` renders
-    each frame on access (no disk use; ~0.1 s per 256-px frame).
+    each frame on access (no disk use; ~0.1 s per 256-px frame). ``hfov`` (degrees, one value
+    or a (lo, hi) range; default 50–100) is part of the spec and of the cache folder's name.
+    Samples carry ``camera_height``: the optical centre's height above the floor (metres).
     """
 
     labeled = True
@@ -56,6 +60,7 @@ class SyntheticDataset(DepthDataset):
         cache: bool = True,
         workers: int | None = None,
         shard_frames: int = DEFAULT_SHARD_FRAMES,
+        hfov: float | tuple[float, float] | None = None,
     ) -> None:
         if domain not in DOMAINS:
             raise ValueError(
@@ -73,11 +78,16 @@ class SyntheticDataset(DepthDataset):
             int(num_frames),
             int(size),
         )
+        self.hfov = hfov_range(hfov)
+        lo, hi = self.hfov
+        fov_text = f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}"
         self.spec = f"synthetic:{domain}:{split}?n={num_frames}&size={size}"
+        folder = f"{domain}-{split}-{size}x{size}"
+        if self.hfov != HFOV_RANGE_DEG:
+            self.spec += f"&hfov={fov_text}"
+            folder += f"-hfov{fov_text}"
         self.shard_frames = int(shard_frames)
-        self.cache_dir = (
-            cache_root() / "synthetic" / f"v{GENERATOR_VERSION}" / f"{domain}-{split}-{size}x{size}"
-        )
+        self.cache_dir = cache_root() / "synthetic" / f"v{GENERATOR_VERSION}" / folder
         self._shards: dict[int, np.ndarray] = {}
         self.cached = cache
         if cache:
@@ -114,7 +124,8 @@ class SyntheticDataset(DepthDataset):
         )
         begin = time.perf_counter()
         jobs = [
-            (self.domain, self.split, *self._shard_span(j), self.size, self.size) for j in missing
+            (self.domain, self.split, *self._shard_span(j), self.size, self.size, self.hfov)
+            for j in missing
         ]
         if workers <= 1 or len(missing) == 1:
             for j, job in zip(missing, jobs):
@@ -133,12 +144,17 @@ class SyntheticDataset(DepthDataset):
             frames / max(elapsed, 1e-9),
         )
 
-    def frame_arrays(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-        """(rgb, depth, intrinsics, seed) of frame ``index``, from the cache or freshly rendered."""
+    def frame_arrays(
+        self, index: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, float]:
+        """(rgb, depth, intrinsics, seed, camera_height) of frame ``index``, from the cache or
+        freshly rendered."""
         index = self._check_index(index)
         if not self.cached:
-            frame = render_frame(self.domain, self.split, index, self.size, self.size)
-            return frame.rgb, frame.depth, frame.intrinsics, frame.seed
+            frame = render_frame(
+                self.domain, self.split, index, self.size, self.size, self.hfov
+            )
+            return frame.rgb, frame.depth, frame.intrinsics, frame.seed, frame.camera_height
         shard, offset = divmod(index, self.shard_frames)
         if shard not in self._shards:
             self._shards[shard] = load_shard(
@@ -152,10 +168,10 @@ class SyntheticDataset(DepthDataset):
             np.array(record["depth"]),
             np.array(record["intrinsics"]),
             int(record["seed"]),
+            float(record["camera_height"]),
         )
 
     def __getitem__(self, index: int) -> Sample:
-        rgb, depth, intrinsics, seed = self.frame_arrays(index)
-        return make_sample(
-            rgb, f"{self.domain}-{self.split}-{int(index) % self.num_frames:06d}", depth, intrinsics
-        )
+        rgb, depth, intrinsics, _seed, height = self.frame_arrays(index)
+        name = f"{self.domain}-{self.split}-{int(index) % self.num_frames:06d}"
+        return make_sample(rgb, name, depth, intrinsics, camera_height=height)

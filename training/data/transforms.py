@@ -101,13 +101,14 @@ def normalize_images(images: torch.Tensor) -> torch.Tensor:
 def to_tensors(sample: Sample, normalize: bool = True) -> dict:
     """Raw or transformed sample → tensors: ``image`` float32 (3, H, W) (ImageNet-normalised, or
     [0, 1] RGB with ``normalize=False``), ``depth`` float32 (H, W) with NaN → 0, ``valid`` bool,
-    ``intrinsics`` float32 (4,), ``name`` str."""
+    ``intrinsics`` float32 (4,), ``camera_height`` float32 scalar (NaN unknown), ``name`` str."""
     image = torch.from_numpy(
         np.ascontiguousarray(_as_float_image(sample["image"]).transpose(2, 0, 1))
     )
     out = {
         "image": normalize_images(image) if normalize else image,
         "intrinsics": torch.from_numpy(np.asarray(sample["intrinsics"], np.float32)),
+        "camera_height": torch.tensor(float(sample.get("camera_height", np.nan))),
         "name": sample["name"],
     }
     if "depth" in sample:

@@ -18,6 +18,7 @@ from torch import nn
 
 from depth_anything_ros.model import (DepthAnything, ModelConfig, load_dinov2_backbone, load_model,
                                       save_model)
+from depth_anything_ros.geometry.focal import CANONICAL, canonical_depth_factor, normalised_focal
 from depth_anything_ros.training.config import Config, config_to_dict
 from depth_anything_ros.training.data.transforms import normalize_images
 from depth_anything_ros.training.loop import Source, barrier, rank_world
@@ -85,13 +86,38 @@ def disparity_target(depth: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return np.where(valid, 1.0 / np.where(valid, depth, 1.0), 0.0).astype(np.float32)
 
 
-def labeled_source(config: Config, name: str, spec: str, batch_size: int) -> Source:
-    """Labeled crops as ``image`` uint8, ``disparity`` (1/depth, 0 invalid) and ``valid``."""
+def canonical_factor(sample: dict[str, Any], canonical_focal: float, spec: str) -> float:
+    """f_c / f for one raw sample (f = fx / shorter image side), or ValueError naming it."""
+    fx = float(sample["intrinsics"][0])
+    height, width = sample["image"].shape[:2]
+    if not (np.isfinite(fx) and fx > 0):
+        raise ValueError(
+            f"{spec}: sample {sample.get('name', '?')} has no intrinsics, so its depth cannot be "
+            "put into canonical-focal space (metric.canonical_focal); use a dataset with "
+            "intrinsics or set metric.canonical_focal=null"
+        )
+    return canonical_depth_factor(normalised_focal(fx, width, height), canonical_focal)
+
+
+def labeled_source(
+    config: Config, name: str, spec: str, batch_size: int, canonical_focal: float | None = None
+) -> Source:
+    """Labeled crops as ``image`` uint8, ``disparity`` (1/depth, 0 invalid) and ``valid``.
+
+    With ``canonical_focal`` the depth becomes d·f_c/f using each sample's own intrinsics
+    (Metric3D's canonical camera; `depth_anything_ros.geometry.focal`).
+    """
     dataset = open_data(spec)
     crop = config.data.crop
 
     def load(index: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        maps = crop_and_flip(labeled_maps(dataset[index]), crop, rng)
+        sample = dataset[index]
+        maps = labeled_maps(sample)
+        if canonical_focal is not None:
+            maps["depth"] = maps["depth"] * np.float32(
+                canonical_factor(sample, canonical_focal, spec)
+            )
+        maps = crop_and_flip(maps, crop, rng)
         return {
             "image": maps["image"], "depth": maps["depth"], "valid": maps["valid"],
             "disparity": disparity_target(maps["depth"], maps["valid"]),
@@ -114,9 +140,11 @@ def build_model(config: Config, *, variant: str = "relative", teacher: bool = Fa
     if teacher and config.model.teacher_encoder:
         encoder, backbone = config.model.teacher_encoder, config.model.teacher_init_backbone
     max_depth = config.data.max_depth if variant == "metric" else None
+    focal = config.metric.canonical_focal if variant == "metric" else None
     model_config = ModelConfig.preset(
         encoder, version=config.model.version, variant=variant,
-        max_depth=max_depth, input_size=config.data.crop,
+        max_depth=max_depth, input_size=config.data.crop, canonical_focal=focal,
+        focal_origin=CANONICAL if focal is not None else None,
     )
     model = DepthAnything(model_config)
     if variant == "relative":

@@ -1,9 +1,10 @@
 """Evaluate a checkpoint on a dataset (REFERENCE.md §6).
 
 Relative models are scored after the least-squares scale-and-shift fit in disparity (MiDaS
-protocol, REFERENCE §4/§6); metric models raw. Pixels count when the GT lies inside the depth
-range (inclusive, DA2); predictions are clamped to it (ZoeDepth). Images with fewer than 10 valid
-pixels are skipped (DA2). Predictions are made at the GT resolution through ``DepthEstimator``,
+protocol, REFERENCE §4/§6); metric models raw, focal-corrected (each sample's intrinsics) and
+median-oracle rescaled, with the frame-to-frame wobble of their scale (``scale_jitter``).
+Pixels count when the GT lies inside the depth range (inclusive, DA2); predictions are clamped
+to it (ZoeDepth). Images with fewer than 10 valid pixels are skipped (DA2). Predictions are made at the GT resolution through ``DepthEstimator``,
 exactly as the node and the CLI would make them.
 """
 from __future__ import annotations
@@ -15,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from depth_anything_ros.inference import DepthEstimator
-from depth_anything_ros.metrics import (depth_metrics, mean_metrics, relative_depth_metrics,
-                                        valid_depth_mask)
+from depth_anything_ros.metrics import (depth_metrics, mean_metrics, median_scale,
+                                        relative_depth_metrics, scale_jitter, valid_depth_mask)
 from depth_anything_ros.training.stages.common import open_data
 
 log = logging.getLogger(__name__)
@@ -32,33 +33,70 @@ def dataset_depth_range(dataset, model_max_depth: float | None) -> tuple[float, 
     return lo, float(hi)
 
 
+# Columns of a metric model's evaluation (each a dict of mean metrics, or None when it does not
+# apply). "anchored" is filled by the sparse-anchor module (issue 11, anchors) when present.
+COLUMNS = ("raw", "focal", "median_oracle", "anchored")
+
+
+def _sample_fx(sample: dict) -> float | None:
+    fx = float(np.asarray(sample.get("intrinsics", [np.nan]))[0])
+    return fx if np.isfinite(fx) and fx > 0 else None
+
+
 def evaluate_estimator(
     estimator: DepthEstimator, data: str, *, num: int | None = None,
     depth_range: tuple[float, float] | None = None, on_frame: Callable[..., None] | None = None,
-) -> dict[str, float]:
+) -> dict:
     """Mean per-image metrics of ``estimator`` on the first ``num`` items of ``data``.
 
+    Metric models get the columns of ``COLUMNS``: ``raw`` (the network's metres, no focal
+    correction), ``focal`` (× f/f_c from each sample's intrinsics, when the estimator's
+    ``focal_correction`` applies and the sample has intrinsics), ``median_oracle`` (each frame
+    rescaled by median(gt/pred), an upper bound for any per-frame scale fix) and ``anchored``
+    (None here). Raw and focal carry ``scale_jitter`` (std of log per-frame median(gt/pred)) and
+    ``scale`` (its geometric mean: > 1 means the model reads too near). The top-level metrics are
+    what the estimator delivers as deployed: ``focal`` when it applies, else ``raw``.
+
     ``on_frame(index=, sample=, prediction=, mask=, metrics=, depth_range=, metric=)`` is called
-    for every scored image (``training/figures.py`` collects its figure this way).
+    for every scored image with the deployed prediction (``training/figures.py`` collects its
+    figure this way).
     """
-    return evaluate_predictor(lambda rgb: estimator.predict(rgb).values, data,
-                              variant=estimator.config.variant, num=num, depth_range=depth_range,
-                              model_max_depth=estimator.config.max_depth, on_frame=on_frame)
+    def predict(sample: dict) -> tuple[np.ndarray, float]:
+        result = estimator.predict(sample["image"], fx=_sample_fx(sample))
+        return result.values, float(result.focal_scale)
+
+    return _evaluate(predict, data, variant=estimator.config.variant, num=num,
+                     depth_range=depth_range, model_max_depth=estimator.config.max_depth,
+                     on_frame=on_frame)
 
 
 def evaluate_predictor(
     predict: Callable[[np.ndarray], np.ndarray], data: str, *, variant: str,
     num: int | None = None, depth_range: tuple[float, float] | None = None,
     model_max_depth: float | None = None, on_frame: Callable[..., None] | None = None,
-) -> dict[str, float]:
+) -> dict:
     """Mean per-image metrics of ``predict(rgb) -> H×W`` (metres for ``variant`` "metric",
     disparity for "relative") on the first ``num`` items of ``data``: the one protocol for
     models and for the trivial baselines they are compared with (``training.baselines``)."""
+    return _evaluate(lambda sample: (predict(sample["image"]), 1.0), data, variant=variant,
+                     num=num, depth_range=depth_range, model_max_depth=model_max_depth,
+                     on_frame=on_frame)
+
+
+def _evaluate(
+    predict: Callable[[dict], tuple[np.ndarray, float]], data: str, *, variant: str,
+    num: int | None, depth_range: tuple[float, float] | None, model_max_depth: float | None,
+    on_frame: Callable[..., None] | None,
+) -> dict:
+    """The loop behind both: ``predict(sample) -> (values as deployed, focal factor applied)``."""
     dataset = open_data(data, num)
     if depth_range is None:
         depth_range = dataset_depth_range(dataset, model_max_depth)
     lo, hi = depth_range
-    rows, skipped = [], 0
+    metric = variant == "metric"
+    rows: dict[str, list] = {"raw": [], "focal": [], "median_oracle": []}
+    scales: dict[str, list] = {"raw": [], "focal": []}
+    skipped = 0
     for i in range(len(dataset)):
         sample = dataset[i]
         if "depth" not in sample:
@@ -68,39 +106,82 @@ def evaluate_predictor(
         if mask.sum() < MIN_VALID_PIXELS:
             skipped += 1
             continue
-        values = predict(sample["image"])
-        metric = variant == "metric"
-        if metric:
-            rows.append(depth_metrics(values, gt, mask, pred_range=(lo, hi)))
-        else:
-            rows.append(relative_depth_metrics(values, gt, mask, depth_range=(lo, hi)))
-        if on_frame is not None:
-            on_frame(index=i, sample=sample, prediction=values, mask=mask, metrics=rows[-1],
-                     depth_range=(lo, hi), metric=metric)
+        values, focal = predict(sample)
+        if not metric:
+            rows["raw"].append(relative_depth_metrics(values, gt, mask, depth_range=(lo, hi)))
+            _report(on_frame, i, sample, values, mask, rows["raw"][-1], (lo, hi), metric)
+            continue
+        raw = values / np.float32(focal)
+        predictions = {"raw": raw}
+        if focal != 1.0:
+            predictions["focal"] = values
+        for name, pred in predictions.items():
+            rows[name].append(depth_metrics(pred, gt, mask, pred_range=(lo, hi)))
+            scales[name].append(median_scale(pred, gt, mask))
+        oracle = median_scale(raw, gt, mask)
+        if np.isfinite(oracle):
+            rows["median_oracle"].append(
+                depth_metrics(raw * oracle, gt, mask, pred_range=(lo, hi)))
+        deployed = "focal" if focal != 1.0 else "raw"
+        _report(on_frame, i, sample, values, mask, rows[deployed][-1], (lo, hi), metric)
     if skipped:
         log.info("%s: skipped %d images with < %d valid pixels", data, skipped, MIN_VALID_PIXELS)
-    result = mean_metrics(rows)
+    if metric and rows["focal"] and len(rows["focal"]) != len(rows["raw"]):
+        log.warning("%s: %d of %d images had no intrinsics; 'focal' covers only the others",
+                    data, len(rows["raw"]) - len(rows["focal"]), len(rows["raw"]))
+    columns: dict = {name: mean_metrics(rows[name]) if rows.get(name) else None for name in COLUMNS}
+    for name in ("raw", "focal"):
+        if columns[name] is not None:
+            columns[name]["scale_jitter"] = scale_jitter(scales[name])
+            logs = np.log([s for s in scales[name] if np.isfinite(s) and s > 0])
+            columns[name]["scale"] = float(np.exp(np.mean(logs))) if len(logs) else float("nan")
+    deployed = "focal" if columns["focal"] is not None else "raw"
+    result = dict(columns[deployed])
     result["min_depth"], result["max_depth"] = lo, hi
+    if metric:
+        result["deployed"] = deployed
+        result.update(columns)
     return result
+
+
+def _report(on_frame, index, sample, prediction, mask, metrics, depth_range, metric) -> None:
+    if on_frame is not None:
+        on_frame(index=index, sample=sample, prediction=prediction, mask=mask, metrics=metrics,
+                 depth_range=depth_range, metric=metric)
 
 
 def evaluate_weights(
     weights: str | Path, data: str, *, num: int | None = None, device: str = "auto",
     depth_range: tuple[float, float] | None = None, input_size: int | None = None,
-    on_frame: Callable[..., None] | None = None,
-) -> dict[str, float]:
+    on_frame: Callable[..., None] | None = None, focal_correction: str = "auto",
+) -> dict:
     """Load ``weights`` (any supported checkpoint) and evaluate them on ``data``."""
-    estimator = DepthEstimator.from_weights(weights, device=device, input_size=input_size)
+    estimator = DepthEstimator.from_weights(weights, device=device, input_size=input_size,
+                                            focal_correction=focal_correction)
     return evaluate_estimator(estimator, data, num=num, depth_range=depth_range,
                               on_frame=on_frame)
 
 
-def format_table(metrics: dict[str, float]) -> str:
-    keys = ["abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "silog", "delta1", "delta2", "delta3"]
-    head = " ".join(f"{k:>9}" for k in keys) + f" {'n_images':>9}"
-    vals = " ".join(f"{metrics[k]:9.4f}" for k in keys) + f" {int(metrics['n_images']):9d}"
-    return head + "\n" + vals
+TABLE_KEYS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "silog", "delta1", "delta2",
+              "delta3")
 
 
-__all__ = ["evaluate_estimator", "evaluate_predictor", "evaluate_weights", "format_table",
+def format_table(metrics: dict) -> str:
+    """One row per column (raw, focal, median_oracle, anchored) of a metric model's evaluation;
+    one row for a relative model. Columns that do not apply print as '-'."""
+    keys = (*TABLE_KEYS, "scale", "scale_jitter")
+    head = f"{'':>14} " + " ".join(f"{k:>12}" for k in keys) + f" {'n_images':>9}"
+    named = [(n, metrics.get(n)) for n in COLUMNS] if "deployed" in metrics else [("", metrics)]
+    lines = [head]
+    for name, row in named:
+        if row is None:
+            lines.append(f"{name:>14} " + " ".join(f"{'-':>12}" for _ in keys) + f" {'-':>9}")
+            continue
+        cells = [f"{row[k]:12.4f}" if k in row else f"{'-':>12}" for k in keys]
+        lines.append(f"{name:>14} " + " ".join(cells) + f" {int(row['n_images']):9d}")
+    return "\n".join(lines)
+
+
+__all__ = ["COLUMNS", "evaluate_estimator", "evaluate_predictor", "evaluate_weights",
+           "format_table",
            "dataset_depth_range"]
