@@ -119,7 +119,7 @@ def test_demo_with_the_shipped_model_scores_what_the_model_scores_offline(tmp_pa
     estimator = DepthEstimator.from_weights(None, device="cpu")
     rows = []
     for frame in render_demo_frames(count, width, height, rate_hz=rate, workers=1):
-        pred = estimator.predict(frame.rgb).values
+        pred = estimator.predict(frame.rgb, fx=frame.fx).values  # the node's CameraInfo fx
         scored = valid_depth_mask(frame.depth) & np.isfinite(pred) & (pred > 0)  # as the demo
         rows.append(depth_metrics(pred, frame.depth, scored))
     offline = mean_metrics(rows)
