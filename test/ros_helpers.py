@@ -1,6 +1,6 @@
 """Shared set-up for the ROS tests: tiny saved models, an rclpy context, the node in-process.
 
-The node runs on a MultiThreadedExecutor in a background thread next to a "probe" node that
+The node runs on a SingleThreadedExecutor (as in `depth_node`) in a background thread next to a "probe" node that
 publishes camera frames and records every output, all over real DDS (LOCALHOST, test domain).
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import Log
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
@@ -95,7 +95,8 @@ OUTPUTS = {"depth": ("depth/image", Image), "info": ("depth/camera_info", Camera
 
 
 class NodeHarness:
-    """A DepthNode plus a probe node, spinning in a background MultiThreadedExecutor."""
+    """A DepthNode plus a probe node, spinning in a background SingleThreadedExecutor, as
+    `depth_node`'s main spins it (the node's inference runs on its own worker thread)."""
 
     def __init__(self, context, weights, params: dict | None = None, *,
                  subscribe=("depth", "info", "points"), estimator=None,
@@ -128,7 +129,8 @@ class NodeHarness:
             self.subscribe(key)
         self.probe.create_subscription(DiagnosticArray, "/diagnostics",
                                        lambda m: self._store("diagnostics", m), 50)
-        self.executor = MultiThreadedExecutor(num_threads=3, context=context)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.spin_error: BaseException | None = None
         self.executor.add_node(self.node)
         self.executor.add_node(self.probe)
         self._thread = threading.Thread(target=self._spin, daemon=True)
@@ -138,8 +140,8 @@ class NodeHarness:
     def _spin(self) -> None:
         try:
             self.executor.spin()
-        except Exception:  # noqa: BLE001 — executor shut down at teardown
-            pass
+        except Exception as exc:  # noqa: BLE001 — kept: a test that times out shows it
+            self.spin_error = exc
 
     def _store(self, key: str, msg) -> None:
         with self._cond:
@@ -182,7 +184,10 @@ class NodeHarness:
                         return msg
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutError(f"no matching {key} message within {timeout} s")
+                    raise TimeoutError(f"no matching {key} message within {timeout} s "
+                                       f"(input {self.node.image_input.describe()}, "
+                                       f"{self.node._mailbox.received} frames received, "
+                                       f"executor error: {self.spin_error!r})")
                 self._cond.wait(left)
 
     def wait_stamp(self, key: str, stamp, timeout: float = 10.0):

@@ -87,13 +87,14 @@ def test_fast_camera_into_a_slow_model_keeps_outputs_recent_and_counts_drops(
     model_ms = float(diag["model_time_ms"])
     assert sent_rate >= 50
     assert model_ms > 1000 / 50, "the model must be slower than the camera"
-    assert 1 < len(outputs) < len(sent) / 2
+    assert 2 < len(outputs) < len(sent) / 2
     assert set(outputs) <= set(sent) and outputs == sorted(outputs)
     # Each output is (nearly) the newest frame: its age at publication is bounded by about two
     # model runs (the frame in flight + the newest waiting), with no backlog growing over time.
     p95_ms = float(diag["latency_p95_ms"])
     assert p95_ms < 3 * model_ms + 150, diag
-    skipped_between = np.diff([sent.index(o) for o in outputs])
+    # The first gap includes the model's cold start (first run at a new size), so it is left out.
+    skipped_between = np.diff([sent.index(o) for o in outputs])[1:]
     assert skipped_between.max() <= 3 * model_ms / (1000 / 60) + 10
     # All frames the model could not take are counted as dropped.
     dropped, received = int(diag["frames_dropped"]), int(diag["frames_received"])

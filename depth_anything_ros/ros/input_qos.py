@@ -17,7 +17,7 @@ from collections import deque
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 RECHECK_PERIOD_S = 0.25
-OVERLAP_MIN_S = 0.5  # old and new subscription overlap at least this long after a switch
+OVERLAP_MIN_S = 1.0  # old and new subscription overlap at least this long after a switch
 RETIRE_AFTER_S = 2.0  # where rclpy cannot count matched publishers (Humble)
 
 
