@@ -109,21 +109,28 @@ def _constant_model(path, metres=2.5, **focal):
 def _folder(root, depths, fx):
     (root / "rgb").mkdir(parents=True)
     (root / "depth").mkdir()
-    (root / "camera.json").write_text(json.dumps({"fx": fx, "fy": fx, "cx": 13.5, "cy": 13.5}))
-    for stem, metres in depths.items():
-        cv2.imwrite(str(root / "rgb" / f"{stem}.png"), np.full((28, 28, 3), 90, np.uint8))
-        np.save(root / "depth" / f"{stem}.npy", np.full((28, 28), metres, np.float32))
+    (root / "camera.json").write_text(json.dumps({"fx": fx, "fy": fx, "cx": 27.5, "cy": 27.5}))
+    for stem, metres in depths.items():  # 56 px: 3 scan lines × 7 columns = 21 anchors
+        cv2.imwrite(str(root / "rgb" / f"{stem}.png"), np.full((56, 56, 3), 90, np.uint8))
+        np.save(root / "depth" / f"{stem}.npy", np.full((56, 56), metres, np.float32))
     return f"folder:{root}"
 
 
 def test_evaluate_reports_raw_focal_oracle_and_scale_jitter_on_hand_made_frames(tmp_path):
-    """Canonical 2.5 m everywhere, f_c = 0.5; camera fx = 28 px on 28 px frames (f = 1): the
-    focal correction doubles it to 5 m. Ground truth: 4 m and 10 m."""
+    """Canonical 2.5 m everywhere, f_c = 0.5; camera fx = 56 px on 56 px frames (f = 1): the
+    focal correction doubles it to 5 m. Ground truth: 4 m and 10 m. The simulated scan lines
+    anchor each frame to its truth: factors 0.8 and 2.0."""
     weights = _constant_model(tmp_path / "c.safetensors", canonical_focal=0.5,
                               focal_origin=CANONICAL)
-    data = _folder(tmp_path / "data", {"a": 4.0, "b": 10.0}, fx=28.0)
+    data = _folder(tmp_path / "data", {"a": 4.0, "b": 10.0}, fx=56.0)
     m = evaluate_weights(weights, data, device="cpu", depth_range=(1e-3, 20.0))
-    assert m["deployed"] == "focal" and m["anchored"] is None
+    assert m["deployed"] == "focal"
+    anchored = m["anchored"]
+    assert anchored["n_refused"] == 0 and anchored["abs_rel"] == pytest.approx(0.0, abs=1e-5)
+    assert anchored["applied_scale"] == pytest.approx(np.sqrt(0.8 * 2.0), rel=1e-5)
+    assert anchored["applied_scale_jitter"] == pytest.approx((np.log(2.0) - np.log(0.8)) / 2,
+                                                             rel=1e-5)
+    assert anchored["scale"] == pytest.approx(1.0, rel=1e-5)
     assert m["raw"]["abs_rel"] == pytest.approx((1.5 / 4 + 7.5 / 10) / 2, rel=1e-5)
     assert m["focal"]["abs_rel"] == pytest.approx((1.0 / 4 + 5.0 / 10) / 2, rel=1e-5)
     assert m["abs_rel"] == m["focal"]["abs_rel"]

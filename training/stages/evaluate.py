@@ -1,8 +1,11 @@
 """Evaluate a checkpoint on a dataset (REFERENCE.md §6).
 
 Relative models are scored after the least-squares scale-and-shift fit in disparity (MiDaS
-protocol, REFERENCE §4/§6); metric models raw, focal-corrected (each sample's intrinsics) and
-median-oracle rescaled, with the frame-to-frame wobble of their scale (``scale_jitter``).
+protocol, REFERENCE §4/§6); metric models raw, focal-corrected (each sample's intrinsics),
+median-oracle rescaled and anchored to a simulated sparse sensor (3 scan lines of the GT, every 8th
+column: what a robot's lidar line or ToF gives the node's ``scale_source: sparse_depth``), with
+the frame-to-frame wobble of their scale (``scale_jitter``). Relative models get the anchored
+column too: a scale and shift in disparity from the same sensor turns them into metres.
 Pixels count when the GT lies inside the depth range (inclusive, DA2); predictions are clamped
 to it (ZoeDepth). Images with fewer than 10 valid pixels are skipped (DA2). Predictions are made at the GT resolution through ``DepthEstimator``,
 exactly as the node and the CLI would make them.
@@ -18,6 +21,7 @@ import numpy as np
 from depth_anything_ros.inference import DepthEstimator
 from depth_anything_ros.metrics import (depth_metrics, mean_metrics, median_scale,
                                         relative_depth_metrics, scale_jitter, valid_depth_mask)
+from depth_anything_ros.scale import fit_anchors, scan_line_depth
 from depth_anything_ros.training.stages.common import open_data
 
 log = logging.getLogger(__name__)
@@ -34,7 +38,7 @@ def dataset_depth_range(dataset, model_max_depth: float | None) -> tuple[float, 
 
 
 # Columns of a metric model's evaluation (each a dict of mean metrics, or None when it does not
-# apply). "anchored" is filled by the sparse-anchor module (issue 11, anchors) when present.
+# apply).
 COLUMNS = ("raw", "focal", "median_oracle", "anchored")
 
 
@@ -53,8 +57,11 @@ def evaluate_estimator(
     correction), ``focal`` (× f/f_c from each sample's intrinsics, when the estimator's
     ``focal_correction`` applies and the sample has intrinsics), ``median_oracle`` (each frame
     rescaled by median(gt/pred), an upper bound for any per-frame scale fix) and ``anchored``
-    (None here). Raw and focal carry ``scale_jitter`` (std of log per-frame median(gt/pred)) and
-    ``scale`` (its geometric mean: > 1 means the model reads too near). The top-level metrics are
+    (the deployed prediction × the robust scale `fit_anchors` finds from the simulated sparse
+    sensor, one fit per frame, unscaled where the fit refuses, as the node serves it). Each
+    carries ``scale_jitter`` (std of log per-frame median(gt/pred)) and ``scale`` (its geometric
+    mean: > 1 means the prediction reads too near); anchored also ``applied_scale`` and
+    ``applied_scale_jitter`` (the fitted factors) and ``n_refused``. The top-level metrics are
     what the estimator delivers as deployed: ``focal`` when it applies, else ``raw``.
 
     ``on_frame(index=, sample=, prediction=, mask=, metrics=, depth_range=, metric=)`` is called
@@ -94,8 +101,9 @@ def _evaluate(
         depth_range = dataset_depth_range(dataset, model_max_depth)
     lo, hi = depth_range
     metric = variant == "metric"
-    rows: dict[str, list] = {"raw": [], "focal": [], "median_oracle": []}
-    scales: dict[str, list] = {"raw": [], "focal": []}
+    rows: dict[str, list] = {"raw": [], "focal": [], "median_oracle": [], "anchored": []}
+    scales: dict[str, list] = {"raw": [], "focal": [], "anchored": []}
+    applied: list[float] = []
     skipped = 0
     for i in range(len(dataset)):
         sample = dataset[i]
@@ -107,10 +115,21 @@ def _evaluate(
             skipped += 1
             continue
         values, focal = predict(sample)
+        fit = fit_anchors(values, scan_line_depth(np.where(mask, gt, np.nan)),
+                          relative=not metric)
+        if fit.ok:
+            applied.append(fit.scale)
         if not metric:
             rows["raw"].append(relative_depth_metrics(values, gt, mask, depth_range=(lo, hi)))
+            if fit.ok:  # a relative model gives no metres without a fit
+                anchored = fit.apply(values)
+                rows["anchored"].append(depth_metrics(anchored, gt, mask, pred_range=(lo, hi)))
+                scales["anchored"].append(median_scale(anchored, gt, mask))
             _report(on_frame, i, sample, values, mask, rows["raw"][-1], (lo, hi), metric)
             continue
+        anchored = fit.apply(values) if fit.ok else values
+        rows["anchored"].append(depth_metrics(anchored, gt, mask, pred_range=(lo, hi)))
+        scales["anchored"].append(median_scale(anchored, gt, mask))
         raw = values / np.float32(focal)
         predictions = {"raw": raw}
         if focal != 1.0:
@@ -130,18 +149,28 @@ def _evaluate(
         log.warning("%s: %d of %d images had no intrinsics; 'focal' covers only the others",
                     data, len(rows["raw"]) - len(rows["focal"]), len(rows["raw"]))
     columns: dict = {name: mean_metrics(rows[name]) if rows.get(name) else None for name in COLUMNS}
-    for name in ("raw", "focal"):
-        if columns[name] is not None:
+    for name in ("raw", "focal", "anchored"):
+        if columns[name] is not None and (metric or name == "anchored"):
             columns[name]["scale_jitter"] = scale_jitter(scales[name])
-            logs = np.log([s for s in scales[name] if np.isfinite(s) and s > 0])
-            columns[name]["scale"] = float(np.exp(np.mean(logs))) if len(logs) else float("nan")
+            columns[name]["scale"] = _geometric_mean(scales[name])
+    if columns["anchored"] is not None:
+        columns["anchored"]["applied_scale"] = _geometric_mean(applied)
+        columns["anchored"]["applied_scale_jitter"] = scale_jitter(applied)
+        columns["anchored"]["n_refused"] = len(rows["raw"]) - len(applied)
     deployed = "focal" if columns["focal"] is not None else "raw"
     result = dict(columns[deployed])
     result["min_depth"], result["max_depth"] = lo, hi
     if metric:
         result["deployed"] = deployed
         result.update(columns)
+    else:
+        result["anchored"] = columns["anchored"]
     return result
+
+
+def _geometric_mean(scales: list[float]) -> float:
+    logs = np.log([s for s in scales if np.isfinite(s) and s > 0])
+    return float(np.exp(np.mean(logs))) if len(logs) else float("nan")
 
 
 def _report(on_frame, index, sample, prediction, mask, metrics, depth_range, metric) -> None:
@@ -171,7 +200,10 @@ def format_table(metrics: dict) -> str:
     one row for a relative model. Columns that do not apply print as '-'."""
     keys = (*TABLE_KEYS, "scale", "scale_jitter")
     head = f"{'':>14} " + " ".join(f"{k:>12}" for k in keys) + f" {'n_images':>9}"
-    named = [(n, metrics.get(n)) for n in COLUMNS] if "deployed" in metrics else [("", metrics)]
+    if "deployed" in metrics:
+        named = [(n, metrics.get(n)) for n in COLUMNS]
+    else:  # relative: the disparity-aligned row, then metres from the anchors
+        named = [("relative", metrics), ("anchored", metrics.get("anchored"))]
     lines = [head]
     for name, row in named:
         if row is None:
