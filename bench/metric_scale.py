@@ -1,145 +1,103 @@
-"""Metric scale of the shipped model on real frames: raw, anchored, smoothed (issue #11).
+"""Metric scale of a model on held-out data (issue 11): what the lens does to it, what the focal
+correction, a sparse depth sensor, a known camera height and smoothing buy, and how much the
+scale wobbles from frame to frame.
 
-    DAR_TUM_DIR=/work/shared/data/tum_fr1_rpy python bench/metric_scale.py [--quick]
-        [--weights W] [--smoothing 0.3 1 3] [--via-bag] [--sections tum ground] [--rooms 24]
+    python bench/metric_scale.py [--weights W] [--quick] [--sections fov,synthetic,ground,tum]
+        [--via-bag] [--smoothing 0.3 1 3] [--out DIR] [--json]
 
-TUM section: the held-out last 20 % (by time) of TUM RGB-D fr1_rpy (real Kinect frames; CC BY
-4.0, Sturm et al., IROS 2012), scored against the sensor depth. Per frame:
+Sections (one function each, returning table rows):
 
-  raw            the model's own metres
-  median oracle  rescaled by median(sensor) / median(prediction) (needs ground truth everywhere)
-  anchored       a robust scale fitted to a simulated sparse sensor: 3 scan lines of the sensor
-                 depth, every 8th column (`scale.scan_line_depth`), one fit per frame
-  anchored+τ     the same through the temporal filter with time constant τ (`ScaleCorrector`,
-                 as node and bag use it)
-  bag (1s)       (--via-bag) through `depth-anything-ros bag` (`process_bag` with
-                 --sparse-depth-topic, default --scale-smoothing 1) on a bag of the same frames
+  fov        held-out synthetic rooms (synthetic:indoor:test, n=40, 256 px) through lenses of
+             40°…110°, the same scenes and poses; writes ``metric_scale_fov.png`` into --out
+  synthetic  the shipped model's synthetic bar: synthetic:indoor:test, 50 images, random FOV
+  ground     held-out synthetic rooms rendered with a known camera height and pitch: raw, median
+             oracle, floor oracle (median(gt/pred) over the true floor's pixels: the best any
+             floor-based scale can do with this model) and ground-plane anchored
+             (`scale.fit_ground_plane`)
+  tum        the held-out last 20 % of TUM fr1_rpy (real Kinect frames, never trained on; CC BY
+             4.0, Sturm et al., IROS 2012) through `train evaluate`, plus the temporal filter at
+             each --smoothing time constant; with --via-bag also through
+             `depth-anything-ros bag` on a bag of the tail frames with their CameraInfo (raw, and
+             with --sparse-depth-topic at the default 0.3 s smoothing)
 
-and `scale_jitter`, the std of log(per-frame scale applied).
-Ground section (`ground_section`): held-out synthetic rooms rendered with a known camera height
-and pitch; raw, median oracle and ground-plane anchored. Further sections (synthetic FOV
-sweeps, ...) go beside these two.
+Columns (evaluate's, `training/stages/evaluate.py`): raw (the network's metres), focal (× f/f_c
+from the camera's fx), median_oracle (each frame rescaled by median(gt/pred): a bound no per-frame
+fix beats), anchored (a robust scale per frame from a simulated sparse sensor: 3 scan lines of the
+depth, every 8th column). ``scale`` is the geometric mean of median(gt/pred) (1 = right, > 1 =
+reads too near) and ``jitter`` the std of its log; ``applied jitter`` the std of log of the
+factor the anchoring applied. The closing table checks issue 11's bars.
+Figures are accuracy, not time, so machine load does not change them.
 """
 from __future__ import annotations
 
 import argparse
-import os
+import json
+import math
 import sys
 import tempfile
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from depth_anything_ros.metrics import depth_metrics, mean_metrics  # noqa: E402
-from depth_anything_ros.scale import (  # noqa: E402
-    ScaleCorrector,
-    ScaleSettings,
-    fit_anchors,
-    scan_line_depth,
-)
-
-REPO = Path(__file__).resolve().parents[1]
-TUM_DEPTH_PER_METRE = 5000.0
-TUM_K = (517.3, 516.5, 318.6, 255.3)  # colour camera fx, fy, cx, cy (dataset README)
-MAX_DEPTH = 10.0  # the Kinect's range; scoring window (m)
+FOV_SWEEP_DEG = (40, 45, 50, 60, 70, 80, 90, 100, 110)
+EVALUATE_COLUMNS = ("raw", "focal", "median_oracle", "anchored")
 
 
-def tum_dir() -> Path:
-    return Path(os.environ.get("DAR_TUM_DIR", REPO / ".." / "shared" / "data" / "tum_fr1_rpy"))
+def _row(name: str, metrics: dict, **extra) -> dict:
+    """One table row from an `evaluate_estimator` result: abs_rel and δ1 per column (None where
+    a column does not apply), the deployed scale and jitter, the anchoring's."""
+    row = {"name": name, "n": metrics["n_images"], **extra}
+    for column in EVALUATE_COLUMNS:
+        values = metrics.get(column) or {}
+        row[f"{column}_abs_rel"] = values.get("abs_rel")
+        row[f"{column}_delta1"] = values.get("delta1")
+    deployed = metrics.get(metrics.get("deployed", "raw")) or metrics
+    row["scale"], row["jitter"] = deployed.get("scale"), deployed.get("scale_jitter")
+    anchored = metrics.get("anchored") or {}
+    row["anchored_jitter"] = anchored.get("scale_jitter")
+    row["applied_jitter"] = anchored.get("applied_scale_jitter")
+    row["refused"] = anchored.get("n_refused")
+    return row
 
 
-def _listing(path: Path) -> list[tuple[float, str]]:
-    rows = []
-    for line in path.read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            stamp, name = line.split()[:2]
-            rows.append((float(stamp), name))
-    return rows
+def fov_section(estimator, quick: bool, **_) -> list[dict]:
+    """Held-out synthetic rooms through each lens of the sweep."""
+    from depth_anything_ros.training.stages.evaluate import evaluate_estimator
+
+    fovs = (45, 75, 100) if quick else FOV_SWEEP_DEG
+    n, size = (4, 96) if quick else (40, 256)
+    return [_row(f"synthetic hfov {hfov}°", evaluate_estimator(
+        estimator, f"synthetic:indoor:test?n={n}&size={size}&hfov={hfov}"), hfov=hfov)
+        for hfov in fovs]
 
 
-def tum_tail(root: Path, fraction: float = 0.2) -> list[tuple[float, Path, Path]]:
-    """(stamp, rgb path, depth path) of the last `fraction` of the sequence by time (the two
-    listings are paired line by line, README)."""
-    pairs = sorted((s, root / r, root / d) for (s, r), (_, d) in
-                   zip(_listing(root / "rgb.txt"), _listing(root / "depth.txt")))
-    return pairs[int(round(len(pairs) * (1 - fraction))):]
+def synthetic_section(estimator, quick: bool, **_) -> list[dict]:
+    """The synthetic bar: synthetic:indoor:test, 50 images, the generator's random lenses."""
+    from depth_anything_ros.training.stages.evaluate import evaluate_estimator
+
+    n = 8 if quick else 50
+    return [_row(f"synthetic n={n}", evaluate_estimator(estimator,
+                                                        f"synthetic:indoor:test?n={n}"))]
 
 
-def read_frame(rgb_path: Path, depth_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    rgb = cv2.cvtColor(cv2.imread(str(rgb_path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    raw = cv2.imread(str(depth_path), cv2.IMREAD_UNCHANGED)
-    depth = np.where(raw > 0, raw / TUM_DEPTH_PER_METRE, np.nan).astype(np.float32)
-    return rgb, depth
-
-
-def score(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
-    return depth_metrics(pred, gt, pred_range=(1e-3, MAX_DEPTH * 2))
-
-
-def tum_section(estimator, frames, smoothings: list[float], via_bag: bool) -> list[str]:
-    from tqdm import tqdm
-
-    predictions, truths = [], []
-    for _, rgb_path, depth_path in tqdm(frames, desc="TUM tail", unit="frame"):
-        rgb, gt = read_frame(rgb_path, depth_path)
-        predictions.append(estimator.predict(rgb).values)
-        truths.append(gt)
-    stamps = [stamp for stamp, _, _ in frames]
-    sensors = [scan_line_depth(gt) for gt in truths]
-    rows: dict[str, tuple[list, list]] = {"raw": ([score(p, g) for p, g in
-                                                  zip(predictions, truths)], [])}
-    oracle = []
-    for pred, gt in zip(predictions, truths):
-        valid = np.isfinite(gt) & (gt > 0) & np.isfinite(pred) & (pred > 0)
-        oracle.append(float(np.median(gt[valid]) / np.median(pred[valid])))
-    rows["median oracle"] = ([score(p * s, g) for p, s, g in zip(predictions, oracle, truths)],
-                             oracle)
-    fits = [fit_anchors(p, s, relative=False) for p, s in zip(predictions, sensors)]
-    rows["anchored"] = ([score(f.apply(p) if f.ok else p, g)
-                         for f, p, g in zip(fits, predictions, truths)],
-                        [f.scale for f in fits if f.ok])
-    for tau in smoothings:
-        corrector = ScaleCorrector(ScaleSettings(source="sparse_depth", smoothing_time_s=tau),
-                                   relative=False)
-        out = [corrector.correct(p, t, sparse_depth=s)
-               for p, t, s in zip(predictions, stamps, sensors)]
-        rows[f"anchored+{tau:g}s"] = ([score(o.depth, g) for o, g in zip(out, truths)],
-                                      [o.scale for o in out])
-    if via_bag:  # the bag tool at its default smoothing, to compare with anchored+1s
-        rows["bag (1s)"] = through_bag(estimator, frames, truths, 1.0)
-    lines = [f"TUM fr1_rpy held-out tail (last 20 % by time): {len(frames)} frames; sparse "
-             "sensor: 3 scan lines, every 8th column of the sensor depth; per-frame fits "
-             f"refused: {sum(not f.ok for f in fits)}",
-             f"{'':18s} {'abs_rel':>8s} {'delta1':>7s} {'rmse':>6s} {'scale':>6s} "
-             f"{'scale_jitter':>12s}"]
-    for name, (per_image, scales) in rows.items():
-        m = mean_metrics(per_image)
-        s = np.asarray(scales or [1.0], dtype=np.float64)
-        jitter = f"{np.std(np.log(s)):12.3f}" if scales else f"{'':12s}"
-        lines.append(f"{name:18s} {m['abs_rel']:8.3f} {m['delta1']:7.3f} {m['rmse']:6.3f} "
-                     f"{np.median(s):6.3f} {jitter}")
-    lines.append("scale: median applied factor; scale_jitter: std of log(per-frame scale); "
-                 "anchored+τ: ScaleCorrector (gate 0.25, reset after 5) with time constant τ")
-    return lines
-
-
-def ground_section(estimator, rooms: int) -> list[str]:
+def ground_section(estimator, quick: bool, rooms: int = 24, **_) -> list[dict]:
     """Ground-plane anchoring on held-out synthetic rooms rendered with a known camera height
     and pitch (test-split scene seeds; 256×192, hfov 50–90°, pitch 0–30° down)."""
-    from types import SimpleNamespace
-
     from tqdm import tqdm
 
-    from depth_anything_ros.scale import GroundPlane, fit_ground_plane
+    from depth_anything_ros.geometry.camera import CameraIntrinsics
+    from depth_anything_ros.metrics import depth_metrics, mean_metrics, median_scale
+    from depth_anything_ros.scale import GroundPlane, fit_ground_plane, pixel_rays
     from depth_anything_ros.training.data.domains import make_scene
     from depth_anything_ros.training.data.scene import CameraPose, intrinsics_from_fov
     from depth_anything_ros.training.data.synthetic import frame_seed
 
-    rows: dict[str, list] = {"raw": [], "median oracle": [], "ground plane": []}
-    refused = []
+    rooms = max(4, rooms // (4 if quick else 1))
+    rows: dict[str, list] = {"raw": [], "median_oracle": [], "floor_oracle": [], "ground": []}
+    refused = 0
     for index in tqdm(range(rooms), desc="rooms", unit="room"):
         scene = make_scene("indoor", frame_seed("test", index))
         rng = np.random.default_rng(index)
@@ -149,137 +107,253 @@ def ground_section(estimator, rooms: int) -> list[str]:
                                          rng.uniform(-np.pi, np.pi), np.radians(-pitch))
         k = intrinsics_from_fov(256, 192, rng.uniform(50.0, 90.0))
         rgb, gt = scene.render(pose, k, 256, 192)
-        pred = estimator.predict(rgb).values
-        valid = np.isfinite(gt) & (pred > 0)
-        fit = fit_ground_plane(pred, GroundPlane.from_pitch_roll(height, pitch), relative=False,
-                               intrinsics=SimpleNamespace(fx=k[0], fy=k[1], cx=k[2], cy=k[3]))
-        rows["raw"].append(score(pred, gt))
-        rows["median oracle"].append(score(pred * np.median(gt[valid]) / np.median(pred[valid]),
-                                           gt))
-        if fit.ok:
-            rows["ground plane"].append(score(fit.apply(pred), gt))
-        else:
-            refused.append(fit.code)
-            rows["ground plane"].append(score(pred, gt))  # the node serves it unscaled
-    lines = [f"Synthetic rooms with a known camera height and pitch: {rooms} rooms; ground-plane "
-             f"fits refused (served unscaled): {len(refused)} {sorted(set(refused))}",
-             f"{'':18s} {'abs_rel':>8s} {'delta1':>7s}"]
-    for name, per_image in rows.items():
-        m = mean_metrics(per_image)
-        lines.append(f"{name:18s} {m['abs_rel']:8.3f} {m['delta1']:7.3f}")
-    return lines
+        pred = estimator.predict(rgb, fx=k[0]).values
+        mask = np.isfinite(gt) & (gt > 0)
+        plane = GroundPlane.from_pitch_roll(height, pitch)
+        intrinsics = CameraIntrinsics(*k, 256, 192)
+        fit = fit_ground_plane(pred, plane, relative=False, intrinsics=intrinsics)
+        refused += not fit.ok
+        rows["raw"].append(depth_metrics(pred, gt, mask))
+        rows["median_oracle"].append(depth_metrics(pred * median_scale(pred, gt, mask), gt, mask))
+        # The best any floor-based scale can do: median(gt/pred) over the true floor's pixels
+        # (their points lie camera_height below the camera, within 2 cm).
+        rays = pixel_rays(intrinsics, 192, 256)
+        below = gt * -(rays[..., 0] * plane.up[0] + rays[..., 1] * plane.up[1] + plane.up[2])
+        floor = mask & (np.abs(below - height) < 0.02)
+        if floor.sum() >= 100:
+            rows["floor_oracle"].append(depth_metrics(pred * median_scale(pred, gt, floor), gt,
+                                                      mask))
+        # a refused fit is served unscaled, as the node does
+        rows["ground"].append(depth_metrics(fit.apply(pred) if fit.ok else pred, gt, mask))
+    row = {"name": f"ground plane, {rooms} rooms", "n": rooms, "refused": refused}
+    for column, per_image in rows.items():
+        mean = mean_metrics(per_image)
+        row[f"{column}_abs_rel"], row[f"{column}_delta1"] = mean["abs_rel"], mean["delta1"]
+    return [row]
 
 
-CAMERA = "/camera/rgb/image_color"
-SPARSE = "/camera/sparse_depth"
+def tum_section(estimator, quick: bool, smoothing=(0.3, 1.0, 3.0), via_bag: bool = False,
+                weights: Path | None = None, **_) -> list[dict]:
+    """The TUM fr1_rpy held-out tail through evaluate, the temporal filter and the bag tool."""
+    from depth_anything_ros.training.data.tum import TumDataset, default_tum_dir
+    from depth_anything_ros.training.stages.evaluate import evaluate_estimator
+
+    every = 4 if quick else 1
+    frames: list[tuple[int, np.ndarray, np.ndarray]] = []
+
+    def keep(index, prediction, sample, mask, **_):
+        frames.append((index, prediction, np.where(mask, sample["depth"], np.nan)))
+
+    result = evaluate_estimator(estimator, f"tum:default?split=test&every={every}",
+                                on_frame=keep)
+    rows = [_row("TUM tail, evaluate", result)]
+    dataset = TumDataset(default_tum_dir(), split="test", every=every)
+    rows += [_smoothed_row(frames, dataset.timestamps, tau) for tau in smoothing]
+    if via_bag:
+        rows += _bag_rows(dataset, estimator, weights)
+    return rows
 
 
-def through_bag(estimator, frames, truths, smoothing: float):
-    """Rows of `depth-anything-ros bag` (process_bag with --sparse-depth-topic): a bag of the
-    frames (rgb8 + CameraInfo + the 3-line sparse depth as 32FC1) in, depth read back."""
-    from depth_anything_ros.bag.process import BagJobOptions, process_bag
+def _smoothed_row(frames, stamps, tau: float) -> dict:
+    """Per-frame anchor fits through `ScaleCorrector` (the node's and bag's filter) at τ."""
+    from depth_anything_ros.metrics import depth_metrics, mean_metrics, median_scale, scale_jitter
+    from depth_anything_ros.scale import ScaleCorrector, ScaleSettings, scan_line_depth
 
-    with tempfile.TemporaryDirectory(prefix="metric_scale_") as tmp:
-        src, out = Path(tmp) / "in", Path(tmp) / "out"
-        stamps = write_rgbd_bag(src, frames, truths)
-        summary = process_bag(src, out, estimator, BagJobOptions(
-            image_topic=CAMERA, sparse_depth_topic=SPARSE, scale_smoothing=smoothing,
-            points=False), progress=True)
-        depths = read_depths(out, "/camera/rgb/depth/image")
-    return [score(depths[s], gt) for s, gt in zip(stamps, truths)], summary.scales
-
-
-def write_rgbd_bag(path: Path, frames, truths) -> list[int]:
-    """The frames as a ROS 2 bag: image, camera_info and the simulated sparse sensor."""
-    from rosbags.rosbag2 import Writer
-    from rosbags.typesys import Stores, get_typestore
-
-    from depth_anything_ros.conversions import encode_depth, encode_image
-
-    store = get_typestore(Stores.ROS2_HUMBLE)
-    t = store.types
-    fx, fy, cx, cy = TUM_K
-    stamps = []
-    with Writer(path, version=8) as writer:
-        conns = {name: writer.add_connection(topic, kind, typestore=store) for name, topic, kind in
-                 [("image", CAMERA, "sensor_msgs/msg/Image"),
-                  ("info", "/camera/rgb/camera_info", "sensor_msgs/msg/CameraInfo"),
-                  ("sparse", SPARSE, "sensor_msgs/msg/Image")]}
-        for (stamp, rgb_path, depth_path), gt in zip(frames, truths):
-            ns = int(round(stamp * 1e9))
-            sec, nanosec = divmod(ns, 1_000_000_000)
-            header = t["std_msgs/msg/Header"](stamp=t["builtin_interfaces/msg/Time"](
-                sec=sec, nanosec=nanosec), frame_id="camera_rgb_optical_frame")
-            rgb = read_frame(rgb_path, depth_path)[0]
-            step, data = encode_image(rgb, "rgb8")
-            image = t["sensor_msgs/msg/Image"](header=header, height=rgb.shape[0],
-                                               width=rgb.shape[1], encoding="rgb8", is_bigendian=0,
-                                               step=step, data=np.frombuffer(data, np.uint8))
-            enc, dstep, ddata = encode_depth(scan_line_depth(gt), "32FC1")
-            sparse = t["sensor_msgs/msg/Image"](header=header, height=gt.shape[0],
-                                                width=gt.shape[1], encoding=enc, is_bigendian=0,
-                                                step=dstep, data=np.frombuffer(ddata, np.uint8))
-            roi = t["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0,
-                                                        width=0, do_rectify=False)
-            info = t["sensor_msgs/msg/CameraInfo"](
-                header=header, height=rgb.shape[0], width=rgb.shape[1],
-                distortion_model="plumb_bob", d=np.zeros(5),
-                k=np.array([fx, 0, cx, 0, fy, cy, 0, 0, 1.0]), r=np.eye(3).reshape(-1),
-                p=np.array([fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1.0, 0]), binning_x=0,
-                binning_y=0, roi=roi)
-            for name, msg, kind in [("image", image, "sensor_msgs/msg/Image"),
-                                    ("info", info, "sensor_msgs/msg/CameraInfo"),
-                                    ("sparse", sparse, "sensor_msgs/msg/Image")]:
-                writer.write(conns[name], ns, bytes(store.serialize_cdr(msg, kind)))
-            stamps.append(ns)
-    return stamps
+    corrector = ScaleCorrector(ScaleSettings(source="sparse_depth", smoothing_time_s=tau),
+                               relative=False)
+    scored, residual, applied = [], [], []
+    for index, prediction, gt in frames:
+        out = corrector.correct(prediction, stamps[index], sparse_depth=scan_line_depth(gt))
+        mask = np.isfinite(gt)
+        scored.append(depth_metrics(out.depth, gt, mask))
+        residual.append(median_scale(out.depth, gt, mask))
+        applied.append(out.scale)
+    mean = mean_metrics(scored)
+    return {"name": f"TUM tail, anchored+{tau:g}s", "n": len(frames),
+            "anchored_abs_rel": mean["abs_rel"], "anchored_delta1": mean["delta1"],
+            "anchored_jitter": scale_jitter(residual), "applied_jitter": scale_jitter(applied)}
 
 
-def read_depths(path: Path, topic: str) -> dict[int, np.ndarray]:
-    from rosbags.highlevel import AnyReader
+def _bag_rows(dataset, estimator, weights: Path | None) -> list[dict]:
+    """`depth-anything-ros bag` on a bag of the tail: without and with --sparse-depth-topic."""
+    from tum_bag import (OUTPUT_TOPIC, SPARSE_TOPIC, read_depth_by_stamp, score_depth_bag,
+                         write_tum_bag)
 
-    from depth_anything_ros.conversions import decode_depth
+    from depth_anything_ros.cli import main as cli
+    from depth_anything_ros.metrics import scale_jitter
 
-    out = {}
-    with AnyReader([path]) as reader:
-        conns = [c for c in reader.connections if c.topic == topic]
-        for conn, _, raw in reader.messages(connections=conns):
-            m = reader.deserialize(raw, conn.msgtype)
-            ns = int(m.header.stamp.sec) * 1_000_000_000 + int(m.header.stamp.nanosec)
-            out[ns] = decode_depth(m.encoding, m.height, m.width, m.step, bool(m.is_bigendian),
-                                   m.data)
+    deployed = "focal" if estimator.corrects_focal else "raw"
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="tum_bag_") as tmp:
+        src = Path(tmp) / "tail"
+        write_tum_bag(dataset, src)
+        outputs = {}
+        for name, extra in (("bag", []), ("bag + sparse depth", ["--sparse-depth-topic",
+                                                                  SPARSE_TOPIC])):
+            out = Path(tmp) / name.replace(" ", "_").replace("+", "and")
+            args = ["bag", str(src), str(out), "--image-topic", "/camera/rgb/image_color",
+                    "--no-points", "--quiet", "--device", "cpu", "--copy-topics", "none",
+                    "--focal-correction", estimator.focal_correction, *extra]
+            if weights is not None:
+                args += ["--weights", str(weights)]
+            if cli(args) != 0:
+                raise RuntimeError(f"depth-anything-ros {' '.join(args)} failed")
+            scored = score_depth_bag(out, src)
+            outputs[name] = read_depth_by_stamp(out, OUTPUT_TOPIC)
+            column = deployed if not extra else "anchored"
+            rows.append({"name": f"TUM tail, {name}", "n": scored["raw"]["n_images"],
+                         f"{column}_abs_rel": scored["raw"]["abs_rel"],
+                         f"{column}_delta1": scored["raw"]["delta1"],
+                         "median_oracle_abs_rel": scored["median_oracle"]["abs_rel"],
+                         "median_oracle_delta1": scored["median_oracle"]["delta1"],
+                         "scale": scored["raw"]["scale"],
+                         ("jitter" if not extra else "anchored_jitter"):
+                             scored["raw"]["scale_jitter"]})
+    # The factor the bag applied per frame: its anchored output over its raw output.
+    applied = [float(np.nanmedian(outputs["bag + sparse depth"][s] / outputs["bag"][s]))
+               for s in sorted(outputs["bag"])]
+    rows[-1]["applied_jitter"] = scale_jitter(applied)
+    return rows
+
+
+SECTIONS = {"fov": fov_section, "synthetic": synthetic_section, "ground": ground_section,
+            "tum": tum_section}
+
+CELLS = (("raw_abs_rel", "raw"), ("raw_delta1", "raw δ1"), ("focal_abs_rel", "focal"),
+         ("focal_delta1", "focal δ1"), ("median_oracle_abs_rel", "oracle"),
+         ("anchored_abs_rel", "anchored"), ("anchored_delta1", "anch δ1"),
+         ("floor_oracle_abs_rel", "floor or"), ("ground_abs_rel", "ground"), ("scale", "scale"),
+         ("jitter", "jitter"),
+         ("anchored_jitter", "anch jit"), ("applied_jitter", "appl jit"))
+
+
+def format_rows(rows: list[dict]) -> str:
+    """abs_rel (and δ1) per column, scale, the jitters; only the cells some row has."""
+    cells = [(key, head) for key, head in CELLS if any(r.get(key) is not None for r in rows)]
+    lines = [f"{'':<30}" + "".join(f"{h:>9}" for _, h in cells) + f"{'n':>5}{'refused':>8}"]
+    for row in rows:
+        text = "".join(f"{row[k]:>9.3f}" if row.get(k) is not None else f"{'-':>9}"
+                       for k, _ in cells)
+        refused = row.get("refused")
+        lines.append(f"{row['name']:<30}" + text + f"{row['n']:>5}"
+                     + (f"{refused:>8}" if refused is not None else f"{'-':>8}"))
+    return "\n".join(lines)
+
+
+def bars(rows: list[dict], deployed: str) -> list[tuple[str, float, str, bool]]:
+    """Issue 11's bars that these rows measure: (what, measured, bar, met)."""
+    by_name = {r["name"]: r for r in rows}
+    out = []
+
+    def check(what: str, value, bar: str, met) -> None:
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            out.append((what, float(value), bar, bool(met(value))))
+
+    bag = by_name.get("TUM tail, bag", {})
+    anchored_bag = by_name.get("TUM tail, bag + sparse depth", {})
+    check("TUM tail via bag: abs_rel", bag.get(f"{deployed}_abs_rel"), "≤ 0.35",
+          lambda v: v <= 0.35)
+    check("TUM tail via bag + sparse depth: abs_rel", anchored_bag.get("anchored_abs_rel"),
+          "≤ 0.20", lambda v: v <= 0.20)
+    check("TUM tail via bag + sparse depth: applied scale jitter",
+          anchored_bag.get("applied_jitter"), "≤ 0.05", lambda v: v <= 0.05)
+    check("TUM tail via bag + sparse depth: residual scale jitter",
+          anchored_bag.get("anchored_jitter"), "≤ 0.05", lambda v: v <= 0.05)
+    lenses = {r.get("hfov"): r.get(f"{deployed}_abs_rel") or r.get("raw_abs_rel")
+              for r in rows if r.get("hfov") in (45, 100)}
+    for hfov, value in sorted(lenses.items()):
+        check(f"synthetic {hfov}° lens: abs_rel", value, "≤ 0.30", lambda v: v <= 0.30)
+    if len(lenses) == 2:
+        check("45° vs 100° lens: |difference|", abs(lenses[45] - lenses[100]), "≤ 0.05",
+              lambda v: v <= 0.05)
+    ground = next((r for r in rows if r["name"].startswith("ground plane")), None)
+    if ground:
+        check("ground plane − median oracle: abs_rel", ground["ground_abs_rel"]
+              - ground["median_oracle_abs_rel"], "≤ 0.03", lambda v: v <= 0.03)
+    synthetic = next((r for r in rows if r["name"].startswith("synthetic n=")), None)
+    if synthetic:  # as deployed (the camera's focal applied), no anchors, no oracle
+        check("synthetic, as deployed: abs_rel", synthetic[f"{deployed}_abs_rel"], "≤ 0.20",
+              lambda v: v <= 0.20)
+        check("synthetic, as deployed: δ1", synthetic[f"{deployed}_delta1"], "≥ 0.70",
+              lambda v: v >= 0.70)
     return out
+
+
+def plot_fov(rows: list[dict], path: Path) -> None:
+    """abs_rel per column and the deployed scale against the lens's horizontal FOV."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from depth_anything_ros.atomic_file import atomic_path
+
+    fovs = [r["hfov"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for column, style in (("raw", "o-"), ("focal", "s-"), ("median_oracle", "^--"),
+                          ("anchored", "d:")):
+        values = [r[f"{column}_abs_rel"] for r in rows]
+        if all(v is not None for v in values):
+            left.plot(fovs, values, style, label=column)
+    left.set(xlabel="horizontal field of view (°)", ylabel="abs_rel", title="error vs lens")
+    left.legend()
+    right.plot(fovs, [r["scale"] for r in rows], "o-")
+    right.axhline(1.0, color="grey", lw=0.8)
+    right.set(xlabel="horizontal field of view (°)", ylabel="median(gt / pred)",
+              title="scale as deployed (1 = right)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    finally:
+        plt.close(fig)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--weights", default=None, help="default: the shipped model")
-    parser.add_argument("--smoothing", type=float, nargs="+", default=[0.3, 1.0, 3.0],
-                        help="temporal filter time constants (s) to compare (default 0.3 1 3)")
-    parser.add_argument("--quick", action="store_true", help="every 4th held-out frame only")
+    parser.add_argument("--weights", type=Path, default=None, help="default: the shipped model")
+    parser.add_argument("--quick", action="store_true", help="a few frames per section")
+    parser.add_argument("--focal-correction", default="auto", choices=("auto", "on", "off"))
+    parser.add_argument("--sections", default=",".join(SECTIONS),
+                        help=f"comma-separated, of {', '.join(SECTIONS)} (default: all)")
     parser.add_argument("--via-bag", action="store_true",
-                        help="also measure the smoothed row through `depth-anything-ros bag`")
-    parser.add_argument("--sections", nargs="+", default=["tum", "ground"],
-                        choices=("tum", "ground"), help="what to measure (default: both)")
-    parser.add_argument("--rooms", type=int, default=24, help="ground section: rooms")
+                        help="tum: also through `depth-anything-ros bag` (raw and anchored)")
+    parser.add_argument("--smoothing", type=float, nargs="+", default=[0.3, 1.0, 3.0],
+                        help="tum: temporal filter time constants (s) to compare")
+    parser.add_argument("--rooms", type=int, default=24, help="ground: rooms")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench/metric_scale"))
+    parser.add_argument("--json", action="store_true", help="also print the rows as JSON")
     args = parser.parse_args()
-    import torch
+    names = args.sections.split(",")
+    for name in names:
+        if name not in SECTIONS:
+            parser.error(f"--sections: unknown section {name!r}; use {', '.join(SECTIONS)}")
 
     from depth_anything_ros.inference import DepthEstimator
 
-    torch.set_num_threads(max(1, (os.cpu_count() or 2)))
-    estimator = DepthEstimator.from_weights(args.weights, device="cpu")
-    if "tum" in args.sections:
-        root = tum_dir()
-        if not (root / "rgb.txt").is_file():
-            print(f"{root}: no TUM sequence here (set DAR_TUM_DIR)", file=sys.stderr)
-            return 2
-        frames = tum_tail(root)[:: 4 if args.quick else 1]
-        for line in tum_section(estimator, frames, args.smoothing, args.via_bag):
-            print(line)
-    if "ground" in args.sections:
-        for line in ground_section(estimator, max(4, args.rooms // (4 if args.quick else 1))):
-            print(line)
+    estimator = DepthEstimator.from_weights(args.weights, device="cpu",
+                                            focal_correction=args.focal_correction)
+    config = estimator.config
+    print(f"model: {args.weights or 'shipped default'} ({config.encoder}, canonical focal "
+          f"{config.canonical_focal} {config.focal_origin or ''}, focal_correction "
+          f"{args.focal_correction})")
+    rows = []
+    for name in names:
+        part = SECTIONS[name](estimator, args.quick, smoothing=args.smoothing,
+                              via_bag=args.via_bag, weights=args.weights, rooms=args.rooms)
+        if name == "fov":
+            plot_fov(part, args.out / "metric_scale_fov.png")
+            print(f"wrote {args.out / 'metric_scale_fov.png'}")
+        rows += part
+    print(format_rows(rows))
+    checks = bars(rows, "focal" if estimator.corrects_focal else "raw")
+    if checks:
+        print("\nissue 11 bars" + (" (--quick: indicative only)" if args.quick else ""))
+        for what, value, bar, met in checks:
+            print(f"  {what:<58} {value:7.3f}  {bar:<7} {'met' if met else 'MISSED'}")
+    if args.json:
+        print(json.dumps({"rows": rows, "bars": [
+            {"what": w, "value": v, "bar": b, "met": m} for w, v, b, m in checks]}, indent=2))
     return 0
 
 

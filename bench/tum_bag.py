@@ -10,6 +10,8 @@ Writes, per frame (header stamp = the TUM colour stamp, frame_id ``camera_rgb_op
   /camera/rgb/camera_info   the freiburg1 colour calibration: K, D (plumb_bob), P = K
   /camera/depth/image       sensor_msgs/Image 32FC1, the sensor's depth in metres (NaN = none),
                             registered pixel for pixel to the colour image
+  /camera/depth/sparse      the same on 3 scan lines, every 8th column (`scale.scan_line_depth`):
+                            a simulated lidar line for ``--sparse-depth-topic``
 
 so the bag tool runs on real Kinect frames with their CameraInfo exactly as a robot's recording
 would be processed; ``score_depth_bag`` then compares its ``/camera/rgb/depth/image`` with the
@@ -29,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 IMAGE_TOPIC = "/camera/rgb/image_color"
 INFO_TOPIC = "/camera/rgb/camera_info"
 GT_TOPIC = "/camera/depth/image"
+SPARSE_TOPIC = "/camera/depth/sparse"
 OUTPUT_TOPIC = "/camera/rgb/depth/image"  # what `depth-anything-ros bag` writes for IMAGE_TOPIC
 FRAME_ID = "camera_rgb_optical_frame"
 
@@ -38,7 +41,8 @@ def write_tum_bag(dataset, path: Path) -> list[int]:
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
 
-    from depth_anything_ros.conversions import encode_depth, encode_image
+    from depth_anything_ros.conversions import encode_image
+    from depth_anything_ros.scale import scan_line_depth
     from depth_anything_ros.training.data.tum import TUM_FR1_DISTORTION
 
     store = get_typestore(Stores.ROS2_HUMBLE)
@@ -46,7 +50,7 @@ def write_tum_bag(dataset, path: Path) -> list[int]:
     stamps = []
     with Writer(path, version=8, storage_plugin=StoragePlugin.SQLITE3) as writer:
         topics = ((IMAGE_TOPIC, "sensor_msgs/msg/Image"), (INFO_TOPIC, "sensor_msgs/msg/CameraInfo"),
-                  (GT_TOPIC, "sensor_msgs/msg/Image"))
+                  (GT_TOPIC, "sensor_msgs/msg/Image"), (SPARSE_TOPIC, "sensor_msgs/msg/Image"))
         conns = {topic: writer.add_connection(topic, msgtype, typestore=store)
                  for topic, msgtype in topics}
         for index, stamp_s in enumerate(dataset.timestamps):
@@ -61,10 +65,8 @@ def write_tum_bag(dataset, path: Path) -> list[int]:
             image = types["sensor_msgs/msg/Image"](
                 header=header, height=height, width=width, encoding="rgb8", is_bigendian=0,
                 step=step, data=np.frombuffer(data, np.uint8))
-            encoding, depth_step, depth_data = encode_depth(sample["depth"], "32FC1")
-            depth = types["sensor_msgs/msg/Image"](
-                header=header, height=height, width=width, encoding=encoding, is_bigendian=0,
-                step=depth_step, data=np.frombuffer(depth_data, np.uint8))
+            depth, sparse = (depth_image(types, header, values) for values in
+                             (sample["depth"], scan_line_depth(sample["depth"])))
             fx, fy, cx, cy = (float(v) for v in sample["intrinsics"])
             roi = types["sensor_msgs/msg/RegionOfInterest"](
                 x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
@@ -77,10 +79,21 @@ def write_tum_bag(dataset, path: Path) -> list[int]:
                 binning_x=0, binning_y=0, roi=roi)
             for topic, msg, msgtype in ((INFO_TOPIC, info, "sensor_msgs/msg/CameraInfo"),
                                         (IMAGE_TOPIC, image, "sensor_msgs/msg/Image"),
-                                        (GT_TOPIC, depth, "sensor_msgs/msg/Image")):
+                                        (GT_TOPIC, depth, "sensor_msgs/msg/Image"),
+                                        (SPARSE_TOPIC, sparse, "sensor_msgs/msg/Image")):
                 writer.write(conns[topic], stamp, bytes(store.serialize_cdr(msg, msgtype)))
             stamps.append(stamp)
     return stamps
+
+
+def depth_image(types, header, metres: np.ndarray):
+    """A 32FC1 sensor_msgs/Image (rosbags type) of ``metres`` (NaN = no return)."""
+    from depth_anything_ros.conversions import encode_depth
+
+    encoding, step, data = encode_depth(metres, "32FC1")
+    return types["sensor_msgs/msg/Image"](
+        header=header, height=metres.shape[0], width=metres.shape[1], encoding=encoding,
+        is_bigendian=0, step=step, data=np.frombuffer(data, np.uint8))
 
 
 def read_depth_by_stamp(path: Path, topic: str) -> dict[int, np.ndarray]:

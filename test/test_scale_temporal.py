@@ -33,7 +33,7 @@ def test_jitter_of_noisy_fits_is_bounded_by_the_time_constant():
 def test_single_outliers_are_clipped_to_a_bounded_pull():
     values = np.full(60, math.log(1.5))
     values[[10, 25, 26, 40]] = math.log(6.0)  # a wrong fit now and then (e.g. a bad scan)
-    smoothed, events = run(ScaleFilter(), values)
+    smoothed, events = run(ScaleFilter(FilterConfig(time_constant_s=1.0)), values)
     assert events.count("clipped") == 4 and "reset" not in events
     gain = 1 - math.exp(-1 / RATE_HZ)  # τ = 1 s at 15 Hz
     deviation = np.abs(smoothed - math.log(1.5))
@@ -53,7 +53,7 @@ def test_a_sustained_change_resets_the_filter_after_reset_frames():
 def test_disagreeing_outliers_do_not_reset():
     values = np.full(40, 0.0)
     values[10:20] = [1.0, -1.0] * 5  # wild, inconsistent fits: noise, not a new scale
-    smoothed, events = run(ScaleFilter(FilterConfig(reset_frames=3)), values)
+    smoothed, events = run(ScaleFilter(FilterConfig(time_constant_s=1.0, reset_frames=3)), values)
     assert "reset" not in events and events[10:20] == ["clipped"] * 10
     assert np.abs(smoothed).max() < 0.02
 

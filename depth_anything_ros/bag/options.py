@@ -38,7 +38,7 @@ class BagJobOptions:
     camera_height: float | None = None  # ground plane: optical centre above the floor (m)
     camera_pitch: float = 0.0  # deg below the horizon
     camera_roll: float = 0.0  # deg
-    scale_smoothing: float = 1.0  # s, time constant of the log-space average; 0 = per frame
+    scale_smoothing: float = 0.3  # s (scale.temporal.DEFAULT_TIME_CONSTANT_S), time constant of the log-space average; 0 = per frame
 
     @property
     def scale_source(self) -> str:

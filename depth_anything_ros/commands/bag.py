@@ -100,9 +100,9 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
                             "(default: 0)")
     scale.add_argument("--camera-roll", type=float, default=0.0, metavar="DEG",
                        help="ground plane: rotation about the optical axis (default: 0)")
-    scale.add_argument("--scale-smoothing", type=float, default=1.0, metavar="S",
+    scale.add_argument("--scale-smoothing", type=float, default=0.3, metavar="S",
                        help="time constant of the scale's log-space average; 0 = every frame's "
-                            "own fit (default: 1.0)")
+                            "own fit (default: 0.3)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--verbose", action="store_true",
                         help="log every skipped frame (the summary always counts them by reason)")

@@ -143,7 +143,7 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("camera_roll_deg", 0.0, "ground_plane: rotation about the optical axis (deg, "
               "positive turns the image x axis towards the floor).", float_range=(-90.0, 90.0),
               runtime=True),
-    ParamSpec("scale_smoothing", 1.0, "Time constant (s) of the log-space average of the "
+    ParamSpec("scale_smoothing", 0.3, "Time constant (s) of the log-space average of the "
               "per-frame scale; 0 = use each frame's fit as is.", float_range=(0.0, 3600.0),
               runtime=True),
     ParamSpec("scale_gate", 0.25, "A per-frame scale farther than this from the smoothed one "

@@ -20,7 +20,7 @@ import numpy as np
 from depth_anything_ros.scale.anchors import Anchors
 from depth_anything_ros.scale.fit import FitConfig, ScaleFit, apply_scale, fit_anchors
 from depth_anything_ros.scale.ground_plane import GroundConfig, GroundPlane, fit_ground_plane
-from depth_anything_ros.scale.temporal import FilterConfig, ScaleFilter
+from depth_anything_ros.scale.temporal import DEFAULT_TIME_CONSTANT_S, FilterConfig, ScaleFilter
 
 __all__ = ["SCALE_SOURCES", "Correction", "ScaleCorrector", "ScaleSettings"]
 
@@ -43,7 +43,7 @@ class ScaleSettings:
     camera_height: float = 0.0  # metres, optical centre above the floor (ground_plane)
     camera_pitch_deg: float = 0.0  # optical axis below the horizon (positive looks down)
     camera_roll_deg: float = 0.0
-    smoothing_time_s: float = 1.0  # 0: no smoothing
+    smoothing_time_s: float = DEFAULT_TIME_CONSTANT_S  # 0: no smoothing
     gate: float = 0.25  # log units
     reset_frames: int = 5
     max_age_s: float = 2.0  # how long a scale is held when frames have no fit
