@@ -125,7 +125,8 @@ def ground_section(estimator, quick: bool, rooms: int = 24, **_) -> list[dict]:
                                                       mask))
         # a refused fit is served unscaled, as the node does
         rows["ground"].append(depth_metrics(fit.apply(pred) if fit.ok else pred, gt, mask))
-    row = {"name": f"ground plane, {rooms} rooms", "n": rooms, "refused": refused}
+    row = {"name": f"ground plane, {rooms} rooms", "n": rooms, "refused": refused,
+           "floor_oracle_rooms": len(rows["floor_oracle"])}  # rooms with ≥ 100 floor pixels
     for column, per_image in rows.items():
         mean = mean_metrics(per_image)
         row[f"{column}_abs_rel"], row[f"{column}_delta1"] = mean["abs_rel"], mean["delta1"]
