@@ -20,7 +20,6 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import rclpy
@@ -54,6 +53,8 @@ from depth_anything_ros.ros.params import (
     check_startup,
     descriptor,
 )
+from depth_anything_ros.ros.throttled_log import ThrottledLog
+from depth_anything_ros.ros.work_items import Frame, Output
 from depth_anything_ros.scale_bar import depth_picture
 
 NODE_NAME = "depth_node"
@@ -62,45 +63,6 @@ GIL_SWITCH_INTERVAL_S = 0.0005
 
 class StartupError(RuntimeError):
     """The node cannot start; the message is the one line the user sees."""
-
-
-@dataclass
-class Frame:
-    msg: Image | CompressedImage
-    compressed: bool
-
-
-@dataclass
-class Output:
-    """One inferred frame on its way from the worker to the publisher thread."""
-
-    header: object
-    rgb: np.ndarray
-    depth: np.ndarray
-    camera: CameraModel | None
-    settings: NodeSettings
-    wanted: set
-    model_time_s: float
-
-
-class ThrottledLog:
-    """Log each distinct problem (key) at most once per period, so bad streams cannot flood."""
-
-    def __init__(self, logger, period_s) -> None:
-        self._logger = logger
-        self._period_s = period_s  # callable → seconds (a live parameter)
-        self._last: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, level: str, key: str, text: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            last = self._last.get(key)
-            if last is not None and now - last < self._period_s():
-                return False
-            self._last[key] = now
-        getattr(self._logger, level)(text)
-        return True
 
 
 class DepthNode(Node):
