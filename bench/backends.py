@@ -95,7 +95,7 @@ def installed(module: str) -> bool:
 def transformers_side(hf, input_size: int, height: int, width: int) -> Callable:
     from model_cpu import hf_processor
 
-    processor, _ = hf_processor(input_size)  # the PIL one here: no torchvision
+    processor, _ = hf_processor(input_size)  # fast (torchvision) or PIL, whichever is installed
 
     def run(frame: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
