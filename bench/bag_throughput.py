@@ -121,7 +121,7 @@ def time_naive(estimator, src: Path, out: Path, storage: str) -> float:
     from rosbags.rosbag2 import Writer
     from rosbags.typesys import Stores, get_typestore
 
-    from depth_anything_ros.geometry.camera import intrinsics_from_matrices
+    from depth_anything_ros.geometry.camera_model import Calibration, resolve_camera
     from depth_anything_ros.geometry.pointcloud import organized_cloud
 
     start = time.perf_counter()
@@ -148,10 +148,10 @@ def time_naive(estimator, src: Path, out: Path, storage: str) -> float:
             depth = estimator.predict(rgb).values
             writer.write(depth_conn, t, factory.serialize(factory.depth_image(stamp, depth, "32FC1")))
             if info is not None:
-                depth_info = factory.camera_info(stamp, info, WIDTH, HEIGHT)
+                camera = resolve_camera(Calibration.from_message(info), WIDTH, HEIGHT)
+                depth_info = factory.camera_info(stamp, camera.info_fields())
                 writer.write(info_conn, t, factory.serialize(depth_info))
-                intr = intrinsics_from_matrices(depth_info.k, depth_info.p, WIDTH, HEIGHT, False)
-                cloud = organized_cloud(depth, rgb, intr)
+                cloud = organized_cloud(depth, rgb, camera)
                 writer.write(points_conn, t, factory.serialize(factory.pointcloud(stamp, cloud)))
     return time.perf_counter() - start
 

@@ -9,11 +9,11 @@ TUM=${DAR_TUM_DIR:-../shared/data/tum_fr1_rpy}
 PY=${PY:-$PWD/.venv/bin/python}
 DAR=${DAR:-$PWD/.venv/bin/depth-anything-ros}
 WEIGHTS=$PWD/models/default.safetensors
-FRAME=1305031252.561862  # the median frame of the evaluation below
+FRAME=1305031252.561862  # a held-out frame (the median one of an earlier evaluation)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# The held-out last 20 % by time (70 of 347 pairs) as a folder: dataset, by symbolic links.
+# The last 70 pairs as a folder of symbolic links: the predict frame and its ground truth by stamp.
 # rgb.txt and depth.txt are paired line by line; both files are named by the colour stamp.
 held_out="$work/tum_fr1_rpy_tail"
 mkdir -p "$held_out/rgb" "$held_out/depth"
@@ -23,13 +23,15 @@ paste -d' ' <(grep -v '^#' "$TUM/rgb.txt") <(grep -v '^#' "$TUM/depth.txt") | ta
     ln -s "$(realpath "$TUM/$depth")" "$held_out/depth/$stamp.png"
   done
 
-# 1. README: one frame with its ground truth (TUM depth PNGs hold 5000 units per metre).
+# 1. README: one frame with its ground truth (TUM depth PNGs hold 5000 units per metre), with the
+#    Kinect colour camera's fx (dataset README) so the shipped model's focal correction applies,
+#    as it does in the node (camera_info) and the bag tool.
 "$DAR" predict "$held_out/rgb/$FRAME.jpg" --gt "$held_out/depth/$FRAME.png" --gt-scale 5000 \
-  --out "$work/predict"
-# 2. docs/training.md: the shipped model evaluated on the whole tail (run inside $work, so the
-#    figure's title names the data without the temporary folder).
-(cd "$work" && "$DAR" train evaluate --weights "$WEIGHTS" \
-  --data "folder:tum_fr1_rpy_tail?depth_scale=5000" --figure evaluation.png)
+  --fx 517.3 --out "$work/predict"
+# 2. docs/training.md: the shipped model evaluated on the whole tail through the tum: spec, which
+#    carries each frame's intrinsics (so the focal correction applies, as deployed).
+(cd "$work" && DAR_TUM_DIR=$(realpath "$TUM") "$DAR" train evaluate --weights "$WEIGHTS" \
+  --data "tum:default?split=test" --figure evaluation.png)
 
 # 3. docs/training.md: the metric stage's sample grid (its first training batch, as the loop draws
 #    it at the end of the run) for the shipped model.
