@@ -490,8 +490,11 @@ def main() -> int:
 
     from depth_anything_ros.inference import DepthEstimator
 
+    from depth_anything_ros.large_buffers import keep_large_buffers
+
     threads = node_threads(args)
     torch.set_num_threads(threads)
+    keep_large_buffers()  # the node does it too: the same allocator on both sides
     frames = camera_frames(args.height, args.width)
     with tempfile.TemporaryDirectory(prefix="node_throughput_") as tmp:
         cache_dir = args.cache_dir or Path(tmp) / "cache"

@@ -6,6 +6,8 @@ import importlib
 import sys
 from typing import Sequence
 
+from depth_anything_ros.large_buffers import keep_large_buffers
+
 # Sub-command modules, in the order `--help` lists them.
 COMMANDS = ("predict", "info", "bag", "bags", "export", "demo", "train")
 
@@ -38,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_training(argv[1:])
     args = build_parser().parse_args(argv)
+    keep_large_buffers()  # frames, tensors and clouds of megabytes: no mmap churn (module doc)
     try:
         return int(args.func(args) or 0)
     except UserError as exc:

@@ -41,6 +41,7 @@ from depth_anything_ros.ros import messages
 from depth_anything_ros.ros.camera_geometry import FrameCameras
 from depth_anything_ros.ros.diagnostics import NodeStats, diagnostic_status
 from depth_anything_ros.ros.input_qos import MatchedSubscription, qos_profile
+from depth_anything_ros.large_buffers import keep_large_buffers
 from depth_anything_ros.ros.log_bridge import forward_library_logs, stop_forwarding
 from depth_anything_ros.ros.mailbox import LatestMailbox
 from depth_anything_ros.ros.metric_scale import MetricScale
@@ -74,6 +75,7 @@ class DepthNode(Node):
         # share the GIL. At the default 5 ms switch interval a 60 Hz camera backed up in the
         # executor and outputs aged by ~1 s; 0.5 ms keeps callbacks flowing (process-wide).
         sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
+        keep_large_buffers()  # 4.9 MB clouds: serialised in 0.8 ms instead of 10 ms (module doc)
         self._log_handler = forward_library_logs(self.get_logger())  # model loading → /rosout
         try:
             self._settings = self._declare_parameters()
