@@ -201,7 +201,10 @@ def build_vits(tmp: str):
 def main() -> int:
     args = parse_args()
     torch.set_num_threads(args.threads)
+    from depth_anything_ros.large_buffers import keep_large_buffers
     from depth_anything_ros.model import default_weights_path, load_model
+
+    keep_large_buffers()  # as the CLI and the node run; one process, so every side alike
 
     frame, source = camera_frame()
     report: dict = {

@@ -171,6 +171,9 @@ class OnnxRuntimeNetwork(_RuntimeNetwork):
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # ORT's pool busy-waits after each run by default: in the node that burns the cores the
+        # publisher thread, DDS and the camera need between frames (bench/node_throughput.py).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(proto.SerializeToString(), options,
                                                 providers=["CPUExecutionProvider"])
