@@ -6,7 +6,7 @@ when code moves, update the snippet). A snippet that is not found exactly once i
 that names the mutation, the file and the snippet, so the table cannot rot silently; CI runs
 ``--check`` (test/test_bench_mutations.py), which only looks the snippets up.
 
-    python bench/mutations.py                  # all 26: 11 min on 2 shared cores (26/26 caught)
+    python bench/mutations.py                  # all 26: 4.5 min on 2 quiet cores (26/26 caught)
     python bench/mutations.py --only label     # mutations whose name contains "label"
     python bench/mutations.py --check          # snippets only, no tests (seconds)
     python bench/mutations.py --list
@@ -106,11 +106,11 @@ MUTATIONS: tuple[Mutation, ...] = (
              'sample["image"].shape[1] - cx',
              ("test/test_training_data_transforms.py",)),
     # --- geometry shared by node and bag --------------------------------------------------
-    Mutation("cx/cy swap when reading K",
-             "depth_anything_ros/geometry/camera.py",
-             "fx, cx, fy, cy = k[0], k[2], k[4], k[5]",
-             "fx, cy, fy, cx = k[0], k[2], k[4], k[5]",
-             ("test/test_geometry_pointcloud.py", "test/test_ros_node_geometry.py")),
+    Mutation("cx/cy swap when reading K",  # the camera model node and bag use (since #9)
+             "depth_anything_ros/geometry/camera_model.py",
+             "fx, cx, fy, cy = self.k[0], self.k[2], self.k[4], self.k[5]",
+             "fx, cy, fy, cx = self.k[0], self.k[2], self.k[4], self.k[5]",
+             ("test/test_geometry_camera_model.py", "test/test_ros_node_geometry.py")),
     Mutation("range limits exclusive instead of inclusive",
              "depth_anything_ros/geometry/pointcloud.py",
              "(z < min_range) | (z > max_range)",
