@@ -117,7 +117,7 @@ def score_depth_bag(out_bag: Path, in_bag: Path, depth_range=(1e-3, 20.0)) -> di
     """Metrics of the bag tool's depth against the sensor depth, frame by frame (by stamp):
     raw and median-oracle means, and scale_jitter (std of log per-frame median(gt/pred))."""
     from depth_anything_ros.metrics import (depth_metrics, mean_metrics, median_scale,
-                                            scale_jitter, valid_depth_mask)
+                                            scale_jitter, typical_scale, valid_depth_mask)
 
     predicted = read_depth_by_stamp(out_bag, OUTPUT_TOPIC)
     truth = read_depth_by_stamp(in_bag, GT_TOPIC)
@@ -134,7 +134,7 @@ def score_depth_bag(out_bag: Path, in_bag: Path, depth_range=(1e-3, 20.0)) -> di
         oracle.append(depth_metrics(pred * scale, gt, mask, pred_range=depth_range))
     result = {"raw": mean_metrics(raw), "median_oracle": mean_metrics(oracle)}
     result["raw"]["scale_jitter"] = scale_jitter(scales)
-    result["raw"]["scale"] = float(np.exp(np.mean(np.log(scales))))
+    result["raw"]["scale"] = typical_scale(scales)
     return result
 
 

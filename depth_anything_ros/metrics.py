@@ -23,8 +23,8 @@ __all__ = [
     "relative_depth_metrics",
     "valid_depth_mask",
     "mean_metrics",
-    "median_scale",
     "scale_jitter",
+    "typical_scale",
 ]
 
 METRIC_NAMES = (
@@ -177,5 +177,16 @@ def mean_metrics(per_image: Iterable[Mapping[str, float]]) -> dict[str, float]:
 def scale_jitter(scales: Iterable[float]) -> float:
     """std of log per-frame scale: how much the metric scale wobbles from frame to frame (0 for
     a model whose error is one constant factor); NaN with fewer than two finite scales."""
-    logs = np.log([s for s in scales if np.isfinite(s) and s > 0])
+    logs = _log_scales(scales)
     return float(np.std(logs)) if len(logs) >= 2 else float("nan")
+
+
+def typical_scale(scales: Iterable[float]) -> float:
+    """Geometric mean of per-frame scales (> 1: the prediction reads too near); NaN with no
+    finite positive scale. The centre `scale_jitter` measures the spread around."""
+    logs = _log_scales(scales)
+    return float(np.exp(np.mean(logs))) if len(logs) else float("nan")
+
+
+def _log_scales(scales: Iterable[float]) -> np.ndarray:
+    return np.log([s for s in scales if np.isfinite(s) and s > 0])

@@ -20,7 +20,8 @@ import numpy as np
 
 from depth_anything_ros.inference import DepthEstimator
 from depth_anything_ros.metrics import (depth_metrics, mean_metrics, median_scale,
-                                        relative_depth_metrics, scale_jitter, valid_depth_mask)
+                                        relative_depth_metrics, scale_jitter, typical_scale,
+                                        valid_depth_mask)
 from depth_anything_ros.scale import fit_anchors, scan_line_depth
 from depth_anything_ros.training.stages.common import open_data
 
@@ -152,9 +153,9 @@ def _evaluate(
     for name in ("raw", "focal", "anchored"):
         if columns[name] is not None and (metric or name == "anchored"):
             columns[name]["scale_jitter"] = scale_jitter(scales[name])
-            columns[name]["scale"] = _geometric_mean(scales[name])
+            columns[name]["scale"] = typical_scale(scales[name])
     if columns["anchored"] is not None:
-        columns["anchored"]["applied_scale"] = _geometric_mean(applied)
+        columns["anchored"]["applied_scale"] = typical_scale(applied)
         columns["anchored"]["applied_scale_jitter"] = scale_jitter(applied)
         columns["anchored"]["n_refused"] = len(rows["raw"]) - len(applied)
     deployed = "focal" if columns["focal"] is not None else "raw"
@@ -166,11 +167,6 @@ def _evaluate(
     else:
         result["anchored"] = columns["anchored"]
     return result
-
-
-def _geometric_mean(scales: list[float]) -> float:
-    logs = np.log([s for s in scales if np.isfinite(s) and s > 0])
-    return float(np.exp(np.mean(logs))) if len(logs) else float("nan")
 
 
 def _report(on_frame, index, sample, prediction, mask, metrics, depth_range, metric) -> None:
