@@ -24,7 +24,7 @@ from depth_anything_ros.bag.options import BagJobOptions, BagSummary
 from depth_anything_ros.bag.reader import open_reader
 from depth_anything_ros.bag.topics import TopicPlan
 from depth_anything_ros.geometry.camera_model import CameraModel
-from depth_anything_ros.scale import (ScaleCorrector, ScaleSettings, camera_geometry,
+from depth_anything_ros.scale import (ScaleCorrector, camera_geometry,
                                       decode_sparse_depth)
 
 log = logging.getLogger(__name__)
@@ -82,10 +82,7 @@ class BagScale:
         self._options = options
         self._summary = summary
         self._sparse = sparse
-        self._corrector = ScaleCorrector(ScaleSettings(
-            source=options.scale_source, camera_height=options.camera_height or 0.0,
-            camera_pitch_deg=options.camera_pitch, camera_roll_deg=options.camera_roll,
-            smoothing_time_s=options.scale_smoothing), relative=relative)
+        self._corrector = ScaleCorrector(options.scale_settings(), relative=relative)
         self._reasons: dict[str, list] = {}  # problem key → [frames, first reason]
 
     @classmethod

@@ -8,6 +8,7 @@ from pathlib import Path
 from depth_anything_ros.bag.errors import BagError
 from depth_anything_ros.bag.reader import STORAGES
 from depth_anything_ros.bag.topics import parse_copy_topics
+from depth_anything_ros.scale.temporal import DEFAULT_TIME_CONSTANT_S
 
 DISTRO_BAG_VERSION = {"humble": 8, "jazzy": 9}  # v9 QoS metadata breaks Humble (REFERENCE §10)
 
@@ -38,13 +39,22 @@ class BagJobOptions:
     camera_height: float | None = None  # ground plane: optical centre above the floor (m)
     camera_pitch: float = 0.0  # deg below the horizon
     camera_roll: float = 0.0  # deg
-    scale_smoothing: float = 0.3  # s (scale.temporal.DEFAULT_TIME_CONSTANT_S), time constant of the log-space average; 0 = per frame
+    scale_smoothing: float = DEFAULT_TIME_CONSTANT_S  # s, time constant of the log-space average; 0 = per frame
 
     @property
     def scale_source(self) -> str:
         if self.sparse_depth_topic is not None:
             return "sparse_depth"
         return "none" if self.camera_height is None else "ground_plane"
+
+    def scale_settings(self):
+        """The node's `ScaleSettings` for these options (one corrector for node and bag)."""
+        from depth_anything_ros.scale import ScaleSettings
+
+        return ScaleSettings(
+            source=self.scale_source, camera_height=self.camera_height or 0.0,
+            camera_pitch_deg=self.camera_pitch, camera_roll_deg=self.camera_roll,
+            smoothing_time_s=self.scale_smoothing)
 
     def validate(self) -> None:
         from depth_anything_ros.conversions import DEPTH_ENCODINGS
@@ -85,6 +95,9 @@ class BagJobOptions:
                            "within 0..10 s")
         if not self.scale_smoothing >= 0:
             raise BagError(f"--scale-smoothing {self.scale_smoothing}: must be >= 0 s")
+        problem = self.scale_settings().problem()  # the corrector's own rules (finite, ...)
+        if problem is not None:
+            raise BagError(f"metric scale options: {problem}")
 
 
 @dataclass(frozen=True)
@@ -116,13 +129,9 @@ class BagSummary:
     @property
     def scale_jitter(self) -> float:
         """Std of log(applied scale) over the frames that had one (issue #11's measure)."""
-        import math
+        from depth_anything_ros.metrics import scale_jitter
 
-        logs = [math.log(s) for s in self.scales if s > 0 and math.isfinite(s)]
-        if len(logs) < 2:
-            return math.nan
-        mean = sum(logs) / len(logs)
-        return math.sqrt(sum((v - mean) ** 2 for v in logs) / len(logs))
+        return scale_jitter(self.scales)
 
     @property
     def frames_per_second(self) -> float:

@@ -7,6 +7,8 @@ import signal
 import sys
 from pathlib import Path
 
+from depth_anything_ros.scale.temporal import DEFAULT_TIME_CONSTANT_S
+
 HELP = "add depth, camera_info and point clouds to a ROS 2 bag (sqlite3 or MCAP)"
 DESCRIPTION = """\
 Read a ROS 2 bag (sqlite3 .db3 or MCAP; no ROS install needed), run the depth model on every
@@ -100,9 +102,9 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
                             "(default: 0)")
     scale.add_argument("--camera-roll", type=float, default=0.0, metavar="DEG",
                        help="ground plane: rotation about the optical axis (default: 0)")
-    scale.add_argument("--scale-smoothing", type=float, default=0.3, metavar="S",
-                       help="time constant of the scale's log-space average; 0 = every frame's "
-                            "own fit (default: 0.3)")
+    scale.add_argument("--scale-smoothing", type=float, default=DEFAULT_TIME_CONSTANT_S,
+                       metavar="S", help="time constant of the scale's log-space average; 0 = "
+                       f"every frame's own fit (default: {DEFAULT_TIME_CONSTANT_S:g})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--verbose", action="store_true",
                         help="log every skipped frame (the summary always counts them by reason)")

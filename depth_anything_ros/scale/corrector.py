@@ -100,10 +100,6 @@ class Correction:
             return f"{self.code}:{' '.join(self.reason.split()[:2])}"
         return self.code
 
-    @property
-    def anchored(self) -> bool:
-        return self.state in (ANCHORED, HELD)
-
     def summary(self, relative: bool) -> dict[str, str]:
         """Key/value strings for /diagnostics and reports."""
         out = {"scale_state": self.state, "scale": _num(self.scale)}

@@ -150,11 +150,11 @@ def fit_ground_plane(prediction: np.ndarray, plane: GroundPlane, *, relative: bo
         raise ValueError(f"rays shape {rays.shape} does not match prediction {prediction.shape}")
     expected = np.asarray(plane.up, dtype=np.float64)
     up = expected
-    fit = fit_anchors(prediction, floor_anchors(rays, plane, config), relative=relative,
-                      config=config.fit)
+    anchors = floor_anchors(rays, plane, config)
+    fit = fit_anchors(prediction, anchors, relative=relative, config=config.fit)
     if not fit.ok:
         return _ground_refusal(fit)
-    measured = _floor_normal(prediction, rays, plane, up, fit, config)
+    measured = _floor_normal(prediction, rays, anchors, up, fit, config)
     tilt = math.nan if measured is None else _angle_deg(measured, expected)
     if not tilt <= config.max_floor_tilt_deg:
         return refused(relative, "no_floor", f"ground plane: the {fit.inliers} pixels that "
@@ -165,12 +165,12 @@ def fit_ground_plane(prediction: np.ndarray, plane: GroundPlane, *, relative: bo
     for _ in range(config.refinements if config.normal_tolerance_deg > 0 else 0):
         if measured is None or _angle_deg(measured, expected) > config.normal_tolerance_deg:
             break
-        refit = fit_anchors(prediction, floor_anchors(rays, plane, config, measured),
-                            relative=relative, config=config.fit)
+        tilted = floor_anchors(rays, plane, config, measured)
+        refit = fit_anchors(prediction, tilted, relative=relative, config=config.fit)
         if not refit.ok or refit.residual > 0.9 * fit.residual:  # a better floor: tighter
             break
         up, fit = measured, refit
-        measured = _floor_normal(prediction, rays, plane, up, fit, config)
+        measured = _floor_normal(prediction, rays, tilted, up, fit, config)
     return replace(fit, extra={"floor_tilt_deg": _angle_deg(up, expected),
                                "measured_tilt_deg": tilt})
 
@@ -185,10 +185,10 @@ def _ground_refusal(fit: ScaleFit) -> ScaleFit:
     return replace(fit, reason=f"ground plane: {reason}")
 
 
-def _floor_normal(prediction: np.ndarray, rays: np.ndarray, plane: GroundPlane, up: np.ndarray,
+def _floor_normal(prediction: np.ndarray, rays: np.ndarray, anchors: Anchors, up: np.ndarray,
                   fit: ScaleFit, config: GroundConfig) -> np.ndarray | None:
-    """Upward unit normal of the plane through the floor pixels the fit agrees with, or None."""
-    anchors = floor_anchors(rays, plane, config, up)
+    """Upward unit normal of the plane through the floor pixels the fit agrees with, or None.
+    `anchors`: the floor anchors the fit was made from (computed with normal `up`)."""
     depth = fit.apply(prediction[anchors.rows, anchors.cols])
     with np.errstate(invalid="ignore", divide="ignore"):
         # the core of the floor only (twice its median error): near-floor objects tilt a fit

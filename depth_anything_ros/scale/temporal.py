@@ -98,7 +98,8 @@ class ScaleFilter:
         """Record an outlier; True (and the state reset) when the last `reset_frames` outliers
         in a row agree with each other."""
         self._outliers.append((value, shift))
-        recent = self._outliers[-self.config.reset_frames:]
+        del self._outliers[:-self.config.reset_frames]  # only the last ones can ever count
+        recent = self._outliers
         if len(recent) < self.config.reset_frames:
             return False
         values = np.array([v for v, _ in recent])
