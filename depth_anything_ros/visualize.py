@@ -202,10 +202,13 @@ def colour_ramp(colormap: str = DEFAULT_COLORMAP, kind: str = "depth", n: int = 
 _NICE_MANTISSAS = (1.0, 2.0, 2.5, 5.0)
 
 
+def _multiple_range(lo: float, hi: float, step: float) -> range:
+    """The integers i with i·step inside [lo, hi] (1e-9 tolerance)."""
+    return range(math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9) + 1)
+
+
 def _multiples(lo: float, hi: float, step: float) -> list[float]:
-    first = math.ceil(lo / step - 1e-9)
-    last = math.floor(hi / step + 1e-9)
-    return [float(f"{i * step:.12g}") for i in range(first, last + 1)]
+    return [float(f"{i * step:.12g}") for i in _multiple_range(lo, hi, step)]
 
 
 def scale_ticks(vmin: float, vmax: float, min_ticks: int = 3) -> list[float]:
@@ -221,12 +224,11 @@ def scale_ticks(vmin: float, vmax: float, min_ticks: int = 3) -> list[float]:
         return [float(vmin)]
     top = math.floor(math.log10(span))
     steps = sorted(m * 10.0**k for k in range(top - 2, top + 2) for m in _NICE_MANTISSAS)
-    ticks = _multiples(vmin, vmax, steps[0])
-    for step in steps:
-        candidate = _multiples(vmin, vmax, step)
-        if len(candidate) >= min_ticks:
-            ticks = candidate
-    return ticks
+    # counted before any tick is formatted: the small steps hold hundreds of multiples, and the
+    # node draws a bar for every coloured frame
+    best = next((step for step in reversed(steps)
+                 if len(_multiple_range(vmin, vmax, step)) >= min_ticks), steps[0])
+    return _multiples(vmin, vmax, best)
 
 
 def tick_labels(ticks: list[float], unit: str = "") -> list[str]:
