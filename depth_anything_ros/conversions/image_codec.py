@@ -120,11 +120,6 @@ def raw_view(encoding: str, height: int, width: int, step: int, is_bigendian: bo
         writeable=False)
 
 
-def mono16_to_mono8(values: np.ndarray, significant_bits: int = 16) -> np.ndarray:
-    """16-bit grey to 8 bits over `significant_bits` (16: 65535 → 255, v·257 → v exactly)."""
-    return scale_16_to_8(values, significant_bits)
-
-
 def _semi_planar_planes(encoding: str, height: int, width: int, step: int,
                         data) -> tuple[np.ndarray, np.ndarray]:
     rows, row_steps = SEMI_PLANAR_ENCODINGS[encoding]
@@ -151,10 +146,8 @@ def decode_image(encoding: str, height: int, width: int, step: int, is_bigendian
         return semi_planar_to_rgb(*_semi_planar_planes(encoding, height, width, step, data),
                                   encoding)
     view = raw_view(encoding, height, width, step, is_bigendian, data)
-    if encoding == "rgb8":
-        return view
     if RAW_ENCODINGS[encoding][1] == 2:  # rgb16 → rgb8, bayer_rggb16 → bayer_rggb8, ...
-        view = mono16_to_mono8(view, mono16_bits)
+        view = scale_16_to_8(view, mono16_bits)
         encoding = encoding[:-2] + "8"
     if encoding == "rgb8":
         return view
@@ -198,7 +191,7 @@ def decode_compressed(format: str, data, *, max_pixels: int | None = None,  # no
             f"data: {buffer.size} bytes of format '{format}' could not be decoded (corrupt or "
             "not JPEG/PNG)")
     if image.dtype == np.uint16:
-        image = mono16_to_mono8(image, mono16_bits)
+        image = scale_16_to_8(image, mono16_bits)
     elif image.dtype != np.uint8:
         raise ImageDecodeError(f"data: decoded pixel type {image.dtype} is not supported")
     if image.ndim == 2 or image.shape[2] == 1:

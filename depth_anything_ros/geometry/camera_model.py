@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from depth_anything_ros.geometry.camera import CameraInfoError, CameraIntrinsics
+from depth_anything_ros.geometry.focal import fx_from_hfov
 from depth_anything_ros.geometry.rays import PixelRays, lens_rays, pinhole_rays
 
 # distortion_model → accepted numbers of coefficients (OpenCV order k1 k2 p1 p2 [k3 [k4 k5 k6]];
@@ -243,9 +244,7 @@ def resolve_camera(calibration: Calibration, image_width: int, image_height: int
 def pinhole_from_hfov(width: int, height: int, hfov_deg: float, note: str = "") -> CameraModel:
     """An assumed pinhole camera: fx = fy = (W/2)/tan(hfov/2), principal point at the centre
     ((W−1)/2, (H−1)/2). For cameras without a calibration (`fallback_hfov_deg`)."""
-    if not 0.0 < hfov_deg < 180.0:
-        raise ValueError(f"horizontal field of view {hfov_deg}°: must be in (0, 180)")
-    f = (width / 2.0) / math.tan(math.radians(hfov_deg) / 2.0)
+    f = fx_from_hfov(hfov_deg, width)
     cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
     k = (f, 0.0, cx, 0.0, f, cy, 0.0, 0.0, 1.0)
     p = (f, 0.0, cx, 0.0, 0.0, f, cy, 0.0, 0.0, 0.0, 1.0, 0.0)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from depth_anything_ros.geometry.focal import (FOCAL_CORRECTIONS, corrects_focal, focal_scale,
+from depth_anything_ros.geometry.focal import (corrects_focal, focal_scale,
                                                normalised_focal)
 
 from .backends import (EXPORTED_SUFFIXES, RUNTIME_BACKENDS, backend_for_weights, build_forward,
@@ -141,10 +141,6 @@ class DepthEstimator:
             )
         if warmup < 0:
             raise ValueError(f"warmup must be >= 0 runs, got {warmup}")
-        if focal_correction not in FOCAL_CORRECTIONS:
-            raise ValueError(
-                f"focal_correction must be one of {FOCAL_CORRECTIONS}, got {focal_correction!r}"
-            )
         if focal_correction == "on" and model.config.canonical_focal is None:
             raise ValueError(
                 "focal_correction 'on' needs a metric checkpoint that declares its focal "

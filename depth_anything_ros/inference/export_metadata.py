@@ -145,12 +145,11 @@ def export_info(path: Path, metadata: Mapping[str, str], file_shape: tuple[int |
         return ExportInfo(path, config, precision, tuple(file_shape), ours, dict(metadata))
     config = config_from_file_facts(path, metadata, {}, version=version, variant=variant,
                                     max_depth=max_depth, input_size=input_size)
-    if ours:
-        stored = ModelConfig.from_dict(json.loads(metadata["config"]))
-        if config.max_depth != stored.max_depth:
-            raise CheckpointError(
-                f"{path}: max_depth {stored.max_depth} m is part of the exported graph; "
-                f"re-export the checkpoint to use max_depth {config.max_depth}")
+    stored = ModelConfig.from_dict(json.loads(metadata["config"]))
+    if config.max_depth != stored.max_depth:
+        raise CheckpointError(
+            f"{path}: max_depth {stored.max_depth} m is part of the exported graph; "
+            f"re-export the checkpoint to use max_depth {config.max_depth}")
     return ExportInfo(path, config, precision, tuple(file_shape), ours, dict(metadata))
 
 

@@ -84,11 +84,6 @@ class MetricScale:
                                              settings.input_queue_size,
                                              settings.input_reliability)
 
-    @property
-    def gives_metres(self) -> bool:
-        """A relative model is usable only if this is True (anchors or relative_scale)."""
-        return self._corrector.gives_metres
-
     def update_settings(self, settings: NodeSettings) -> None:
         with self._lock:
             self._corrector.update_settings(scale_settings(settings))
