@@ -42,9 +42,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 ROOT = Path(__file__).resolve().parents[1]
 TUM = Path(os.environ.get("DAR_TUM_DIR", ROOT / ".." / "shared" / "data" / "tum_fr1_rpy"))
 SIDES = ("transformers", "torch", "torch-bf16", "onnxruntime", "openvino", "openvino-bf16")
-WEIGHTS_AGREE = 1e-4  # max relative difference of ours vs transformers forward (same weights)
-
-
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -187,14 +184,13 @@ def run_case(name: str, model, hf, frame: np.ndarray, args, cache_dir: Path) -> 
 
 def build_vits(tmp: str):
     """(ours, hf) with identical random ViT-S weights, checked on one forward."""
-    from model_cpu import build_pair
+    from model_cpu import assert_same_weights, build_pair
 
     ours, hf = build_pair(tmp, torch.device("cpu"))
     x = torch.randn(1, 3, 518, 686, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         a, b = ours(x), hf(pixel_values=x).predicted_depth
-    agree = ((a - b).abs().max() / b.abs().max()).item()
-    assert agree < WEIGHTS_AGREE, f"ours and transformers differ by {agree:.2e}: not one model"
+    agree = assert_same_weights(a, b, "fp32")
     return ours.eval(), hf.eval(), agree
 
 

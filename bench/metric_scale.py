@@ -43,14 +43,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 FOV_SWEEP_DEG = (40, 45, 50, 60, 70, 80, 90, 100, 110)
-EVALUATE_COLUMNS = ("raw", "focal", "median_oracle", "anchored")
 
 
 def _row(name: str, metrics: dict, **extra) -> dict:
     """One table row from an `evaluate_estimator` result: abs_rel and δ1 per column (None where
     a column does not apply), the deployed scale and jitter, the anchoring's."""
+    from depth_anything_ros.training.stages.evaluate import COLUMNS
+
     row = {"name": name, "n": metrics["n_images"], **extra}
-    for column in EVALUATE_COLUMNS:
+    for column in COLUMNS:
         values = metrics.get(column) or {}
         row[f"{column}_abs_rel"] = values.get("abs_rel")
         row[f"{column}_delta1"] = values.get("delta1")
@@ -282,12 +283,7 @@ def bars(rows: list[dict], deployed: str) -> list[tuple[str, float, str, bool]]:
 
 def plot_fov(rows: list[dict], path: Path) -> None:
     """abs_rel per column and the deployed scale against the lens's horizontal FOV."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from depth_anything_ros.atomic_file import atomic_path
+    from depth_anything_ros.training.plots import plt, save_figure
 
     fovs = [r["hfov"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
@@ -303,11 +299,7 @@ def plot_fov(rows: list[dict], path: Path) -> None:
     right.set(xlabel="horizontal field of view (°)", ylabel="median(gt / pred)",
               title="scale as deployed (1 = right)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)
 
 
 def main() -> int:

@@ -191,13 +191,21 @@ def apply(mutation: Mutation, root: Path) -> str:
     if not path.is_file():
         raise SnippetError(f"mutation {mutation.name!r}: file {mutation.file} does not exist")
     text = path.read_text(encoding="utf-8")
-    count = text.count(mutation.old)
-    if count != 1:
-        where = "not found" if count == 0 else f"found {count} times"
-        raise SnippetError(f"mutation {mutation.name!r}: snippet {where} in {mutation.file}:\n"
-                           f"    {mutation.old!r}\n  update MUTATIONS in bench/mutations.py")
+    problem = _snippet_problem(mutation, text)
+    if problem:
+        raise SnippetError(f"mutation {mutation.name!r}: {problem}; update MUTATIONS in "
+                           "bench/mutations.py")
     path.write_text(text.replace(mutation.old, mutation.new), encoding="utf-8")
     return text
+
+
+def _snippet_problem(mutation: Mutation, text: str) -> str | None:
+    """Why the snippet cannot be applied to `text` (not exactly once), or None."""
+    count = text.count(mutation.old)
+    if count == 1:
+        return None
+    where = "not found" if count == 0 else f"found {count} times"
+    return f"snippet {where} in {mutation.file}: {mutation.old!r}"
 
 
 def check_snippets(root: Path = REPO) -> list[str]:
@@ -206,11 +214,9 @@ def check_snippets(root: Path = REPO) -> list[str]:
     for mutation in MUTATIONS:
         text_path = root / mutation.file
         text = text_path.read_text(encoding="utf-8") if text_path.is_file() else ""
-        count = text.count(mutation.old)
-        if count != 1:
-            where = "not found" if count == 0 else f"found {count} times"
-            problems.append(f"{mutation.name}: snippet {where} in {mutation.file}: "
-                            f"{mutation.old!r}")
+        problem = _snippet_problem(mutation, text)
+        if problem:
+            problems.append(f"{mutation.name}: {problem}")
         for test in mutation.tests:
             if not (root / test.split("::")[0]).is_file():
                 problems.append(f"{mutation.name}: test file {test} does not exist")

@@ -132,7 +132,9 @@ def weights_path(args: argparse.Namespace, directory: str) -> Path:
 
 
 def node_threads(args: argparse.Namespace) -> int:
-    return args.threads or max(1, (os.cpu_count() or 1) - 1)  # the node's torch_threads rule
+    from depth_anything_ros.inference.cpus import default_torch_threads
+
+    return args.threads or default_torch_threads()  # the node's torch_threads rule
 
 
 # ------------------------------------------------------------------------ camera and receiver

@@ -47,7 +47,9 @@ def _thumbnail(image: np.ndarray, width: int, nearest: bool) -> np.ndarray:
 
 
 def stamp_seconds(name: str) -> float | None:
-    """A frame name as a time: TUM's ``1305031910.765238`` or bag export's ``<sec>_<nanosec>``."""
+    """A frame name as a time: TUM's ``1305031910.765238`` (the tum: dataset's samples are
+    ``tum-<stamp>``) or bag export's ``<sec>_<nanosec>``."""
+    name = name.removeprefix("tum-")
     try:
         if "_" in name:
             sec, nsec = name.split("-")[0].split("_")

@@ -29,6 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from depth_anything_ros.conversions.depth_files import DepthFileError, read_depth_file
 from depth_anything_ros.training.data.samples import DepthDataset, Sample, make_sample
 
 TUM_SPLITS = ("train", "test", "all")
@@ -106,14 +107,10 @@ def split_pairs(pairs: list[tuple[float, str, str]], split: str) -> list[tuple[f
 
 def read_depth_png(path: Path) -> np.ndarray:
     """A TUM depth PNG as float32 metres, NaN where the sensor gave nothing (0)."""
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if raw is None:
-        raise TumDatasetError(f"{path}: cannot read as a 16-bit depth PNG")
-    if raw.dtype != np.uint16 or raw.ndim != 2:
-        raise TumDatasetError(f"{path}: expected uint16 H×W depth, got {raw.dtype} {raw.shape}")
-    depth = raw.astype(np.float32) / np.float32(DEPTH_UNITS_PER_METRE)
-    depth[raw == 0] = np.nan
-    return depth
+    try:
+        return read_depth_file(path, DEPTH_UNITS_PER_METRE)
+    except DepthFileError as exc:
+        raise TumDatasetError(str(exc)) from exc
 
 
 class TumDataset(DepthDataset):

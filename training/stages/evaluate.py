@@ -138,7 +138,7 @@ def _evaluate(
         for name, pred in predictions.items():
             rows[name].append(depth_metrics(pred, gt, mask, pred_range=(lo, hi)))
             scales[name].append(median_scale(pred, gt, mask))
-        oracle = median_scale(raw, gt, mask)
+        oracle = scales["raw"][-1]  # median(gt / raw) of this frame
         if np.isfinite(oracle):
             rows["median_oracle"].append(
                 depth_metrics(raw * oracle, gt, mask, pred_range=(lo, hi)))
