@@ -34,22 +34,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import queue
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")  # before rclpy loads
 os.environ.setdefault("ROS_LOCALHOST_ONLY", "1")
 
-ROOT = Path(__file__).resolve().parents[1]
-TUM = Path(os.environ.get("DAR_TUM_DIR", ROOT / ".." / "shared" / "data" / "tum_fr1_rpy"))
-FRAME_ID = "camera_optical_frame"
+from node_bench.children import child_main  # noqa: E402 (bench/ is sys.path[0])
+from node_bench.endpoints import camera_frames  # noqa: E402
+from node_bench.layouts import OneProcess, SeparateProcesses  # noqa: E402
+from node_bench.phases import bare_phase, drain, node_phase  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -96,24 +94,6 @@ def log(text: str) -> None:
 
 # ------------------------------------------------------------------------ frames and weights
 
-def camera_frames(height: int, width: int, count: int = 8) -> list[np.ndarray]:
-    """The first `count` TUM fr1_rpy frames (resized if another size is asked), else synthetic."""
-    import cv2
-
-    listing = TUM / "rgb.txt"
-    if listing.is_file():
-        names = [line.split()[1] for line in listing.read_text().splitlines()
-                 if line and not line.startswith("#")][:count]
-        frames = [cv2.cvtColor(cv2.imread(str(TUM / n)), cv2.COLOR_BGR2RGB) for n in names]
-        return [f if f.shape[:2] == (height, width) else cv2.resize(f, (width, height))
-                for f in frames]
-    rng = np.random.default_rng(0)
-    v, u = np.mgrid[0:height, 0:width]
-    return [((np.stack([(u + 7 * i) % 256, (v + 3 * i) % 256, (u + v) % 256], -1)
-              + rng.integers(0, 32, (height, width, 3))) % 256).astype(np.uint8)
-            for i in range(count)]
-
-
 def weights_path(args: argparse.Namespace, directory: str) -> Path:
     if args.encoder is None:
         from depth_anything_ros.model import default_weights_path
@@ -135,353 +115,6 @@ def node_threads(args: argparse.Namespace) -> int:
     from depth_anything_ros.inference.cpus import default_torch_threads
 
     return args.threads or default_torch_threads()  # the node's torch_threads rule
-
-
-# ------------------------------------------------------------------------ camera and receiver
-
-def camera_info_msg(width: int, height: int):
-    from sensor_msgs.msg import CameraInfo
-
-    f = 0.8 * width
-    info = CameraInfo(width=width, height=height, distortion_model="plumb_bob", d=[0.0] * 5)
-    info.k = [f, 0.0, (width - 1) / 2, 0.0, f, (height - 1) / 2, 0.0, 0.0, 1.0]
-    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    info.p = [f, 0.0, (width - 1) / 2, 0.0, 0.0, f, (height - 1) / 2, 0.0, 0.0, 0.0, 1.0, 0.0]
-    info.header.frame_id = FRAME_ID
-    return info
-
-
-class Camera:
-    """Publishes reliable Image (rgb8) + CameraInfo at a rate while started; each stamp is the
-    CLOCK_MONOTONIC publish time (so receivers in any process can compute latency)."""
-
-    def __init__(self, context, namespace: str, frames: list[np.ndarray]) -> None:
-        from rclpy.node import Node
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import CameraInfo, Image
-
-        from depth_anything_ros.ros.messages import image_msg
-
-        self.node = Node("bench_camera", namespace=namespace, context=context)
-        qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
-        self.image_pub = self.node.create_publisher(Image, "image", qos)
-        self.info_pub = self.node.create_publisher(CameraInfo, "camera_info", qos)
-        height, width = frames[0].shape[:2]
-        self.info = camera_info_msg(width, height)
-        self.messages = [image_msg(self.info.header, height, width, "rgb8", width * 3, f)
-                         for f in frames]
-        self.published = 0
-        self._rate = 0.0
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-
-    def start(self, rate: float) -> None:
-        self._rate = rate
-        self._wake.set()
-
-    def pause(self) -> None:
-        self._rate = 0.0
-
-    def close(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        self._thread.join(5)
-
-    def _loop(self) -> None:
-        index = 0
-        while not self._stop.is_set():
-            if self._rate <= 0:
-                self._wake.wait(0.05)
-                self._wake.clear()
-                continue
-            start = time.monotonic()
-            msg = self.messages[index % len(self.messages)]
-            msg.header.stamp.sec, msg.header.stamp.nanosec = int(start), int(start % 1 * 1e9)
-            msg.header.frame_id = FRAME_ID
-            self.info.header = msg.header
-            self.info_pub.publish(self.info)
-            self.image_pub.publish(msg)
-            self.published += 1
-            index += 1
-            period = 1.0 / self._rate if self._rate > 0 else 0.05
-            time.sleep(max(0.0, start + period - time.monotonic()))
-
-
-class Receiver:
-    """Collects (completion time, latency) of frames whose depth/image and depth/points both
-    arrived."""
-
-    def __init__(self, context, namespace: str, on_complete=None) -> None:
-        from rclpy.node import Node
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import Image, PointCloud2
-
-        self.node = Node("bench_subscriber", namespace=namespace, context=context)
-        qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
-        self.node.create_subscription(Image, "depth/image", lambda m: self._got(m, 0), qos)
-        self.node.create_subscription(PointCloud2, "depth/points", lambda m: self._got(m, 1), qos)
-        self._partial: dict[tuple[int, int], set] = {}
-        self._lock = threading.Lock()
-        self.completed: list[tuple[float, float]] = []
-        self._on_complete = on_complete
-
-    def connected(self) -> bool:
-        return all(self.node.count_publishers(self.node.resolve_topic_name(t)) > 0
-                   for t in ("depth/image", "depth/points"))
-
-    def _got(self, msg, kind: int) -> None:
-        now = time.monotonic()
-        key = (msg.header.stamp.sec, msg.header.stamp.nanosec)
-        with self._lock:
-            seen = self._partial.setdefault(key, set())
-            seen.add(kind)
-            if len(seen) < 2:
-                return
-            del self._partial[key]
-            entry = (now, now - (key[0] + key[1] * 1e-9))
-            self.completed.append(entry)
-        if self._on_complete is not None:
-            self._on_complete(*entry)
-
-
-def spin_in_thread(executor) -> threading.Thread:
-    thread = threading.Thread(target=executor.spin, daemon=True)
-    thread.start()
-    return thread
-
-
-# ------------------------------------------------------------------------ child processes
-
-def child_main(args: argparse.Namespace) -> int:
-    """`--role camera`: commands on stdin ('start RATE', 'pause', 'quit'), 'ready' once the node
-    subscribes. `--role subscriber`: 'ready' once connected, then 'done T LATENCY' per frame."""
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-
-    rclpy.init()
-    executor = SingleThreadedExecutor()
-    if args.role == "camera":
-        camera = Camera(None, args.namespace, camera_frames(args.height, args.width))
-        executor.add_node(camera.node)
-        spin_in_thread(executor)
-        while camera.image_pub.get_subscription_count() == 0:
-            time.sleep(0.05)
-        print("ready", flush=True)
-        for line in sys.stdin:
-            words = line.split()
-            if words[:1] == ["start"]:
-                camera.start(float(words[1]))
-            elif words[:1] == ["pause"]:
-                camera.pause()
-                print(f"published {camera.published}", flush=True)
-            elif words[:1] == ["quit"]:
-                break
-        camera.close()
-    else:
-        receiver = Receiver(None, args.namespace,
-                            on_complete=lambda t, lat: print(f"done {t:.6f} {lat:.6f}",
-                                                             flush=True))
-        executor.add_node(receiver.node)
-        spin_in_thread(executor)
-        while not receiver.connected():
-            time.sleep(0.05)
-        print("ready", flush=True)
-        sys.stdin.read()  # until the orchestrator closes our stdin
-    executor.shutdown(timeout_sec=2.0)
-    rclpy.try_shutdown()
-    return 0
-
-
-class Child:
-    """A child process with line-based stdout collected by a thread."""
-
-    def __init__(self, argv: list[str], name: str, env: dict) -> None:
-        self.name = name
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, env=env, bufsize=1)
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.log: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.log.append(line)
-            self.lines.put(line.rstrip("\n"))
-
-    def send(self, text: str) -> None:
-        self.proc.stdin.write(text + "\n")
-        self.proc.stdin.flush()
-
-    def expect(self, prefix: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.1)
-            except queue.Empty:
-                if self.proc.poll() is not None:
-                    break
-                continue
-            if line.startswith(prefix):
-                return line
-        raise RuntimeError(f"{self.name}: no '{prefix}' within {timeout:.0f} s; output:\n"
-                           + "".join(self.log[-40:]))
-
-    def stop(self) -> None:
-        try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.terminate()
-            self.proc.wait(5)
-
-
-class SeparateProcesses:
-    """The real layout: depth_node, camera and subscriber each in its own process."""
-
-    def __init__(self, args: argparse.Namespace, weights: Path, cache_dir: Path) -> None:
-        env = dict(os.environ)
-        ns = f"/bench{os.getpid()}"
-        me = [sys.executable, str(Path(__file__).resolve()), "--namespace", ns,
-              "--width", str(args.width), "--height", str(args.height)]
-        node = [str(Path(sys.executable).parent / "depth_node"), "--ros-args", "-r",
-                f"__ns:={ns}", "-p", f"weights:={weights}", "-p", f"backend:={args.backend}",
-                "-p", f"device:={args.device}", "-p", f"torch_threads:={node_threads(args)}",
-                "-p", "input_reliability:=reliable", "-p", f"cache_dir:={cache_dir}",
-                "-p", f"points_stride:={args.points_stride}"]
-        for name, value in (("input_size", args.input_size), ("precision", args.precision)):
-            if value:
-                node += ["-p", f"{name}:={value}"]
-        self.node = Child(node, "depth_node", env)
-        self.subscriber = Child(me + ["--role", "subscriber"], "subscriber", env)
-        self.camera = Child(me + ["--role", "camera"], "camera", env)
-        self.subscriber.expect("ready", 120)
-        self.camera.expect("ready", 120)
-        self.completed: list[tuple[float, float]] = []
-        self.published = 0
-        threading.Thread(target=self._collect, daemon=True).start()
-
-    def _collect(self) -> None:
-        while True:
-            line = self.subscriber.lines.get()
-            if line.startswith("done "):
-                _, t, latency = line.split()
-                self.completed.append((float(t), float(latency)))
-
-    def cpu_seconds(self) -> dict[str, float]:
-        """CPU time (user + system, all threads) used so far by each child process."""
-        ticks = os.sysconf("SC_CLK_TCK")
-        used = {}
-        for child in (self.node, self.camera, self.subscriber):
-            fields = Path(f"/proc/{child.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            used[child.name] = (int(fields[11]) + int(fields[12])) / ticks
-        return used
-
-    def start(self, rate: float) -> None:
-        self.camera.send(f"start {rate}")
-
-    def pause(self) -> int:
-        """Stop the camera; its total of published frames."""
-        self.camera.send("pause")
-        self.published = int(self.camera.expect("published", 30).split()[1])
-        return self.published
-
-    def close(self) -> None:
-        self.camera.send("quit")
-        for child in (self.camera, self.subscriber):
-            child.stop()
-        self.node.proc.send_signal(2)  # SIGINT: the node exits cleanly
-        self.node.stop()
-
-
-class OneProcess:
-    """Camera, node and subscriber in this process (the node around the bare estimator)."""
-
-    def __init__(self, args: argparse.Namespace, estimator, frames) -> None:
-        import rclpy
-        from rclpy.executors import MultiThreadedExecutor
-        from rclpy.parameter import Parameter
-
-        from depth_anything_ros.ros.node import DepthNode
-
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        ns = f"/bench{os.getpid()}"
-        overrides = [Parameter("publish_points", value=True),
-                     Parameter("points_stride", value=args.points_stride)]
-        self.depth_node = DepthNode(estimator=estimator, context=self.context, namespace=ns,
-                                    parameter_overrides=overrides)
-        self.camera = Camera(self.context, ns, frames)
-        self.receiver = Receiver(self.context, ns)
-        self.completed = self.receiver.completed
-        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
-        for node in (self.depth_node, self.camera.node, self.receiver.node):
-            self.executor.add_node(node)
-        spin_in_thread(self.executor)
-        deadline = time.monotonic() + 30
-        while not (self.receiver.connected() and self.camera.image_pub.get_subscription_count()):
-            if time.monotonic() > deadline:
-                raise RuntimeError("DDS discovery did not complete in 30 s")
-            time.sleep(0.05)
-
-    def start(self, rate: float) -> None:
-        self.camera.start(rate)
-
-    @property
-    def published(self) -> int:
-        return self.camera.published
-
-    def pause(self) -> int:
-        self.camera.pause()
-        return self.camera.published
-
-    def close(self) -> None:
-        self.camera.close()
-        self.depth_node.stop_worker()
-        self.executor.shutdown(timeout_sec=2.0)
-        self.context.try_shutdown()
-
-
-# ------------------------------------------------------------------------ the measurement
-
-def bare_phase(estimator, frames, seconds: float) -> tuple[int, float, float]:
-    """(frames finished, elapsed, CPU seconds) of back-to-back predicts for about `seconds`."""
-    done, start, cpu = 0, time.monotonic(), time.process_time()
-    while time.monotonic() - start < seconds or done == 0:
-        estimator.predict(frames[done % len(frames)])
-        done += 1
-    return done, time.monotonic() - start, time.process_time() - cpu
-
-
-def node_phase(system, rate: float, settle: float, seconds: float) -> dict:
-    """Frames completed with arrival inside [open, open + seconds] while the camera runs."""
-    before = system.published
-    system.start(rate)
-    time.sleep(settle)
-    cpu = getattr(system, "cpu_seconds", dict)()
-    opened = time.monotonic()
-    time.sleep(seconds)
-    closed = time.monotonic()
-    cpu = {k: v - cpu[k] for k, v in getattr(system, "cpu_seconds", dict)().items()}
-    published = system.pause() - before
-    time.sleep(0.5)  # frames in flight finish outside the window (not counted)
-    inside = [(t, lat) for t, lat in list(system.completed) if opened <= t <= closed]
-    return {"done": len(inside), "window": closed - opened, "published": published,
-            "latencies": [lat for _, lat in inside], "cpu": cpu}
-
-
-def drain(system, quiet_s: float = 1.0, timeout: float = 30.0) -> None:
-    """Wait until no output has arrived for `quiet_s` (the node finished its last frame)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        last = system.completed[-1][0] if system.completed else 0.0
-        if time.monotonic() - last > quiet_s:
-            return
-        time.sleep(0.1)
 
 
 def main() -> int:
@@ -509,8 +142,8 @@ def main() -> int:
         bare_done, bare_time, _ = bare_phase(estimator, frames, min(args.phase, 3.0))
         rate = args.rate or 1.5 * bare_done / bare_time
         log(f"bare {bare_done / bare_time:.2f} fps; camera at {rate:.1f} Hz; starting the node")
-        system = (SeparateProcesses(args, weights, cache_dir) if args.separate_processes
-                  else OneProcess(args, estimator, frames))
+        system = (SeparateProcesses(args, weights, cache_dir, threads, Path(__file__).resolve())
+                  if args.separate_processes else OneProcess(args, estimator, frames))
         try:
             system.start(rate)  # warm-up: until outputs flow
             deadline = time.monotonic() + 300
