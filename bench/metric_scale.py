@@ -178,8 +178,8 @@ def _smoothed_row(frames, stamps, tau: float) -> dict:
 
 def _bag_rows(dataset, estimator, weights: Path | None) -> list[dict]:
     """`depth-anything-ros bag` on a bag of the tail: without and with --sparse-depth-topic."""
-    from tum_bag import (OUTPUT_TOPIC, SPARSE_TOPIC, read_depth_by_stamp, score_depth_bag,
-                         write_tum_bag)
+    from tum_bag import (GT_TOPIC, IMAGE_TOPIC, OUTPUT_TOPIC, SPARSE_TOPIC, read_depth_by_stamp,
+                         score_depth, write_tum_bag)
 
     from depth_anything_ros.cli import main as cli
     from depth_anything_ros.metrics import scale_jitter
@@ -189,19 +189,20 @@ def _bag_rows(dataset, estimator, weights: Path | None) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="tum_bag_") as tmp:
         src = Path(tmp) / "tail"
         write_tum_bag(dataset, src)
+        truth = read_depth_by_stamp(src, GT_TOPIC)
         outputs = {}
         for name, extra in (("bag", []), ("bag + sparse depth", ["--sparse-depth-topic",
                                                                   SPARSE_TOPIC])):
             out = Path(tmp) / name.replace(" ", "_").replace("+", "and")
-            args = ["bag", str(src), str(out), "--image-topic", "/camera/rgb/image_color",
+            args = ["bag", str(src), str(out), "--image-topic", IMAGE_TOPIC,
                     "--no-points", "--quiet", "--device", "cpu", "--copy-topics", "none",
                     "--focal-correction", estimator.focal_correction, *extra]
             if weights is not None:
                 args += ["--weights", str(weights)]
             if cli(args) != 0:
                 raise RuntimeError(f"depth-anything-ros {' '.join(args)} failed")
-            scored = score_depth_bag(out, src)
             outputs[name] = read_depth_by_stamp(out, OUTPUT_TOPIC)
+            scored = score_depth(outputs[name], truth, source=str(out))
             column = deployed if not extra else "anchored"
             rows.append({"name": f"TUM tail, {name}", "n": scored["raw"]["n_images"],
                          f"{column}_abs_rel": scored["raw"]["abs_rel"],

@@ -49,7 +49,8 @@ def write_tum_bag(dataset, path: Path) -> list[int]:
     types = store.types
     stamps = []
     with Writer(path, version=8, storage_plugin=StoragePlugin.SQLITE3) as writer:
-        topics = ((IMAGE_TOPIC, "sensor_msgs/msg/Image"), (INFO_TOPIC, "sensor_msgs/msg/CameraInfo"),
+        topics = ((IMAGE_TOPIC, "sensor_msgs/msg/Image"),
+                  (INFO_TOPIC, "sensor_msgs/msg/CameraInfo"),
                   (GT_TOPIC, "sensor_msgs/msg/Image"), (SPARSE_TOPIC, "sensor_msgs/msg/Image"))
         conns = {topic: writer.add_connection(topic, msgtype, typestore=store)
                  for topic, msgtype in topics}
@@ -116,14 +117,20 @@ def read_depth_by_stamp(path: Path, topic: str) -> dict[int, np.ndarray]:
 def score_depth_bag(out_bag: Path, in_bag: Path, depth_range=(1e-3, 20.0)) -> dict:
     """Metrics of the bag tool's depth against the sensor depth, frame by frame (by stamp):
     raw and median-oracle means, and scale_jitter (std of log per-frame median(gt/pred))."""
+    return score_depth(read_depth_by_stamp(out_bag, OUTPUT_TOPIC),
+                       read_depth_by_stamp(in_bag, GT_TOPIC), depth_range, str(out_bag))
+
+
+def score_depth(predicted: dict[int, np.ndarray], truth: dict[int, np.ndarray],
+                depth_range=(1e-3, 20.0), source: str = "predictions") -> dict:
+    """`score_depth_bag` on depth already read (stamp → metres), so a caller scoring several
+    outputs against one truth reads each bag once."""
     from depth_anything_ros.metrics import (depth_metrics, mean_metrics, median_scale,
                                             scale_jitter, typical_scale, valid_depth_mask)
 
-    predicted = read_depth_by_stamp(out_bag, OUTPUT_TOPIC)
-    truth = read_depth_by_stamp(in_bag, GT_TOPIC)
     missing = sorted(set(truth) - set(predicted))
     if missing:
-        raise RuntimeError(f"{out_bag}: no {OUTPUT_TOPIC} for {len(missing)} frames")
+        raise RuntimeError(f"{source}: no {OUTPUT_TOPIC} for {len(missing)} frames")
     raw, oracle, scales = [], [], []
     for stamp, gt in sorted(truth.items()):
         pred = predicted[stamp]
