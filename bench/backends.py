@@ -128,7 +128,34 @@ def our_sides(model, wanted: list[str], threads: int, cache_dir: Path) -> dict[s
     return sides
 
 
-def run_case(name: str, model, hf, frame: np.ndarray, args, cache_dir: Path) -> dict:
+def network_gflop(model, height: int, width: int) -> float:
+    """Floating-point operations (multiply + add = 2) of one forward at this frame's network
+    size, as torch's FlopCounterMode counts them: what any backend must compute per frame."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from depth_anything_ros.inference.preprocess import network_size
+
+    x = torch.zeros(1, 3, *network_size(height, width, model.config.input_size))
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model(x)
+    return counter.get_total_flops() / 1e9
+
+
+def matmul_ceiling(size: int = 1536, runs: int = 10) -> float:
+    """GFLOP/s of one large fp32 matrix product at torch's thread count: about the most any
+    fp32 backend gets out of these cores (a network's smaller, memory-bound layers get less)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        times.append(time.perf_counter() - start)
+    return 2 * size ** 3 / statistics.median(times) / 1e9
+
+
+def run_case(name: str, model, hf, frame: np.ndarray, args, cache_dir: Path,
+             gflop: float) -> dict:
     from depth_anything_ros.inference.export import max_relative_difference
     from depth_anything_ros.inference.export_cache import weights_digest
 
@@ -176,6 +203,8 @@ def run_case(name: str, model, hf, frame: np.ndarray, args, cache_dir: Path) -> 
                 if reference is not None else None),
             "precision": estimator.precision if estimator is not None else "fp32",
             "first_frame_s": round(setup_s[side], 1),
+            # the network's work per second of end-to-end time (pre/post-processing included)
+            "gflops_achieved": round(gflop / (ms / 1e3), 1),
         }
     return result
 
@@ -209,6 +238,7 @@ def main() -> int:
         "threads": args.threads, "frame": f"{frame.shape[1]}x{frame.shape[0]} {source}",
         "runs": args.runs, "torch": torch.__version__,
     }
+    report["machine"]["fp32_matmul_gflops"] = round(matmul_ceiling(), 1)
     with tempfile.TemporaryDirectory(prefix="bench_backends_") as tmp:
         cache = args.cache_dir or Path(tmp) / "cache"
         for case in [c for c in args.cases.split(",") if c]:
@@ -220,7 +250,9 @@ def main() -> int:
                 ours, hf = load_model(default_weights_path()), None
             else:
                 raise SystemExit(f"--cases: unknown case {case!r}")
-            report[case] = run_case(case, ours, hf, frame, args, cache)
+            gflop = network_gflop(ours, *frame.shape[:2])
+            report.setdefault("gflop_per_frame", {})[case] = round(gflop, 2)
+            report[case] = run_case(case, ours, hf, frame, args, cache, gflop)
     report["machine"]["load_avg_1m_end"] = round(os.getloadavg()[0], 2)
     if args.json:
         print(json.dumps(report))
@@ -232,18 +264,20 @@ def main() -> int:
 def print_table(report: dict) -> None:
     print(f"threads {report['threads']}, frame {report['frame']}, median of {report['runs']}, "
           f"load average {report['machine']['load_avg_1m']} -> "
-          f"{report['machine']['load_avg_1m_end']} on {report['machine']['cores']} cores")
+          f"{report['machine']['load_avg_1m_end']} on {report['machine']['cores']} cores; "
+          f"fp32 matmul {report['machine']['fp32_matmul_gflops']} GFLOP/s")
     for case in ("vits@518", "shipped"):
         if case not in report:
             continue
-        print(f"{case}:")
+        print(f"{case}: {report['gflop_per_frame'][case]} GFLOP per frame")
         for side, r in report[case].items():
             vs_hf = (f"{r['speedup_vs_transformers']:.2f}x HF" if r["speedup_vs_transformers"]
                      else "-")
             diff = "" if r["max_rel_diff_vs_torch"] is None else f"{r['max_rel_diff_vs_torch']:.1e}"
             print(f"  {side:<14} {r['ms_end_to_end']:9.1f} ms {r['frames_per_s']:7.1f} fps "
                   f"{vs_hf:>10}  vs torch {r['speedup_vs_torch'] or 0:.2f}x  diff {diff:<8} "
-                  f"{r['precision']:<5} first frame {r['first_frame_s']} s")
+                  f"{r['precision']:<5} {r['gflops_achieved']:6.1f} GFLOP/s "
+                  f"first frame {r['first_frame_s']} s")
 
 
 if __name__ == "__main__":
