@@ -111,10 +111,9 @@ def ground_section(estimator, quick: bool, rooms: int = 24, **_) -> list[dict]:
         pred = estimator.predict(rgb, fx=k[0]).values
         mask = np.isfinite(gt) & (gt > 0)
         plane = GroundPlane.from_pitch_roll(height, pitch)
-        intrinsics = CameraIntrinsics(*k, 256, 192)
-        fit = fit_ground_plane(pred, plane, relative=False, intrinsics=intrinsics)
+        rays = pixel_rays(CameraIntrinsics(*k, 256, 192), 192, 256)
+        fit = fit_ground_plane(pred, plane, relative=False, rays=rays)
         # The true floor's pixels: their points lie camera_height below the camera (within 2 cm)
-        rays = pixel_rays(intrinsics, 192, 256)
         below = gt * -(rays[..., 0] * plane.up[0] + rays[..., 1] * plane.up[1] + plane.up[2])
         floor = mask & (np.abs(below - height) < 0.02)
         room = {"refused": not fit.ok, "floor_share": float(floor.mean()),

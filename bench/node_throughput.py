@@ -124,7 +124,6 @@ def main() -> int:
     import torch
 
     from depth_anything_ros.inference import DepthEstimator
-
     from depth_anything_ros.large_buffers import keep_large_buffers
 
     threads = node_threads(args)

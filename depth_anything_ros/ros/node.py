@@ -37,11 +37,11 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from depth_anything_ros.conversions import ImageDecodeError, ImageTooLargeError
 from depth_anything_ros.geometry.camera_model import CameraModel
+from depth_anything_ros.large_buffers import keep_large_buffers
 from depth_anything_ros.ros import messages
 from depth_anything_ros.ros.camera_geometry import FrameCameras
 from depth_anything_ros.ros.diagnostics import NodeStats, diagnostic_status
 from depth_anything_ros.ros.input_qos import MatchedSubscription, qos_profile
-from depth_anything_ros.large_buffers import keep_large_buffers
 from depth_anything_ros.ros.log_bridge import forward_library_logs, stop_forwarding
 from depth_anything_ros.ros.mailbox import LatestMailbox
 from depth_anything_ros.ros.metric_scale import MetricScale
@@ -75,7 +75,6 @@ class DepthNode(Node):
         # share the GIL. At the default 5 ms switch interval a 60 Hz camera backed up in the
         # executor and outputs aged by ~1 s; 0.5 ms keeps callbacks flowing (process-wide).
         sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
-        keep_large_buffers()  # 4.9 MB clouds: serialised in 0.8 ms instead of 10 ms (module doc)
         self._log_handler = forward_library_logs(self.get_logger())  # model loading → /rosout
         try:
             self._settings = self._declare_parameters()
@@ -344,6 +343,10 @@ def main(args: list[str] | None = None) -> int:
 
     Library logging reaches the console and /rosout through the node's logger (log_bridge).
     """
+    # The executable's process, not the library's: 4.9 MB clouds serialised in 0.8 ms instead of
+    # 10 ms (large_buffers module doc); a DepthNode built inside someone else's process leaves
+    # that process's allocator alone.
+    keep_large_buffers()
     # Our own handlers for both signals (REFERENCE.md §13: SIGTERM must be handled by the node):
     # they only set `stop`; the spin loop below wakes every 0.1 s to see it.
     try:
