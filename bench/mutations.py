@@ -6,7 +6,7 @@ when code moves, update the snippet). A snippet that is not found exactly once i
 that names the mutation, the file and the snippet, so the table cannot rot silently; CI runs
 ``--check`` (test/test_bench_mutations.py), which only looks the snippets up.
 
-    python bench/mutations.py                  # all 26: 4.5 min on 2 quiet cores (26/26 caught)
+    python bench/mutations.py                  # all 29: ~5 min on 2 quiet cores (29/29 caught)
     python bench/mutations.py --only label     # mutations whose name contains "label"
     python bench/mutations.py --check          # snippets only, no tests (seconds)
     python bench/mutations.py --list
@@ -178,6 +178,22 @@ MUTATIONS: tuple[Mutation, ...] = (
              "mm = np.round(np.asarray(depth, dtype=np.float32) * 1000.0)",
              "mm = np.floor(np.asarray(depth, dtype=np.float32) * 1000.0)",
              ("test/test_conversions_image_codec.py", "test/test_bag_process.py")),
+    # --- metric scale: the anchors' line ---------------------------------------------------
+    Mutation("metric line extrapolated beyond its span (a near obstacle pushed away)",
+             "depth_anything_ros/scale/fit.py",
+             "factor = scale + shift / np.clip(p, np.float32(span[0]), np.float32(span[1]))",
+             "factor = scale + shift / p",
+             ("test/test_scale_fit.py",), "span"),
+    Mutation("metric line taken even where one scale explains as many anchors",
+             "depth_anything_ros/scale/fit.py",
+             "        if agree_line <= agree_plain:\n",
+             "        if False:\n",
+             ("test/test_scale_fit.py", "test/test_scale_ground_plane.py")),
+    Mutation("metric lines smoothed by their slope (a switch to one scale trips the gate)",
+             "depth_anything_ros/scale/corrector.py",
+             "        if fit.span is None:\n            return self.filter.update(stamp_s, fit.scale, 0.0)",
+             "        if True:\n            return self.filter.update(stamp_s, fit.scale, fit.shift, fit.span)",
+             ("test/test_scale_corrector.py",), "switch"),
 )
 
 

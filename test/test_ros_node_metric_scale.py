@@ -25,7 +25,13 @@ from sensor_msgs.msg import Image
 from depth_anything_ros.conversions import decode_depth, encode_depth
 from depth_anything_ros.geometry.camera import CameraIntrinsics
 from depth_anything_ros.inference.estimator import DepthEstimator
-from depth_anything_ros.scale import GroundPlane, fit_ground_plane, scan_line_depth
+from depth_anything_ros.scale import (
+    GroundPlane,
+    ScaleCorrector,
+    ScaleSettings,
+    fit_ground_plane,
+    scan_line_depth,
+)
 
 H, W = 48, 64  # 3 scan lines × every 8th column = 24 anchors (≥ scale_min_anchors 20)
 
@@ -112,6 +118,34 @@ def test_a_relative_model_with_sparse_depth_publishes_metres(harness_factory, tm
     _, values = scale_status(h, lambda s: "anchored" in s.message)
     assert float(values["scale"]) == pytest.approx(40.0, rel=1e-3)
     assert float(values["scale_shift"]) == pytest.approx(-4.5, rel=1e-3)
+
+
+def test_a_metric_line_from_the_anchors_is_published_and_scale_model_switches_live(
+        harness_factory, tiny_weights):
+    h = harness_factory({"scale_source": "sparse_depth", "diagnostics_period": 0.2,
+                         "scale_smoothing": 0.0})
+    pub = with_sparse_publisher(h)
+    rgb = random_rgb(H, W, seed=3)
+    raw = DepthEstimator.from_weights(tiny_weights, device="cpu").predict(rgb).values
+    # The random model's depth is nearly flat (±2 %): a sensor that reads its small variation as
+    # 1–3 m of depth, metres = 50·(raw − p5) + 1, is a line no single scale can follow.
+    sensor = scan_line_depth(50.0 * (raw - float(np.percentile(raw, 5))) + 1.0)
+    core = ScaleCorrector(ScaleSettings("sparse_depth", smoothing_time_s=0.0), relative=False)
+    expected = core.correct(raw, 7.0, sparse_depth=sensor)
+    assert expected.fit.span is not None and expected.shift != 0  # the core takes the line
+    depth = send(h, pub, sparse_msg(sensor, stamp=(7, 0)), rgb, (7, 0))
+    np.testing.assert_allclose(depth, expected.depth, rtol=1e-4)
+    _, values = scale_status(h, lambda s: "scale_shift" in {kv.key for kv in s.values})
+    assert float(values["scale_shift"]) == pytest.approx(expected.shift, rel=1e-3)
+    assert float(values["scale_factor"]) == pytest.approx(expected.factor, rel=1e-3)
+    # one scale, set live: the same anchors now give a plain factor
+    h.node.set_parameters([Parameter("scale_model", value="scale")])
+    plain = ScaleCorrector(ScaleSettings("sparse_depth", smoothing_time_s=0.0,
+                                         scale_model="scale"), relative=False)
+    expected_plain = plain.correct(raw, 8.0, sparse_depth=sensor)
+    depth = send(h, pub, sparse_msg(sensor, stamp=(8, 0)), rgb, (8, 0))
+    np.testing.assert_allclose(depth, expected_plain.depth, rtol=1e-4)
+    assert not np.allclose(depth, expected.depth, rtol=1e-2)
 
 
 def bad_sparse_inputs(raw):

@@ -1,6 +1,7 @@
 """`ScaleCorrector`, the per-camera object node and bag share: fit → filter → apply, holding
 the last scale for a while, and saying why when it cannot anchor."""
 import math
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -64,6 +65,63 @@ def test_ground_plane_with_a_negative_height_falls_back_and_says_why():
     out = corrector.correct(truth(), 0.0, intrinsics=intrinsics)
     assert out.state == "unscaled" and out.code == "camera_height"
     assert "camera_height is -0.5 m: must be > 0" in out.reason
+
+
+def test_a_floors_line_goes_through_the_filter_with_its_span_and_into_diagnostics():
+    from test_scale_ground_plane import render_room
+
+    from depth_anything_ros.scale import GroundPlane, fit_ground_plane
+
+    depth, intrinsics, height, _ = render_room(1, 28.0)
+    prediction = (0.5 * depth ** 1.4).astype(np.float32)
+    settings = ScaleSettings("ground_plane", camera_height=height, camera_pitch_deg=28.0)
+    fit = fit_ground_plane(prediction, GroundPlane.from_pitch_roll(height, 28.0),
+                           relative=False, intrinsics=intrinsics)
+    out = ScaleCorrector(settings, relative=False).correct(prediction, 0.0,
+                                                           intrinsics=intrinsics)
+    assert out.state == "anchored" and fit.shift > 0.3
+    assert out.shift == pytest.approx(fit.shift)
+    np.testing.assert_allclose(out.depth, fit.apply(prediction), rtol=1e-5)
+    summary = out.summary(relative=False)
+    assert float(summary["scale_shift"]) == pytest.approx(fit.shift, rel=1e-3)
+    assert summary["fit_span"] == f"{fit.span[0]:.3g}-{fit.span[1]:.3g}"
+    scale_only = ScaleCorrector(replace(settings, scale_model="scale"), relative=False)
+    plain = scale_only.correct(prediction, 0.0, intrinsics=intrinsics)
+    assert plain.state == "anchored" and plain.shift == 0 and "scale_shift" not in \
+        plain.summary(relative=False)
+    bad = ScaleCorrector(replace(settings, scale_model="plane"), relative=False)
+    refused = bad.correct(prediction, 0.0, intrinsics=intrinsics)
+    assert refused.state == "unscaled"
+    assert "scale model 'plane': use one of scale_shift, scale" in refused.reason
+
+
+def test_frames_that_switch_between_a_line_and_one_scale_blend_smoothly():
+    from test_scale_ground_plane import render_room
+
+    depth, *_ = render_room(1, 28.0)
+    valid = np.isfinite(depth)
+    prediction = (0.5 * np.where(valid, depth, 1.0) ** 1.4).astype(np.float32)
+    sparse = scan_line_depth(np.where(valid, depth, np.nan), column_step=4)
+    settings = ScaleSettings("sparse_depth", smoothing_time_s=0.3)
+    corrector = ScaleCorrector(settings, relative=False)
+    errors, kinds, events = [], [], []
+    for frame in range(20):  # 10 Hz; every other frame fits one scale (a live parameter)
+        model = "scale" if frame % 2 else "scale_shift"
+        corrector.update_settings(replace(settings, scale_model=model))
+        out = corrector.correct(prediction, frame * 0.1, sparse_depth=sparse)
+        assert out.state == "anchored"
+        kinds.append(out.fit.span is not None)
+        events.append(out.filter_event)
+        errors.append(float(np.nanmean(np.abs(out.depth[valid] / depth[valid] - 1))))
+        assert np.isfinite(out.depth[valid]).all()
+    assert kinds == [True, False] * 10  # the fits really alternate
+    plain = ScaleCorrector(replace(settings, scale_model="scale"), relative=False)
+    plain_error = float(np.mean(np.abs(plain.correct(prediction, 0.0, sparse_depth=sparse)
+                                       .depth[valid] / depth[valid] - 1)))
+    # a switch of model is no outlier to the gate (a line's slope can differ from the plain
+    # scale by ×1.6 here), and the blend stays better than one scale alone
+    assert events == ["first"] + ["accepted"] * 19
+    assert max(errors) < plain_error
 
 
 def test_a_live_height_change_keeps_the_filter_but_a_source_change_clears_it():

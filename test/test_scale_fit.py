@@ -70,6 +70,48 @@ def test_relative_scale_and_shift_are_recovered_under_30_percent_outliers():
     np.testing.assert_allclose(fit.apply(disparity)[valid], truth[valid], rtol=0.05)
 
 
+LINE = FitConfig(metric_model="scale_shift")
+
+
+def test_a_metric_line_is_recovered_under_30_percent_outliers_and_beats_one_scale():
+    truth = scene(5)
+    rng = np.random.default_rng(8)
+    scale, shift = 0.8, 0.6  # depth = 0.8·p + 0.6: the model stretches the depth range
+    prediction = (truth - shift) / scale * np.exp(rng.normal(0, 0.01, truth.shape))
+    sparse, n_bad = with_outliers(scan_line_depth(truth, column_step=4), 0.30)
+    fit = fit_anchors(prediction, sparse, relative=False, config=LINE)
+    assert fit.ok, fit.reason
+    assert (fit.scale, fit.shift) == pytest.approx((scale, shift), rel=0.03)
+    assert fit.inliers == fit.anchors - n_bad
+    inside = (prediction >= fit.span[0]) & (prediction <= fit.span[1])
+    assert inside.mean() > 0.8  # the anchors' predictions cover most of the image
+    np.testing.assert_allclose(fit.apply(prediction)[inside], truth[inside], rtol=0.04)
+    plain = fit_anchors(prediction, sparse, relative=False)  # one scale cannot follow it
+    assert np.max(np.abs(plain.apply(prediction)[inside] / truth[inside] - 1)) > 0.15
+
+
+def test_beyond_its_span_a_metric_line_holds_the_factor_at_the_end():
+    truth = scene(5)
+    prediction = (truth - 0.6) / 0.8
+    fit = fit_anchors(prediction, scan_line_depth(truth, column_step=4), relative=False,
+                      config=LINE)
+    lo, hi = fit.span
+    near, far = np.array([[lo / 4, lo / 40]]), np.array([[hi * 3]])
+    # the line is not extrapolated: 0.8·p + 0.6 would put a near obstacle at ≥ 0.6 m
+    np.testing.assert_allclose(fit.apply(near), (fit.scale + fit.shift / lo) * near, rtol=1e-5)
+    np.testing.assert_allclose(fit.apply(far), (fit.scale + fit.shift / hi) * far, rtol=1e-5)
+    assert fit.apply(near)[0, 1] < 0.1
+
+
+def test_a_metric_line_falls_back_to_one_scale_when_a_scale_explains_the_anchors():
+    truth = scene(5)
+    exact = fit_anchors(truth / 2.3, scan_line_depth(truth), relative=False, config=LINE)
+    assert exact.scale == pytest.approx(2.3) and exact.shift == 0 and exact.span is None
+    flat_wall = sparse_at([(r, c) for r in (20, 60) for c in range(0, W, 4)], depth=2.5)
+    narrow = fit_anchors(scene(), flat_wall, relative=False, config=LINE)  # no depth spread
+    assert narrow.ok and narrow.shift == 0 and narrow.span is None
+
+
 def test_a_dense_depth_image_is_subsampled_and_fits_the_same_scale():
     truth = scene(5)
     dense = np.where(np.random.default_rng(6).random(truth.shape) < 0.3, np.nan, truth)

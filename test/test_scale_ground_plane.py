@@ -1,5 +1,6 @@
 """Metric scale from a flat floor and a known camera height (scale/ground_plane.py), checked on
 rooms from the training renderer, whose camera height and pitch are known exactly."""
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -47,6 +48,26 @@ def test_known_camera_height_recovers_the_scale_of_a_metric_prediction(seed, pit
     assert fit.scale == pytest.approx(2.3, rel=0.01)
     assert fit.inliers > 500  # the floor, not a few pixels
     assert fit.extra["floor_tilt_deg"] < 1.0
+
+
+@pytest.mark.parametrize("seed, pitch", [(1, 28.0), (5, 25.0)])
+def test_a_model_that_stretches_the_depth_range_is_followed_by_the_floors_line(seed, pitch):
+    depth, intrinsics, height, _ = render_room(seed, pitch)
+    noise = np.exp(np.random.default_rng(seed).normal(0, 0.02, depth.shape))
+    prediction = 0.5 * depth ** 1.4 * noise  # near reads too near, far too far
+    plane = GroundPlane.from_pitch_roll(height, pitch)
+    line = fit_ground_plane(prediction, plane, relative=False, intrinsics=intrinsics)
+    one_scale = GroundConfig(fit=replace(GroundConfig().fit, metric_model="scale"))
+    plain = fit_ground_plane(prediction, plane, relative=False, intrinsics=intrinsics,
+                             config=one_scale)
+    assert line.ok and plain.ok and line.shift > 0.3 and plain.shift == 0
+    valid = np.isfinite(depth)
+
+    def abs_rel(fit):
+        return float(np.mean(np.abs(fit.apply(prediction)[valid] / depth[valid] - 1)))
+
+    assert abs_rel(line) < 0.05
+    assert abs_rel(plain) > 0.15
 
 
 def test_a_few_degrees_of_pitch_error_are_corrected_by_the_fitted_floor():

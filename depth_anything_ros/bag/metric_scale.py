@@ -116,7 +116,7 @@ class BagScale:
         out = self._corrector.correct(prediction, stamp.ns * 1e-9, sparse_depth=sparse,
                                       intrinsics=intrinsics, rays=rays, missing=missing)
         summary = self._summary
-        summary.scales.append(out.scale if out.depth is not None else math.nan)
+        summary.scales.append(out.factor if out.depth is not None else math.nan)
         summary.scale_states[out.state] = summary.scale_states.get(out.state, 0) + 1
         if out.reason is not None:
             entry = self._reasons.setdefault(out.problem_key, [0, out.reason])

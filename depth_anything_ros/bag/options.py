@@ -40,6 +40,7 @@ class BagJobOptions:
     camera_pitch: float = 0.0  # deg below the horizon
     camera_roll: float = 0.0  # deg
     scale_smoothing: float = DEFAULT_TIME_CONSTANT_S  # s, time constant of the log-space average; 0 = per frame
+    scale_model: str = "scale_shift"  # metric: scale·p + shift where that fits better; or "scale"
 
     @property
     def scale_source(self) -> str:
@@ -54,7 +55,7 @@ class BagJobOptions:
         return ScaleSettings(
             source=self.scale_source, camera_height=self.camera_height or 0.0,
             camera_pitch_deg=self.camera_pitch, camera_roll_deg=self.camera_roll,
-            smoothing_time_s=self.scale_smoothing)
+            smoothing_time_s=self.scale_smoothing, scale_model=self.scale_model)
 
     def validate(self) -> None:
         from depth_anything_ros.conversions import DEPTH_ENCODINGS

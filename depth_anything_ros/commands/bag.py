@@ -105,6 +105,10 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     scale.add_argument("--scale-smoothing", type=float, default=DEFAULT_TIME_CONSTANT_S,
                        metavar="S", help="time constant of the scale's log-space average; 0 = "
                        f"every frame's own fit (default: {DEFAULT_TIME_CONSTANT_S:g})")
+    scale.add_argument("--scale-model", default="scale_shift", choices=("scale_shift", "scale"),
+                       help="metric weights: fit depth = scale·prediction + shift when the "
+                            "anchors span depths and the line explains more of them (default), "
+                            "or one scale")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--verbose", action="store_true",
                         help="log every skipped frame (the summary always counts them by reason)")

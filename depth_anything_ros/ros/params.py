@@ -157,6 +157,12 @@ SPECS: tuple[ParamSpec, ...] = (
               float_range=(0.0, 3600.0), runtime=True),
     ParamSpec("scale_min_anchors", 20, "Fewest anchors (or floor pixels) a fit accepts.",
               int_range=(2, 1_000_000, 1), runtime=True),
+    ParamSpec("scale_model", "scale_shift", "Metric weights: scale_shift fits depth = "
+              "scale·prediction + shift to the anchors or the floor when they span depths and "
+              "the line explains more of them than one scale (follows a model that squeezes or "
+              "stretches the depth range; beyond the fitted depths the factor is held); scale "
+              "fits one factor. Relative weights always get scale and shift in disparity.",
+              choices=("scale_shift", "scale"), runtime=True),
 )
 SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
 
@@ -212,6 +218,7 @@ class NodeSettings:
     scale_reset_frames: int
     scale_max_age: float
     scale_min_anchors: int
+    scale_model: str
 
     @property
     def range_limit(self) -> float:

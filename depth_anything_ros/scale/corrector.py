@@ -18,13 +18,19 @@ from typing import Any
 import numpy as np
 
 from depth_anything_ros.scale.anchors import Anchors
-from depth_anything_ros.scale.fit import FitConfig, ScaleFit, apply_scale, fit_anchors
+from depth_anything_ros.scale.fit import (FitConfig, ScaleFit, applied_factor, apply_scale,
+                                          fit_anchors)
 from depth_anything_ros.scale.ground_plane import GroundConfig, GroundPlane, fit_ground_plane
 from depth_anything_ros.scale.temporal import DEFAULT_TIME_CONSTANT_S, FilterConfig, ScaleFilter
 
-__all__ = ["SCALE_SOURCES", "Correction", "ScaleCorrector", "ScaleSettings"]
+__all__ = ["SCALE_MODELS", "SCALE_SOURCES", "Correction", "ScaleCorrector", "ScaleSettings"]
 
 SCALE_SOURCES = ("none", "sparse_depth", "ground_plane")
+# How a metric model's prediction is fitted to the anchors (sparse depth or the floor): a line
+# depth = scale·p + shift (default; follows a model that squeezes or stretches the depth range,
+# measured: TUM tail with 3 scan lines 0.132 → 0.125, synthetic floors 0.179 → 0.123) or one
+# scale (`scale/fit.py`). Relative models always get scale and shift in disparity.
+SCALE_MODELS = ("scale_shift", "scale")
 
 # What was applied to a frame (Correction.state).
 ANCHORED = "anchored"  # this frame's fit, through the filter
@@ -48,6 +54,7 @@ class ScaleSettings:
     reset_frames: int = 5
     max_age_s: float = 2.0  # how long a scale is held when frames have no fit
     min_anchors: int = 20
+    scale_model: str = "scale_shift"  # metric models: "scale_shift" or "scale" (SCALE_MODELS)
 
     def problem(self) -> str | None:
         """A setting that makes every fit impossible (one line), or None."""
@@ -57,6 +64,8 @@ class ScaleSettings:
             problem = self.ground_plane().problem()
             if problem is not None:
                 return problem
+        if self.scale_model not in SCALE_MODELS:
+            return f"scale model {self.scale_model!r}: use one of {', '.join(SCALE_MODELS)}"
         if self.min_anchors < 2:
             return f"min_anchors {self.min_anchors}: must be ≥ 2"
         return self.filter_config().problem()
@@ -65,7 +74,7 @@ class ScaleSettings:
         return FilterConfig(self.smoothing_time_s, self.gate, self.reset_frames)
 
     def fit_config(self) -> FitConfig:
-        return FitConfig(min_anchors=self.min_anchors)
+        return FitConfig(min_anchors=self.min_anchors, metric_model=self.scale_model)
 
     def ground_plane(self) -> GroundPlane:
         return GroundPlane.from_pitch_roll(self.camera_height, self.camera_pitch_deg,
@@ -73,13 +82,16 @@ class ScaleSettings:
 
     def ground_config(self) -> GroundConfig:
         default = GroundConfig()
-        return replace(default, fit=replace(default.fit, min_anchors=self.min_anchors))
+        return replace(default, fit=replace(default.fit, min_anchors=self.min_anchors,
+                                            metric_model=self.scale_model))
 
 
 @dataclass(frozen=True)
 class Correction:
     """What happened to one frame: `depth` (metres, or None: no metric depth possible), the
-    `scale`/`shift` applied (NaN when none), this frame's `fit`, and why it was not anchored."""
+    `scale`/`shift` applied (NaN when none), this frame's `fit`, and why it was not anchored.
+    `factor`: a metric model's typical applied factor, median(depth / prediction) (= `scale`
+    without a shift); a relative model's disparity scale."""
 
     depth: np.ndarray | None
     state: str
@@ -89,6 +101,7 @@ class Correction:
     filter_event: str | None = None
     reason: str | None = None
     code: str | None = None
+    factor: float = math.nan
 
     @property
     def problem_key(self) -> str | None:
@@ -103,12 +116,17 @@ class Correction:
     def summary(self, relative: bool) -> dict[str, str]:
         """Key/value strings for /diagnostics and reports."""
         out = {"scale_state": self.state, "scale": _num(self.scale)}
-        if relative:
+        if relative or self.shift != 0:  # metric: a scale_shift line's shift, in metres
             out["scale_shift"] = _num(self.shift)
+        if not relative and self.shift != 0:
+            out["scale_factor"] = _num(self.factor)
         fit = self.fit
         if fit is not None:
             out.update(fit_scale=_num(fit.scale), fit_residual=_num(fit.residual),
                        anchors=str(fit.anchors), inliers=str(fit.inliers))
+            if fit.span is not None:
+                lo, hi = fit.span
+                out.update(fit_shift=_num(fit.shift), fit_span=f"{lo:.3g}-{hi:.3g}")
             out.update({k: _num(v) for k, v in fit.extra.items()})
         if self.filter_event is not None:
             out["filter"] = self.filter_event
@@ -129,6 +147,7 @@ class ScaleCorrector:
         self.fallback = fallback if fallback is not None and fallback[0] > 0 else None
         self.settings = settings
         self.filter = ScaleFilter(settings.filter_config())
+        self._reference: float | None = None  # metric lines: see _filter_update
 
     @property
     def gives_metres(self) -> bool:
@@ -139,6 +158,7 @@ class ScaleCorrector:
         """Live change (node parameters): the filter keeps its state unless its source changed."""
         if settings.source != self.settings.source:
             self.filter.clear()
+            self._reference = None
         self.settings = settings
         self.filter.config = settings.filter_config()
 
@@ -154,7 +174,7 @@ class ScaleCorrector:
             return self._fallback(prediction, OFF, None, None, None)
         fit = self._fit(prediction, sparse_depth, intrinsics, rays, missing)
         if fit.ok:
-            event = self.filter.update(stamp_s, fit.scale, fit.shift)
+            event = self._filter_update(stamp_s, fit)
             return self._filtered(prediction, ANCHORED, fit, event, None, None)
         if self._fresh(stamp_s):
             return self._filtered(prediction, HELD, fit, None, fit.reason, fit.code)
@@ -179,17 +199,45 @@ class ScaleCorrector:
         last = self.filter.stamp_s
         return last is not None and 0 <= stamp_s - last <= self.settings.max_age_s
 
+    def _filter_update(self, stamp_s: float, fit: ScaleFit) -> str:
+        """Feed the filter. A metric fit depth = scale·p + shift = scale·(p + offset) goes in as
+        (its factor at a reference prediction, offset): a line and a plain scale fitted to the
+        same frame then differ little in log space (their slopes can differ by ×1.7), so the
+        gate judges the depth they give, and frames that switch between them blend smoothly.
+        The reference is the geometric middle of the first line's span (kept until the source
+        changes); the factor is taken there with the line's own clamping, so it is > 0."""
+        if self.relative:
+            return self.filter.update(stamp_s, fit.scale, fit.shift)
+        if fit.span is None:
+            return self.filter.update(stamp_s, fit.scale, 0.0)
+        if self._reference is None:
+            self._reference = math.sqrt(fit.span[0] * fit.span[1])
+        at = min(max(self._reference, fit.span[0]), fit.span[1])
+        return self.filter.update(stamp_s, fit.scale + fit.shift / at, fit.shift / fit.scale,
+                                  fit.span)
+
+    def _filtered_line(self) -> tuple[float, float]:
+        """(scale, shift) to apply, from the filter's state (see `_filter_update`)."""
+        factor, offset = self.filter.scale, self.filter.shift
+        if self.relative:
+            return factor, offset
+        if offset == 0 or self._reference is None or not 1 + offset / self._reference > 0:
+            return factor, 0.0
+        scale = factor / (1 + offset / self._reference)
+        return scale, scale * offset
+
     def _filtered(self, prediction, state, fit, event, reason, code) -> Correction:
-        scale, shift = self.filter.scale, self.filter.shift if self.relative else 0.0
-        return Correction(apply_scale(prediction, self.relative, scale, shift), state, scale,
-                          shift, fit, event, reason, code)
+        scale, shift = self._filtered_line()
+        depth = apply_scale(prediction, self.relative, scale, shift, self.filter.span)
+        factor = scale if self.relative or shift == 0 else applied_factor(prediction, depth)
+        return Correction(depth, state, scale, shift, fit, event, reason, code, factor)
 
     def _fallback(self, prediction, state, fit, reason, code) -> Correction:
         if not self.relative:
             return Correction(np.asarray(prediction, dtype=np.float32), state or UNSCALED,
-                              1.0, 0.0, fit, None, reason, code)
+                              1.0, 0.0, fit, None, reason, code, 1.0)
         if self.fallback is not None:
             scale, shift = self.fallback
             return Correction(apply_scale(prediction, True, scale, shift), state or STATIC,
-                              scale, shift, fit, None, reason, code)
+                              scale, shift, fit, None, reason, code, scale)
         return Correction(None, NO_METRES, math.nan, math.nan, fit, None, reason, code)

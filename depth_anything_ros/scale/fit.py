@@ -10,6 +10,13 @@ the answer:
   (RANSAC); the line with the least median error (LMedS) seeds a weighted least-squares refit
   (`fit_disparity_scale_shift`, weights d² so residuals are relative depth errors) with MAD
   clipping.
+* metric models, `metric_model="scale_shift"`: ``depth = scale · p + shift``, by the same RANSAC
+  and refit (least relative error). A metric network squeezes or stretches the depth range (on
+  held-out synthetic rooms the floor's gt/pred fell from 1.48 at 1.9 m to 1.04 at 4.3 m), which
+  one scale cannot follow; anchors at many depths (a floor seen from near to far, a lidar's
+  scan lines) measure that slope. The line is trusted only over the predictions it was fitted on
+  (`ScaleFit.span`): outside it the factor at the nearer end is held, so a near obstacle is never
+  pushed out by an extrapolated shift and depth stays positive.
 
 Both seeds break down only past 50 % outliers and stay central when a poor model spreads the
 votes widely (real frames: σ ≈ 0.4 in log). `seed="consensus"` instead seeds with the largest
@@ -23,14 +30,14 @@ image, span too little depth (relative: scale and shift cannot be told apart), o
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from depth_anything_ros.scale.anchors import Anchors
 from depth_anything_ros.scale.disparity import disparity_to_depth, fit_disparity_scale_shift
 
-__all__ = ["FitConfig", "ScaleFit", "fit_anchors"]
+__all__ = ["FitConfig", "ScaleFit", "applied_factor", "apply_scale", "fit_anchors"]
 
 MAD_TO_SIGMA = 1.4826
 RANSAC_JUDGES = 1024  # anchors that score each line hypothesis
@@ -50,12 +57,15 @@ class FitConfig:
     max_anchors: int = 4096  # larger sets are subsampled (seeded) before fitting
     ransac_pairs: int = 256  # relative models: line hypotheses tried
     seed: str = "median"  # or "consensus": see the module docstring
+    metric_model: str = "scale"  # or "scale_shift" (metric models): see the module docstring
     random_seed: int = 0
 
 
 @dataclass(frozen=True)
 class ScaleFit:
-    """One frame's fit. Metric: depth = scale·p (shift 0). Relative: 1/depth = scale·p + shift.
+    """One frame's fit. Metric: depth = scale·p (shift 0), or scale·p + shift over the
+    predictions in `span` (a "scale_shift" fit; outside it the factor at its ends is held).
+    Relative: 1/depth = scale·p + shift.
 
     `reason` (with a short `code` for throttling and counting) is set when the fit was refused;
     then `scale` is NaN. `residual` is the median |log(fitted / anchor)| of the inliers.
@@ -70,6 +80,7 @@ class ScaleFit:
     reason: str | None = None
     code: str | None = None
     extra: dict[str, float] = field(default_factory=dict)
+    span: tuple[float, float] | None = None  # metric line: the predictions it was fitted on
 
     @property
     def ok(self) -> bool:
@@ -77,16 +88,37 @@ class ScaleFit:
 
     def apply(self, prediction: np.ndarray) -> np.ndarray:
         """Metres (float32, NaN where the prediction is invalid or beyond infinity)."""
-        return apply_scale(prediction, self.relative, self.scale, self.shift)
+        return apply_scale(prediction, self.relative, self.scale, self.shift, self.span)
 
 
-def apply_scale(prediction: np.ndarray, relative: bool, scale: float, shift: float) -> np.ndarray:
-    """Depth in metres from a prediction: scale·p (metric) or 1/(scale·p + shift) (relative)."""
+def apply_scale(prediction: np.ndarray, relative: bool, scale: float, shift: float,
+                span: tuple[float, float] | None = None) -> np.ndarray:
+    """Depth in metres from a prediction: 1/(scale·p + shift) (relative), or for a metric model
+    scale·p + shift = (scale + shift/p)·p, with p clipped to `span` inside the factor (a metric
+    shift needs its span)."""
     if relative:
         return disparity_to_depth(prediction, scale, shift)
-    with np.errstate(invalid="ignore"):
-        depth = np.asarray(prediction, dtype=np.float32) * np.float32(scale)
+    p = np.asarray(prediction, dtype=np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if shift == 0:
+            depth = p * np.float32(scale)
+        else:
+            if span is None:
+                raise ValueError(f"a metric shift ({shift:g} m) needs the span of predictions "
+                                 "it was fitted on")
+            factor = scale + shift / np.clip(p, np.float32(span[0]), np.float32(span[1]))
+            depth = (factor * p).astype(np.float32)
         return np.where(np.isfinite(depth) & (depth > 0), depth, np.nan).astype(np.float32)
+
+
+def applied_factor(prediction: np.ndarray, depth: np.ndarray) -> float:
+    """The typical factor a metric correction applied to one frame: median(depth / prediction)
+    over its valid pixels (the scale itself when there is no shift). What "the scale" means for
+    jitter and summaries when a line's factor varies with depth."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.asarray(depth, dtype=np.float64) / np.asarray(prediction, dtype=np.float64)
+    ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
+    return float(np.median(ratio)) if ratio.size else math.nan
 
 
 def refused(relative: bool, code: str, reason: str, anchors: int = 0, inliers: int = 0
@@ -132,6 +164,8 @@ def fit_anchors(prediction: np.ndarray, anchors: Anchors | np.ndarray, *, relati
                        f"width or height; need {config.min_coverage:.0%}", n)
     if relative:
         return _fit_relative(p, anchors.depth, config)
+    if config.metric_model == "scale_shift":
+        return _fit_metric_line(p, anchors.depth, config)
     return _fit_metric(p, anchors.depth, config)
 
 
@@ -175,6 +209,52 @@ def _fit_metric(p: np.ndarray, depth: np.ndarray, config: FitConfig) -> ScaleFit
     log_scale, inliers = _refine(lambda c: votes - c, first,
                                  lambda keep: float(centre(votes[keep])), config)
     return _verdict(False, math.exp(log_scale), 0.0, votes - log_scale, inliers, config)
+
+
+def _fit_metric_line(p: np.ndarray, depth: np.ndarray, config: FitConfig) -> ScaleFit:
+    """depth = scale·p + shift, robustly; a plain scale where the anchors cannot tell a slope
+    (depths spanning less than `min_depth_ratio`), where no valid line is found, or where the
+    line leaves no more anchors within `tolerance` than one scale does (a line is free to
+    slant through a floor and the objects on it; for a model with the right depth range one
+    scale is the simpler answer and wins ties)."""
+    plain = _fit_metric(p, depth, config)
+    lo, hi = np.percentile(depth, [5, 95])
+    if hi < config.min_depth_ratio * lo:
+        return plain
+
+    def residual_of(params: tuple[float, float]) -> np.ndarray:
+        scale, shift = params
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fitted = scale * p + shift
+            return np.where(fitted > 0, np.log(np.maximum(fitted, 1e-300) / depth), np.inf)
+
+    def refit(keep: np.ndarray) -> tuple[float, float]:
+        # least squares in relative error: (scale·p + shift)/d ≈ 1
+        a = np.stack([p[keep], np.ones(int(keep.sum()))], axis=1) / depth[keep, None]
+        scale, shift = np.linalg.lstsq(a, np.ones(a.shape[0]), rcond=None)[0]
+        return float(scale), float(shift)
+
+    seed = _ransac_line(p, depth, config)
+    if seed is None:
+        return plain
+    first = np.abs(residual_of(seed)) <= config.tolerance
+    if first.sum() < 2:
+        return plain
+    (scale, shift), inliers = _refine(residual_of, first, refit, config)
+    span = (float(p[inliers].min()), float(p[inliers].max())) if inliers.any() else None
+    # the line must give positive depth over its span (then everywhere: the factor is monotone)
+    if span is None or not (scale > 0 and scale + shift / span[0] > 0
+                            and scale + shift / span[1] > 0):
+        return plain
+    line = _verdict(False, scale, shift, residual_of((scale, shift)), inliers, config)
+    if not line.ok:
+        return plain
+    if plain.ok:  # the extra parameter must explain more anchors within the same tolerance
+        agree_line = int((np.abs(residual_of((scale, shift))) <= config.tolerance).sum())
+        agree_plain = int((np.abs(np.log(plain.scale * p / depth)) <= config.tolerance).sum())
+        if agree_line <= agree_plain:
+            return plain
+    return replace(line, span=span)
 
 
 def _shorth_centre(values: np.ndarray) -> float:
@@ -235,7 +315,8 @@ def _fit_relative(x: np.ndarray, depth: np.ndarray, config: FitConfig) -> ScaleF
 def _ransac_line(x: np.ndarray, inv: np.ndarray, config: FitConfig) -> tuple[float, float] | None:
     """The (scale, shift) of inv = scale·x + shift through two anchors that fits best: least
     median |log relative error| (or, `seed="consensus"`, most anchors within tolerance). Only
-    rising lines (scale > 0) are considered."""
+    rising lines (scale > 0) are considered. `inv` is any positive target: 1/depth against
+    disparity, or depth against a metric prediction."""
     rng = np.random.default_rng(config.random_seed)
     i = rng.integers(0, x.size, config.ransac_pairs)
     j = rng.integers(0, x.size, config.ransac_pairs)

@@ -70,7 +70,7 @@ class GroundPlane:
 # The floor is one tight group among objects that all read nearer: a narrow band, seeded by
 # consensus rather than the median (the floor may be a minority of the pixels below the horizon).
 FLOOR_FIT = FitConfig(tolerance=0.05, max_tolerance=0.15, min_inlier_fraction=0.05,
-                      min_coverage=0.05, seed="consensus")
+                      min_coverage=0.05, seed="consensus", metric_model="scale_shift")
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,9 @@ def fit_ground_plane(prediction: np.ndarray, plane: GroundPlane, *, relative: bo
     expected = np.asarray(plane.up, dtype=np.float64)
     up = expected
     anchors = floor_anchors(rays, plane, config)
-    fit = fit_anchors(prediction, anchors, relative=relative, config=config.fit)
+    # the floor's normal is found with one scale; a metric line is fitted last, on its anchors
+    one_scale = replace(config.fit, metric_model="scale")
+    fit = fit_anchors(prediction, anchors, relative=relative, config=one_scale)
     if not fit.ok:
         return _ground_refusal(fit)
     measured = _floor_normal(prediction, rays, anchors, up, fit, config)
@@ -166,11 +168,14 @@ def fit_ground_plane(prediction: np.ndarray, plane: GroundPlane, *, relative: bo
         if measured is None or _angle_deg(measured, expected) > config.normal_tolerance_deg:
             break
         tilted = floor_anchors(rays, plane, config, measured)
-        refit = fit_anchors(prediction, tilted, relative=relative, config=config.fit)
+        refit = fit_anchors(prediction, tilted, relative=relative, config=one_scale)
         if not refit.ok or refit.residual > 0.9 * fit.residual:  # a better floor: tighter
             break
-        up, fit = measured, refit
+        up, fit, anchors = measured, refit, tilted
         measured = _floor_normal(prediction, rays, tilted, up, fit, config)
+    if not relative and config.fit.metric_model != "scale":
+        line = fit_anchors(prediction, anchors, relative=False, config=config.fit)
+        fit = line if line.ok else fit
     return replace(fit, extra={"floor_tilt_deg": _angle_deg(up, expected),
                                "measured_tilt_deg": tilt})
 

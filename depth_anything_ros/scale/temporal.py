@@ -11,8 +11,9 @@ each other (within `gate` of their median) are a real change (another room, a ne
 height) and the state jumps there. Time running backwards (a bag restarted, sim time reset)
 restarts the filter.
 
-Relative models carry a shift too; it is averaged with the same gain and clipped in the same
-proportion (the gate looks at the scale).
+Relative models, and metric "scale_shift" fits (a floor), carry a shift too; it is averaged
+with the same gain and clipped in the same proportion (the gate looks at the scale). A metric
+line also carries the span of predictions it was fitted on; the latest one is kept.
 """
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ class ScaleFilter:
     def clear(self) -> None:
         self.log_scale: float | None = None
         self.shift = 0.0
+        self.span: tuple[float, float] | None = None
         self.stamp_s: float | None = None
         self._outliers: list[tuple[float, float]] = []
 
@@ -64,12 +66,15 @@ class ScaleFilter:
     def scale(self) -> float:
         return math.nan if self.log_scale is None else math.exp(self.log_scale)
 
-    def update(self, stamp_s: float, scale: float, shift: float = 0.0) -> str:
+    def update(self, stamp_s: float, scale: float, shift: float = 0.0,
+               span: tuple[float, float] | None = None) -> str:
         """Feed one accepted per-frame fit; returns what happened: "first", "accepted",
         "clipped" (an outlier, its pull limited to the gate), "reset" (a sustained change) or
         "restarted" (time went backwards)."""
         if not (scale > 0 and math.isfinite(scale)):
             raise ValueError(f"scale {scale}: must be finite and > 0")
+        if span is not None:
+            self.span = span
         value = math.log(scale)
         if self.log_scale is None or (self.stamp_s is not None and stamp_s < self.stamp_s):
             event = "first" if self.log_scale is None else "restarted"

@@ -19,15 +19,22 @@ from pathlib import Path
 import numpy as np
 
 from depth_anything_ros.inference import DepthEstimator
-from depth_anything_ros.metrics import (depth_metrics, mean_metrics, median_scale,
-                                        relative_depth_metrics, scale_jitter, typical_scale,
-                                        valid_depth_mask)
-from depth_anything_ros.scale import fit_anchors, scan_line_depth
+from depth_anything_ros.metrics import (
+    depth_metrics,
+    mean_metrics,
+    median_scale,
+    relative_depth_metrics,
+    scale_jitter,
+    typical_scale,
+    valid_depth_mask,
+)
+from depth_anything_ros.scale import ScaleSettings, applied_factor, fit_anchors, scan_line_depth
 from depth_anything_ros.training.stages.common import open_data
 
 log = logging.getLogger(__name__)
 
 MIN_VALID_PIXELS = 10
+ANCHORED_FIT = ScaleSettings().fit_config()  # the node's and the bag's default anchor fit
 
 
 def dataset_depth_range(dataset, model_max_depth: float | None) -> tuple[float, float]:
@@ -57,12 +64,15 @@ def evaluate_estimator(
     Metric models get the columns of ``COLUMNS``: ``raw`` (the network's metres, no focal
     correction), ``focal`` (× f/f_c from each sample's intrinsics, when the estimator's
     ``focal_correction`` applies and the sample has intrinsics), ``median_oracle`` (each frame
-    rescaled by median(gt/pred), an upper bound for any per-frame scale fix) and ``anchored``
-    (the deployed prediction × the robust scale `fit_anchors` finds from the simulated sparse
-    sensor, one fit per frame, unscaled where the fit refuses, as the node serves it). Each
+    rescaled by median(gt/pred), an upper bound for any per-frame *scale* fix) and ``anchored``
+    (the deployed prediction through the fit `fit_anchors` finds from the simulated sparse
+    sensor with the node's default settings: a scale, or scale·p + shift where that line
+    explains more anchors; one fit per frame, unscaled where the fit refuses, as the node
+    serves it; a line can beat the median oracle). Each
     carries ``scale_jitter`` (std of log per-frame median(gt/pred)) and ``scale`` (its geometric
     mean: > 1 means the prediction reads too near); anchored also ``applied_scale`` and
-    ``applied_scale_jitter`` (the fitted factors) and ``n_refused``. The top-level metrics are
+    ``applied_scale_jitter`` (the applied factors, median(anchored / prediction) per frame) and
+    ``n_refused``. The top-level metrics are
     what the estimator delivers as deployed: ``focal`` when it applies, else ``raw``.
 
     ``on_frame(index=, sample=, prediction=, mask=, metrics=, depth_range=, metric=)`` is called
@@ -117,9 +127,9 @@ def _evaluate(
             continue
         values, focal = predict(sample)
         fit = fit_anchors(values, scan_line_depth(np.where(mask, gt, np.nan)),
-                          relative=not metric)
+                          relative=not metric, config=ANCHORED_FIT)
         if fit.ok:
-            applied.append(fit.scale)
+            applied.append(applied_factor(values, fit.apply(values)) if metric else fit.scale)
         if not metric:
             rows["raw"].append(relative_depth_metrics(values, gt, mask, depth_range=(lo, hi)))
             if fit.ok:  # a relative model gives no metres without a fit
