@@ -8,7 +8,8 @@ Two models, side by side in one run:
             size, so that side is absent there.
 
 Sides: transformers (DPT image processor + forward + resize back), torch eager fp32, torch
-autocast bf16, and our `DepthEstimator` with backend onnxruntime (fp32), openvino (f32 hint) and
+autocast bf16, and our `DepthEstimator` with backend torchscript (a frozen trace, fp32),
+onnxruntime (fp32), openvino (f32 hint) and
 openvino-bf16 (bf16 hint; the precision OpenVINO really used is reported — a CPU without bf16
 stays at f32). Each side turns the same 640×480 uint8 frame (the first TUM fr1_rpy frame when
 $DAR_TUM_DIR or ../shared/data has it, else a synthetic one) into depth at 640×480. Runs are
@@ -41,7 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 ROOT = Path(__file__).resolve().parents[1]
 TUM = Path(os.environ.get("DAR_TUM_DIR", ROOT / ".." / "shared" / "data" / "tum_fr1_rpy"))
-SIDES = ("transformers", "torch", "torch-bf16", "onnxruntime", "openvino", "openvino-bf16")
+SIDES = ("transformers", "torch", "torch-bf16", "torchscript", "onnxruntime", "openvino",
+         "openvino-bf16")
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -111,6 +113,7 @@ def our_sides(model, wanted: list[str], threads: int, cache_dir: Path) -> dict[s
     options = {
         "torch": dict(backend="torch"),
         "torch-bf16": dict(backend="torch", precision="bf16"),
+        "torchscript": dict(backend="torchscript"),
         "onnxruntime": dict(backend="onnxruntime"),
         "openvino": dict(backend="openvino", precision="fp32"),
         "openvino-bf16": dict(backend="openvino", precision="bf16"),

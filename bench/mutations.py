@@ -6,7 +6,7 @@ when code moves, update the snippet). A snippet that is not found exactly once i
 that names the mutation, the file and the snippet, so the table cannot rot silently; CI runs
 ``--check`` (test/test_bench_mutations.py), which only looks the snippets up.
 
-    python bench/mutations.py                  # all 29: ~5 min on 2 quiet cores (29/29 caught)
+    python bench/mutations.py                  # all 30: ~5 min on 2 quiet cores (30/30 caught)
     python bench/mutations.py --only label     # mutations whose name contains "label"
     python bench/mutations.py --check          # snippets only, no tests (seconds)
     python bench/mutations.py --list
@@ -178,6 +178,11 @@ MUTATIONS: tuple[Mutation, ...] = (
              "mm = np.round(np.asarray(depth, dtype=np.float32) * 1000.0)",
              "mm = np.floor(np.asarray(depth, dtype=np.float32) * 1000.0)",
              ("test/test_conversions_image_codec.py", "test/test_bag_process.py")),
+    Mutation("backend torchscript quietly runs eager (the GIL is held per operator again)",
+             "depth_anything_ros/inference/traced.py",
+             "            graph = self.graphs[key] = self._trace(x)",
+             "            graph = self.graphs[key] = self.model",
+             ("test/test_inference_traced.py",), "gil"),
     # --- metric scale: the anchors' line ---------------------------------------------------
     Mutation("metric line extrapolated beyond its span (a near obstacle pushed away)",
              "depth_anything_ros/scale/fit.py",

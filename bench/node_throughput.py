@@ -62,7 +62,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="instead of --weights: a random metric model of this preset")
     parser.add_argument("--input-size", type=int, default=None, help="network input short side")
     parser.add_argument("--backend", default="torch",
-                        choices=("torch", "compile", "onnxruntime", "openvino"))
+                        choices=("torch", "compile", "torchscript", "onnxruntime", "openvino"))
     parser.add_argument("--precision", default=None, choices=("fp32", "fp16", "bf16"))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0,

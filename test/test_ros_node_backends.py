@@ -1,5 +1,6 @@
 """The node on an exported model over real DDS: weights:=model.onnx picks ONNX Runtime, the
-backend parameter switches to OpenVINO, and an impossible choice stops start-up in one line."""
+backend parameter switches to OpenVINO (or a checkpoint to a TorchScript trace), and an
+impossible choice stops start-up in one line."""
 import time
 
 import numpy as np
@@ -44,6 +45,21 @@ def test_node_serves_depth_and_points_from_an_exported_model(harness_factory, ti
     expected = DepthEstimator.from_weights(tiny_weights, device="cpu").predict(rgb).values
     assert max_relative_difference(depth, expected) < 1e-3
     np.testing.assert_allclose(points["z"], depth, rtol=1e-6)
+
+
+def test_node_with_backend_torchscript_serves_the_eager_depth(harness_factory, tiny_weights):
+    h = harness_factory({"backend": "torchscript"}, weights=tiny_weights)
+    assert h.node._estimator.backend == "torchscript"
+    rgb = random_rgb(HEIGHT, WIDTH, seed=5)
+    h.info_pub.publish(make_camera_info(WIDTH, HEIGHT, stamp=(6, 0)))
+    time.sleep(0.2)
+    h.image_pub.publish(make_image(rgb, stamp=(6, 0)))
+    depth_msg = h.wait_stamp("depth", (6, 0), timeout=30)
+    depth = decode_depth("32FC1", HEIGHT, WIDTH, depth_msg.step, depth_msg.is_bigendian,
+                         depth_msg.data)
+    expected = DepthEstimator.from_weights(tiny_weights, device="cpu").predict(rgb).values
+    np.testing.assert_allclose(depth, expected, rtol=1e-5)
+    assert len(h.node._estimator.network.graphs) == 1  # it ran the trace, not eager
 
 
 def test_a_pytorch_backend_for_an_exported_file_stops_start_up(ros_context, onnx_weights):

@@ -45,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="checkpoint for the node (default: the shipped models/default.safetensors)")
     parser.add_argument("--device", default="cpu", help="torch device of the node (default: cpu)")
     parser.add_argument("--backend", default="auto",
-                        choices=("auto", "torch", "compile", "onnxruntime", "openvino"),
+                        choices=("auto", "torch", "compile", "torchscript", "onnxruntime",
+                                 "openvino"),
                         help="what runs the network in the node (its 'backend' parameter; "
                              "default auto: from the weights file)")
     parser.add_argument("--scene", choices=("indoor", "outdoor"), default="indoor",

@@ -84,7 +84,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     """--backend and --cache-dir (shared with `bag`)."""
     parser.add_argument("--backend", default="auto",
-                        choices=("auto", "torch", "compile", "onnxruntime", "openvino"),
+                        choices=("auto", "torch", "compile", "torchscript", "onnxruntime",
+                                 "openvino"),
                         help="what runs the network; auto: from --weights (.onnx → onnxruntime, "
                              ".xml → openvino, checkpoints → torch); onnxruntime/openvino on a "
                              "checkpoint export it on first use into --cache-dir")

@@ -1,4 +1,5 @@
-"""Which engine runs the network: PyTorch (eager or `torch.compile`), ONNX Runtime or OpenVINO.
+"""Which engine runs the network: PyTorch (eager, `torch.compile` or a frozen TorchScript trace),
+ONNX Runtime or OpenVINO.
 
 Every backend is the same callable — a normalised (B, 3, h, w) float32 tensor in, (B, h, w)
 depth out — so `DepthEstimator` keeps the one pre/post-processing for all of them.
@@ -10,6 +11,10 @@ pays the compile time (about a minute for ViT-S on 2 CPU cores), which is what
 weights become constants, so oneDNN gets them pre-packed for its convolution and matmul
 kernels instead of re-laying them out on every call (measured in bench/model_cpu.py). Freezing
 assumes the weights no longer change: build a new estimator after editing the model.
+
+"torchscript" traces and freezes the network once per input shape (`inference/traced.py`): the
+same operators, run from C++ with the GIL released for the whole forward, so other Python
+threads (the node's publisher, rclpy) no longer stall inference.
 
 ONNX Runtime and OpenVINO run exported files (`inference/export.py`): given directly as
 weights (`.onnx`, `.xml`), or exported on first use from a PyTorch checkpoint into a cache
@@ -28,7 +33,7 @@ from torch import nn
 
 log = logging.getLogger(__name__)
 
-TORCH_BACKENDS = ("torch", "compile")
+TORCH_BACKENDS = ("torch", "compile", "torchscript")
 RUNTIME_BACKENDS = ("onnxruntime", "openvino")
 BACKENDS = TORCH_BACKENDS + RUNTIME_BACKENDS
 # What users may choose (node parameter, --backend): "auto" = from the weights file.
@@ -94,4 +99,8 @@ def build_forward(model: nn.Module, backend: str, device: torch.device | str = "
         log.info("compiling the model with torch.compile (the first frame of each size is slow)")
         options = {"freezing": True} if torch.device(device).type == "cpu" else None
         return torch.compile(model, dynamic=False, options=options)
+    if backend == "torchscript":
+        from .traced import TracedForward
+
+        return TracedForward(model)
     raise ValueError(f"build_forward runs PyTorch backends {TORCH_BACKENDS}, got {backend!r}")

@@ -87,7 +87,8 @@ class DepthEstimator:
 
     ``model`` is a `DepthAnything`, or a network opened from an exported file
     (`runtimes.open_network`; `from_weights` does that for .onnx/.xml weights).
-    Options: ``backend`` ("torch" | "compile": `torch.compile` | "onnxruntime" | "openvino": the
+    Options: ``backend`` ("torch" | "compile": `torch.compile` | "torchscript": a frozen trace per
+    input shape that releases the GIL, see `traced.py` | "onnxruntime" | "openvino": the
     model exported on first use into ``cache_dir``, see `backends.py`, `export_cache.py`);
     ``device`` ("auto" | "cpu" | "cuda[:N]"; ONNX Runtime and OpenVINO run on the CPU);
     ``precision`` ("fp32" | "fp16" | "bf16"; torch: autocast, fp16 needs CUDA; openvino: the
@@ -131,6 +132,9 @@ class DepthEstimator:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
         if precision == "fp16" and not runtime and self._device.type != "cuda":
             raise ValueError("precision 'fp16' needs a CUDA device; on CPU use 'fp32' or 'bf16'")
+        if backend == "torchscript" and precision not in (None, "fp32"):
+            raise ValueError(f"backend 'torchscript' runs fp32 (a frozen trace does not take "
+                             f"autocast); for precision {precision!r} use backend 'torch'")
         if preprocess not in ("auto", "cv2", "torch"):
             raise ValueError(f"preprocess must be 'auto', 'cv2' or 'torch', got {preprocess!r}")
         config = model.config

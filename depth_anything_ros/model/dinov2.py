@@ -122,6 +122,8 @@ def interpolate_pos_embed(
     slightly different numbers; HF checkpoints use it so they reproduce transformers exactly.
     """
     grid_tokens = pos_embed.shape[1] - 1
+    if torch.jit.is_tracing():  # sizes arrive as tensors; a trace is for one shape anyway
+        rows, cols, height, width = int(rows), int(cols), int(height), int(width)
     symbolic = isinstance(rows, torch.SymInt) or isinstance(cols, torch.SymInt)
     if not symbolic and grid_tokens == rows * cols and height == width:
         return pos_embed

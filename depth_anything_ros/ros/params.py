@@ -45,8 +45,10 @@ SPECS: tuple[ParamSpec, ...] = (
               "checkpoint's (518 for official weights).", int_range=(0, 4004, 14)),
     ParamSpec("backend", "auto", "What runs the network: auto (from 'weights': .onnx → "
               "onnxruntime, .xml → openvino, checkpoints → torch), torch, compile "
-              "(torch.compile), onnxruntime, openvino (a checkpoint is exported on first use "
-              "into 'cache_dir').", choices=("auto", "torch", "compile", "onnxruntime", "openvino")),
+              "(torch.compile), torchscript (a frozen trace per image size that runs without "
+              "the GIL: keeps up beside ROS threads), onnxruntime, openvino (a checkpoint is "
+              "exported on first use into 'cache_dir').",
+              choices=("auto", "torch", "compile", "torchscript", "onnxruntime", "openvino")),
     ParamSpec("cache_dir", "", "Folder of the exports made on first use; empty = $DAR_CACHE_DIR, "
               "else ~/.cache/depth_anything_ros/exports."),
     ParamSpec("device", "auto", "Torch device: auto (CUDA if available), cpu, cuda, cuda:N."),
