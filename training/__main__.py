@@ -3,7 +3,8 @@
 Also ``python -m depth_anything_ros.training ...``, and ``python -m training ...`` from a checkout.
 
 Stages: teacher, pseudo_label, student, metric, pipeline (all of them in order), evaluate
-(``--weights W --data SPEC [--num N] [--json]``) and export (``--weights W --out FILE``).
+(``--weights W --data SPEC [--num N] [--json]``), export (``--weights W --out FILE``) and
+average (``--weights A B ... [--shares ...] --out FILE``: a model soup).
 Under ``torchrun --nproc_per_node N`` the training stages run data-parallel (gloo on CPU, NCCL
 on GPU); evaluate and export run on one process.
 """
@@ -54,6 +55,14 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--metrics", help="JSON file of evaluation metrics to store as provenance")
     x.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"),
                    help="storage precision of the weights (float16 halves the file)")
+    a = sub.add_parser("average", help="weighted mean of checkpoints fine-tuned from one model "
+                                       "(a model soup), written and checked like export")
+    a.add_argument("--weights", required=True, nargs="+", help="two or more checkpoints")
+    a.add_argument("--shares", type=float, nargs="+", help="one per checkpoint, summing to 1 "
+                   "(default: equal)")
+    a.add_argument("--out", required=True)
+    a.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"),
+                   help="storage precision of the weights (float16 halves the file)")
     return p
 
 
@@ -89,6 +98,15 @@ def main(argv: list[str] | None = None) -> int:
         if figure is not None:
             figure.save(args.figure, title=f"{Path(args.weights).name} on {args.data}")
             print(f"wrote {args.figure}", file=sys.stderr)
+        return 0
+    if args.stage == "average":
+        from depth_anything_ros.training.stages.average import average_models
+
+        try:
+            print(average_models(args.weights, args.out, shares=args.shares, dtype=args.dtype))
+        except (ValueError, OSError) as exc:
+            print(f"depth-anything-ros train average: error: {exc}", file=sys.stderr)
+            return 2
         return 0
     if args.stage == "export":
         from depth_anything_ros.training.stages.export import export_model

@@ -33,10 +33,16 @@ def export_model(
     model = load_model(weights)
     merged = {**read_provenance(weights), **(provenance or {}), "exported_from": str(weights)}
     save_model(model, out, provenance=merged, dtype=getattr(torch, dtype))
-    estimator = DepthEstimator.from_weights(out, device="cpu")
+    check_loads(out)
+    log.info("exported %s (%s %s) to %s", weights, model.config.encoder, model.config.variant, out)
+    return out
+
+
+def check_loads(path: Path) -> None:
+    """Load `path` the way the node and the CLI do and predict one frame: RuntimeError unless
+    the depth map comes back finite and at the frame's size."""
+    estimator = DepthEstimator.from_weights(path, device="cpu")
     probe = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     values = estimator.predict(probe).values
     if values.shape != (48, 64) or not np.isfinite(values).all():
-        raise RuntimeError(f"{out}: exported model does not predict a finite depth map")
-    log.info("exported %s (%s %s) to %s", weights, model.config.encoder, model.config.variant, out)
-    return out
+        raise RuntimeError(f"{path}: exported model does not predict a finite depth map")
