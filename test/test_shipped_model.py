@@ -69,7 +69,15 @@ def test_model_card_says_truly_what_the_files_provenance_holds():
     from depth_anything_ros.model import read_provenance
 
     provenance = read_provenance(default_weights_path())
-    assert {"config", "data", "stage", "steps", "seed"} <= set(provenance)
+    # a trained file says how it was trained; an average (`train average`) says it for every
+    # ingredient, with its share
+    runs = ([i["provenance"] for i in provenance["averaged_from"]]
+            if provenance.get("stage") == "average" else [provenance])
+    for run in runs:
+        assert {"config", "data", "stage", "steps", "seed"} <= set(run)
+    if provenance.get("stage") == "average":
+        assert sum(i["share"] for i in provenance["averaged_from"]) == pytest.approx(1.0)
+        assert "average" in CARD_TEXT.read_text()
     says_not_embedded = "evaluation metrics are not in the file" in CARD_TEXT.read_text()
     assert says_not_embedded == ("evaluation" not in provenance)
     if "evaluation" in provenance:  # embedded by `train export --metrics`: the card's numbers
