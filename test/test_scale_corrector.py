@@ -124,6 +124,35 @@ def test_frames_that_switch_between_a_line_and_one_scale_blend_smoothly():
     assert max(errors) < plain_error
 
 
+def ramp(lo, hi):
+    """A prediction image whose values run from lo to hi (metres)."""
+    return np.linspace(lo, hi, H * W).reshape(H, W).astype(np.float32)
+
+
+def test_a_line_fitted_far_from_the_first_ones_span_is_applied_exactly():
+    corrector = ScaleCorrector(ScaleSettings("sparse_depth", smoothing_time_s=0.0, gate=10.0),
+                               relative=False)
+    first = ramp(1.0, 4.0)
+    corrector.correct(first, 0.0, sparse_depth=2.0 * first + 0.5)
+    near = ramp(3.0, 6.0)  # the robot turned: this line's span leaves the first reference
+    for stamp, truth in ((0.1, 2.0 * near - 3.0), (0.2, near - 2.5)):
+        out = corrector.correct(near, stamp, sparse_depth=truth)
+        assert out.fit.span == pytest.approx((3.0, 6.0))
+        np.testing.assert_allclose(out.depth, truth, rtol=1e-4)
+
+
+def test_a_blend_of_two_lines_never_drops_a_pixel():
+    corrector = ScaleCorrector(ScaleSettings("sparse_depth", smoothing_time_s=0.3, gate=10.0),
+                               relative=False)
+    far = ramp(3.0, 6.0)
+    corrector.correct(far, 0.0, sparse_depth=far - 2.0)
+    near = ramp(1.0, 2.5)  # 0.1 s later: each line alone is positive on its own span
+    out = corrector.correct(near, 0.1, sparse_depth=0.8 * near - 0.5)
+    assert out.fit.span is not None and np.isfinite(out.depth).all() and (out.depth > 0).all()
+    assert out.filter_event == "reset"  # an average would have been negative near 1 m
+    np.testing.assert_allclose(out.depth, 0.8 * near - 0.5, rtol=1e-4)
+
+
 def test_a_live_height_change_keeps_the_filter_but_a_source_change_clears_it():
     corrector = ScaleCorrector(ScaleSettings("sparse_depth"), relative=False)
     corrector.correct(truth() / 2.0, 0.0, sparse_depth=scan_line_depth(truth()))

@@ -49,6 +49,7 @@ def test_other_architectures_or_bad_shares_are_refused_and_nothing_is_written(
         (["--weights", str(pair[0]), str(other)], f"{other} is another architecture"),
         (["--weights", *map(str, pair), "--shares", "0.5", "0.6"], "must be ≥ 0 and sum to 1"),
         (["--weights", *map(str, pair), "--shares", "1"], "1 shares for 2 checkpoints"),
+        (["--weights", *map(str, pair), "--shares", "nan", "nan"], "must be ≥ 0 and sum to 1"),
         (["--weights", str(pair[0])], "at least two checkpoints"),
     ]
     for args, message in cases:

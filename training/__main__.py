@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             print(average_models(args.weights, args.out, shares=args.shares, dtype=args.dtype))
-        except (ValueError, OSError) as exc:
+        except (ValueError, OSError, RuntimeError) as exc:
             print(f"depth-anything-ros train average: error: {exc}", file=sys.stderr)
             return 2
         return 0

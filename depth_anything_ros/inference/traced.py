@@ -13,8 +13,10 @@ eager (max relative difference 0 on the shipped model).
 release the GIL; it still works in every PyTorch 2 release this package supports. Tracing
 records one input shape, so each new (batch, height, width) is traced on first use (about a
 second for the shipped model, longer for ViT-L; `DepthEstimator(warmup=...)` pays it up
-front) and checked against eager on that input: a trace that disagrees (or fails) is not used,
-and that shape runs eager, with one warning. Weights are frozen into the graph: build a new
+front; a bag's shorter last batch is one more shape) and checked against eager on that input:
+a trace that disagrees (or fails) is not used, and that shape runs eager, with one warning.
+Checked on the CPU; on CUDA the check covers the first run only (TorchScript may fuse later
+runs differently), so compare once against `torch` on your GPU. Weights are frozen into the graph: build a new
 estimator after changing them. fp32 only (autocast does not go through a frozen trace).
 """
 from __future__ import annotations

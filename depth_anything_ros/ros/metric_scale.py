@@ -104,7 +104,7 @@ class MetricScale:
             where = self.topic if s.scale_source == "sparse_depth" else "ground_plane"
             if out.code == "camera_height":
                 where = "parameter 'camera_height'"
-            action = (f"holding the last scale {out.scale:.3g}" if out.state == "held"
+            action = (f"holding the last scale {out.factor:.3g}" if out.state == "held"
                       else FALLING_BACK.get(out.state, out.state))
             self._log("warn", f"scale:{out.problem_key}", f"{where}: {out.reason}; {action}")
         return out.depth

@@ -204,30 +204,57 @@ class ScaleCorrector:
         (its factor at a reference prediction, offset): a line and a plain scale fitted to the
         same frame then differ little in log space (their slopes can differ by ×1.7), so the
         gate judges the depth they give, and frames that switch between them blend smoothly.
-        The reference is the geometric middle of the first line's span (kept until the source
-        changes); the factor is taken there with the line's own clamping, so it is > 0."""
+        The reference lies inside the span of the latest line (its geometric middle, moved
+        there, with the state re-expressed, when a line's span leaves it), where that line's
+        factor is > 0. A blend that is not positive over the span it is applied on is replaced
+        by this frame's fit (event "reset"): no pixel may lose its depth to an average."""
         if self.relative:
             return self.filter.update(stamp_s, fit.scale, fit.shift)
-        if fit.span is None:
-            return self.filter.update(stamp_s, fit.scale, 0.0)
-        if self._reference is None:
-            self._reference = math.sqrt(fit.span[0] * fit.span[1])
-        at = min(max(self._reference, fit.span[0]), fit.span[1])
-        return self.filter.update(stamp_s, fit.scale + fit.shift / at, fit.shift / fit.scale,
-                                  fit.span)
+        cleared = False
+        if fit.span is not None and not (self._reference is not None
+                                         and fit.span[0] <= self._reference <= fit.span[1]):
+            cleared = self._move_reference(math.sqrt(fit.span[0] * fit.span[1]))
+        if fit.span is None:  # one scale: the same factor at any reference, no offset
+            event = self.filter.update(stamp_s, fit.scale, 0.0)
+        else:
+            event = self.filter.update(stamp_s, fit.scale + fit.shift / self._reference,
+                                       fit.shift / fit.scale, fit.span)
+        if self._filtered_line() is None:
+            self.filter.clear()
+            self._filter_update(stamp_s, fit)
+            return "reset"
+        return "reset" if cleared else event
 
-    def _filtered_line(self) -> tuple[float, float]:
-        """(scale, shift) to apply, from the filter's state (see `_filter_update`)."""
+    def _move_reference(self, reference: float) -> bool:
+        """Re-express the filter's line at another reference prediction (the line is kept);
+        True when it gives no positive depth there, so the state was cleared."""
+        line = self._filtered_line() if self.filter.log_scale is not None else None
+        self._reference = reference
+        if line is None or self.filter.shift == 0:
+            return False
+        scale, shift = line
+        if scale + shift / reference > 0:
+            self.filter.rebase(scale + shift / reference, self.filter.shift)
+            return False
+        self.filter.clear()
+        return True
+
+    def _filtered_line(self) -> tuple[float, float] | None:
+        """(scale, shift) to apply, from the filter's state (see `_filter_update`), or None
+        when a metric line would not give positive depth over the span it is applied on."""
         factor, offset = self.filter.scale, self.filter.shift
-        if self.relative:
+        if self.relative or offset == 0:
             return factor, offset
-        if offset == 0 or self._reference is None or not 1 + offset / self._reference > 0:
-            return factor, 0.0
+        if self._reference is None or not 1 + offset / self._reference > 0:
+            return None
         scale = factor / (1 + offset / self._reference)
+        span = self.filter.span
+        if span is None or not all(scale + scale * offset / p > 0 for p in span):
+            return None
         return scale, scale * offset
 
     def _filtered(self, prediction, state, fit, event, reason, code) -> Correction:
-        scale, shift = self._filtered_line()
+        scale, shift = self._filtered_line() or (self.filter.scale, 0.0)
         depth = apply_scale(prediction, self.relative, scale, shift, self.filter.span)
         factor = scale if self.relative or shift == 0 else applied_factor(prediction, depth)
         return Correction(depth, state, scale, shift, fit, event, reason, code, factor)

@@ -49,7 +49,7 @@ class FitConfig:
 
     min_anchors: int = 20  # usable anchors (prediction valid there too)
     min_coverage: float = 0.10  # of the image width or height the anchors must span
-    min_depth_ratio: float = 1.25  # relative models: 95th / 5th percentile of anchor depth
+    min_depth_ratio: float = 1.25  # relative models and metric lines: 95th/5th pct of anchor depth
     tolerance: float = 0.10  # log depth: anchors within ~10 % of the fit agree with it
     mad_k: float = 3.0  # refinement keeps |residual| ≤ mad_k · σ_MAD, clipped to the two below
     max_tolerance: float = 1.0  # (×2.7) so a noisy fit cannot swallow every anchor

@@ -11,9 +11,10 @@ each other (within `gate` of their median) are a real change (another room, a ne
 height) and the state jumps there. Time running backwards (a bag restarted, sim time reset)
 restarts the filter.
 
-Relative models, and metric "scale_shift" fits (a floor), carry a shift too; it is averaged
-with the same gain and clipped in the same proportion (the gate looks at the scale). A metric
-line also carries the span of predictions it was fitted on; the latest one is kept.
+Relative models, and metric "scale_shift" lines, carry a shift too; it is averaged with the same
+gain and clipped in the same proportion (the gate looks at the scale: for a metric line the
+corrector feeds its factor at a reference prediction, see `ScaleCorrector._filter_update`). A
+metric line also carries the span of predictions it was fitted on; the latest one is kept.
 """
 from __future__ import annotations
 
@@ -94,6 +95,15 @@ class ScaleFilter:
         self.shift += gain * shift_pull
         self.stamp_s = stamp_s
         return event
+
+    def rebase(self, scale: float, shift: float) -> None:
+        """Replace the state's values, keeping its stamp: the same state in other units (the
+        corrector moving a metric line's reference prediction). Pending outliers, in the old
+        units, are dropped."""
+        if not (scale > 0 and math.isfinite(scale)):
+            raise ValueError(f"scale {scale}: must be finite and > 0")
+        self.log_scale, self.shift = math.log(scale), shift
+        self._outliers.clear()
 
     def _set(self, stamp_s: float, value: float, shift: float) -> None:
         self.log_scale, self.shift, self.stamp_s = value, shift, stamp_s

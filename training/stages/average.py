@@ -11,6 +11,8 @@ holds for fine-tunings of one parent. The result is written like `export` writes
 from __future__ import annotations
 
 import logging
+import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,7 +29,8 @@ def average_models(weights: Sequence[str | Path], out: str | Path, *,
     """Write the `shares`-weighted mean (default equal) of the checkpoints `weights` to `out`.
 
     ValueError (naming the files) when fewer than two are given, the shares do not match them
-    or do not sum to 1, or the checkpoints are not one architecture.
+    or do not sum to 1, or the checkpoints are not one architecture; RuntimeError when the
+    average does not predict finite depth. `out` is only written once the average loads.
     """
     paths = [Path(w) for w in weights]
     if len(paths) < 2:
@@ -35,7 +38,7 @@ def average_models(weights: Sequence[str | Path], out: str | Path, *,
     shares = [1.0 / len(paths)] * len(paths) if shares is None else [float(s) for s in shares]
     if len(shares) != len(paths):
         raise ValueError(f"{len(shares)} shares for {len(paths)} checkpoints")
-    if any(s < 0 for s in shares) or abs(sum(shares) - 1.0) > 1e-6:
+    if not all(math.isfinite(s) and s >= 0 for s in shares) or abs(sum(shares) - 1.0) > 1e-6:
         raise ValueError(f"shares {shares} must be ≥ 0 and sum to 1")
     if dtype not in ("float32", "float16", "bfloat16"):
         raise ValueError(f"dtype must be float32, float16 or bfloat16, not {dtype!r}")
@@ -54,7 +57,12 @@ def average_models(weights: Sequence[str | Path], out: str | Path, *,
                    for p, s in zip(paths, shares)]
     provenance = {"stage": "average", "averaged_from": ingredients}
     out = Path(out)
-    save_model(first, out, provenance=provenance, dtype=getattr(torch, dtype))
-    check_loads(out)
+    staged = out.with_name(f".{out.stem}.partial{out.suffix}")  # checked before it is `out`
+    try:
+        save_model(first, staged, provenance=provenance, dtype=getattr(torch, dtype))
+        check_loads(staged)
+        os.replace(staged, out)
+    finally:
+        staged.unlink(missing_ok=True)
     log.info("averaged %s (shares %s) into %s", ", ".join(map(str, paths)), shares, out)
     return out
