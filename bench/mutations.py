@@ -6,7 +6,7 @@ when code moves, update the snippet). A snippet that is not found exactly once i
 that names the mutation, the file and the snippet, so the table cannot rot silently; CI runs
 ``--check`` (test/test_bench_mutations.py), which only looks the snippets up.
 
-    python bench/mutations.py                  # all 30: ~5 min on 2 quiet cores (30/30 caught)
+    python bench/mutations.py                  # all 31: ~5 min on 2 quiet cores (31/31 caught)
     python bench/mutations.py --only label     # mutations whose name contains "label"
     python bench/mutations.py --check          # snippets only, no tests (seconds)
     python bench/mutations.py --list
@@ -196,9 +196,15 @@ MUTATIONS: tuple[Mutation, ...] = (
              ("test/test_scale_fit.py", "test/test_scale_ground_plane.py")),
     Mutation("metric lines smoothed by their slope (a switch to one scale trips the gate)",
              "depth_anything_ros/scale/corrector.py",
-             "        if fit.span is None:\n            return self.filter.update(stamp_s, fit.scale, 0.0)",
-             "        if True:\n            return self.filter.update(stamp_s, fit.scale, fit.shift, fit.span)",
-             ("test/test_scale_corrector.py",), "switch"),
+             "            event = self.filter.update(stamp_s, fit.scale + fit.shift / self._reference,\n"
+             "                                       fit.shift / fit.scale, fit.span)",
+             "            event = self.filter.update(stamp_s, fit.scale, fit.shift, fit.span)",
+             ("test/test_scale_corrector.py",), "switch or far or blend"),
+    Mutation("metric line's filter reference never moves (a later line applied at the old one)",
+             "depth_anything_ros/scale/corrector.py",
+             "            cleared = self._move_reference(math.sqrt(fit.span[0] * fit.span[1]))",
+             "            cleared = False",
+             ("test/test_scale_corrector.py",), "far or blend"),
 )
 
 
