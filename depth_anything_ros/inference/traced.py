@@ -27,9 +27,12 @@ import warnings
 import torch
 from torch import nn
 
+from .export import max_relative_difference
+
 log = logging.getLogger(__name__)
 
-# A trace is used only if it reproduces eager this closely on its first input (relative).
+# A trace is used only if it reproduces eager this closely on its first input (max |diff| over
+# max |eager|, as `export` checks its files).
 TRACE_TOLERANCE = 1e-4
 
 
@@ -61,7 +64,8 @@ class TracedForward:
             log.warning("backend torchscript: tracing the network for input %s failed (%s); "
                         "running it eager", tuple(x.shape), exc)
             return self.model
-        diff = _max_relative_difference(got, expected)
+        diff = max_relative_difference(got.detach().cpu().numpy(),
+                                       expected.detach().cpu().numpy())
         if not diff <= self.tolerance:
             log.warning("backend torchscript: the trace for input %s differs from eager by "
                         "%.1e (> %.0e); running it eager", tuple(x.shape), diff, self.tolerance)
@@ -70,9 +74,3 @@ class TracedForward:
                  "difference to eager %.1e)", tuple(x.shape), diff)
         return graph
 
-
-def _max_relative_difference(got: torch.Tensor, expected: torch.Tensor) -> float:
-    if got.shape != expected.shape:
-        return float("inf")
-    got, expected = got.float(), expected.float()
-    return float(((got - expected).abs() / expected.abs().clamp_min(1e-6)).max())

@@ -41,6 +41,7 @@ __all__ = ["FitConfig", "ScaleFit", "applied_factor", "apply_scale", "fit_anchor
 
 MAD_TO_SIGMA = 1.4826
 RANSAC_JUDGES = 1024  # anchors that score each line hypothesis
+FACTOR_PIXELS = 16_384  # applied_factor's sample
 
 
 @dataclass(frozen=True)
@@ -114,9 +115,13 @@ def apply_scale(prediction: np.ndarray, relative: bool, scale: float, shift: flo
 def applied_factor(prediction: np.ndarray, depth: np.ndarray) -> float:
     """The typical factor a metric correction applied to one frame: median(depth / prediction)
     over its valid pixels (the scale itself when there is no shift). What "the scale" means for
-    jitter and summaries when a line's factor varies with depth."""
+    jitter and summaries when a line's factor varies with depth. A summary, taken on a regular
+    grid of at most ~16k pixels: the node computes it on every frame."""
+    prediction, depth = np.asarray(prediction), np.asarray(depth)
+    step = max(1, math.ceil(math.sqrt(prediction.size / FACTOR_PIXELS)))
+    grid = (..., slice(None, None, step), slice(None, None, step))
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.asarray(depth, dtype=np.float64) / np.asarray(prediction, dtype=np.float64)
+        ratio = depth[grid].astype(np.float64) / prediction[grid].astype(np.float64)
     ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
     return float(np.median(ratio)) if ratio.size else math.nan
 
@@ -211,6 +216,23 @@ def _fit_metric(p: np.ndarray, depth: np.ndarray, config: FitConfig) -> ScaleFit
     return _verdict(False, math.exp(log_scale), 0.0, votes - log_scale, inliers, config)
 
 
+def _depth_span(depth: np.ndarray) -> tuple[float, float]:
+    """5th and 95th percentile of the anchors' depths: whether they can tell a slope."""
+    lo, hi = np.percentile(depth, [5, 95])
+    return float(lo), float(hi)
+
+
+def _line_residuals(x: np.ndarray, target: np.ndarray):
+    """residual_of((scale, shift)) = log((scale·x + shift) / target) per anchor, inf where the
+    line is ≤ 0 (only its magnitude is used: a relative error either way)."""
+    def residual_of(params: tuple[float, float]) -> np.ndarray:
+        scale, shift = params
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fitted = scale * x + shift
+            return np.where(fitted > 0, np.log(np.maximum(fitted, 1e-300) / target), np.inf)
+    return residual_of
+
+
 def _fit_metric_line(p: np.ndarray, depth: np.ndarray, config: FitConfig) -> ScaleFit:
     """depth = scale·p + shift, robustly; a plain scale where the anchors cannot tell a slope
     (depths spanning less than `min_depth_ratio`), where no valid line is found, or where the
@@ -218,15 +240,10 @@ def _fit_metric_line(p: np.ndarray, depth: np.ndarray, config: FitConfig) -> Sca
     slant through a floor and the objects on it; for a model with the right depth range one
     scale is the simpler answer and wins ties)."""
     plain = _fit_metric(p, depth, config)
-    lo, hi = np.percentile(depth, [5, 95])
+    lo, hi = _depth_span(depth)
     if hi < config.min_depth_ratio * lo:
         return plain
-
-    def residual_of(params: tuple[float, float]) -> np.ndarray:
-        scale, shift = params
-        with np.errstate(divide="ignore", invalid="ignore"):
-            fitted = scale * p + shift
-            return np.where(fitted > 0, np.log(np.maximum(fitted, 1e-300) / depth), np.inf)
+    residual_of = _line_residuals(p, depth)
 
     def refit(keep: np.ndarray) -> tuple[float, float]:
         # least squares in relative error: (scale·p + shift)/d ≈ 1
@@ -246,11 +263,12 @@ def _fit_metric_line(p: np.ndarray, depth: np.ndarray, config: FitConfig) -> Sca
     if span is None or not (scale > 0 and scale + shift / span[0] > 0
                             and scale + shift / span[1] > 0):
         return plain
-    line = _verdict(False, scale, shift, residual_of((scale, shift)), inliers, config)
+    residual = residual_of((scale, shift))
+    line = _verdict(False, scale, shift, residual, inliers, config)
     if not line.ok:
         return plain
     if plain.ok:  # the extra parameter must explain more anchors within the same tolerance
-        agree_line = int((np.abs(residual_of((scale, shift))) <= config.tolerance).sum())
+        agree_line = int((np.abs(residual) <= config.tolerance).sum())
         agree_plain = int((np.abs(np.log(plain.scale * p / depth)) <= config.tolerance).sum())
         if agree_line <= agree_plain:
             return plain
@@ -277,7 +295,7 @@ def _densest_window(values: np.ndarray, half_width: float) -> np.ndarray:
 
 
 def _fit_relative(x: np.ndarray, depth: np.ndarray, config: FitConfig) -> ScaleFit:
-    lo, hi = np.percentile(depth, [5, 95])
+    lo, hi = _depth_span(depth)
     if hi < config.min_depth_ratio * lo:
         return refused(True, "depth_spread", f"anchor depths span only ×{hi / lo:.2f} (5th–95th "
                        f"percentile, {lo:.2f}–{hi:.2f} m); a relative model needs "
@@ -286,12 +304,7 @@ def _fit_relative(x: np.ndarray, depth: np.ndarray, config: FitConfig) -> ScaleF
         return refused(True, "flat_prediction", "the prediction is constant at the anchors: "
                        "nothing to fit a scale and shift to", depth.size)
     inv = 1.0 / depth
-
-    def residual_of(params: tuple[float, float]) -> np.ndarray:
-        scale, shift = params
-        with np.errstate(divide="ignore", invalid="ignore"):
-            fitted = scale * x + shift
-            return np.where(fitted > 0, np.log(inv / np.maximum(fitted, 1e-300)), np.inf)
+    residual_of = _line_residuals(x, inv)
 
     def refit(keep: np.ndarray) -> tuple[float, float]:
         return fit_disparity_scale_shift(x[keep], depth[keep], weights=depth[keep] ** 2)

@@ -16,10 +16,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
-
 from depth_anything_ros.model import load_model, read_provenance, save_model
-from depth_anything_ros.training.stages.export import check_loads
+from depth_anything_ros.training.stages.export import check_loads, storage_dtype
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +38,7 @@ def average_models(weights: Sequence[str | Path], out: str | Path, *,
         raise ValueError(f"{len(shares)} shares for {len(paths)} checkpoints")
     if not all(math.isfinite(s) and s >= 0 for s in shares) or abs(sum(shares) - 1.0) > 1e-6:
         raise ValueError(f"shares {shares} must be ≥ 0 and sum to 1")
-    if dtype not in ("float32", "float16", "bfloat16"):
-        raise ValueError(f"dtype must be float32, float16 or bfloat16, not {dtype!r}")
+    storage = storage_dtype(dtype)
     models = [load_model(p) for p in paths]
     first = models[0]
     for path, model in zip(paths[1:], models[1:]):
@@ -59,7 +56,7 @@ def average_models(weights: Sequence[str | Path], out: str | Path, *,
     out = Path(out)
     staged = out.with_name(f".{out.stem}.partial{out.suffix}")  # checked before it is `out`
     try:
-        save_model(first, staged, provenance=provenance, dtype=getattr(torch, dtype))
+        save_model(first, staged, provenance=provenance, dtype=storage)
         check_loads(staged)
         os.replace(staged, out)
     finally:

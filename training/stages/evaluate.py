@@ -128,17 +128,18 @@ def _evaluate(
         values, focal = predict(sample)
         fit = fit_anchors(values, scan_line_depth(np.where(mask, gt, np.nan)),
                           relative=not metric, config=ANCHORED_FIT)
+        anchored = fit.apply(values) if fit.ok else None
         if fit.ok:
-            applied.append(applied_factor(values, fit.apply(values)) if metric else fit.scale)
+            applied.append(applied_factor(values, anchored) if metric else fit.scale)
         if not metric:
             rows["raw"].append(relative_depth_metrics(values, gt, mask, depth_range=(lo, hi)))
             if fit.ok:  # a relative model gives no metres without a fit
-                anchored = fit.apply(values)
                 rows["anchored"].append(depth_metrics(anchored, gt, mask, pred_range=(lo, hi)))
                 scales["anchored"].append(median_scale(anchored, gt, mask))
             _report(on_frame, i, sample, values, mask, rows["raw"][-1], (lo, hi), metric)
             continue
-        anchored = fit.apply(values) if fit.ok else values
+        if anchored is None:  # refused: served unscaled, as the node does
+            anchored = values
         rows["anchored"].append(depth_metrics(anchored, gt, mask, pred_range=(lo, hi)))
         scales["anchored"].append(median_scale(anchored, gt, mask))
         raw = values / np.float32(focal)

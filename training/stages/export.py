@@ -27,15 +27,24 @@ def export_model(
 
     ``dtype`` "float16" stores the weights at half size (the shipped model's ≤ 15 MB budget).
     """
-    if dtype not in ("float32", "float16", "bfloat16"):
-        raise ValueError(f"export dtype must be float32, float16 or bfloat16, not {dtype!r}")
+    storage_dtype(dtype)
     weights, out = Path(weights), Path(out)
     model = load_model(weights)
     merged = {**read_provenance(weights), **(provenance or {}), "exported_from": str(weights)}
-    save_model(model, out, provenance=merged, dtype=getattr(torch, dtype))
+    save_model(model, out, provenance=merged, dtype=storage_dtype(dtype))
     check_loads(out)
     log.info("exported %s (%s %s) to %s", weights, model.config.encoder, model.config.variant, out)
     return out
+
+
+STORAGE_DTYPES = ("float32", "float16", "bfloat16")
+
+
+def storage_dtype(name: str) -> torch.dtype:
+    """The torch dtype a written checkpoint stores its weights in; ValueError for others."""
+    if name not in STORAGE_DTYPES:
+        raise ValueError(f"dtype must be float32, float16 or bfloat16, not {name!r}")
+    return getattr(torch, name)
 
 
 def check_loads(path: Path) -> None:
