@@ -15,7 +15,8 @@ Sections (one function each, returning table rows):
              floor-based scale can do with this model) and ground-plane anchored
              (`scale.fit_ground_plane` as deployed, scale_model "scale_shift": a line through
              the floor's depths where it explains more of them; and with one scale); over all
-             rooms, and again over the rooms whose view is at least 5 % floor
+             rooms, again over the rooms whose view is at least 5 % floor, and over drives:
+             20 frames per room at 10 Hz through the node's ScaleCorrector (0.3 s smoothing)
   tum        the held-out last 20 % of TUM fr1_rpy (real Kinect frames, never trained on; CC BY
              4.0, Sturm et al., IROS 2012) through `train evaluate`, plus the temporal filter at
              each --smoothing time constant; with --via-bag also through
@@ -90,51 +91,116 @@ def synthetic_section(estimator, quick: bool, **_) -> list[dict]:
 
 def ground_section(estimator, quick: bool, rooms: int = 24, **_) -> list[dict]:
     """Ground-plane anchoring on held-out synthetic rooms rendered with a known camera height
-    and pitch (test-split scene seeds; 256×192, hfov 50–90°, pitch 0–30° down)."""
+    and pitch (test-split scene seeds; 256×192, hfov 50–90°, pitch 0–30° down): one view per
+    room, then a drive through each room as the node sees it."""
     from tqdm import tqdm
 
-    from depth_anything_ros.geometry.camera import CameraIntrinsics
     from depth_anything_ros.metrics import depth_metrics, median_scale
-    from depth_anything_ros.scale import GroundPlane, ScaleSettings, fit_ground_plane, pixel_rays
-    from depth_anything_ros.training.data.domains import make_scene
-    from depth_anything_ros.training.data.scene import CameraPose, intrinsics_from_fov
-    from depth_anything_ros.training.data.synthetic import frame_seed
+    from depth_anything_ros.scale import GroundPlane, ScaleSettings, fit_ground_plane
 
     rooms = max(4, rooms // (4 if quick else 1))
     deployed = ScaleSettings(source="ground_plane").ground_config()
     one_scale = ScaleSettings(source="ground_plane", scale_model="scale").ground_config()
     per_room: list[dict] = []  # each room's metrics per column, and its share of floor pixels
     for index in tqdm(range(rooms), desc="rooms", unit="room"):
-        scene = make_scene("indoor", frame_seed("test", index))
-        rng = np.random.default_rng(index)
-        x0, x1, y0, y1 = scene.free_region
-        height, pitch = rng.uniform(*scene.camera_height), rng.uniform(0.0, 30.0)
-        pose = CameraPose.from_yaw_pitch((rng.uniform(x0, x1), rng.uniform(y0, y1), height),
-                                         rng.uniform(-np.pi, np.pi), np.radians(-pitch))
-        k = intrinsics_from_fov(256, 192, rng.uniform(50.0, 90.0))
-        rgb, gt = scene.render(pose, k, 256, 192)
-        pred = estimator.predict(rgb, fx=k[0]).values
+        room = _GroundRoom(index)
+        rgb, gt = room.render()
+        pred = estimator.predict(rgb, fx=room.k[0]).values
         mask = np.isfinite(gt) & (gt > 0)
-        plane = GroundPlane.from_pitch_roll(height, pitch)
-        rays = pixel_rays(CameraIntrinsics(*k, 256, 192), 192, 256)
-        fit = fit_ground_plane(pred, plane, relative=False, rays=rays, config=deployed)
-        plain = fit_ground_plane(pred, plane, relative=False, rays=rays, config=one_scale)
+        plane = GroundPlane.from_pitch_roll(room.height, room.pitch)
+        fit = fit_ground_plane(pred, plane, relative=False, rays=room.rays, config=deployed)
+        plain = fit_ground_plane(pred, plane, relative=False, rays=room.rays, config=one_scale)
         # The true floor's pixels: their points lie camera_height below the camera (within 2 cm)
-        below = gt * -(rays[..., 0] * plane.up[0] + rays[..., 1] * plane.up[1] + plane.up[2])
-        floor = mask & (np.abs(below - height) < 0.02)
-        room = {"refused": not fit.ok, "floor_share": float(floor.mean()),
-                "raw": depth_metrics(pred, gt, mask),
-                "median_oracle": depth_metrics(pred * median_scale(pred, gt, mask), gt, mask),
-                # a refused fit is served unscaled, as the node does
-                "ground": depth_metrics(fit.apply(pred) if fit.ok else pred, gt, mask),
-                "ground_scale": depth_metrics(plain.apply(pred) if plain.ok else pred, gt, mask),
-                "line": fit.ok and fit.span is not None}
+        below = gt * -(room.rays[..., 0] * plane.up[0] + room.rays[..., 1] * plane.up[1]
+                       + plane.up[2])
+        floor = mask & (np.abs(below - room.height) < 0.02)
+        metrics = {"refused": not fit.ok, "floor_share": float(floor.mean()),
+                   "raw": depth_metrics(pred, gt, mask),
+                   "median_oracle": depth_metrics(pred * median_scale(pred, gt, mask), gt, mask),
+                   # a refused fit is served unscaled, as the node does
+                   "ground": depth_metrics(fit.apply(pred) if fit.ok else pred, gt, mask),
+                   "ground_scale": depth_metrics(plain.apply(pred) if plain.ok else pred, gt,
+                                                 mask),
+                   "line": fit.ok and fit.span is not None}
         if floor.sum() >= 100:  # the best any floor-based scale can do: median(gt/pred) there
-            room["floor_oracle"] = depth_metrics(pred * median_scale(pred, gt, floor), gt, mask)
-        per_room.append(room)
+            metrics["floor_oracle"] = depth_metrics(pred * median_scale(pred, gt, floor), gt,
+                                                    mask)
+        per_room.append(metrics)
     in_view = [r for r in per_room if r["floor_share"] >= FLOOR_IN_VIEW]
+    frames = 5 if quick else DRIVE_FRAMES
     return [_ground_row(f"ground plane, {rooms} rooms", per_room),
-            _ground_row(f"  floor ≥ {FLOOR_IN_VIEW:.0%} of view, {len(in_view)}", in_view)]
+            _ground_row(f"  floor ≥ {FLOOR_IN_VIEW:.0%} of view, {len(in_view)}", in_view),
+            _ground_row(f"  {rooms} drives × {frames} frames", _drives(estimator, rooms, frames))]
+
+
+class _GroundRoom:
+    """A held-out room and a camera in it at a known height and pitch; `step` drives it on."""
+
+    def __init__(self, index: int) -> None:
+        from depth_anything_ros.geometry.camera import CameraIntrinsics
+        from depth_anything_ros.scale import pixel_rays
+        from depth_anything_ros.training.data.domains import make_scene
+        from depth_anything_ros.training.data.scene import intrinsics_from_fov
+        from depth_anything_ros.training.data.synthetic import frame_seed
+
+        self.scene = make_scene("indoor", frame_seed("test", index))
+        self.rng = np.random.default_rng(index)
+        x0, x1, y0, y1 = self.scene.free_region
+        self.height = self.rng.uniform(*self.scene.camera_height)
+        self.pitch = self.rng.uniform(0.0, 30.0)
+        self.position = np.array([self.rng.uniform(x0, x1), self.rng.uniform(y0, y1)])
+        self.yaw = self.rng.uniform(-np.pi, np.pi)
+        self.k = intrinsics_from_fov(256, 192, self.rng.uniform(50.0, 90.0))
+        self.rays = pixel_rays(CameraIntrinsics(*self.k, 256, 192), 192, 256)
+
+    def render(self) -> tuple[np.ndarray, np.ndarray]:
+        from depth_anything_ros.training.data.scene import CameraPose
+
+        pose = CameraPose.from_yaw_pitch((*self.position, self.height), self.yaw,
+                                         np.radians(-self.pitch))
+        return self.scene.render(pose, self.k, 256, 192)
+
+    def step(self, metres: float) -> None:
+        """Drive `metres` on, turning a little; turn back at the free region's edge."""
+        x0, x1, y0, y1 = self.scene.free_region
+        self.yaw += self.rng.normal(0.0, 0.12)
+        ahead = self.position + metres * np.array([np.cos(self.yaw), np.sin(self.yaw)])
+        if x0 <= ahead[0] <= x1 and y0 <= ahead[1] <= y1:
+            self.position = ahead
+        else:
+            self.yaw += np.pi * self.rng.uniform(0.6, 1.0) * self.rng.choice([-1, 1])
+
+
+def _drives(estimator, rooms: int, frames: int) -> list[dict]:
+    """Each room driven through at 1 m/s, 10 frames/s, the camera at its fixed mount, through
+    the node's `ScaleCorrector` with its default settings (0.3 s smoothing; a frame with no
+    floor holds the scale, then falls back to the model's): per-frame metrics."""
+    from tqdm import tqdm
+
+    from depth_anything_ros.metrics import depth_metrics, median_scale
+    from depth_anything_ros.scale import ScaleCorrector, ScaleSettings
+
+    out = []
+    for index in tqdm(range(rooms), desc="drives", unit="room"):
+        room = _GroundRoom(index)
+        corrector = ScaleCorrector(ScaleSettings(source="ground_plane",
+                                                 camera_height=room.height,
+                                                 camera_pitch_deg=room.pitch), relative=False)
+        for frame in range(frames):
+            rgb, gt = room.render()
+            pred = estimator.predict(rgb, fx=room.k[0]).values
+            mask = np.isfinite(gt) & (gt > 0)
+            served = corrector.correct(pred, 0.1 * frame, rays=room.rays)
+            out.append({"refused": served.state != "anchored",
+                        "raw": depth_metrics(pred, gt, mask),
+                        "median_oracle": depth_metrics(pred * median_scale(pred, gt, mask), gt,
+                                                       mask),
+                        "ground": depth_metrics(served.depth, gt, mask), "line": False})
+            room.step(0.1)
+    return out
+
+
+DRIVE_FRAMES = 20
 
 
 # A room "shows the floor" when at least this share of its pixels is floor. Below it (a camera

@@ -6,7 +6,7 @@ when code moves, update the snippet). A snippet that is not found exactly once i
 that names the mutation, the file and the snippet, so the table cannot rot silently; CI runs
 ``--check`` (test/test_bench_mutations.py), which only looks the snippets up.
 
-    python bench/mutations.py                  # all 31: ~5 min on 2 quiet cores (31/31 caught)
+    python bench/mutations.py                  # all 32: ~5 min on 2 quiet cores (32/32 caught)
     python bench/mutations.py --only label     # mutations whose name contains "label"
     python bench/mutations.py --check          # snippets only, no tests (seconds)
     python bench/mutations.py --list
@@ -205,6 +205,11 @@ MUTATIONS: tuple[Mutation, ...] = (
              "            cleared = self._move_reference(math.sqrt(fit.span[0] * fit.span[1]))",
              "            cleared = False",
              ("test/test_scale_corrector.py",), "far or blend"),
+    Mutation("ground plane takes the densest band of votes, not the lowest supported one",
+             "depth_anything_ros/scale/ground_plane.py",
+             "    lowest = usable[int(np.argmax(counts >= need))]",
+             "    lowest = usable[int(np.argmax(counts))]",
+             ("test/test_scale_ground_plane.py",), "table_top"),
 )
 
 

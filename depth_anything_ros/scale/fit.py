@@ -285,11 +285,15 @@ def _shorth_centre(values: np.ndarray) -> float:
     return float(np.median(ordered[start:start + half + 1]))
 
 
+def window_counts(ordered: np.ndarray, width: float) -> np.ndarray:
+    """How many of the sorted `ordered` values lie in [value, value + width], for each value."""
+    return np.searchsorted(ordered, ordered + width, side="right") - np.arange(ordered.size)
+
+
 def _densest_window(values: np.ndarray, half_width: float) -> np.ndarray:
     """Mask of the values inside the window of width 2·half_width holding the most of them."""
     ordered = np.sort(values)
-    counts = np.searchsorted(ordered, ordered + 2 * half_width, side="right") - np.arange(
-        ordered.size)
+    counts = window_counts(ordered, 2 * half_width)
     start = ordered[int(np.argmax(counts))]
     return (values >= start) & (values <= start + 2 * half_width)
 

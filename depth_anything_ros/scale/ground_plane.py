@@ -5,7 +5,10 @@ With the camera `h` metres above a flat floor and the floor's normal known in th
 horizon would see the floor at depth ``h / (ray · down)`` (ray = ((u−cx)/fx, (v−cy)/fy, 1)).
 Those floor depths are *virtual anchors*: the floor pixels agree with them under one scale,
 while anything standing on the floor reads nearer and votes for a larger scale. The robust
-anchor fit (`fit.py`) picks the floor out as the largest agreeing group. Then the floor plane is
+anchor fit (`fit.py`) picks the floor out as the largest agreeing group — for a metric model
+after the votes of surfaces above the lowest well-supported one are dropped (`lowest_surface`:
+nothing in view lies below the floor, so a table top that outnumbers the floor pixels is not
+taken for it). Then the floor plane is
 fitted to the back-projected floor points (SVD) and, when its normal stays within
 `normal_tolerance_deg` of the expected one, the anchors are recomputed with it and the fit is
 repeated — kept only if the floor pixels then agree more tightly — so a few degrees of pitch error do not bias
@@ -23,10 +26,10 @@ from typing import Any
 import numpy as np
 
 from depth_anything_ros.scale.anchors import Anchors
-from depth_anything_ros.scale.fit import FitConfig, ScaleFit, fit_anchors, refused
+from depth_anything_ros.scale.fit import FitConfig, ScaleFit, fit_anchors, refused, window_counts
 
 __all__ = ["GroundConfig", "GroundPlane", "camera_geometry", "fit_ground_plane", "floor_anchors",
-           "pixel_rays"]
+           "lowest_surface", "pixel_rays"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,14 @@ class GroundConfig:
     max_floor_tilt_deg: float = 10.0  # agreeing pixels tilted more are not the floor: refuse
     refinements: int = 4
     max_pixels: int = 8_000  # candidate pixels (a regular grid when the image has more)
+    # `lowest_surface` (metric models): a surface is a band of votes this wide (log units); the
+    # lowest band holding `lowest_support` of the densest band's votes is the floor; votes more
+    # than `lowest_margin` above that band are dropped. Chosen on training-split rooms (80 single
+    # views, 30 drives of 20 frames): all-frame gap to the median oracle 0.138 → 0.101.
+    lowest_surface: bool = True
+    lowest_window: float = 0.1
+    lowest_support: float = 0.25
+    lowest_margin: float = 0.2  # room for a model that stretches depth along the floor
     fit: FitConfig = field(default_factory=lambda: FLOOR_FIT)
 
 
@@ -151,6 +162,8 @@ def fit_ground_plane(prediction: np.ndarray, plane: GroundPlane, *, relative: bo
     expected = np.asarray(plane.up, dtype=np.float64)
     up = expected
     anchors = floor_anchors(rays, plane, config)
+    if not relative and config.lowest_surface:
+        anchors = lowest_surface(prediction, anchors, config)
     # the floor's normal is found with one scale; a metric line is fitted last, on its anchors
     one_scale = replace(config.fit, metric_model="scale")
     fit = fit_anchors(prediction, anchors, relative=relative, config=one_scale)
@@ -168,6 +181,8 @@ def fit_ground_plane(prediction: np.ndarray, plane: GroundPlane, *, relative: bo
         if measured is None or _angle_deg(measured, expected) > config.normal_tolerance_deg:
             break
         tilted = floor_anchors(rays, plane, config, measured)
+        if not relative and config.lowest_surface:
+            tilted = lowest_surface(prediction, tilted, config)
         refit = fit_anchors(prediction, tilted, relative=relative, config=one_scale)
         if not refit.ok or refit.residual > 0.9 * fit.residual:  # a better floor: tighter
             break
@@ -178,6 +193,34 @@ def fit_ground_plane(prediction: np.ndarray, plane: GroundPlane, *, relative: bo
         fit = line if line.ok else fit
     return replace(fit, extra={"floor_tilt_deg": _angle_deg(up, expected),
                                "measured_tilt_deg": tilt})
+
+
+def lowest_surface(prediction: np.ndarray, anchors: Anchors,
+                   config: GroundConfig = GroundConfig()) -> Anchors:
+    """The floor anchors without those that vote for a surface above the lowest supported one.
+
+    A pixel's vote log(floor depth / metric prediction) is the scale that would put it on the
+    floor. Nothing in view lies below the floor, so every pixel votes at least the floor's
+    scale (up to the model's noise) and each horizontal surface above it votes higher (a table
+    top 0.75 m below a 1.5 m camera: ×2). The floor is therefore the lowest band of votes that
+    holds `lowest_support` of the densest band's votes (and `min_anchors`); anchors voting more
+    than `lowest_margin` above that band are dropped, so a table top that outnumbers the floor
+    pixels is not taken for the floor. With no floor in view the lowest surface is all there
+    is: a table top still passes (one frame cannot tell them apart)."""
+    p = np.asarray(prediction)[anchors.rows, anchors.cols].astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        votes = np.log(anchors.depth) - np.log(p)
+    usable = np.sort(votes[np.isfinite(votes)])
+    if usable.size < config.fit.min_anchors:
+        return anchors
+    counts = window_counts(usable, config.lowest_window)
+    need = max(config.lowest_support * counts.max(), config.fit.min_anchors)
+    if counts.max() < need:  # no band is supported: leave the choice to the fit
+        return anchors
+    lowest = usable[int(np.argmax(counts >= need))]
+    with np.errstate(invalid="ignore"):
+        above = votes > lowest + config.lowest_window + config.lowest_margin
+    return anchors.subset(~above)
 
 
 def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
