@@ -133,13 +133,21 @@ def our_sides(model, wanted: list[str], threads: int, cache_dir: Path) -> dict[s
 
 def network_gflop(model, height: int, width: int) -> float:
     """Floating-point operations (multiply + add = 2) of one forward at this frame's network
-    size, as torch's FlopCounterMode counts them: what any backend must compute per frame."""
-    from torch.utils.flop_counter import FlopCounterMode
+    size, as torch's FlopCounterMode counts them, plus attention: torch has no formula for the
+    CPU flash-attention kernel that `scaled_dot_product_attention` runs here, and counted it as
+    0 (ViT-S@518: 106.8 GFLOP without attention, 167.4 with it). What any backend must compute
+    per frame."""
+    from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
     from depth_anything_ros.inference.preprocess import network_size
 
+    def cpu_attention(query_shape, key_shape, value_shape, *_, **__) -> int:
+        return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+    attention = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: cpu_attention}
     x = torch.zeros(1, 3, *network_size(height, width, model.config.input_size))
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+    with torch.inference_mode(), FlopCounterMode(display=False,
+                                                 custom_mapping=attention) as counter:
         model(x)
     return counter.get_total_flops() / 1e9
 

@@ -6,7 +6,7 @@ when code moves, update the snippet). A snippet that is not found exactly once i
 that names the mutation, the file and the snippet, so the table cannot rot silently; CI runs
 ``--check`` (test/test_bench_mutations.py), which only looks the snippets up.
 
-    python bench/mutations.py                  # all 32: ~5 min on 2 quiet cores (32/32 caught)
+    python bench/mutations.py                  # all 33: ~5 min on 2 quiet cores (33/33 caught)
     python bench/mutations.py --only label     # mutations whose name contains "label"
     python bench/mutations.py --check          # snippets only, no tests (seconds)
     python bench/mutations.py --list
@@ -210,6 +210,12 @@ MUTATIONS: tuple[Mutation, ...] = (
              "    lowest = usable[int(np.argmax(counts >= need))]",
              "    lowest = usable[int(np.argmax(counts))]",
              ("test/test_scale_ground_plane.py",), "table_top"),
+    Mutation("backends bench counts FLOPs as torch does (attention on the CPU counted as 0)",
+             "bench/backends.py",
+             "    with torch.inference_mode(), FlopCounterMode(display=False,\n"
+             "                                                 custom_mapping=attention) as counter:",
+             "    with torch.inference_mode(), FlopCounterMode(display=False) as counter:",
+             ("test/test_bench_backends.py",)),
 )
 
 
