@@ -6,7 +6,7 @@ when code moves, update the snippet). A snippet that is not found exactly once i
 that names the mutation, the file and the snippet, so the table cannot rot silently; CI runs
 ``--check`` (test/test_bench_mutations.py), which only looks the snippets up.
 
-    python bench/mutations.py                  # all 33: ~5 min on 2 quiet cores (33/33 caught)
+    python bench/mutations.py                  # all 34: ~5 min on 2 quiet cores (34/34 caught)
     python bench/mutations.py --only label     # mutations whose name contains "label"
     python bench/mutations.py --check          # snippets only, no tests (seconds)
     python bench/mutations.py --list
@@ -216,6 +216,11 @@ MUTATIONS: tuple[Mutation, ...] = (
              "                                                 custom_mapping=attention) as counter:",
              "    with torch.inference_mode(), FlopCounterMode(display=False) as counter:",
              ("test/test_bench_backends.py",)),
+    Mutation("TUM floor normal read from the rotation's column, not its row",
+             "training/data/tum.py",
+             "        up = np.array([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)])",
+             "        up = np.array([2 * (x * z + y * w), 2 * (y * z - x * w), 1 - 2 * (x * x + y * y)])",
+             ("test/test_training_data_tum.py",), "mocap"),
 )
 
 

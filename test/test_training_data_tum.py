@@ -9,7 +9,7 @@ import pytest
 
 from depth_anything_ros.training.data import DatasetSpecError, open_dataset
 from depth_anything_ros.training.data.tum import (TUM_FR1_INTRINSICS, TumDataset, TumDatasetError,
-                                                  default_tum_dir)
+                                                  TumFloor, default_tum_dir)
 
 T0 = 1305031229.5
 
@@ -98,3 +98,24 @@ def test_the_shared_fr1_rpy_sequence_splits_by_time(monkeypatch):
     assert 0.3 < valid.min() and valid.max() < 10.0
     monkeypatch.setenv("DAR_TUM_DIR", os.fspath(folder))
     assert default_tum_dir() == folder
+
+
+def test_the_mocap_gives_each_frame_its_camera_height_and_floor_normal():
+    """On a real frame that sees the floor, the sensor depth's points at camera_height below
+    the camera along the mocap's floor normal are a large share of the view (the floor), and
+    none lie far below it; a stamp with no pose within 20 ms gets None."""
+    dataset = TumDataset(default_tum_dir(), split="all")
+    floor = TumFloor(default_tum_dir())
+    u, v = np.meshgrid((np.arange(640) - 319.5) / 525.0, (np.arange(480) - 239.5) / 525.0)
+    shares = []
+    for index in range(0, len(dataset), 10):
+        height, up = floor.at(float(dataset.timestamps[index]))
+        assert 1.2 < height < 1.8 and abs(np.linalg.norm(up) - 1) < 1e-9
+        depth = dataset[index]["depth"]
+        below = depth * -(u * up[0] + v * up[1] + up[2])  # metres below the optical centre
+        valid = np.isfinite(below)
+        shares.append(float(np.mean(np.abs(below[valid] - height) < 0.05)))
+        assert np.mean(below[valid] > height + 0.15) < 0.01  # nothing under the floor
+    assert max(shares) > 0.2  # some frames look down at the floor ...
+    assert min(shares) < 0.01  # ... others only at the desk
+    assert floor.at(float(dataset.timestamps[0]) - 3600.0) is None

@@ -173,3 +173,37 @@ class TumDataset(DepthDataset):
             )
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         return make_sample(rgb, f"tum-{stamp:.6f}", depth, self.intrinsics)
+
+
+class TumFloor:
+    """Where the floor is for each colour frame, from ``groundtruth.txt`` (motion capture,
+    ``timestamp tx ty tz qx qy qz qw``: the colour camera's optical centre in the mocap world).
+
+    The mocap world of freiburg1 has z up and the floor at z = 0 (checked on fr1_rpy: the
+    sensor-depth points of frames that see the floor lie at z = 0.00), so a frame's camera
+    height is tz and the floor's upward normal in the optical frame is the world z axis seen
+    from the camera (the third row of the camera-to-world rotation): what a known mounting
+    height plus an IMU's gravity would give a robot.
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        path = (default_tum_dir() if str(folder) == "default" else Path(folder)) / "groundtruth.txt"
+        try:
+            rows = np.loadtxt(path, comments="#", ndmin=2)
+        except (OSError, ValueError) as error:
+            raise TumDatasetError(f"{path}: cannot read the poses ({error})") from None
+        if rows.shape[1] != 8 or not len(rows):
+            raise TumDatasetError(f"{path}: expected 'timestamp tx ty tz qx qy qz qw' rows")
+        self.path = path
+        self.rows = rows[np.argsort(rows[:, 0])]
+
+    def at(self, stamp: float) -> tuple[float, tuple[float, float, float]] | None:
+        """(camera height m, upward floor normal in the optical frame) at the pose nearest to
+        `stamp`, or None when no pose lies within MAX_PAIR_GAP_S."""
+        i = int(np.clip(np.searchsorted(self.rows[:, 0], stamp), 1, len(self.rows) - 1))
+        i = i - 1 if abs(self.rows[i - 1, 0] - stamp) <= abs(self.rows[i, 0] - stamp) else i
+        if abs(self.rows[i, 0] - stamp) > MAX_PAIR_GAP_S:
+            return None
+        x, y, z, w = self.rows[i, 4:8] / np.linalg.norm(self.rows[i, 4:8])
+        up = np.array([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)])
+        return float(self.rows[i, 3]), tuple(float(v) for v in up / np.linalg.norm(up))
