@@ -6,7 +6,8 @@ scale wobbles from frame to frame.
         [--sections fov,synthetic,ground,tum,tumground]
         [--via-bag] [--smoothing 0.3 1 3] [--out DIR] [--json]
 
-Sections (one function each, returning table rows):
+Sections (one function each, returning table rows; ground and tumground live in
+`metric_scale_ground.py`):
 
   fov        held-out synthetic rooms (synthetic:indoor:test, n=40, 256 px) through lenses of
              40°…110°, the same scenes and poses; writes ``metric_scale_fov.png`` into --out
@@ -53,6 +54,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from metric_scale_ground import ground_section, tum_ground_section  # noqa: E402
+
 FOV_SWEEP_DEG = (40, 45, 50, 60, 70, 80, 90, 100, 110)
 
 
@@ -95,139 +98,6 @@ def synthetic_section(estimator, quick: bool, **_) -> list[dict]:
                                                         f"synthetic:indoor:test?n={n}"))]
 
 
-def ground_section(estimator, quick: bool, rooms: int = 24, **_) -> list[dict]:
-    """Ground-plane anchoring on held-out synthetic rooms rendered with a known camera height
-    and pitch (test-split scene seeds; 256×192, hfov 50–90°, pitch 0–30° down): one view per
-    room, then a drive through each room as the node sees it."""
-    from tqdm import tqdm
-
-    from depth_anything_ros.metrics import depth_metrics, median_scale
-    from depth_anything_ros.scale import GroundPlane, ScaleSettings, fit_ground_plane
-
-    rooms = max(4, rooms // (4 if quick else 1))
-    deployed = ScaleSettings(source="ground_plane").ground_config()
-    one_scale = ScaleSettings(source="ground_plane", scale_model="scale").ground_config()
-    per_room: list[dict] = []  # each room's metrics per column, and its share of floor pixels
-    for index in tqdm(range(rooms), desc="rooms", unit="room"):
-        room = _GroundRoom(index)
-        rgb, gt = room.render()
-        pred = estimator.predict(rgb, fx=room.k[0]).values
-        mask = np.isfinite(gt) & (gt > 0)
-        plane = GroundPlane.from_pitch_roll(room.height, room.pitch)
-        fit = fit_ground_plane(pred, plane, relative=False, rays=room.rays, config=deployed)
-        plain = fit_ground_plane(pred, plane, relative=False, rays=room.rays, config=one_scale)
-        # The true floor's pixels: their points lie camera_height below the camera (within 2 cm)
-        below = gt * -(room.rays[..., 0] * plane.up[0] + room.rays[..., 1] * plane.up[1]
-                       + plane.up[2])
-        floor = mask & (np.abs(below - room.height) < 0.02)
-        metrics = {"refused": not fit.ok, "floor_share": float(floor.mean()),
-                   "raw": depth_metrics(pred, gt, mask),
-                   "median_oracle": depth_metrics(pred * median_scale(pred, gt, mask), gt, mask),
-                   # a refused fit is served unscaled, as the node does
-                   "ground": depth_metrics(fit.apply(pred) if fit.ok else pred, gt, mask),
-                   "ground_scale": depth_metrics(plain.apply(pred) if plain.ok else pred, gt,
-                                                 mask),
-                   "line": fit.ok and fit.span is not None}
-        if floor.sum() >= 100:  # the best any floor-based scale can do: median(gt/pred) there
-            metrics["floor_oracle"] = depth_metrics(pred * median_scale(pred, gt, floor), gt,
-                                                    mask)
-        per_room.append(metrics)
-    in_view = [r for r in per_room if r["floor_share"] >= FLOOR_IN_VIEW]
-    frames = 5 if quick else DRIVE_FRAMES
-    return [_ground_row(f"ground plane, {rooms} rooms", per_room),
-            _ground_row(f"  floor ≥ {FLOOR_IN_VIEW:.0%} of view, {len(in_view)}", in_view),
-            _ground_row(f"  {rooms} drives × {frames} frames", _drives(estimator, rooms, frames))]
-
-
-class _GroundRoom:
-    """A held-out room and a camera in it at a known height and pitch; `step` drives it on."""
-
-    def __init__(self, index: int) -> None:
-        from depth_anything_ros.geometry.camera import CameraIntrinsics
-        from depth_anything_ros.scale import pixel_rays
-        from depth_anything_ros.training.data.domains import make_scene
-        from depth_anything_ros.training.data.scene import intrinsics_from_fov
-        from depth_anything_ros.training.data.synthetic import frame_seed
-
-        self.scene = make_scene("indoor", frame_seed("test", index))
-        self.rng = np.random.default_rng(index)
-        x0, x1, y0, y1 = self.scene.free_region
-        self.height = self.rng.uniform(*self.scene.camera_height)
-        self.pitch = self.rng.uniform(0.0, 30.0)
-        self.position = np.array([self.rng.uniform(x0, x1), self.rng.uniform(y0, y1)])
-        self.yaw = self.rng.uniform(-np.pi, np.pi)
-        self.k = intrinsics_from_fov(256, 192, self.rng.uniform(50.0, 90.0))
-        self.rays = pixel_rays(CameraIntrinsics(*self.k, 256, 192), 192, 256)
-
-    def render(self) -> tuple[np.ndarray, np.ndarray]:
-        from depth_anything_ros.training.data.scene import CameraPose
-
-        pose = CameraPose.from_yaw_pitch((*self.position, self.height), self.yaw,
-                                         np.radians(-self.pitch))
-        return self.scene.render(pose, self.k, 256, 192)
-
-    def step(self, metres: float) -> None:
-        """Drive `metres` on, turning a little; turn back at the free region's edge."""
-        x0, x1, y0, y1 = self.scene.free_region
-        self.yaw += self.rng.normal(0.0, 0.12)
-        ahead = self.position + metres * np.array([np.cos(self.yaw), np.sin(self.yaw)])
-        if x0 <= ahead[0] <= x1 and y0 <= ahead[1] <= y1:
-            self.position = ahead
-        else:
-            self.yaw += np.pi * self.rng.uniform(0.6, 1.0) * self.rng.choice([-1, 1])
-
-
-def _drives(estimator, rooms: int, frames: int) -> list[dict]:
-    """Each room driven through at 1 m/s, 10 frames/s, the camera at its fixed mount, through
-    the node's `ScaleCorrector` with its default settings (0.3 s smoothing; a frame with no
-    floor holds the scale, then falls back to the model's): per-frame metrics."""
-    from tqdm import tqdm
-
-    from depth_anything_ros.metrics import depth_metrics, median_scale
-    from depth_anything_ros.scale import ScaleCorrector, ScaleSettings
-
-    out = []
-    for index in tqdm(range(rooms), desc="drives", unit="room"):
-        room = _GroundRoom(index)
-        corrector = ScaleCorrector(ScaleSettings(source="ground_plane",
-                                                 camera_height=room.height,
-                                                 camera_pitch_deg=room.pitch), relative=False)
-        for frame in range(frames):
-            rgb, gt = room.render()
-            pred = estimator.predict(rgb, fx=room.k[0]).values
-            mask = np.isfinite(gt) & (gt > 0)
-            served = corrector.correct(pred, 0.1 * frame, rays=room.rays)
-            out.append({"refused": served.state != "anchored",
-                        "raw": depth_metrics(pred, gt, mask),
-                        "median_oracle": depth_metrics(pred * median_scale(pred, gt, mask), gt,
-                                                       mask),
-                        "ground": depth_metrics(served.depth, gt, mask), "line": False})
-            room.step(0.1)
-    return out
-
-
-DRIVE_FRAMES = 20
-
-
-# A room "shows the floor" when at least this share of its pixels is floor. Below it (a camera
-# high up and level, furniture in front) the largest level surface in view can be a table top.
-FLOOR_IN_VIEW = 0.05
-
-
-def _ground_row(name: str, rooms: list[dict]) -> dict:
-    """Mean abs_rel / δ1 per column over `rooms` (floor oracle: over the rooms that have one)."""
-    from depth_anything_ros.metrics import mean_metrics
-
-    row = {"name": name, "n": len(rooms), "refused": sum(r["refused"] for r in rooms),
-           "floor_oracle_rooms": sum("floor_oracle" in r for r in rooms),
-           "line_rooms": sum(r["line"] for r in rooms)}
-    for column in ("raw", "median_oracle", "floor_oracle", "ground", "ground_scale"):
-        per_image = [r[column] for r in rooms if column in r]
-        mean = mean_metrics(per_image) if per_image else {"abs_rel": None, "delta1": None}
-        row[f"{column}_abs_rel"], row[f"{column}_delta1"] = mean["abs_rel"], mean["delta1"]
-    return row
-
-
 def tum_section(estimator, quick: bool, smoothing=(0.3, 1.0, 3.0), via_bag: bool = False,
                 weights: Path | None = None, **_) -> list[dict]:
     """The TUM fr1_rpy held-out tail through evaluate, the temporal filter and the bag tool."""
@@ -247,62 +117,6 @@ def tum_section(estimator, quick: bool, smoothing=(0.3, 1.0, 3.0), via_bag: bool
     rows += [_smoothed_row(frames, dataset.timestamps, tau) for tau in smoothing]
     if via_bag:
         rows += _bag_rows(dataset, estimator, weights)
-    return rows
-
-
-def tum_ground_section(estimator, quick: bool, **_) -> list[dict]:
-    """The ground plane on real frames: TUM fr1_rpy with each frame's camera height and floor
-    normal from the motion capture (`TumFloor`), the lens's own rays (K + D, as the node gets
-    them from CameraInfo), the deployed fit. A handheld camera 1.5 m up over a desk: most views
-    show the desk top and little floor, the case a known camera height handles worst."""
-    from depth_anything_ros.geometry.camera import CameraIntrinsics
-    from depth_anything_ros.geometry.camera_model import Calibration, resolve_camera
-    from depth_anything_ros.metrics import depth_metrics, median_scale
-    from depth_anything_ros.scale import (GroundPlane, ScaleSettings, camera_geometry,
-                                          fit_ground_plane, pixel_rays)
-    from depth_anything_ros.training.data.tum import (TUM_FR1_DISTORTION, TUM_FR1_INTRINSICS,
-                                                      TumDataset, TumFloor, default_tum_dir)
-    from depth_anything_ros.training.stages.evaluate import evaluate_estimator
-
-    fx, fy, cx, cy = TUM_FR1_INTRINSICS
-    lens = resolve_camera(Calibration(640, 480, "plumb_bob", TUM_FR1_DISTORTION,
-                                      (fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0),
-                                      p=(fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0)),
-                          640, 480)
-    intrinsics, rays = camera_geometry(lens)
-    # the sensor depth was registered with the driver's default pinhole (the dataset's advice)
-    depth_rays = pixel_rays(CameraIntrinsics(525.0, 525.0, 319.5, 239.5, 640, 480), 480, 640)
-    config = ScaleSettings(source="ground_plane").ground_config()
-    floors = TumFloor(default_tum_dir())
-    rows = []
-    for split, name in (("test", "TUM tail"), ("train", "TUM first 80 %")):
-        every = 4 if quick else 1
-        stamps = TumDataset(default_tum_dir(), split=split, every=every).timestamps
-        frames: list[dict] = []
-
-        def score(index, prediction, sample, mask, **_):
-            depth = np.where(mask, sample["depth"], np.nan)
-            pose = floors.at(float(stamps[index]))
-            if pose is None:  # a gap in the motion capture: no floor to check against
-                return
-            height, up = pose
-            plane = GroundPlane(height, up)
-            fit = fit_ground_plane(prediction, plane, relative=False, intrinsics=intrinsics,
-                                   rays=rays, config=config)
-            below = depth * -(depth_rays[..., 0] * up[0] + depth_rays[..., 1] * up[1] + up[2])
-            frames.append({
-                "refused": not fit.ok, "line": fit.ok and fit.span is not None,
-                "floor_share": float(np.mean(mask & (np.abs(below - height) < 0.05))),
-                "raw": depth_metrics(prediction, depth, mask),
-                "median_oracle": depth_metrics(prediction * median_scale(prediction, depth, mask),
-                                               depth, mask),
-                "ground": depth_metrics(fit.apply(prediction) if fit.ok else prediction, depth,
-                                        mask)})
-
-        evaluate_estimator(estimator, f"tum:default?split={split}&every={every}", on_frame=score)
-        in_view = [f for f in frames if f["floor_share"] >= FLOOR_IN_VIEW]
-        rows += [_ground_row(f"{name}, ground plane", frames),
-                 _ground_row(f"  floor ≥ {FLOOR_IN_VIEW:.0%} of view, {len(in_view)}", in_view)]
     return rows
 
 

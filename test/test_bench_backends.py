@@ -1,26 +1,13 @@
 """bench/backends.py's FLOP count, which the README's "beyond this CPU" arithmetic rests on:
 attention must be counted (torch's FlopCounterMode has no formula for the CPU flash-attention
 kernel and counts it as 0)."""
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
+from bench_helpers import load_bench
 from torch.utils.flop_counter import FlopCounterMode
 
 from depth_anything_ros.inference.preprocess import network_size
 from depth_anything_ros.model import DepthAnything, ModelConfig
-
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "backends.py"
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("bench_backends", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_network_gflop_counts_attention_on_top_of_what_torch_counts():
@@ -34,6 +21,6 @@ def test_network_gflop_counts_attention_on_top_of_what_torch_counts():
     tokens = (height // 14) * (width // 14) + 1  # patches + class token
     dim, layers = 64, 4  # vitpico
     attention = 4 * tokens ** 2 * dim * layers  # q·kᵀ and weights·v, 2 FLOP per multiply-add
-    counted = load_bench().network_gflop(model, 480, 640) * 1e9
+    counted = load_bench("backends").network_gflop(model, 480, 640) * 1e9
     assert counted == pytest.approx(attention + plain.get_total_flops(), rel=1e-9)
     assert attention > 0.01 * counted  # a real share, so leaving it out would show

@@ -1,21 +1,12 @@
 """bench/mutations.py's table stays applicable: every snippet is found exactly once (the full
 mutation run is too slow for CI; this keeps the list from rotting between runs)."""
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "mutations.py"
+from bench_helpers import load_bench
 
 
 @pytest.fixture(scope="module")
 def mutations():
-    spec = importlib.util.spec_from_file_location("bench_mutations", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("mutations")
 
 
 def test_every_mutation_snippet_is_found_exactly_once_and_names_existing_tests(mutations):

@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 
 from depth_anything_ros.training.data import DatasetSpecError, open_dataset
-from depth_anything_ros.training.data.tum import (TUM_FR1_INTRINSICS, TumDataset, TumDatasetError,
+from depth_anything_ros.geometry.camera import CameraIntrinsics
+from depth_anything_ros.scale import pixel_rays
+from depth_anything_ros.scale.ground_plane import ray_down
+from depth_anything_ros.training.data.tum import (TUM_DEPTH_REGISTRATION_INTRINSICS,
+                                                  TUM_FR1_INTRINSICS, TumDataset, TumDatasetError,
                                                   TumFloor, default_tum_dir)
 
 T0 = 1305031229.5
@@ -106,13 +110,13 @@ def test_the_mocap_gives_each_frame_its_camera_height_and_floor_normal():
     none lie far below it; a stamp with no pose within 20 ms gets None."""
     dataset = TumDataset(default_tum_dir(), split="all")
     floor = TumFloor(default_tum_dir())
-    u, v = np.meshgrid((np.arange(640) - 319.5) / 525.0, (np.arange(480) - 239.5) / 525.0)
+    rays = pixel_rays(CameraIntrinsics(*TUM_DEPTH_REGISTRATION_INTRINSICS, 640, 480), 480, 640)
     shares = []
     for index in range(0, len(dataset), 10):
         height, up = floor.at(float(dataset.timestamps[index]))
         assert 1.2 < height < 1.8 and abs(np.linalg.norm(up) - 1) < 1e-9
         depth = dataset[index]["depth"]
-        below = depth * -(u * up[0] + v * up[1] + up[2])  # metres below the optical centre
+        below = depth * ray_down(rays, up)  # metres below the optical centre
         valid = np.isfinite(below)
         shares.append(float(np.mean(np.abs(below[valid] - height) < 0.05)))
         assert np.mean(below[valid] > height + 0.15) < 0.01  # nothing under the floor

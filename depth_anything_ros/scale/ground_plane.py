@@ -29,7 +29,7 @@ from depth_anything_ros.scale.anchors import Anchors
 from depth_anything_ros.scale.fit import FitConfig, ScaleFit, fit_anchors, refused, window_counts
 
 __all__ = ["GroundConfig", "GroundPlane", "camera_geometry", "fit_ground_plane", "floor_anchors",
-           "lowest_surface", "pixel_rays"]
+           "lowest_surface", "pixel_rays", "ray_down"]
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,14 @@ def pixel_rays(intrinsics: Any, height: int, width: int) -> np.ndarray:
     return np.stack(np.broadcast_arrays(u[None, :], v[:, None]), axis=-1)
 
 
+def ray_down(rays: np.ndarray, up: Any) -> np.ndarray:
+    """ray · down for (x/z, y/z) rays of any leading shape, `up` the floor's upward normal: a
+    point at depth d on a ray lies d · ray_down below the optical centre (= |ray| · the sine
+    of its angle below the horizon)."""
+    up = np.asarray(up, dtype=np.float64)
+    return -(rays[..., 0] * up[0] + rays[..., 1] * up[1] + up[2])
+
+
 def floor_anchors(rays: np.ndarray, plane: GroundPlane, config: GroundConfig = GroundConfig(),
                   up: np.ndarray | None = None) -> Anchors:
     """Virtual anchors: the depth at which each candidate pixel's ray meets the floor.
@@ -135,10 +143,8 @@ def floor_anchors(rays: np.ndarray, plane: GroundPlane, config: GroundConfig = G
     step = max(1, math.ceil(math.sqrt(height * width / config.max_pixels)))
     rows, cols = np.mgrid[step // 2:height:step, step // 2:width:step]
     rows, cols = rows.reshape(-1), cols.reshape(-1)
-    ray = np.concatenate([rays[rows, cols], np.ones((rows.size, 1))], axis=1)
-    down = -np.asarray(plane.up if up is None else up, dtype=np.float64)
-    along = ray @ down  # = |ray| · sin(angle below the horizon)
-    sin_below = along / np.linalg.norm(ray, axis=1)
+    along = ray_down(rays[rows, cols], plane.up if up is None else up)
+    sin_below = along / np.sqrt(1.0 + np.sum(rays[rows, cols] ** 2, axis=1))
     with np.errstate(divide="ignore"):
         depth = np.where(along > 0, plane.camera_height / along, np.inf)
     keep = (sin_below >= math.sin(math.radians(config.min_below_horizon_deg))) & (
@@ -166,9 +172,14 @@ def fit_ground_plane(prediction: np.ndarray, plane: GroundPlane, *, relative: bo
         raise ValueError(f"rays shape {rays.shape} does not match prediction {prediction.shape}")
     expected = np.asarray(plane.up, dtype=np.float64)
     up = expected
-    anchors = floor_anchors(rays, plane, config)
-    if not relative and config.lowest_surface:
-        anchors = lowest_surface(prediction, anchors, config)
+
+    def candidates(normal: np.ndarray | None = None) -> Anchors:
+        found = floor_anchors(rays, plane, config, normal)
+        if relative or not config.lowest_surface:
+            return found
+        return lowest_surface(prediction, found, config)
+
+    anchors = candidates()
     # the floor's normal is found with one scale; a metric line is fitted last, on its anchors
     one_scale = replace(config.fit, metric_model="scale")
     fit = fit_anchors(prediction, anchors, relative=relative, config=one_scale)
@@ -185,9 +196,7 @@ def fit_ground_plane(prediction: np.ndarray, plane: GroundPlane, *, relative: bo
     for _ in range(config.refinements if config.normal_tolerance_deg > 0 else 0):
         if measured is None or _angle_deg(measured, expected) > config.normal_tolerance_deg:
             break
-        tilted = floor_anchors(rays, plane, config, measured)
-        if not relative and config.lowest_surface:
-            tilted = lowest_surface(prediction, tilted, config)
+        tilted = candidates(measured)
         refit = fit_anchors(prediction, tilted, relative=relative, config=one_scale)
         if not refit.ok or refit.residual > 0.9 * fit.residual:  # a better floor: tighter
             break

@@ -40,6 +40,9 @@ TUM_DIR_ENV = "DAR_TUM_DIR"
 # freiburg1 colour camera, 640×480, from the dataset's documentation (shared data README).
 TUM_FR1_INTRINSICS = (517.3, 516.5, 318.6, 255.3)
 TUM_FR1_DISTORTION = (0.2624, -0.9531, -0.0054, 0.0026, 1.1633)  # k1 k2 p1 p2 k3 (plumb_bob)
+# The driver registered depth to the colour image with its default pinhole: the dataset's
+# advice for back-projecting depth pixels (e.g. to find which of them lie on the floor).
+TUM_DEPTH_REGISTRATION_INTRINSICS = (525.0, 525.0, 319.5, 239.5)
 
 
 class TumDatasetError(ValueError):

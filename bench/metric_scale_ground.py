@@ -1,0 +1,198 @@
+"""The ground-plane sections of `bench/metric_scale.py` (see its docstring): a known camera
+height on held-out synthetic rooms (one view each, then drives through the node's corrector)
+and on real TUM frames (height and floor normal from the motion capture).
+
+Each section returns table rows (`ground_row`): mean abs_rel / δ1 of the raw prediction, the
+median oracle and the ground-plane anchored depth (a refused fit is served unscaled, as the
+node does), over all frames and over those whose view is at least `FLOOR_IN_VIEW` floor.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# A room "shows the floor" when at least this share of its pixels is floor. Below it (a camera
+# high up and level, furniture in front) the largest level surface in view can be a table top.
+FLOOR_IN_VIEW = 0.05
+DRIVE_FRAMES = 20
+
+
+def ground_section(estimator, quick: bool, rooms: int = 24, **_) -> list[dict]:
+    """Ground-plane anchoring on held-out synthetic rooms rendered with a known camera height
+    and pitch (test-split scene seeds; 256×192, hfov 50–90°, pitch 0–30° down): one view per
+    room, then a drive through each room as the node sees it."""
+    from tqdm import tqdm
+
+    from depth_anything_ros.metrics import depth_metrics, median_scale
+    from depth_anything_ros.scale import GroundPlane, ScaleSettings, fit_ground_plane
+    from depth_anything_ros.scale.ground_plane import ray_down
+
+    rooms = max(4, rooms // (4 if quick else 1))
+    deployed = ScaleSettings(source="ground_plane").ground_config()
+    one_scale = ScaleSettings(source="ground_plane", scale_model="scale").ground_config()
+    per_room: list[dict] = []  # each room's metrics per column, and its share of floor pixels
+    for index in tqdm(range(rooms), desc="rooms", unit="room"):
+        room = _GroundRoom(index)
+        rgb, gt = room.render()
+        pred = estimator.predict(rgb, fx=room.k[0]).values
+        mask = np.isfinite(gt) & (gt > 0)
+        plane = GroundPlane.from_pitch_roll(room.height, room.pitch)
+        fit = fit_ground_plane(pred, plane, relative=False, rays=room.rays, config=deployed)
+        plain = fit_ground_plane(pred, plane, relative=False, rays=room.rays, config=one_scale)
+        # The true floor's pixels: their points lie camera_height below the camera (within 2 cm)
+        floor = mask & (np.abs(gt * ray_down(room.rays, plane.up) - room.height) < 0.02)
+        metrics = _scored(pred, gt, mask, fit.apply(pred) if fit.ok else None)
+        metrics.update(floor_share=float(floor.mean()), line=fit.ok and fit.span is not None,
+                       ground_scale=depth_metrics(plain.apply(pred) if plain.ok else pred, gt,
+                                                  mask))
+        if floor.sum() >= 100:  # the best any floor-based scale can do: median(gt/pred) there
+            metrics["floor_oracle"] = depth_metrics(pred * median_scale(pred, gt, floor), gt,
+                                                    mask)
+        per_room.append(metrics)
+    in_view = [r for r in per_room if r["floor_share"] >= FLOOR_IN_VIEW]
+    frames = 5 if quick else DRIVE_FRAMES
+    return [ground_row(f"ground plane, {rooms} rooms", per_room),
+            ground_row(f"  floor ≥ {FLOOR_IN_VIEW:.0%} of view, {len(in_view)}", in_view),
+            ground_row(f"  {rooms} drives × {frames} frames", _drives(estimator, rooms, frames))]
+
+
+class _GroundRoom:
+    """A held-out room and a camera in it at a known height and pitch; `step` drives it on."""
+
+    def __init__(self, index: int) -> None:
+        from depth_anything_ros.geometry.camera import CameraIntrinsics
+        from depth_anything_ros.scale import pixel_rays
+        from depth_anything_ros.training.data.domains import make_scene
+        from depth_anything_ros.training.data.scene import intrinsics_from_fov
+        from depth_anything_ros.training.data.synthetic import frame_seed
+
+        self.scene = make_scene("indoor", frame_seed("test", index))
+        self.rng = np.random.default_rng(index)
+        x0, x1, y0, y1 = self.scene.free_region
+        self.height = self.rng.uniform(*self.scene.camera_height)
+        self.pitch = self.rng.uniform(0.0, 30.0)
+        self.position = np.array([self.rng.uniform(x0, x1), self.rng.uniform(y0, y1)])
+        self.yaw = self.rng.uniform(-np.pi, np.pi)
+        self.k = intrinsics_from_fov(256, 192, self.rng.uniform(50.0, 90.0))
+        self.rays = pixel_rays(CameraIntrinsics(*self.k, 256, 192), 192, 256)
+
+    def render(self) -> tuple[np.ndarray, np.ndarray]:
+        from depth_anything_ros.training.data.scene import CameraPose
+
+        pose = CameraPose.from_yaw_pitch((*self.position, self.height), self.yaw,
+                                         np.radians(-self.pitch))
+        return self.scene.render(pose, self.k, 256, 192)
+
+    def step(self, metres: float) -> None:
+        """Drive `metres` on, turning a little; turn back at the free region's edge."""
+        x0, x1, y0, y1 = self.scene.free_region
+        self.yaw += self.rng.normal(0.0, 0.12)
+        ahead = self.position + metres * np.array([np.cos(self.yaw), np.sin(self.yaw)])
+        if x0 <= ahead[0] <= x1 and y0 <= ahead[1] <= y1:
+            self.position = ahead
+        else:
+            self.yaw += np.pi * self.rng.uniform(0.6, 1.0) * self.rng.choice([-1, 1])
+
+
+def _drives(estimator, rooms: int, frames: int) -> list[dict]:
+    """Each room driven through at 1 m/s, 10 frames/s, the camera at its fixed mount, through
+    the node's `ScaleCorrector` with its default settings (0.3 s smoothing; a frame with no
+    floor holds the scale, then falls back to the model's): per-frame metrics."""
+    from tqdm import tqdm
+
+    from depth_anything_ros.scale import ScaleCorrector, ScaleSettings
+
+    out = []
+    for index in tqdm(range(rooms), desc="drives", unit="room"):
+        room = _GroundRoom(index)
+        corrector = ScaleCorrector(ScaleSettings(source="ground_plane",
+                                                 camera_height=room.height,
+                                                 camera_pitch_deg=room.pitch), relative=False)
+        for frame in range(frames):
+            rgb, gt = room.render()
+            pred = estimator.predict(rgb, fx=room.k[0]).values
+            served = corrector.correct(pred, 0.1 * frame, rays=room.rays)
+            metrics = _scored(pred, gt, np.isfinite(gt) & (gt > 0), served.depth)
+            metrics["refused"] = served.state != "anchored"
+            out.append(metrics)
+            room.step(0.1)
+    return out
+
+
+def tum_ground_section(estimator, quick: bool, **_) -> list[dict]:
+    """The ground plane on real frames: TUM fr1_rpy with each frame's camera height and floor
+    normal from the motion capture (`TumFloor`), the lens's own rays (K + D, as the node gets
+    them from CameraInfo), the deployed fit. A handheld camera 1.5 m up over a desk: most views
+    show the desk top and little floor, the case a known camera height handles worst."""
+    from depth_anything_ros.geometry.camera import CameraIntrinsics
+    from depth_anything_ros.geometry.camera_model import Calibration, resolve_camera
+    from depth_anything_ros.scale import (GroundPlane, ScaleSettings, camera_geometry,
+                                          fit_ground_plane, pixel_rays)
+    from depth_anything_ros.scale.ground_plane import ray_down
+    from depth_anything_ros.training.data.tum import (TUM_DEPTH_REGISTRATION_INTRINSICS,
+                                                      TUM_FR1_DISTORTION, TUM_FR1_INTRINSICS,
+                                                      TumDataset, TumFloor, default_tum_dir)
+    from depth_anything_ros.training.stages.evaluate import evaluate_estimator
+
+    fx, fy, cx, cy = TUM_FR1_INTRINSICS
+    lens = resolve_camera(Calibration(640, 480, "plumb_bob", TUM_FR1_DISTORTION,
+                                      (fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0),
+                                      p=(fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0)),
+                          640, 480)
+    intrinsics, rays = camera_geometry(lens)
+    depth_rays = pixel_rays(CameraIntrinsics(*TUM_DEPTH_REGISTRATION_INTRINSICS, 640, 480),
+                            480, 640)
+    config = ScaleSettings(source="ground_plane").ground_config()
+    floors = TumFloor(default_tum_dir())
+    rows = []
+    for split, name in (("test", "TUM tail"), ("train", "TUM first 80 %")):
+        every = 4 if quick else 1
+        stamps = TumDataset(default_tum_dir(), split=split, every=every).timestamps
+        frames: list[dict] = []
+
+        def score(index, prediction, sample, mask, **_):
+            pose = floors.at(float(stamps[index]))
+            if pose is None:  # a gap in the motion capture: no floor to check against
+                return
+            height, up = pose
+            fit = fit_ground_plane(prediction, GroundPlane(height, up), relative=False,
+                                   intrinsics=intrinsics, rays=rays, config=config)
+            depth = np.where(mask, sample["depth"], np.nan)
+            metrics = _scored(prediction, depth, mask,
+                              fit.apply(prediction) if fit.ok else None)
+            below = depth * ray_down(depth_rays, up)
+            metrics.update(line=fit.ok and fit.span is not None,
+                           floor_share=float(np.mean(mask & (np.abs(below - height) < 0.05))))
+            frames.append(metrics)
+
+        evaluate_estimator(estimator, f"tum:default?split={split}&every={every}", on_frame=score)
+        in_view = [f for f in frames if f["floor_share"] >= FLOOR_IN_VIEW]
+        rows += [ground_row(f"{name}, ground plane", frames),
+                 ground_row(f"  floor ≥ {FLOOR_IN_VIEW:.0%} of view, {len(in_view)}", in_view)]
+    return rows
+
+
+def _scored(prediction: np.ndarray, gt: np.ndarray, mask: np.ndarray,
+            anchored: np.ndarray | None) -> dict:
+    """One frame's raw, median-oracle and ground-plane metrics; `anchored` None = the fit was
+    refused and the frame is served unscaled (as the node does)."""
+    from depth_anything_ros.metrics import depth_metrics, median_scale
+
+    return {"refused": anchored is None,
+            "raw": depth_metrics(prediction, gt, mask),
+            "median_oracle": depth_metrics(prediction * median_scale(prediction, gt, mask), gt,
+                                           mask),
+            "ground": depth_metrics(prediction if anchored is None else anchored, gt, mask)}
+
+
+def ground_row(name: str, frames: list[dict]) -> dict:
+    """Mean abs_rel / δ1 per column over `frames` (a column over the frames that have it)."""
+    from depth_anything_ros.metrics import mean_metrics
+
+    row = {"name": name, "n": len(frames), "refused": sum(f["refused"] for f in frames),
+           "floor_oracle_rooms": sum("floor_oracle" in f for f in frames),
+           "line_rooms": sum(f.get("line", False) for f in frames)}
+    for column in ("raw", "median_oracle", "floor_oracle", "ground", "ground_scale"):
+        per_image = [f[column] for f in frames if column in f]
+        mean = mean_metrics(per_image) if per_image else {"abs_rel": None, "delta1": None}
+        row[f"{column}_abs_rel"], row[f"{column}_delta1"] = mean["abs_rel"], mean["delta1"]
+    return row
