@@ -190,7 +190,8 @@ CELLS = (("raw_abs_rel", "raw"), ("raw_delta1", "raw δ1"), ("focal_abs_rel", "f
          ("focal_delta1", "focal δ1"), ("median_oracle_abs_rel", "oracle"),
          ("anchored_abs_rel", "anchored"), ("anchored_delta1", "anch δ1"),
          ("floor_oracle_abs_rel", "floor or"), ("ground_abs_rel", "ground"),
-         ("ground_scale_abs_rel", "gr 1scal"), ("scale", "scale"),
+         ("ground_scale_abs_rel", "gr 1scal"), ("ground_unlimited_abs_rel", "gr nolim"),
+         ("scale", "scale"),
          ("jitter", "jitter"),
          ("anchored_jitter", "anch jit"), ("applied_jitter", "appl jit"))
 

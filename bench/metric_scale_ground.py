@@ -8,6 +8,8 @@ node does), over all frames and over those whose view is at least `FLOOR_IN_VIEW
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 # A room "shows the floor" when at least this share of its pixels is floor. Below it (a camera
@@ -29,6 +31,7 @@ def ground_section(estimator, quick: bool, rooms: int = 24, **_) -> list[dict]:
     rooms = max(4, rooms // (4 if quick else 1))
     deployed = ScaleSettings(source="ground_plane").ground_config()
     one_scale = ScaleSettings(source="ground_plane", scale_model="scale").ground_config()
+    unlimited = ScaleSettings(source="ground_plane", ground_max_correction=0).ground_config()
     per_room: list[dict] = []  # each room's metrics per column, and its share of floor pixels
     for index in tqdm(range(rooms), desc="rooms", unit="room"):
         room = _GroundRoom(index)
@@ -38,12 +41,15 @@ def ground_section(estimator, quick: bool, rooms: int = 24, **_) -> list[dict]:
         plane = GroundPlane.from_pitch_roll(room.height, room.pitch)
         fit = fit_ground_plane(pred, plane, relative=False, rays=room.rays, config=deployed)
         plain = fit_ground_plane(pred, plane, relative=False, rays=room.rays, config=one_scale)
+        free = fit_ground_plane(pred, plane, relative=False, rays=room.rays, config=unlimited)
         # The true floor's pixels: their points lie camera_height below the camera (within 2 cm)
         floor = mask & (np.abs(gt * ray_down(room.rays, plane.up) - room.height) < 0.02)
         metrics = _scored(pred, gt, mask, fit.apply(pred) if fit.ok else None)
         metrics.update(floor_share=float(floor.mean()), line=fit.ok and fit.span is not None,
                        ground_scale=depth_metrics(plain.apply(pred) if plain.ok else pred, gt,
-                                                  mask))
+                                                  mask),
+                       ground_unlimited=depth_metrics(free.apply(pred) if free.ok else pred, gt,
+                                                      mask))
         if floor.sum() >= 100:  # the best any floor-based scale can do: median(gt/pred) there
             metrics["floor_oracle"] = depth_metrics(pred * median_scale(pred, gt, floor), gt,
                                                     mask)
@@ -96,23 +102,29 @@ class _GroundRoom:
 def _drives(estimator, rooms: int, frames: int) -> list[dict]:
     """Each room driven through at 1 m/s, 10 frames/s, the camera at its fixed mount, through
     the node's `ScaleCorrector` with its default settings (0.3 s smoothing; a frame with no
-    floor holds the scale, then falls back to the model's): per-frame metrics."""
+    floor holds the scale, then falls back to the model's): per-frame metrics; and again with
+    no limit on the floor's correction (`ground_unlimited`)."""
     from tqdm import tqdm
 
+    from depth_anything_ros.metrics import depth_metrics
     from depth_anything_ros.scale import ScaleCorrector, ScaleSettings
 
     out = []
     for index in tqdm(range(rooms), desc="drives", unit="room"):
         room = _GroundRoom(index)
-        corrector = ScaleCorrector(ScaleSettings(source="ground_plane",
-                                                 camera_height=room.height,
-                                                 camera_pitch_deg=room.pitch), relative=False)
+        settings = ScaleSettings(source="ground_plane", camera_height=room.height,
+                                 camera_pitch_deg=room.pitch)
+        corrector = ScaleCorrector(settings, relative=False)
+        free = ScaleCorrector(replace(settings, ground_max_correction=0), relative=False)
         for frame in range(frames):
             rgb, gt = room.render()
             pred = estimator.predict(rgb, fx=room.k[0]).values
             served = corrector.correct(pred, 0.1 * frame, rays=room.rays)
-            metrics = _scored(pred, gt, np.isfinite(gt) & (gt > 0), served.depth)
+            mask = np.isfinite(gt) & (gt > 0)
+            metrics = _scored(pred, gt, mask, served.depth)
             metrics["refused"] = served.state != "anchored"
+            metrics["ground_unlimited"] = depth_metrics(
+                free.correct(pred, 0.1 * frame, rays=room.rays).depth, gt, mask)
             out.append(metrics)
             room.step(0.1)
     return out
@@ -125,6 +137,7 @@ def tum_ground_section(estimator, quick: bool, **_) -> list[dict]:
     show the desk top and little floor, the case a known camera height handles worst."""
     from depth_anything_ros.geometry.camera import CameraIntrinsics
     from depth_anything_ros.geometry.camera_model import Calibration, resolve_camera
+    from depth_anything_ros.metrics import depth_metrics
     from depth_anything_ros.scale import (GroundPlane, ScaleSettings, camera_geometry,
                                           fit_ground_plane, pixel_rays)
     from depth_anything_ros.scale.ground_plane import ray_down
@@ -142,6 +155,7 @@ def tum_ground_section(estimator, quick: bool, **_) -> list[dict]:
     depth_rays = pixel_rays(CameraIntrinsics(*TUM_DEPTH_REGISTRATION_INTRINSICS, 640, 480),
                             480, 640)
     config = ScaleSettings(source="ground_plane").ground_config()
+    unlimited = replace(config, max_correction=0)
     floors = TumFloor(default_tum_dir())
     rows = []
     for split, name in (("test", "TUM tail"), ("train", "TUM first 80 %")):
@@ -154,11 +168,14 @@ def tum_ground_section(estimator, quick: bool, **_) -> list[dict]:
             if pose is None:  # a gap in the motion capture: no floor to check against
                 return
             height, up = pose
-            fit = fit_ground_plane(prediction, GroundPlane(height, up), relative=False,
-                                   intrinsics=intrinsics, rays=rays, config=config)
+            fit, free = (fit_ground_plane(prediction, GroundPlane(height, up), relative=False,
+                                          intrinsics=intrinsics, rays=rays, config=c)
+                         for c in (config, unlimited))
             depth = np.where(mask, sample["depth"], np.nan)
             metrics = _scored(prediction, depth, mask,
                               fit.apply(prediction) if fit.ok else None)
+            metrics["ground_unlimited"] = depth_metrics(
+                free.apply(prediction) if free.ok else prediction, depth, mask)
             below = depth * ray_down(depth_rays, up)
             metrics.update(line=fit.ok and fit.span is not None,
                            floor_share=float(np.mean(mask & (np.abs(below - height) < 0.05))))
@@ -191,7 +208,8 @@ def ground_row(name: str, frames: list[dict]) -> dict:
     row = {"name": name, "n": len(frames), "refused": sum(f["refused"] for f in frames),
            "floor_oracle_rooms": sum("floor_oracle" in f for f in frames),
            "line_rooms": sum(f.get("line", False) for f in frames)}
-    for column in ("raw", "median_oracle", "floor_oracle", "ground", "ground_scale"):
+    for column in ("raw", "median_oracle", "floor_oracle", "ground", "ground_scale",
+                   "ground_unlimited"):
         per_image = [f[column] for f in frames if column in f]
         mean = mean_metrics(per_image) if per_image else {"abs_rel": None, "delta1": None}
         row[f"{column}_abs_rel"], row[f"{column}_delta1"] = mean["abs_rel"], mean["delta1"]

@@ -6,7 +6,7 @@ when code moves, update the snippet). A snippet that is not found exactly once i
 that names the mutation, the file and the snippet, so the table cannot rot silently; CI runs
 ``--check`` (test/test_bench_mutations.py), which only looks the snippets up.
 
-    python bench/mutations.py                  # all 34: ~5 min on 2 quiet cores (34/34 caught)
+    python bench/mutations.py                  # all 37: ~6 min on 2 quiet cores (37/37 caught)
     python bench/mutations.py --only label     # mutations whose name contains "label"
     python bench/mutations.py --check          # snippets only, no tests (seconds)
     python bench/mutations.py --list
@@ -210,6 +210,22 @@ MUTATIONS: tuple[Mutation, ...] = (
              "    lowest = usable[int(np.argmax(counts >= need))]",
              "    lowest = usable[int(np.argmax(counts))]",
              ("test/test_scale_ground_plane.py",), "table_top"),
+    Mutation("ground plane takes any correction (a desk that fills the view passes for the floor)",
+             "depth_anything_ros/scale/ground_plane.py",
+             "        if factor > config.max_correction:",
+             "        if False:",
+             ("test/test_scale_ground_plane.py",), "desk"),
+    Mutation("ground plane limits downward corrections too (a model reading far is not fixed)",
+             "depth_anything_ros/scale/ground_plane.py",
+             "        if factor > config.max_correction:",
+             "        if not 1 / config.max_correction <= factor <= config.max_correction:",
+             ("test/test_scale_ground_plane.py",), "desk"),
+    Mutation("node drops the ground_max_correction parameter",
+             "depth_anything_ros/ros/metric_scale.py",
+             "        min_anchors=s.scale_min_anchors, scale_model=s.scale_model,\n"
+             "        ground_max_correction=s.ground_max_correction)",
+             "        min_anchors=s.scale_min_anchors, scale_model=s.scale_model)",
+             ("test/test_ros_node_metric_scale.py",), "ground_plane"),
     Mutation("backends bench counts FLOPs as torch does (attention on the CPU counted as 0)",
              "bench/backends.py",
              "    with torch.inference_mode(), FlopCounterMode(display=False,\n"

@@ -196,6 +196,8 @@ def test_camera_height_uses_each_frames_camera_info(tmp_path, metric):
     (dict(sparse_depth_topic=INFO), BagTopicError, "has sensor_msgs/msg/CameraInfo, not an Image"),
     (dict(camera_height=-1.0), BagError, "--camera-height -1.0: must be > 0"),
     (dict(camera_height=1.0, sparse_depth_topic=SPARSE), BagError, "two scale sources"),
+    (dict(camera_height=1.0, ground_max_correction=0.5), BagError,
+     "--ground-max-correction 0.5: use 0 \\(no limit\\) or a factor >= 1"),
     (dict(sparse_depth_topic=SPARSE, scale_model="plane"), BagError,
      "scale model 'plane': use one of scale_shift, scale"),
     (dict(camera_height=1.0, camera_info_topic=None, image_topic="/cam/image_raw"), None, None),

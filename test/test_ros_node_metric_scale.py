@@ -209,3 +209,8 @@ def test_ground_plane_uses_the_camera_info_and_a_negative_height_falls_back(harn
     h.image_pub.publish(make_image(rgb, stamp=(41, 0)))
     h.wait_stamp("depth", (41, 0))
     assert log.wait(expected.reason)[-1].startswith("ground_plane: ground plane: ")
+    # the limit on the floor's correction is a live parameter, checked like the height
+    h.node.set_parameters([Parameter("ground_max_correction", value=0.5)])
+    h.image_pub.publish(make_image(rgb, stamp=(42, 0)))
+    np.testing.assert_allclose(depth_of(h.wait_stamp("depth", (42, 0))), raw, rtol=1e-6)
+    log.wait("ground_max_correction 0.5: use 0 (no limit) or a factor ≥ 1")

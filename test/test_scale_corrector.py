@@ -73,7 +73,7 @@ def test_a_floors_line_goes_through_the_filter_with_its_span_and_into_diagnostic
     from depth_anything_ros.scale import GroundPlane, fit_ground_plane
 
     depth, intrinsics, height, _ = render_room(1, 28.0)
-    prediction = (0.5 * depth ** 1.4).astype(np.float32)
+    prediction = (0.8 * depth ** 1.4).astype(np.float32)
     settings = ScaleSettings("ground_plane", camera_height=height, camera_pitch_deg=28.0)
     fit = fit_ground_plane(prediction, GroundPlane.from_pitch_roll(height, 28.0),
                            relative=False, intrinsics=intrinsics)

@@ -41,11 +41,11 @@ def test_pitch_and_roll_give_the_renderers_up_vector():
 def test_known_camera_height_recovers_the_scale_of_a_metric_prediction(seed, pitch):
     depth, intrinsics, height, _ = render_room(seed, pitch)
     noise = np.exp(np.random.default_rng(seed).normal(0, 0.02, depth.shape))
-    prediction = depth / 2.3 * noise  # the model reads everything 2.3× too near
+    prediction = depth / 1.3 * noise  # the model reads everything 1.3× too near
     fit = fit_ground_plane(prediction, GroundPlane.from_pitch_roll(height, pitch),
                            relative=False, intrinsics=intrinsics)
     assert fit.ok, fit.reason
-    assert fit.scale == pytest.approx(2.3, rel=0.01)
+    assert fit.scale == pytest.approx(1.3, rel=0.01)
     assert fit.inliers > 500  # the floor, not a few pixels
     assert fit.extra["floor_tilt_deg"] < 1.0
 
@@ -54,7 +54,7 @@ def test_known_camera_height_recovers_the_scale_of_a_metric_prediction(seed, pit
 def test_a_model_that_stretches_the_depth_range_is_followed_by_the_floors_line(seed, pitch):
     depth, intrinsics, height, _ = render_room(seed, pitch)
     noise = np.exp(np.random.default_rng(seed).normal(0, 0.02, depth.shape))
-    prediction = 0.5 * depth ** 1.4 * noise  # near reads too near, far too far
+    prediction = 0.8 * depth ** 1.4 * noise  # near reads too near, far too far
     plane = GroundPlane.from_pitch_roll(height, pitch)
     line = fit_ground_plane(prediction, plane, relative=False, intrinsics=intrinsics)
     one_scale = GroundConfig(fit=replace(GroundConfig().fit, metric_model="scale"))
@@ -91,27 +91,48 @@ def table_beside_the_floor(height=1.5, table_below=0.75, floor_share=0.35):
 def test_a_table_top_that_outnumbers_the_floor_is_not_taken_for_it():
     depth, intrinsics, pitch = table_beside_the_floor()
     noise = np.exp(np.random.default_rng(0).normal(0, 0.02, depth.shape))
-    prediction = depth / 2.0 * noise
+    prediction = depth * 1.25 * noise  # the model reads everything 1.25× too far
     plane = GroundPlane.from_pitch_roll(1.5, pitch)
     fit = fit_ground_plane(prediction, plane, relative=False, intrinsics=intrinsics)
     assert fit.ok, fit.reason
-    assert fit.apply(np.array([1.0]))[0] == pytest.approx(2.0, rel=0.02)
-    # without the lowest-surface rule the larger group, the table top, wins: ×2 too far
+    assert fit.apply(np.array([1.0]))[0] == pytest.approx(0.8, rel=0.02)
+    # without the lowest-surface rule (and no limit on the correction) the larger group, the
+    # table top, wins: ×2 too far
     largest = fit_ground_plane(prediction, plane, relative=False, intrinsics=intrinsics,
-                               config=GroundConfig(lowest_surface=False))
-    assert largest.apply(np.array([1.0]))[0] == pytest.approx(4.0, rel=0.05)
+                               config=GroundConfig(lowest_surface=False, max_correction=0))
+    assert largest.apply(np.array([1.0]))[0] == pytest.approx(1.6, rel=0.05)
+
+
+def test_a_desk_that_fills_the_view_is_refused_not_taken_for_the_floor():
+    # No floor in view: the desk top 0.75 m under a 1.5 m camera is the lowest surface, and it
+    # would pass for the floor at twice the true scale. The model's own metres say otherwise.
+    depth, intrinsics, pitch = table_beside_the_floor(floor_share=0.0)
+    noise = np.exp(np.random.default_rng(1).normal(0, 0.02, depth.shape))
+    plane = GroundPlane.from_pitch_roll(1.5, pitch)
+    fit = fit_ground_plane(depth * noise, plane, relative=False, intrinsics=intrinsics)
+    assert not fit.ok and fit.code == "implausible"
+    assert "scale the model's depth up ×2.0" in fit.reason
+    assert "more than ground_max_correction ×1.35" in fit.reason and "desk top" in fit.reason
+    unlimited = fit_ground_plane(depth * noise, plane, relative=False, intrinsics=intrinsics,
+                                 config=GroundConfig(max_correction=0))
+    assert unlimited.ok and unlimited.scale == pytest.approx(2.0, rel=0.03)  # what it prevents
+    # only scaling *up* is limited: a wrong floor cannot scale down, a model reading 3× too
+    # far is corrected in full
+    far, intrinsics, pitch = table_beside_the_floor()
+    fit = fit_ground_plane(far * 3.0, plane, relative=False, intrinsics=intrinsics)
+    assert fit.ok and fit.apply(np.array([3.0]))[0] == pytest.approx(1.0, rel=0.02)
 
 
 def test_a_few_degrees_of_pitch_error_are_corrected_by_the_fitted_floor():
     depth, intrinsics, height, _ = render_room(0, 12.0)
-    prediction = depth / 2.3
+    prediction = depth / 1.3
     wrong = GroundPlane.from_pitch_roll(height, 12.0 + 3.0)
     refined = fit_ground_plane(prediction, wrong, relative=False, intrinsics=intrinsics)
     fixed = fit_ground_plane(prediction, wrong, relative=False, intrinsics=intrinsics,
                              config=GroundConfig(normal_tolerance_deg=0.0))
-    assert refined.scale == pytest.approx(2.3, rel=0.01)
+    assert refined.scale == pytest.approx(1.3, rel=0.01)
     assert refined.extra["floor_tilt_deg"] == pytest.approx(3.0, abs=0.5)
-    assert abs(fixed.scale / 2.3 - 1) > 0.05  # trusting the wrong pitch is visibly off
+    assert abs(fixed.scale / 1.3 - 1) > 0.05  # trusting the wrong pitch is visibly off
 
 
 def test_a_relative_model_gets_metres_from_the_floor():
@@ -131,10 +152,10 @@ def test_undistorted_rays_can_replace_the_pinhole_intrinsics():
     v = (np.arange(H) - intrinsics.cy) / intrinsics.fy
     rays = np.stack(np.broadcast_arrays(u[None, :], v[:, None]), axis=-1)
     plane = GroundPlane.from_pitch_roll(height, 12.0)
-    by_rays = fit_ground_plane(depth / 2.0, plane, relative=False, rays=rays)
-    by_intrinsics = fit_ground_plane(depth / 2.0, plane, relative=False, intrinsics=intrinsics)
+    by_rays = fit_ground_plane(depth / 1.3, plane, relative=False, rays=rays)
+    by_intrinsics = fit_ground_plane(depth / 1.3, plane, relative=False, intrinsics=intrinsics)
     assert by_rays.scale == pytest.approx(by_intrinsics.scale, rel=1e-9)
-    assert by_rays.scale == pytest.approx(2.0, rel=0.01)
+    assert by_rays.scale == pytest.approx(1.3, rel=0.01)
 
 
 def test_bad_height_missing_intrinsics_or_no_visible_floor_are_refused_with_a_reason():

@@ -8,6 +8,7 @@ from pathlib import Path
 from depth_anything_ros.bag.errors import BagError
 from depth_anything_ros.bag.reader import STORAGES
 from depth_anything_ros.bag.topics import parse_copy_topics
+from depth_anything_ros.scale.ground_plane import GroundConfig
 from depth_anything_ros.scale.temporal import DEFAULT_TIME_CONSTANT_S
 
 DISTRO_BAG_VERSION = {"humble": 8, "jazzy": 9}  # v9 QoS metadata breaks Humble (REFERENCE §10)
@@ -41,6 +42,7 @@ class BagJobOptions:
     camera_roll: float = 0.0  # deg
     scale_smoothing: float = DEFAULT_TIME_CONSTANT_S  # s, time constant of the log-space average; 0 = per frame
     scale_model: str = "scale_shift"  # metric: scale·p + shift where that fits better; or "scale"
+    ground_max_correction: float = GroundConfig.max_correction  # metric; 0 = no limit
 
     @property
     def scale_source(self) -> str:
@@ -55,7 +57,8 @@ class BagJobOptions:
         return ScaleSettings(
             source=self.scale_source, camera_height=self.camera_height or 0.0,
             camera_pitch_deg=self.camera_pitch, camera_roll_deg=self.camera_roll,
-            smoothing_time_s=self.scale_smoothing, scale_model=self.scale_model)
+            smoothing_time_s=self.scale_smoothing, scale_model=self.scale_model,
+            ground_max_correction=self.ground_max_correction)
 
     def validate(self) -> None:
         from depth_anything_ros.conversions import DEPTH_ENCODINGS
@@ -96,6 +99,9 @@ class BagJobOptions:
                            "within 0..10 s")
         if not self.scale_smoothing >= 0:
             raise BagError(f"--scale-smoothing {self.scale_smoothing}: must be >= 0 s")
+        if not (self.ground_max_correction == 0 or self.ground_max_correction >= 1):
+            raise BagError(f"--ground-max-correction {self.ground_max_correction}: use 0 (no "
+                           "limit) or a factor >= 1")
         problem = self.scale_settings().problem()  # the corrector's own rules (finite, ...)
         if problem is not None:
             raise BagError(f"metric scale options: {problem}")

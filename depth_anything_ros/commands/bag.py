@@ -7,6 +7,7 @@ import signal
 import sys
 from pathlib import Path
 
+from depth_anything_ros.scale.ground_plane import GroundConfig
 from depth_anything_ros.scale.temporal import DEFAULT_TIME_CONSTANT_S
 
 HELP = "add depth, camera_info and point clouds to a ROS 2 bag (sqlite3 or MCAP)"
@@ -109,6 +110,12 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
                        help="metric weights: fit depth = scale·prediction + shift when the "
                             "anchors span depths and the line explains more of them (default), "
                             "or one scale")
+    scale.add_argument("--ground-max-correction", type=float,
+                       default=GroundConfig.max_correction, metavar="X",
+                       help="ground plane, metric weights: refuse a floor fit that would scale "
+                            "the model's depth up by more than X (a desk top or a wall's base "
+                            f"taken for the floor); 0 = no limit (default: "
+                            f"{GroundConfig.max_correction:g})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--verbose", action="store_true",
                         help="log every skipped frame (the summary always counts them by reason)")

@@ -35,7 +35,8 @@ def scale_settings(s: NodeSettings) -> ScaleSettings:
         camera_pitch_deg=s.camera_pitch_deg, camera_roll_deg=s.camera_roll_deg,
         smoothing_time_s=s.scale_smoothing, gate=s.scale_gate,
         reset_frames=s.scale_reset_frames, max_age_s=s.scale_max_age,
-        min_anchors=s.scale_min_anchors, scale_model=s.scale_model)
+        min_anchors=s.scale_min_anchors, scale_model=s.scale_model,
+        ground_max_correction=s.ground_max_correction)
 
 
 class SparseDepthBuffer:

@@ -165,6 +165,12 @@ SPECS: tuple[ParamSpec, ...] = (
               "stretches the depth range; beyond the fitted depths the factor is held); scale "
               "fits one factor. Relative weights always get scale and shift in disparity.",
               choices=("scale_shift", "scale"), runtime=True),
+    ParamSpec("ground_max_correction", 1.35, "ground_plane, metric weights: refuse a floor fit "
+              "that would scale the model's depth up by more than this factor (a desk top or "
+              "the base of a wall taken for the floor: nothing in view lies below the floor, so "
+              "a wrong floor only scales up); then the last scale is held, then the model's own "
+              "is used. 0 = no limit (a model whose metres are far off).",
+              float_range=(0.0, 1000.0), runtime=True),
 )
 SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
 
@@ -221,6 +227,7 @@ class NodeSettings:
     scale_max_age: float
     scale_min_anchors: int
     scale_model: str
+    ground_max_correction: float
 
     @property
     def range_limit(self) -> float:

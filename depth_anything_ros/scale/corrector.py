@@ -55,13 +55,14 @@ class ScaleSettings:
     max_age_s: float = 2.0  # how long a scale is held when frames have no fit
     min_anchors: int = 20
     scale_model: str = "scale_shift"  # metric models: "scale_shift" or "scale" (SCALE_MODELS)
+    ground_max_correction: float = GroundConfig.max_correction  # metric models; 0 = no limit
 
     def problem(self) -> str | None:
         """A setting that makes every fit impossible (one line), or None."""
         if self.source not in SCALE_SOURCES:
             return f"scale source {self.source!r}: use one of {', '.join(SCALE_SOURCES)}"
         if self.source == "ground_plane":
-            problem = self.ground_plane().problem()
+            problem = self.ground_plane().problem() or self.ground_config().problem()
             if problem is not None:
                 return problem
         if self.scale_model not in SCALE_MODELS:
@@ -82,8 +83,9 @@ class ScaleSettings:
 
     def ground_config(self) -> GroundConfig:
         default = GroundConfig()
-        return replace(default, fit=replace(default.fit, min_anchors=self.min_anchors,
-                                            metric_model=self.scale_model))
+        return replace(default, max_correction=self.ground_max_correction,
+                       fit=replace(default.fit, min_anchors=self.min_anchors,
+                                   metric_model=self.scale_model))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,10 @@ taken for it). Then the floor plane is
 fitted to the back-projected floor points (SVD) and, when its normal stays within
 `normal_tolerance_deg` of the expected one, the anchors are recomputed with it and the fit is
 repeated — kept only if the floor pixels then agree more tightly — so a few degrees of pitch error do not bias
-the scale.
+the scale. Last, for a metric model, a fit that would scale the prediction *up* by more than
+`max_correction` is refused: whatever else passes for the floor (a desk top, the base of a wall
+when no floor is in view) lies above it and can only make the scale too large, while the
+model's own metres are roughly right (`GroundConfig.max_correction`).
 
 Intrinsics are plain (fx, fy, cx, cy); a camera with distortion passes its own undistorted
 `rays` (H×W×2: x/z, y/z) instead.
@@ -26,7 +29,8 @@ from typing import Any
 import numpy as np
 
 from depth_anything_ros.scale.anchors import Anchors
-from depth_anything_ros.scale.fit import FitConfig, ScaleFit, fit_anchors, refused, window_counts
+from depth_anything_ros.scale.fit import (FitConfig, ScaleFit, applied_factor, fit_anchors,
+                                          refused, window_counts)
 
 __all__ = ["GroundConfig", "GroundPlane", "camera_geometry", "fit_ground_plane", "floor_anchors",
            "lowest_surface", "pixel_rays", "ray_down"]
@@ -99,7 +103,22 @@ class GroundConfig:
     lowest_window: float = 0.1
     lowest_support: float = 0.25
     lowest_margin: float = 0.2  # room for a model that stretches depth along the floor
+    # `max_correction` (metric models; 0 = no limit): refuse a fit whose median factor on the
+    # prediction exceeds it. One frame cannot tell a desk top seen from 1.5 m from a floor seen
+    # from 0.75 m; the model's own scale can. Chosen for the shipped model on training data only
+    # (gap to the median oracle, synthetic single views / drives / TUM's first 80 %: no limit
+    # 0.078 / 0.127 / 0.765; 1.3 0.044 / 0.050 / 0.010; 1.35 0.046 / 0.047 / 0.011; 1.4 0.043 /
+    # 0.054 / 0.014; 1.8 0.025 / 0.068 / 0.102). The price: where the model reads a floor more
+    # than 1.35× too near (this one does, looking steeply down), the floor is refused too.
+    max_correction: float = 1.35
     fit: FitConfig = field(default_factory=lambda: FLOOR_FIT)
+
+    def problem(self) -> str | None:
+        """Why this configuration cannot be used (one line), or None."""
+        if not (self.max_correction == 0 or self.max_correction >= 1):  # NaN fails too
+            return (f"ground_max_correction {self.max_correction}: use 0 (no limit) or a factor "
+                    "≥ 1 (how far the floor may scale the model's depth up)")
+        return None
 
 
 def camera_geometry(camera: Any) -> tuple[Any, np.ndarray | None]:
@@ -205,6 +224,14 @@ def fit_ground_plane(prediction: np.ndarray, plane: GroundPlane, *, relative: bo
     if not relative and config.fit.metric_model != "scale":
         line = fit_anchors(prediction, anchors, relative=False, config=config.fit)
         fit = line if line.ok else fit
+    if not relative and config.max_correction > 0:
+        factor = applied_factor(prediction, fit.apply(prediction))
+        if factor > config.max_correction:
+            return refused(False, "implausible", f"ground plane: the floor fit would scale the "
+                           f"model's depth up ×{factor:.2f}, more than ground_max_correction "
+                           f"×{config.max_correction:g}: a surface above the floor (a desk top, "
+                           "the base of a wall) was probably taken for it; is the floor in view?",
+                           fit.anchors, fit.inliers)
     return replace(fit, extra={"floor_tilt_deg": _angle_deg(up, expected),
                                "measured_tilt_deg": tilt})
 
