@@ -300,7 +300,8 @@ def main() -> int:
     rows = []
     for name in names:
         part = SECTIONS[name](estimator, args.quick, smoothing=args.smoothing,
-                              via_bag=args.via_bag, weights=args.weights, rooms=args.rooms)
+                              via_bag=args.via_bag, weights=args.weights, rooms=args.rooms,
+                              out=args.out)
         if name == "fov":
             plot_fov(part, args.out / "metric_scale_fov.png")
             print(f"wrote {args.out / 'metric_scale_fov.png'}")

@@ -18,10 +18,11 @@ FLOOR_IN_VIEW = 0.05
 DRIVE_FRAMES = 20
 
 
-def ground_section(estimator, quick: bool, rooms: int = 24, **_) -> list[dict]:
+def ground_section(estimator, quick: bool, rooms: int = 24, out=None, **_) -> list[dict]:
     """Ground-plane anchoring on held-out synthetic rooms rendered with a known camera height
     and pitch (test-split scene seeds; 256×192, hfov 50–90°, pitch 0–30° down): one view per
-    room, then a drive through each room as the node sees it."""
+    room, then a drive through each room as the node sees it. With `out` (a folder), also
+    ``metric_scale_ground.png``: each room's abs_rel per column, by its share of floor."""
     from tqdm import tqdm
 
     from depth_anything_ros.metrics import depth_metrics, median_scale
@@ -56,9 +57,39 @@ def ground_section(estimator, quick: bool, rooms: int = 24, **_) -> list[dict]:
         per_room.append(metrics)
     in_view = [r for r in per_room if r["floor_share"] >= FLOOR_IN_VIEW]
     frames = 5 if quick else DRIVE_FRAMES
+    if out is not None:
+        plot_rooms(per_room, out / "metric_scale_ground.png")
+        print(f"wrote {out / 'metric_scale_ground.png'}")
     return [ground_row(f"ground plane, {rooms} rooms", per_room),
             ground_row(f"  floor ≥ {FLOOR_IN_VIEW:.0%} of view, {len(in_view)}", in_view),
             ground_row(f"  {rooms} drives × {frames} frames", _drives(estimator, rooms, frames))]
+
+
+def plot_rooms(per_room: list[dict], path) -> None:
+    """One view per room, ordered by how much of it is floor: abs_rel raw, as deployed, with no
+    limit on the floor's correction, and the median oracle; refused rooms marked."""
+    from depth_anything_ros.training.plots import plt, save_figure
+
+    rooms = sorted(per_room, key=lambda r: r["floor_share"])
+    x = np.arange(len(rooms))
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for column, style, label in (("raw", "o", "raw (the model's own metres)"),
+                                 ("ground_unlimited", "v", "ground plane, no limit"),
+                                 ("ground", "s", "ground plane as deployed"),
+                                 ("median_oracle", "_", "median oracle")):
+        ax.plot(x, [r[column]["abs_rel"] for r in rooms], style, label=label,
+                markersize=12 if style == "_" else 6, alpha=0.85)
+    refused = [i for i, r in enumerate(rooms) if r["refused"]]
+    ax.plot(refused, [rooms[i]["ground"]["abs_rel"] for i in refused], "kx", markersize=9,
+            label="refused: served unscaled")
+    ax.axvline(sum(r["floor_share"] < FLOOR_IN_VIEW for r in rooms) - 0.5, color="grey", lw=0.8)
+    ax.set_xticks(x, [f"{r['floor_share']:.0%}" for r in rooms], rotation=90, fontsize=7)
+    ax.set(yscale="log", xlabel=f"share of the view that is floor (left of the line: < "
+           f"{FLOOR_IN_VIEW:.0%})", ylabel="abs_rel (log)",
+           title="ground plane, one view per held-out room")
+    ax.legend(fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_figure(fig, path)
 
 
 class _GroundRoom:
