@@ -96,9 +96,11 @@ class GroundConfig:
     # rooms (80 single views, 30 drives of 20 frames): gap to the median oracle 0.138 → 0.101.
     # On real frames where a desk fills most of the view (TUM's first 80 %, mocap height and
     # normal, the 88 frames with ≥ 5 % floor) a lower support finds the floor far more often
-    # (abs_rel 0.567 at 0.25, 0.124 at 0.05; raw 0.108), but then a model that stretches depth
-    # strongly (0.5·d^1.4) keeps only its far floor and the line misses the near one (0.09
-    # instead of 0.03): 0.25 kept until a rule does both.
+    # (abs_rel 0.567 at 0.25, 0.124 at 0.05; raw 0.108; no limit on the correction), but then a
+    # model that stretches depth strongly (0.5·d^1.4) keeps only its far floor and the line
+    # misses the near one (0.09 instead of 0.03): 0.25 kept until a rule does both. With
+    # `max_correction` the desk is refused instead (0.111 on those frames); retrying a refused
+    # frame at support 0.1 or 0.05 gave 0.118 / 0.114 there: not kept.
     lowest_surface: bool = True
     lowest_window: float = 0.1
     lowest_support: float = 0.25
