@@ -3,7 +3,7 @@ correction, a sparse depth sensor, a known camera height and smoothing buy, and 
 scale wobbles from frame to frame.
 
     python bench/metric_scale.py [--weights W] [--quick]
-        [--sections fov,synthetic,ground,tum,tumground]
+        [--sections fov,synthetic,ground,tum,tumground] [--rooms N --first-room I]
         [--via-bag] [--smoothing 0.3 1 3] [--out DIR] [--json]
 
 Sections (one function each, returning table rows; ground and tumground live in
@@ -281,6 +281,8 @@ def main() -> int:
     parser.add_argument("--smoothing", type=float, nargs="+", default=[0.3, 1.0, 3.0],
                         help="tum: temporal filter time constants (s) to compare")
     parser.add_argument("--rooms", type=int, default=24, help="ground: rooms")
+    parser.add_argument("--first-room", type=int, default=0,
+                        help="ground: index of the first test-split room (the bench's are 0-23)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench/metric_scale"))
     parser.add_argument("--json", action="store_true", help="also print the rows as JSON")
     args = parser.parse_args()
@@ -301,7 +303,7 @@ def main() -> int:
     for name in names:
         part = SECTIONS[name](estimator, args.quick, smoothing=args.smoothing,
                               via_bag=args.via_bag, weights=args.weights, rooms=args.rooms,
-                              out=args.out)
+                              first_room=args.first_room, out=args.out)
         if name == "fov":
             plot_fov(part, args.out / "metric_scale_fov.png")
             print(f"wrote {args.out / 'metric_scale_fov.png'}")
