@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
 from depth_anything_ros.conversions import DEPTH_ENCODINGS
+from depth_anything_ros.scale.ground_plane import GroundConfig
 
 
 class ParameterError(ValueError):
@@ -165,7 +166,7 @@ SPECS: tuple[ParamSpec, ...] = (
               "stretches the depth range; beyond the fitted depths the factor is held); scale "
               "fits one factor. Relative weights always get scale and shift in disparity.",
               choices=("scale_shift", "scale"), runtime=True),
-    ParamSpec("ground_max_correction", 1.35, "ground_plane, metric weights: refuse a floor fit "
+    ParamSpec("ground_max_correction", GroundConfig.max_correction, "ground_plane, metric weights: refuse a floor fit "
               "that would scale the model's depth up by more than this factor (a desk top or "
               "the base of a wall taken for the floor: nothing in view lies below the floor, so "
               "a wrong floor only scales up); then the last scale is held, then the model's own "

@@ -87,6 +87,14 @@ class ScaleFit:
     def ok(self) -> bool:
         return self.reason is None
 
+    def factor(self, prediction: np.ndarray) -> float:
+        """The typical factor this metric fit applies to `prediction` (`applied_factor`): the
+        scale itself without a shift, else the median over applied_factor's grid only."""
+        if self.shift == 0:
+            return self.scale
+        sample = np.asarray(prediction)[_factor_grid(np.shape(prediction))]
+        return applied_factor(sample, self.apply(sample))
+
     def apply(self, prediction: np.ndarray) -> np.ndarray:
         """Metres (float32, NaN where the prediction is invalid or beyond infinity)."""
         return apply_scale(prediction, self.relative, self.scale, self.shift, self.span)
@@ -118,12 +126,17 @@ def applied_factor(prediction: np.ndarray, depth: np.ndarray) -> float:
     jitter and summaries when a line's factor varies with depth. A summary, taken on a regular
     grid of at most ~16k pixels: the node computes it on every frame."""
     prediction, depth = np.asarray(prediction), np.asarray(depth)
-    step = max(1, math.ceil(math.sqrt(prediction.size / FACTOR_PIXELS)))
-    grid = (..., slice(None, None, step), slice(None, None, step))
+    grid = _factor_grid(prediction.shape)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = depth[grid].astype(np.float64) / prediction[grid].astype(np.float64)
     ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
     return float(np.median(ratio)) if ratio.size else math.nan
+
+
+def _factor_grid(shape: tuple[int, ...]) -> tuple:
+    """Index of a regular grid of at most ~FACTOR_PIXELS pixels over the last two axes."""
+    step = max(1, math.ceil(math.sqrt(math.prod(shape) / FACTOR_PIXELS)))
+    return (..., slice(None, None, step), slice(None, None, step))
 
 
 def refused(relative: bool, code: str, reason: str, anchors: int = 0, inliers: int = 0

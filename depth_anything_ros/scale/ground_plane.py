@@ -29,8 +29,7 @@ from typing import Any
 import numpy as np
 
 from depth_anything_ros.scale.anchors import Anchors
-from depth_anything_ros.scale.fit import (FitConfig, ScaleFit, applied_factor, fit_anchors,
-                                          refused, window_counts)
+from depth_anything_ros.scale.fit import FitConfig, ScaleFit, fit_anchors, refused, window_counts
 
 __all__ = ["GroundConfig", "GroundPlane", "camera_geometry", "fit_ground_plane", "floor_anchors",
            "lowest_surface", "pixel_rays", "ray_down"]
@@ -164,8 +163,9 @@ def floor_anchors(rays: np.ndarray, plane: GroundPlane, config: GroundConfig = G
     step = max(1, math.ceil(math.sqrt(height * width / config.max_pixels)))
     rows, cols = np.mgrid[step // 2:height:step, step // 2:width:step]
     rows, cols = rows.reshape(-1), cols.reshape(-1)
-    along = ray_down(rays[rows, cols], plane.up if up is None else up)
-    sin_below = along / np.sqrt(1.0 + np.sum(rays[rows, cols] ** 2, axis=1))
+    ray = rays[rows, cols]
+    along = ray_down(ray, plane.up if up is None else up)
+    sin_below = along / np.sqrt(1.0 + np.sum(ray ** 2, axis=1))
     with np.errstate(divide="ignore"):
         depth = np.where(along > 0, plane.camera_height / along, np.inf)
     keep = (sin_below >= math.sin(math.radians(config.min_below_horizon_deg))) & (
@@ -227,7 +227,7 @@ def fit_ground_plane(prediction: np.ndarray, plane: GroundPlane, *, relative: bo
         line = fit_anchors(prediction, anchors, relative=False, config=config.fit)
         fit = line if line.ok else fit
     if not relative and config.max_correction > 0:
-        factor = applied_factor(prediction, fit.apply(prediction))
+        factor = fit.factor(prediction)
         if factor > config.max_correction:
             return refused(False, "implausible", f"ground plane: the floor fit would scale the "
                            f"model's depth up ×{factor:.2f}, more than ground_max_correction "

@@ -27,11 +27,11 @@ def export_model(
 
     ``dtype`` "float16" stores the weights at half size (the shipped model's ≤ 15 MB budget).
     """
-    storage_dtype(dtype)
+    storage = storage_dtype(dtype)  # a bad name fails before the model loads
     weights, out = Path(weights), Path(out)
     model = load_model(weights)
     merged = {**read_provenance(weights), **(provenance or {}), "exported_from": str(weights)}
-    save_model(model, out, provenance=merged, dtype=storage_dtype(dtype))
+    save_model(model, out, provenance=merged, dtype=storage)
     check_loads(out)
     log.info("exported %s (%s %s) to %s", weights, model.config.encoder, model.config.variant, out)
     return out
