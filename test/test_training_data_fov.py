@@ -68,6 +68,32 @@ def test_hfov_range_draws_each_frame_inside_it_and_keys_the_cache(cache_dir):
     assert all(50.0 <= _hfov_of(default[i]) <= 100.0 for i in range(6))  # the old default
 
 
+def _pitch_of(frame) -> float:
+    """Degrees of the optical axis above the horizon (world z is up)."""
+    axis = frame.pose.rotation[:, 2]
+    return float(np.degrees(np.arcsin(axis[2] / np.linalg.norm(axis))))
+
+
+def test_pitch_range_tilts_the_same_views_and_keys_the_cache(cache_dir):
+    """``pitch=-45:-40`` looks that far down from the same positions (the pitch is one draw);
+    the default keeps the domain's range and the old frames."""
+    steep = open_dataset("synthetic:indoor:test?n=4&size=24&pitch=-45:-40", workers=1)
+    default = open_dataset("synthetic:indoor:test?n=4&size=24", workers=1)
+    assert steep.cache_dir != default.cache_dir
+    assert "pitch-45_-40" in steep.cache_dir.name and steep.spec.endswith("&pitch=-45:-40")
+    for i in range(4):
+        tilted = render_frame("indoor", "test", i, 24, 24, pitch=(-45.0, -40.0))
+        plain = render_frame("indoor", "test", i, 24, 24)
+        # roll (σ 2°) moves the axis a little off the drawn pitch
+        assert -46.0 <= _pitch_of(tilted) <= -39.0
+        assert -31.0 <= _pitch_of(plain) <= 16.0
+        assert np.allclose(tilted.pose.position, plain.pose.position)
+        assert np.array_equal(steep[i]["image"], tilted.rgb)
+        assert np.array_equal(default[i]["image"], plain.rgb)
+    outdoor = render_frame("outdoor", "test", 0, 24, 24, pitch=-20.0)
+    assert _pitch_of(outdoor) == pytest.approx(-20.0, abs=8.0)
+
+
 def test_samples_carry_the_true_camera_height_above_the_floor(cache_dir):
     """Back-projected with the frame's rotation and the sample's height, the lowest surface seen
     (the floor, in view in every one of these frames) lies at world z = 0."""

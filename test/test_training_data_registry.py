@@ -29,7 +29,7 @@ def test_keyword_overrides_beat_query_values(tmp_path, monkeypatch):
         ("synthetic:indoor:train?n=many", "n must be an integer, got 'many'"),
         (
             "synthetic:indoor:train?frames=3",
-            "unknown key\\(s\\) frames; allowed: n, size, hfov, cache, workers",
+            "unknown key\\(s\\) frames; allowed: n, size, hfov, pitch, cache, workers",
         ),
         ("synthetic:indoor:train?cache=maybe", "cache must be 1/0 or true/false"),
         ("bag:/tmp/x?depth=/d", "bag datasets need image=<topic>"),
@@ -37,6 +37,9 @@ def test_keyword_overrides_beat_query_values(tmp_path, monkeypatch):
         ("synthetic:indoor:test?hfov=wide", "hfov must be degrees like 60 or 40-110"),
         ("synthetic:indoor:test?hfov=110-40", "lo <= hi"),
         ("synthetic:indoor:test?hfov=190", "within 1..179"),
+        ("synthetic:indoor:test?pitch=down", "pitch must be degrees like -10 or -45:15"),
+        ("synthetic:indoor:test?pitch=10:-10", "lo <= hi"),
+        ("synthetic:indoor:test?pitch=-95", "within -89..89"),
         ("tum:/tmp/x?split=val", "split must be one of train, test, all"),
         ("tum:/tmp/x?K=1,2,3", "K must be fx,fy,cx,cy"),
     ],

@@ -5,7 +5,9 @@ override query values. Kinds and keys:
 
 * ``synthetic:<indoor|outdoor>:<train|test>`` — ``n`` (frames, default 1000), ``size`` (square
   side in pixels, default 256), ``hfov`` (horizontal field of view in degrees: ``45`` or a
-  range ``40-110``; default 50-100), ``cache`` (1/0, default 1), ``workers`` (processes).
+  range ``40-110``; default 50-100), ``pitch`` (camera pitch in degrees, negative looks down:
+  ``-10`` or a range ``-45:15``; default indoor -30:15, outdoor -15:8), ``cache`` (1/0, default
+  1), ``workers`` (processes).
 * ``tum:<path>`` — a TUM RGB-D sequence folder: ``split`` (train = first 80 % by time, test =
   the last 20 %, all; default all), ``every`` (keep every k-th frame), ``K`` (fx,fy,cx,cy when
   the folder is not a freiburg1 sequence).
@@ -112,10 +114,28 @@ def _hfov(spec: str, value: Any) -> tuple[float, float]:
         ) from None
 
 
+def _pitch(spec: str, value: Any) -> tuple[float, float]:
+    """``-10`` → (-10, -10); ``-45:15`` → (-45, 15); checked: within -89..89 and lo ≤ hi. A colon
+    separates the bounds because either may be negative."""
+    text = str(value)
+    lo, sep, hi = text.partition(":")
+    try:
+        bounds = (float(lo), float(hi)) if sep else float(text)
+        lo_deg, hi_deg = (bounds, bounds) if not sep else bounds
+        if not (-89.0 <= lo_deg <= hi_deg <= 89.0):
+            raise ValueError("within -89..89 with lo <= hi")
+        return lo_deg, hi_deg
+    except ValueError as error:
+        raise DatasetSpecError(
+            f"dataset spec {spec!r}: pitch must be degrees like -10 or -45:15 "
+            f"({error if 'within' in str(error) else 'not a number'}), got {text!r}"
+        ) from None
+
+
 def _open_synthetic(spec: str, target: str, p: dict) -> DepthDataset:
     from depth_anything_ros.training.data.synthetic_dataset import SyntheticDataset
 
-    _check_keys(spec, p, ("n", "size", "hfov", "cache", "workers"))
+    _check_keys(spec, p, ("n", "size", "hfov", "pitch", "cache", "workers"))
     domain, _, split = target.partition(":")
     if not split:
         raise DatasetSpecError(f"dataset spec {spec!r}: expected synthetic:<domain>:<split>")
@@ -127,6 +147,7 @@ def _open_synthetic(spec: str, target: str, p: dict) -> DepthDataset:
         cache=_bool(spec, "cache", p.get("cache", True)),
         workers=_int(spec, "workers", p["workers"]) if "workers" in p else None,
         hfov=_hfov(spec, p["hfov"]) if "hfov" in p else None,
+        pitch=_pitch(spec, p["pitch"]) if "pitch" in p else None,
     )
 
 

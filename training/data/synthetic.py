@@ -22,6 +22,8 @@ SPLITS = ("train", "test")
 SPLIT_STRIDE = 1_000_000_000
 SPLIT_OFFSETS = {"train": 0, "test": SPLIT_STRIDE}
 HFOV_RANGE_DEG = (50.0, 100.0)
+# Camera pitch drawn per domain, degrees above the horizon (negative looks down).
+PITCH_RANGE_DEG = {"indoor": (-30.0, 15.0), "outdoor": (-15.0, 8.0)}
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,20 @@ def hfov_range(hfov: float | tuple[float, float] | None) -> tuple[float, float]:
     return lo, hi
 
 
+def pitch_range(domain: str, pitch: float | tuple[float, float] | None) -> tuple[float, float]:
+    """(lo, hi) degrees above the horizon (negative looks down) from one pitch, a range, or None
+    (the domain's default, ``PITCH_RANGE_DEG``)."""
+    if pitch is None:
+        return PITCH_RANGE_DEG[domain]
+    lo, hi = (pitch, pitch) if np.isscalar(pitch) else tuple(pitch)
+    lo, hi = float(lo), float(hi)
+    if not (-89.0 <= lo <= hi <= 89.0):
+        raise ValueError(
+            f"camera pitch must be within -89..89 degrees with lo <= hi, got {lo:g}:{hi:g}"
+        )
+    return lo, hi
+
+
 def frame_seed(split: str, index: int) -> int:
     """Scene seed of frame ``index`` of ``split``; train and test seeds never overlap."""
     if split not in SPLIT_OFFSETS:
@@ -65,41 +81,47 @@ def frame_seed(split: str, index: int) -> int:
 
 
 def sample_camera(
-    scene: Scene, rng: np.random.Generator, hfov: tuple[float, float] = HFOV_RANGE_DEG
+    scene: Scene, rng: np.random.Generator, hfov: tuple[float, float] = HFOV_RANGE_DEG,
+    pitch: tuple[float, float] | None = None,
 ) -> tuple[CameraPose, float]:
     """A random pose in the scene's free region and a horizontal field of view (degrees),
     uniform in ``hfov`` (lo, hi). The FOV is the last draw, so frames that differ only in
     ``hfov`` share scene and pose: a FOV sweep over the same views.
 
-    Random height within ``scene.camera_height`` and pitch (indoor −30…+15°, outdoor −15…+8°);
-    outdoor cameras mostly look along the road (±40°), sometimes anywhere.
+    Random height within ``scene.camera_height`` and pitch uniform in ``pitch`` (degrees, negative
+    looks down; default ``PITCH_RANGE_DEG``: indoor −30…+15°, outdoor −15…+8°); the pitch is one
+    draw whatever its range, so frames that differ only in ``pitch`` share scene and position.
+    Outdoor cameras mostly look along the road (±40°), sometimes anywhere.
     """
+    pitch_lo, pitch_hi = pitch_range(scene.domain, pitch)
     x0, x1, y0, y1 = scene.free_region
     if scene.domain == "outdoor":
         x0, x1 = -20.0, 20.0
         yaw = rng.uniform(-0.7, 0.7) + (np.pi if rng.random() < 0.5 else 0.0)
         if rng.random() < 0.25:
             yaw = rng.uniform(-np.pi, np.pi)
-        pitch = np.radians(rng.uniform(-15.0, 8.0))
     else:
         yaw = rng.uniform(-np.pi, np.pi)
-        pitch = np.radians(rng.uniform(-30.0, 15.0))
+    tilt = np.radians(rng.uniform(pitch_lo, pitch_hi))
     position = (rng.uniform(x0, x1), rng.uniform(y0, y1), rng.uniform(*scene.camera_height))
     roll = np.radians(rng.normal(0.0, 2.0))
-    return CameraPose.from_yaw_pitch(position, yaw, pitch, roll), float(rng.uniform(*hfov))
+    return CameraPose.from_yaw_pitch(position, yaw, tilt, roll), float(rng.uniform(*hfov))
 
 
 def render_frame(
     domain: str, split: str, index: int, width: int = 256, height: int = 256,
     hfov: float | tuple[float, float] | None = None,
+    pitch: float | tuple[float, float] | None = None,
 ) -> SyntheticFrame:
     """Frame ``index`` of ``synthetic:<domain>:<split>`` at ``width``×``height``; deterministic.
 
     ``hfov``: horizontal field of view in degrees, fixed or a (lo, hi) range (default 50–100).
+    ``pitch``: camera pitch in degrees, fixed or a (lo, hi) range (default per domain).
     """
     seed = frame_seed(split, index)
     scene = make_scene(domain, seed)
-    pose, hfov = sample_camera(scene, np.random.default_rng([seed, 7]), hfov_range(hfov))
+    pose, hfov = sample_camera(scene, np.random.default_rng([seed, 7]), hfov_range(hfov),
+                               pitch_range(domain, pitch))
     intrinsics = intrinsics_from_fov(width, height, hfov)
     rgb, depth = scene.render(pose, intrinsics, width, height)
     return SyntheticFrame(rgb, depth, intrinsics.astype(np.float32), pose, seed)
@@ -151,12 +173,12 @@ def camera_trajectory(
 
 def render_shard(
     domain: str, split: str, start: int, count: int, width: int, height: int,
-    hfov: tuple[float, float] | None = None,
+    hfov: tuple[float, float] | None = None, pitch: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """Frames ``start .. start+count-1`` as one structured array (the cache record layout)."""
     records = np.zeros(count, dtype=frame_dtype(width, height))
     for offset in range(count):
-        frame = render_frame(domain, split, start + offset, width, height, hfov)
+        frame = render_frame(domain, split, start + offset, width, height, hfov, pitch)
         records[offset] = (
             frame.rgb, frame.depth, frame.intrinsics, frame.seed, frame.camera_height
         )

@@ -15,7 +15,7 @@ from depth_anything_ros.training.data.cache import cache_root, frame_dtype, load
 from depth_anything_ros.training.data.domains import DOMAINS
 from depth_anything_ros.training.data.samples import DepthDataset, Sample, make_sample
 from depth_anything_ros.training.data.synthetic import (GENERATOR_VERSION, HFOV_RANGE_DEG,
-                                                        frame_seed, hfov_range, render_frame,
+                                                        frame_seed, hfov_range, pitch_range, render_frame,
                                                         render_shard)
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,8 @@ class SyntheticDataset(DepthDataset):
     ``cache_root()/synthetic/v<GENERATOR_VERSION>/<domain>-<split>-<W>x<H>/`` and read back by
     memory map; a second construction finds them and renders nothing. ``cache=False`` renders
     each frame on access (no disk use; ~0.1 s per 256-px frame). ``hfov`` (degrees, one value
-    or a (lo, hi) range; default 50–100) is part of the spec and of the cache folder's name.
+    or a (lo, hi) range; default 50–100) and ``pitch`` (degrees, negative looks down; default
+    per domain, ``PITCH_RANGE_DEG``) are part of the spec and of the cache folder's name.
     Samples carry ``camera_height``: the optical centre's height above the floor (metres).
     """
 
@@ -61,6 +62,7 @@ class SyntheticDataset(DepthDataset):
         workers: int | None = None,
         shard_frames: int = DEFAULT_SHARD_FRAMES,
         hfov: float | tuple[float, float] | None = None,
+        pitch: float | tuple[float, float] | None = None,
     ) -> None:
         if domain not in DOMAINS:
             raise ValueError(
@@ -86,6 +88,11 @@ class SyntheticDataset(DepthDataset):
         if self.hfov != HFOV_RANGE_DEG:
             self.spec += f"&hfov={fov_text}"
             folder += f"-hfov{fov_text}"
+        self.pitch = pitch_range(domain, pitch)
+        if self.pitch != pitch_range(domain, None):
+            lo, hi = self.pitch
+            self.spec += f"&pitch={lo:g}:{hi:g}"
+            folder += f"-pitch{lo:g}_{hi:g}"
         self.shard_frames = int(shard_frames)
         self.cache_dir = cache_root() / "synthetic" / f"v{GENERATOR_VERSION}" / folder
         self._shards: dict[int, np.ndarray] = {}
@@ -124,7 +131,8 @@ class SyntheticDataset(DepthDataset):
         )
         begin = time.perf_counter()
         jobs = [
-            (self.domain, self.split, *self._shard_span(j), self.size, self.size, self.hfov)
+            (self.domain, self.split, *self._shard_span(j), self.size, self.size, self.hfov,
+             self.pitch)
             for j in missing
         ]
         if workers <= 1 or len(missing) == 1:
@@ -152,7 +160,7 @@ class SyntheticDataset(DepthDataset):
         index = self._check_index(index)
         if not self.cached:
             frame = render_frame(
-                self.domain, self.split, index, self.size, self.size, self.hfov
+                self.domain, self.split, index, self.size, self.size, self.hfov, self.pitch
             )
             return frame.rgb, frame.depth, frame.intrinsics, frame.seed, frame.camera_height
         shard, offset = divmod(index, self.shard_frames)
