@@ -99,7 +99,7 @@ class BagJobOptions:
                            "within 0..10 s")
         if not self.scale_smoothing >= 0:
             raise BagError(f"--scale-smoothing {self.scale_smoothing}: must be >= 0 s")
-        if not (self.ground_max_correction == 0 or self.ground_max_correction >= 1):
+        if GroundConfig(max_correction=self.ground_max_correction).problem() is not None:
             raise BagError(f"--ground-max-correction {self.ground_max_correction}: use 0 (no "
                            "limit) or a factor >= 1")
         problem = self.scale_settings().problem()  # the corrector's own rules (finite, ...)

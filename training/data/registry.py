@@ -117,18 +117,16 @@ def _hfov(spec: str, value: Any) -> tuple[float, float]:
 def _pitch(spec: str, value: Any) -> tuple[float, float]:
     """``-10`` → (-10, -10); ``-45:15`` → (-45, 15); checked: within -89..89 and lo ≤ hi. A colon
     separates the bounds because either may be negative."""
+    from depth_anything_ros.training.data.synthetic import pitch_bounds
+
     text = str(value)
     lo, sep, hi = text.partition(":")
     try:
-        bounds = (float(lo), float(hi)) if sep else float(text)
-        lo_deg, hi_deg = (bounds, bounds) if not sep else bounds
-        if not (-89.0 <= lo_deg <= hi_deg <= 89.0):
-            raise ValueError("within -89..89 with lo <= hi")
-        return lo_deg, hi_deg
+        return pitch_bounds((float(lo), float(hi)) if sep else float(text))
     except ValueError as error:
         raise DatasetSpecError(
             f"dataset spec {spec!r}: pitch must be degrees like -10 or -45:15 "
-            f"({error if 'within' in str(error) else 'not a number'}), got {text!r}"
+            f"({error if 'camera pitch' in str(error) else 'not a number'}), got {text!r}"
         ) from None
 
 

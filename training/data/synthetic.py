@@ -60,8 +60,11 @@ def hfov_range(hfov: float | tuple[float, float] | None) -> tuple[float, float]:
 def pitch_range(domain: str, pitch: float | tuple[float, float] | None) -> tuple[float, float]:
     """(lo, hi) degrees above the horizon (negative looks down) from one pitch, a range, or None
     (the domain's default, ``PITCH_RANGE_DEG``)."""
-    if pitch is None:
-        return PITCH_RANGE_DEG[domain]
+    return PITCH_RANGE_DEG[domain] if pitch is None else pitch_bounds(pitch)
+
+
+def pitch_bounds(pitch: float | tuple[float, float]) -> tuple[float, float]:
+    """(lo, hi) degrees from one pitch or a range; checked: within -89..89 and lo ≤ hi."""
     lo, hi = (pitch, pitch) if np.isscalar(pitch) else tuple(pitch)
     lo, hi = float(lo), float(hi)
     if not (-89.0 <= lo <= hi <= 89.0):
@@ -82,7 +85,7 @@ def frame_seed(split: str, index: int) -> int:
 
 def sample_camera(
     scene: Scene, rng: np.random.Generator, hfov: tuple[float, float] = HFOV_RANGE_DEG,
-    pitch: tuple[float, float] | None = None,
+    pitch: float | tuple[float, float] | None = None,
 ) -> tuple[CameraPose, float]:
     """A random pose in the scene's free region and a horizontal field of view (degrees),
     uniform in ``hfov`` (lo, hi). The FOV is the last draw, so frames that differ only in
@@ -120,8 +123,7 @@ def render_frame(
     """
     seed = frame_seed(split, index)
     scene = make_scene(domain, seed)
-    pose, hfov = sample_camera(scene, np.random.default_rng([seed, 7]), hfov_range(hfov),
-                               pitch_range(domain, pitch))
+    pose, hfov = sample_camera(scene, np.random.default_rng([seed, 7]), hfov_range(hfov), pitch)
     intrinsics = intrinsics_from_fov(width, height, hfov)
     rgb, depth = scene.render(pose, intrinsics, width, height)
     return SyntheticFrame(rgb, depth, intrinsics.astype(np.float32), pose, seed)

@@ -15,8 +15,8 @@ from depth_anything_ros.training.data.cache import cache_root, frame_dtype, load
 from depth_anything_ros.training.data.domains import DOMAINS
 from depth_anything_ros.training.data.samples import DepthDataset, Sample, make_sample
 from depth_anything_ros.training.data.synthetic import (GENERATOR_VERSION, HFOV_RANGE_DEG,
-                                                        frame_seed, hfov_range, pitch_range, render_frame,
-                                                        render_shard)
+                                                        PITCH_RANGE_DEG, frame_seed, hfov_range,
+                                                        pitch_range, render_frame, render_shard)
 
 log = logging.getLogger(__name__)
 DEFAULT_SHARD_FRAMES = 64
@@ -89,7 +89,7 @@ class SyntheticDataset(DepthDataset):
             self.spec += f"&hfov={fov_text}"
             folder += f"-hfov{fov_text}"
         self.pitch = pitch_range(domain, pitch)
-        if self.pitch != pitch_range(domain, None):
+        if self.pitch != PITCH_RANGE_DEG[domain]:
             lo, hi = self.pitch
             self.spec += f"&pitch={lo:g}:{hi:g}"
             folder += f"-pitch{lo:g}_{hi:g}"
