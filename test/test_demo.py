@@ -64,7 +64,9 @@ def test_demo_runs_the_real_node_and_writes_a_sane_summary_and_preview(tmp_path,
     assert frames["points_stamps_matching_depth"] > 0
     assert frames["camera_info_stamps_matching_depth"] > 0
     assert frames["camera_info_intrinsics_ok"] == frames["camera_info_received"]
-    assert frames["dropped_by_node"] == frames["published"] - frames["depth_stamps_matched"]
+    assert frames["processed_by_node"] + frames["not_processed"] == frames["published"]
+    assert frames["depth_lost_after_node"] == (frames["processed_by_node"]
+                                               - frames["depth_stamps_matched"])
 
     assert summary["rates_hz"]["input"] == pytest.approx(5.0, rel=0.15)
     assert summary["rates_hz"]["output_depth"] > 0
@@ -223,6 +225,14 @@ def test_birds_eye_view_puts_a_point_where_its_x_and_z_say():
     view = birds_eye_view(point, np.array([[0, 0, 255]], np.uint8), 101, 101, z_max=10.0)
     # 10 px per metre, camera at the bottom centre (row 100, column 50)
     assert view[100 - 40, 50 + 10].tolist() == [0, 0, 255]
+
+
+def test_frame_accounting_blames_transport_not_the_node_for_a_depth_lost_beside_its_cloud():
+    from depth_anything_ros.demo.summary import frame_accounting
+
+    # frames 1-6 published; depth came back for 1-3, clouds for 1-4 (and 99, a warm-up frame)
+    counts = frame_accounting(range(1, 7), [1, 2, 3], [1, 2, 3, 4, 99])
+    assert counts == {"processed_by_node": 4, "not_processed": 2, "depth_lost_after_node": 1}
 
 
 def test_summary_rates_and_latency_percentiles():

@@ -89,6 +89,7 @@ class SyntheticCamera(Node):
         with self._lock:
             return {
                 "published": len(self.published),
+                "published_stamps": list(self.published),
                 "publish_times_s": list(self.publish_times_s),
                 "warmup_published": len(self._warmup_stamps),
                 "frames_available": len(self._frames),

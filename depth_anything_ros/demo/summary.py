@@ -4,8 +4,12 @@ Definitions (so the numbers can be trusted and compared):
 
 - *published*: frames of the measured run (warm-up frames are counted apart);
 - *depth_received*: depth images whose stamp equals a published frame's (the node keeps the
-  input header, so a stamp is the frame's identity); *dropped_by_node* is the difference — the
-  node deliberately skips frames that arrive while it is busy (newest wins);
+  input header, so a stamp is the frame's identity);
+- *processed_by_node*: published frames whose depth image **or** point cloud came back (the node
+  publishes both for each frame it processes); *not_processed* = published − processed: frames
+  the node skipped while busy (newest wins) or whose image never reached it (best-effort QoS);
+  *depth_lost_after_node* = processed − depth: depth images lost on the way to the recorder
+  (their cloud arrived), which is transport, not the node;
 - rates: events over the span between the first and the last event;
 - latency: receipt time minus header stamp (the camera's clock; one machine, one clock);
 - depth error: per frame over pixels with valid ground truth and a finite prediction, then
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +29,7 @@ import numpy as np
 from depth_anything_ros.atomic_file import write_text_atomic
 from depth_anything_ros.metrics import METRIC_NAMES, mean_metrics
 
-SUMMARY_VERSION = 1
+SUMMARY_VERSION = 2  # 2: dropped_by_node split into not_processed / depth_lost_after_node
 
 
 def latency_stats(latencies_s: Sequence[float]) -> dict[str, float | None]:
@@ -47,6 +51,18 @@ def rate_hz(times_s: Sequence[float]) -> float | None:
         return None
     span = float(max(times_s) - min(times_s))
     return round((len(times_s) - 1) / span, 3) if span > 0 else None
+
+
+def frame_accounting(published: Iterable[int], depth_stamps: Iterable[int],
+                     cloud_stamps: Iterable[int]) -> dict[str, int]:
+    """Where the published frames went, told apart by what came back: a frame whose depth or
+    cloud arrived was processed by the node, so a missing depth image next to its cloud was lost
+    in transport, not skipped by the node."""
+    published = set(published)
+    depth = published & set(depth_stamps)
+    processed = depth | (published & set(cloud_stamps))
+    return {"processed_by_node": len(processed), "not_processed": len(published - processed),
+            "depth_lost_after_node": len(processed - depth)}
 
 
 def model_info(weights: Path) -> dict[str, Any]:
@@ -97,7 +113,7 @@ def build_summary(run, model: dict[str, Any]) -> dict[str, Any]:
             "published": cam["published"],
             "depth_received": len(records),
             "depth_stamps_matched": len(depth_stamps),
-            "dropped_by_node": cam["published"] - len(depth_stamps),
+            **frame_accounting(cam["published_stamps"], depth_stamps, rec["points_receipts"]),
             "camera_info_received": len(rec["info_receipts"]),
             "camera_info_stamps_matching_depth": len(depth_stamps & set(rec["info_receipts"])),
             "camera_info_intrinsics_ok": rec["info_intrinsics_ok"],
@@ -146,7 +162,8 @@ def summary_text(summary: dict[str, Any], out_dir: Path) -> str:
         f"{summary['camera']['height']} at {num(rates['input'], '.1f')} Hz "
         f"({summary['camera']['scene']})",
         f"depth_node: {frames['depth_received']} depth images at {num(rates['output_depth'], '.2f')} Hz, "
-        f"{frames['points_received']} clouds, {frames['dropped_by_node']} frames skipped while busy",
+        f"{frames['points_received']} clouds; {frames['not_processed']} frames not processed (skipped "
+        f"while busy or not received), {frames['depth_lost_after_node']} depth images lost after the node",
         f"latency stamp->depth: p50 {num(lat['p50_ms'], '.0f')} ms, p95 {num(lat['p95_ms'], '.0f')} ms",
         f"error vs ground truth ({err['n_images']} frames): abs_rel {num(err['abs_rel'], '.3f')}, "
         f"rmse {num(err['rmse'], '.3f')} m, delta1 {num(err['delta1'], '.3f')}",
