@@ -73,10 +73,35 @@ def _run_options(config, args):
                       workers=config.data.workers, resume=not args.no_resume)
 
 
+def _input_errors() -> tuple[type[Exception], ...]:
+    """Errors that mean the user's input is wrong (a config key, a dataset spec or folder,
+    weights): one line and exit status 2, as `bag` and `predict` do; anything else is a bug and
+    keeps its traceback."""
+    from depth_anything_ros.model.state_dicts import CheckpointError
+    from depth_anything_ros.training.config import ConfigError
+    from depth_anything_ros.training.data.bags import BagDatasetError
+    from depth_anything_ros.training.data.folders import FolderDatasetError
+    from depth_anything_ros.training.data.registry import DatasetSpecError
+    from depth_anything_ros.training.data.tum import TumDatasetError
+
+    return (ConfigError, DatasetSpecError, BagDatasetError, FolderDatasetError, TumDatasetError,
+            CheckpointError, FileNotFoundError)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        return _run_stage(parser, args)
+    except Exception as exc:
+        if not isinstance(exc, _input_errors()):
+            raise
+        print(f"depth-anything-ros train {args.stage}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run_stage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
     if args.stage == "evaluate":
         from depth_anything_ros.training.stages.evaluate import evaluate_weights, format_table

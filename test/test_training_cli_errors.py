@@ -1,0 +1,46 @@
+"""`depth-anything-ros train`: a wrong config key, dataset spec or weights path is the user's
+input, so it gets one `error:` line naming it and exit status 2 (as `bag` and `predict` do), not
+a traceback; nothing is written."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from depth_anything_ros.cli import main as cli
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "training" / "configs" / "default_model.yaml"
+SHIPPED = REPO / "models" / "default.safetensors"
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["metric", "--config", str(CONFIG), "metric.no_such_key=1"], "no_such_key"),
+    (["metric", "--config", "missing.yaml"], "missing.yaml"),
+    (["evaluate", "--weights", str(SHIPPED), "--data", "synthetic:indor:test"], "'indor'"),
+    (["evaluate", "--weights", str(SHIPPED), "--data", "synthetic:indoor:tst?n=2"], "'tst'"),
+    (["evaluate", "--weights", "missing.safetensors", "--data", "synthetic:indoor:test"],
+     "missing.safetensors"),
+])
+def test_a_bad_input_is_one_line_naming_it_and_exit_status_2(argv, named, tmp_path, capsys,
+                                                             monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli(["train", *argv, *(["--out", str(tmp_path / "run")] if argv[0] == "metric"
+                                  else [])]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1 and f"train {argv[0]}: error:" in lines[0] and named in lines[0], err
+    assert "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch):
+    """Only input errors are shortened: an unexpected exception still propagates."""
+    import depth_anything_ros.training.stages.evaluate as evaluate
+
+    def broken(*_args, **_kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(evaluate, "evaluate_weights", broken)
+    with pytest.raises(ZeroDivisionError):
+        cli(["train", "evaluate", "--weights", str(SHIPPED), "--data", "synthetic:indoor:test"])
