@@ -237,6 +237,16 @@ MUTATIONS: tuple[Mutation, ...] = (
              "        up = np.array([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)])",
              "        up = np.array([2 * (x * z + y * w), 2 * (y * z - x * w), 1 - 2 * (x * x + y * y)])",
              ("test/test_training_data_tum.py",), "mocap"),
+    Mutation("demo blames the node for a depth image lost beside its cloud",
+             "depth_anything_ros/demo/summary.py",
+             "    processed = depth | (published & set(cloud_stamps))",
+             "    processed = depth",
+             ("test/test_demo.py",), "accounting"),
+    Mutation("train CLI shortens every exception, bugs included",
+             "training/__main__.py",
+             "        if not isinstance(exc, _input_errors()):",
+             "        if False:",
+             ("test/test_training_cli_errors.py",)),
 )
 
 
