@@ -30,7 +30,8 @@ paste -d' ' <(grep -v '^#' "$TUM/rgb.txt") <(grep -v '^#' "$TUM/depth.txt") | ta
   --fx 517.3 --out "$work/predict"
 # 2. docs/training.md: the shipped model evaluated on the whole tail through the tum: spec, which
 #    carries each frame's intrinsics (so the focal correction applies, as deployed).
-(cd "$work" && DAR_TUM_DIR=$(realpath "$TUM") "$DAR" train evaluate --weights "$WEIGHTS" \
+tum_dir=$(realpath "$TUM")  # before the cd below: $TUM may be relative to the repository
+(cd "$work" && DAR_TUM_DIR="$tum_dir" "$DAR" train evaluate --weights "$WEIGHTS" \
   --data "tum:default?split=test" --figure evaluation.png)
 
 # 3. docs/training.md: the metric stage's sample grid (its first training batch, as the loop draws

@@ -124,6 +124,11 @@ def run(args: argparse.Namespace) -> int:
     )
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="demo: %(message)s", stream=sys.stderr)
+    if args.scene == "outdoor" and args.weights is None:
+        log.warning("the shipped model knows indoor rooms only (its metric head stops at 20 m): "
+                    "on the outdoor scene its depth is not meaningful, only the plumbing is; "
+                    "pass --weights of an outdoor metric model (e.g. "
+                    "depth_anything_v2_metric_vkitti_vits.pth) to judge accuracy")
     args.out.mkdir(parents=True, exist_ok=True)
 
     # Ctrl-C: finish the current phase, stop the node with SIGINT, write what was collected.

@@ -19,9 +19,11 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-# Domains the demo picks from when ROS_DOMAIN_ID is not set: away from 0 (everyone's default)
-# and from the low ids tests and scripts use; all are valid for Fast DDS on localhost.
-DEMO_DOMAIN_RANGE = (120, 200)
+# Domains the demo picks from when ROS_DOMAIN_ID is not set: away from 0 (everyone's default),
+# and no higher than 101: DDS derives its UDP ports from the id (7400 + 250·id + …), and above
+# 101 they reach Linux's ephemeral port range (32768+), where another socket may hold them (the
+# ROS 2 docs, "The ROS_DOMAIN_ID").
+DEMO_DOMAIN_RANGE = (1, 101)
 _PR_SET_PDEATHSIG = 1
 
 
