@@ -97,12 +97,16 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if not isinstance(exc, _input_errors()):
             raise
-        print(f"depth-anything-ros train {args.stage}: error: {exc}", file=sys.stderr)
-        return 2
+        return _report(args.stage, exc)
+
+
+def _report(stage: str, error: Exception) -> int:
+    """One line naming the stage and the problem, and exit status 2 (as `bag` and `predict`)."""
+    print(f"depth-anything-ros train {stage}: error: {error}", file=sys.stderr)
+    return 2
 
 
 def _run_stage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-
     if args.stage == "evaluate":
         from depth_anything_ros.training.stages.evaluate import evaluate_weights, format_table
 
@@ -130,8 +134,7 @@ def _run_stage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
         try:
             print(average_models(args.weights, args.out, shares=args.shares, dtype=args.dtype))
         except (ValueError, OSError, RuntimeError) as exc:
-            print(f"depth-anything-ros train average: error: {exc}", file=sys.stderr)
-            return 2
+            return _report("average", exc)
         return 0
     if args.stage == "export":
         from depth_anything_ros.training.stages.export import export_model

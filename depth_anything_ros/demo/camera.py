@@ -88,7 +88,6 @@ class SyntheticCamera(Node):
         """Counts and times of what was published (safe while the timer still runs)."""
         with self._lock:
             return {
-                "published": len(self.published),
                 "published_stamps": list(self.published),
                 "publish_times_s": list(self.publish_times_s),
                 "warmup_published": len(self._warmup_stamps),

@@ -110,7 +110,7 @@ def build_summary(run, model: dict[str, Any]) -> dict[str, Any]:
             "duration_s_requested": opts.duration_s,
         },
         "frames": {
-            "published": cam["published"],
+            "published": len(cam["published_stamps"]),
             "depth_received": len(records),
             "depth_stamps_matched": len(depth_stamps),
             **frame_accounting(cam["published_stamps"], depth_stamps, rec["points_receipts"]),

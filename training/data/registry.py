@@ -137,14 +137,20 @@ def _open_synthetic(spec: str, target: str, p: dict) -> DepthDataset:
     domain, _, split = target.partition(":")
     if not split:
         raise DatasetSpecError(f"dataset spec {spec!r}: expected synthetic:<domain>:<split>")
-    options = dict(cache=_bool(spec, "cache", p.get("cache", True)),
-                   workers=_int(spec, "workers", p["workers"]) if "workers" in p else None,
-                   hfov=_hfov(spec, p["hfov"]) if "hfov" in p else None,
-                   pitch=_pitch(spec, p["pitch"]) if "pitch" in p else None)
-    count, size = _int(spec, "n", p.get("n", 1000)), _int(spec, "size", p.get("size", 256))
-    try:  # the dataset checks domain, split, n and size itself
-        return SyntheticDataset(domain, split, count, size, **options)
-    except ValueError as exc:
+    try:
+        return SyntheticDataset(
+            domain,
+            split,
+            _int(spec, "n", p.get("n", 1000)),
+            _int(spec, "size", p.get("size", 256)),
+            cache=_bool(spec, "cache", p.get("cache", True)),
+            workers=_int(spec, "workers", p["workers"]) if "workers" in p else None,
+            hfov=_hfov(spec, p["hfov"]) if "hfov" in p else None,
+            pitch=_pitch(spec, p["pitch"]) if "pitch" in p else None,
+        )
+    except DatasetSpecError:
+        raise
+    except ValueError as exc:  # the dataset's own checks: domain, split, n, size
         raise DatasetSpecError(f"dataset spec {spec!r}: {exc}") from None
 
 

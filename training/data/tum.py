@@ -57,6 +57,11 @@ def default_tum_dir() -> Path:
     return Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "tum_fr1_rpy"
 
 
+def tum_folder(folder: str | Path) -> Path:
+    """A sequence folder as specs name it: "default" means `default_tum_dir()`."""
+    return default_tum_dir() if str(folder) == "default" else Path(folder)
+
+
 def read_file_list(path: Path) -> list[tuple[float, str]]:
     """``timestamp filename`` lines of a TUM list (comments skipped), sorted by time."""
     if not path.is_file():
@@ -128,7 +133,7 @@ class TumDataset(DepthDataset):
         every: int = 1,
         intrinsics: tuple[float, float, float, float] | None = None,
     ) -> None:
-        self.folder = default_tum_dir() if str(folder) == "default" else Path(folder)
+        self.folder = tum_folder(folder)
         if not self.folder.is_dir():
             raise TumDatasetError(
                 f"{self.folder}: no such TUM sequence folder"
@@ -190,7 +195,7 @@ class TumFloor:
     """
 
     def __init__(self, folder: str | Path) -> None:
-        path = (default_tum_dir() if str(folder) == "default" else Path(folder)) / "groundtruth.txt"
+        path = tum_folder(folder) / "groundtruth.txt"
         try:
             rows = np.loadtxt(path, comments="#", ndmin=2)
         except (OSError, ValueError) as error:
