@@ -43,3 +43,22 @@ def test_model_loading_logs_reach_rosout_and_stop_with_the_node(ros_context, tin
         probe.destroy_node()
     assert not any(isinstance(h, RosLogHandler)
                    for h in logging.getLogger("depth_anything_ros").handlers)
+
+
+def test_one_helper_logs_warnings_and_errors_alike_through_a_real_rclpy_logger():
+    # rclpy raises "Logger severity cannot be changed between calls" when one source line logs
+    # at two severities; in the depth worker that killed the thread on its second kind of problem
+    from rclpy.logging import get_logger
+
+    from depth_anything_ros.ros.throttled_log import ThrottledLog
+
+    throttled = ThrottledLog(get_logger("severity_probe"), lambda: 60.0)
+    assert throttled("warn", "scale", "a warning") and throttled("error", "info", "an error")
+    assert throttled("info", "note", "a note") and not throttled("warn", "scale", "again")
+    handler = RosLogHandler(get_logger("severity_probe_bridge"))
+    errors = []
+    handler.handleError = errors.append  # what logging calls when emit raised
+    for level in (logging.INFO, logging.WARNING, logging.ERROR):
+        handler.emit(logging.LogRecord("depth_anything_ros.x", level, __file__, 1, "m", None,
+                                       None))
+    assert errors == []

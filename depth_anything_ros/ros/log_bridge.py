@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 
+from depth_anything_ros.ros.ros_logging import log_at
+
 PACKAGE_LOGGER = "depth_anything_ros"
 _METHODS = ((logging.CRITICAL, "fatal"), (logging.ERROR, "error"), (logging.WARNING, "warning"),
             (logging.INFO, "info"), (logging.DEBUG, "debug"))
@@ -27,7 +29,7 @@ class RosLogHandler(logging.Handler):
         except StopIteration:
             method = "debug"
         try:
-            getattr(self._ros_logger, method)(f"[{record.name}] {record.getMessage()}")
+            log_at(self._ros_logger, method, f"[{record.name}] {record.getMessage()}")
         except Exception:  # noqa: BLE001 — logging must never break the caller
             self.handleError(record)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+from depth_anything_ros.ros.ros_logging import log_at
+
 
 class ThrottledLog:
     """Log each distinct problem (key) at most once per period, so bad streams cannot flood."""
@@ -22,5 +24,5 @@ class ThrottledLog:
             if last is not None and now - last < self._period_s():
                 return False
             self._last[key] = now
-        getattr(self._logger, level)(text)
+        log_at(self._logger, level, text)  # one call site per severity (rclpy insists)
         return True
