@@ -68,13 +68,14 @@ def compressed_msg(rgb: np.ndarray, stamp_ns: int, fmt: str = "png"):
                                                 data=buf.reshape(-1))
 
 
-def camera_info_msg(stamp_ns: int, height: int = 48, width: int = 64, calibrated: bool = True):
+def camera_info_msg(stamp_ns: int, height: int = 48, width: int = 64, calibrated: bool = True,
+                    d: tuple[float, ...] = (0.0,) * 5):
     """The test camera's CameraInfo; uncalibrated cameras publish K and P all zeros."""
     gain = 1.0 if calibrated else 0.0
     roi = T["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
     return T["sensor_msgs/msg/CameraInfo"](
         header=_header(stamp_ns), height=height, width=width, distortion_model="plumb_bob",
-        d=np.zeros(5), k=gain * np.array([FX, 0, CX, 0, FY, CY, 0, 0, 1.0]), r=np.eye(3).reshape(-1),
+        d=np.array(d, dtype=np.float64), k=gain * np.array([FX, 0, CX, 0, FY, CY, 0, 0, 1.0]), r=np.eye(3).reshape(-1),
         p=gain * np.array([FX, 0, CX, 0, 0, FY, CY, 0, 0, 0, 1.0, 0]), binning_x=0, binning_y=0, roi=roi)
 
 
@@ -100,6 +101,7 @@ def write_camera_bag(
     notes: bool = True,
     version: int = 8,
     calibrated: bool = True,
+    info_d: tuple[float, ...] = (0.0,) * 5,  # the CameraInfo's D (plumb_bob)
 ) -> list[RecordedFrame]:
     """A camera bag: frames, their CameraInfo and (with `notes`) a std_msgs/String on /note
     between frames. Returns the recorded frames with their stamps and bag times."""
@@ -126,7 +128,7 @@ def write_camera_bag(
             writer.write(image_conn, bag_time, raw)
             if info_conn is not None:
                 writer.write(info_conn, bag_time + 1000, bytes(TYPESTORE.serialize_cdr(
-                    camera_info_msg(stamp, calibrated=calibrated), "sensor_msgs/msg/CameraInfo")))
+                    camera_info_msg(stamp, calibrated=calibrated, d=info_d), "sensor_msgs/msg/CameraInfo")))
             if note_conn is not None:
                 note = T["std_msgs/msg/String"](data=f"note {i}")
                 writer.write(note_conn, bag_time + PERIOD_NS // 2,

@@ -270,3 +270,19 @@ def save_plane_model(path, depth_m: float = 2.0, max_depth: float = 10.0):
         last.bias.fill_(float(np.log(p / (1 - p))))
     save_model(model, path)
     return path
+
+
+def save_canonical_plane_model(path, depth_m: float = 2.0, focal: float = 0.5):
+    """A vitpico metric model trained "in canonical-focal space" (f_c = ``focal``) whose output
+    is the constant ``depth_m`` canonical metres."""
+    from depth_anything_ros.geometry.focal import CANONICAL
+
+    model = DepthAnything(ModelConfig.preset("vitpico", variant="metric", max_depth=10.0,
+                                             input_size=42, canonical_focal=focal,
+                                             focal_origin=CANONICAL))
+    with torch.no_grad():
+        last = model.depth_head.scratch.output_conv2[2]
+        last.weight.zero_()
+        last.bias.fill_(float(np.log(depth_m / 10.0 / (1 - depth_m / 10.0))))
+    save_model(model, path)
+    return path

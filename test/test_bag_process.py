@@ -202,15 +202,17 @@ def test_an_uncalibrated_camera_gets_depth_only_unless_a_fallback_fov_is_given(t
     src, out = tmp_path / "in", tmp_path / "out"
     write_camera_bag(src, frames=2, calibrated=False)
     summary = process_bag(src, out, estimator, BagJobOptions(CAM))
-    assert (summary.frames_out, summary.frames_without_points) == (2, 2)
+    assert summary.frames_out == 2 and sum(summary.camera_problems.values()) == 2
     counts = topic_counts(out)
     assert counts["/cam/depth/image"] == 2
     assert counts.get("/cam/depth/camera_info", 0) == 0 and counts.get("/cam/depth/points", 0) == 0
-    assert any("no usable CameraInfo" in line for line in summary.lines())
+    # the summary names the field at fault
+    assert "2 frames without camera_info and points: K: fx is 0.0: focal length must be finite " \
+           "and > 0" in summary.lines()
     # ... and with --fallback-hfov-deg both, from the assumed pinhole
     summary = process_bag(src, tmp_path / "fov", estimator,
                           BagJobOptions(CAM, fallback_hfov_deg=90.0))
-    assert summary.frames_without_points == 0
+    assert not summary.camera_problems
     counts = topic_counts(tmp_path / "fov")
     assert counts["/cam/depth/camera_info"] == 2 and counts["/cam/depth/points"] == 2
 
@@ -273,9 +275,40 @@ def test_an_existing_output_is_refused_unless_overwrite(tmp_path, estimator):
     (out / "keep.txt").write_text("mine")
     with pytest.raises(BagError, match=r"out already exists \(pass --overwrite"):
         process_bag(src, out, estimator, BagJobOptions(CAM))
+    # --overwrite replaces only an earlier output: a folder of other things is never deleted
+    with pytest.raises(BagError, match=r"out exists and is not a bag folder \(no metadata.yaml\)"):
+        process_bag(src, out, estimator, BagJobOptions(CAM, overwrite=True))
     assert (out / "keep.txt").read_text() == "mine"
+    (out / "keep.txt").unlink()
+    out.rmdir()
+    process_bag(src, out, estimator, BagJobOptions(CAM, batch_size=1))
     process_bag(src, out, estimator, BagJobOptions(CAM, overwrite=True))
-    assert not (out / "keep.txt").exists() and len(read_bag(out)["/cam/depth/image"]) == 2
+    assert len(read_bag(out)["/cam/depth/image"]) == 2
+
+
+def test_overwrite_never_replaces_the_current_folder_or_a_foreign_export_folder(
+        tmp_path, estimator, monkeypatch):
+    src, out = tmp_path / "in", tmp_path / "out"
+    write_camera_bag(src, frames=1)
+    process_bag(src, out, estimator, BagJobOptions(CAM))
+    monkeypatch.chdir(out)  # `bag ../in . --overwrite` from inside an earlier output
+    with pytest.raises(BagError, match="is the current folder or holds it"):
+        process_bag(src, ".", estimator, BagJobOptions(CAM, overwrite=True))
+    assert (out / "metadata.yaml").is_file()
+    monkeypatch.chdir(tmp_path)
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "notes.txt").write_text("mine")
+    with pytest.raises(BagError, match="holds notes.txt besides an export's rgb, depth"):
+        process_bag(src, tmp_path / "out2", estimator,
+                    BagJobOptions(CAM, export_dir=str(export), overwrite=True))
+    assert (export / "notes.txt").read_text() == "mine" and not (tmp_path / "out2").exists()
+    # "--export-dir ." is the current folder: refused with a reason, nothing left behind
+    monkeypatch.chdir(export)
+    with pytest.raises(BagError, match="is the current folder or holds it"):
+        process_bag(src, tmp_path / "out3", estimator,
+                    BagJobOptions(CAM, export_dir=".", overwrite=True))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export", "in", "out"]
 
 
 def test_output_inside_the_input_is_refused(tmp_path, estimator):
@@ -385,10 +418,34 @@ def test_a_canonical_focal_model_is_corrected_with_each_frames_camera_info(tmp_p
         np.testing.assert_allclose(_depth(message.msg), expected, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(_depth(message.msg), _depth(raw.msg) * (FX / 48) / 0.5,
                                    rtol=1e-5)
-    # without CameraInfo the depth is written uncorrected (and the job says so in its log)
+    # without CameraInfo the depth is written uncorrected, and the summary counts those frames
     bare = tmp_path / "bare"
     write_camera_bag(bare, frames=2, info_topic=None)
-    process_bag(bare, tmp_path / "bare_out", estimator, BagJobOptions(CAM))
+    summary = process_bag(bare, tmp_path / "bare_out", estimator, BagJobOptions(CAM))
     first = read_bag(tmp_path / "bare_out")["/cam/depth/image"][0]
     np.testing.assert_allclose(_depth(first.msg), estimator.predict(recorded[0].rgb).values,
                                rtol=1e-5, atol=1e-5)
+    assert summary.frames_without_focal == 2
+    assert any(line.startswith("2 frames without a usable focal length") for line in summary.lines())
+    # a CameraInfo whose D is unusable (3 values for plumb_bob) still has a good K: the depth is
+    # corrected with its fx; only camera_info and points are left out, and the summary says why
+    bad_d = tmp_path / "bad_d"
+    write_camera_bag(bad_d, frames=2, info_d=(0.1, 0.01, 0.0))
+    summary = process_bag(bad_d, tmp_path / "bad_d_out", estimator, BagJobOptions(CAM))
+    written = read_bag(tmp_path / "bad_d_out")
+    np.testing.assert_allclose(_depth(written["/cam/depth/image"][0].msg),
+                               estimator.predict(recorded[0].rgb, fx=FX).values, rtol=1e-5, atol=1e-5)
+    assert "/cam/depth/points" not in written and "/cam/depth/camera_info" not in written
+    assert summary.frames_without_focal == 0
+    assert "2 frames without camera_info and points: D has 3 values, but distortion_model " \
+           "'plumb_bob' needs 4 or 5" in summary.lines()
+
+
+def test_an_mcap_cut_short_is_refused_with_the_way_to_repair_it(tmp_path, estimator):
+    src = tmp_path / "in"
+    write_camera_bag(src, frames=3, storage="mcap")
+    data = next(src.glob("*.mcap"))
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])  # a killed recorder
+    with pytest.raises(BagError, match=r"cannot open bag: .*mcap recover IN -o OUT"):
+        process_bag(data, tmp_path / "out", estimator, BagJobOptions(CAM))
+    assert not (tmp_path / "out").exists()

@@ -197,7 +197,11 @@ def test_predict_corrects_a_canonical_focal_model_by_fx_or_hfov(tmp_path, capsys
     rgb = write_image(tmp_path / "a.png", 30, 40, seed=3)
     base = ["predict", str(tmp_path / "a.png"), "--weights", str(weights), "--device", "cpu"]
     assert main(base + ["--out", str(tmp_path / "plain")]) == 0
+    # without a focal length the depth is the canonical camera's, and the command says so
+    assert "note: no --fx/--hfov: this model's depth is for its canonical camera" in \
+        capsys.readouterr().err
     assert main(base + ["--out", str(tmp_path / "fx"), "--fx", "45"]) == 0
+    assert "note:" not in capsys.readouterr().err
     assert main(base + ["--out", str(tmp_path / "hfov"), "--hfov", "90"]) == 0
     assert main(base + ["--out", str(tmp_path / "off"), "--fx", "45",
                         "--focal-correction", "off"]) == 0

@@ -13,9 +13,11 @@ from ros_helpers import (  # noqa: F401 — fixtures
     make_image,
     random_rgb,
     ros_context,
+    save_canonical_plane_model,
     save_plane_model,
     tiny_weights,
 )
+from depth_anything_ros.conversions import decode_depth
 
 from depth_anything_ros.ros.messages import cloud_from_msg
 
@@ -171,3 +173,33 @@ def test_bad_calibrations_give_one_throttled_line_and_the_node_keeps_serving(
     good = tum_info(roi=(0, 0, 320, 240)) if "roi" in text else tum_info()
     send(h, rgb, good, (7, 9))
     assert h.node.worker_alive
+
+
+def _depth(msg):
+    return decode_depth("32FC1", msg.height, msg.width, msg.step, msg.is_bigendian, msg.data)
+
+
+def test_a_canonical_model_without_a_focal_length_says_so_and_a_bad_d_keeps_the_focal(
+        harness_factory, tmp_path):
+    # a canonical-focal model (f_c 0.5) whose output is 2 canonical metres everywhere
+    weights = save_canonical_plane_model(tmp_path / "canonical.safetensors")
+    h = harness_factory({"diagnostics_period": 0.2}, weights=weights)
+    log = Rosout(h)
+    rgb = random_rgb(24, 32, seed=5)
+    depth, = send(h, rgb, None, (8, 0), keys=("depth",))  # before any camera_info
+    np.testing.assert_allclose(_depth(depth), 2.0, rtol=1e-5)  # still flows, uncorrected ...
+    status = diagnostics(h, len(h.received["diagnostics"]))
+    assert status.level == status.WARN and "not focal-corrected" in status.message
+    lines = log.matching("depth is not focal-corrected", Log.WARN)  # ... and both say so
+    assert len(lines) == 1 and "no camera_info for frame_id" in lines[0]
+    # D unusable (3 values for plumb_bob) but K good: no cloud, yet the focal is K's (fx 40 px
+    # on 32×24, f = 40 / 24)
+    bad = make_camera_info(32, 24, fx=40.0, fy=40.0)
+    bad.d = [0.1, 0.01, 0.0]
+    depth, = send(h, rgb, bad, (8, 1), keys=("depth",))
+    np.testing.assert_allclose(_depth(depth), 2.0 * (40 / 24) / 0.5, rtol=1e-5)
+    assert log.matching("D has 3 values", Log.ERROR)[0].endswith("the focal correction uses its K")
+    # a good camera_info: the warning goes from /diagnostics
+    send(h, rgb, make_camera_info(32, 24, fx=40.0, fy=40.0), (8, 2))
+    status = diagnostics(h, len(h.received["diagnostics"]))
+    assert "not focal-corrected" not in status.message

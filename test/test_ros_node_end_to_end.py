@@ -12,7 +12,8 @@ from depth_anything_ros.geometry.pointcloud import unpack_rgb
 from depth_anything_ros.inference.estimator import DepthEstimator
 from depth_anything_ros.ros.messages import cloud_from_msg
 from ros_helpers import (  # noqa: F401 — fixtures
-    harness_factory, make_camera_info, make_image, random_rgb, ros_context, tiny_weights)
+    harness_factory, make_camera_info, make_image, random_rgb, ros_context,
+    save_canonical_plane_model, tiny_weights)
 
 
 def test_outputs_keep_the_input_stamp_and_frame_id_and_depth_equals_the_estimator(
@@ -138,29 +139,10 @@ def test_colored_depth_is_bgr8_with_the_input_header(harness_factory):
     assert len(msg.data) == 32 * 24 * 3
 
 
-def _canonical_plane_model(path, depth_m=2.0, focal=0.5):
-    """A vitpico metric model trained "in canonical-focal space" (f_c = ``focal``) whose output
-    is the constant ``depth_m`` canonical metres."""
-    import torch
-
-    from depth_anything_ros.geometry.focal import CANONICAL
-    from depth_anything_ros.model import DepthAnything, ModelConfig, save_model
-
-    model = DepthAnything(ModelConfig.preset("vitpico", variant="metric", max_depth=10.0,
-                                             input_size=42, canonical_focal=focal,
-                                             focal_origin=CANONICAL))
-    with torch.no_grad():
-        last = model.depth_head.scratch.output_conv2[2]
-        last.weight.zero_()
-        last.bias.fill_(float(np.log(depth_m / 10.0 / (1 - depth_m / 10.0))))
-    save_model(model, path)
-    return path
-
-
 @pytest.mark.parametrize("policy, expected", [("auto", 2.0 * (40.0 / 24) / 0.5), ("off", 2.0)])
 def test_depth_is_focal_corrected_with_the_frames_camera_info(harness_factory, tmp_path,
                                                               policy, expected):
-    weights = _canonical_plane_model(tmp_path / "canonical.safetensors")
+    weights = save_canonical_plane_model(tmp_path / "canonical.safetensors")
     h = harness_factory({"focal_correction": policy}, weights=weights)
     h.wait_connected()
     # no camera_info yet: nothing to correct with, the canonical depth goes out as it is

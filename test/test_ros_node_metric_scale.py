@@ -208,9 +208,33 @@ def test_ground_plane_uses_the_camera_info_and_a_negative_height_falls_back(harn
     assert expected.code == "no_floor"
     h.image_pub.publish(make_image(rgb, stamp=(41, 0)))
     h.wait_stamp("depth", (41, 0))
-    assert log.wait(expected.reason)[-1].startswith("ground_plane: ground plane: ")
+    assert log.wait(expected.reason)[-1].startswith(expected.reason)  # said once, not twice
     # the limit on the floor's correction is a live parameter, checked like the height
     h.node.set_parameters([Parameter("ground_max_correction", value=0.5)])
     h.image_pub.publish(make_image(rgb, stamp=(42, 0)))
     np.testing.assert_allclose(depth_of(h.wait_stamp("depth", (42, 0))), raw, rtol=1e-6)
     log.wait("ground_max_correction 0.5: use 0 (no limit) or a factor ≥ 1")
+
+
+def test_a_sensor_that_does_not_stamp_gets_the_newest_anchors_and_a_moving_scale(
+        harness_factory, tiny_weights):
+    # Camera and sparse sensor both publish stamp 0: every buffered sparse message is equally
+    # near, and stamps never advance. The node must pair the newest one and time the filter by
+    # its clock; before, it kept the oldest message and a filter gain of 1 − exp(−0/τ) = 0.
+    h = harness_factory({"scale_source": "sparse_depth", "scale_smoothing": 0.3})
+    pub = with_sparse_publisher(h)
+    rgb = random_rgb(H, W, seed=7)
+    raw = DepthEstimator.from_weights(tiny_weights, device="cpu").predict(rgb).values
+    applied = []
+    for factor in (2.0, 2.0, 2.4, 2.4, 2.4, 2.4, 2.4):
+        pub.publish(sparse_msg(scan_line_depth(raw * factor), stamp=(0, 0)))
+        time.sleep(0.15)
+        count = len(h.received["depth"])
+        h.image_pub.publish(make_image(rgb, stamp=(0, 0)))
+        deadline = time.monotonic() + 10
+        while len(h.received["depth"]) == count:
+            assert time.monotonic() < deadline, "no depth for a stamp-0 frame"
+            time.sleep(0.01)
+        applied.append(float(np.median(depth_of(h.received["depth"][-1]) / raw)))
+    assert applied[0] == pytest.approx(2.0, rel=1e-3)
+    assert applied[-1] > 2.3, applied  # followed the new anchors (×2.4), smoothed

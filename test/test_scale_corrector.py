@@ -174,3 +174,21 @@ def test_the_scale_core_imports_neither_ros_nor_training_nor_torch():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_change_of_the_predictions_focal_factor_restarts_the_filter():
+    # The filter holds ×2 for predictions at half the truth. Then a camera_info arrives and the
+    # same frames come focal-corrected (×1.5): the old ×2 would put them 1.5× too far until the
+    # gate reset it five frames later; restarting applies this frame's own fit at once.
+    corrector = ScaleCorrector(ScaleSettings("sparse_depth"), relative=False)
+    for k in range(5):
+        out = corrector.correct((truth() / 2.0).astype(np.float32), 10.0 + 0.1 * k,
+                                sparse_depth=scan_line_depth(truth()), units=1.0)
+    assert out.scale == pytest.approx(2.0)
+    corrected = (truth() / 2.0 * 1.5).astype(np.float32)
+    out = corrector.correct(corrected, 10.5, sparse_depth=scan_line_depth(truth()), units=1.5)
+    assert out.filter_event == "first" and out.scale == pytest.approx(2.0 / 1.5)
+    np.testing.assert_allclose(out.depth, truth(), rtol=1e-5)
+    # the same units again: the filter goes on smoothing
+    out = corrector.correct(corrected, 10.6, sparse_depth=scan_line_depth(truth()), units=1.5)
+    assert out.filter_event == "accepted"

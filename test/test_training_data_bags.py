@@ -163,6 +163,9 @@ def test_camera_info_gives_rectified_intrinsics(recording):
     ds = open_dataset(f"bag:{path}?image=/cam/image_raw&camera_info=/cam/camera_info&every=2")
     assert len(ds) == 2
     np.testing.assert_allclose(ds[1]["intrinsics"], [10.0, 11.0, 3.0, 2.0])  # from P, not K
+    # without camera_info=, the image's sibling <ns>/camera_info is used, as the bag tool does
+    sibling = open_dataset(f"bag:{path}?image=/cam/image_raw&every=2")
+    np.testing.assert_allclose(sibling[1]["intrinsics"], [10.0, 11.0, 3.0, 2.0])
 
 
 def test_errors_name_the_bag_and_topic(recording, tmp_path):

@@ -106,15 +106,19 @@ class BagScale:
             if reader is not None:
                 reader.close()
 
-    def to_metres(self, prediction: np.ndarray, stamp: Stamp, camera: CameraModel | None
-                  ) -> tuple[np.ndarray | None, str | None]:
+    def to_metres(self, prediction: np.ndarray, stamp: Stamp, camera: CameraModel | None,
+                  units: float = 1.0, bag_time_ns: int = 0) -> tuple[np.ndarray | None, str | None]:
         """(depth in metres, None) or (None, why this frame has no metric depth); `camera` is
-        the frame's camera model by the node's rules (the ground plane needs it)."""
+        the frame's camera model by the node's rules (the ground plane needs it); `units` the
+        focal factor already in the prediction (`ScaleCorrector.correct`). A frame stamped zero
+        (a driver that does not stamp) is timed by its `bag_time_ns` for the filter."""
         sparse, missing = self._sparse_for(stamp) if self._sparse is not None else (None, None)
         intrinsics, rays = (camera_geometry(camera) if self._options.scale_source == "ground_plane"
                             else (None, None))
-        out = self._corrector.correct(prediction, stamp.ns * 1e-9, sparse_depth=sparse,
-                                      intrinsics=intrinsics, rays=rays, missing=missing)
+        out = self._corrector.correct(prediction, (stamp.ns or bag_time_ns) * 1e-9,
+                                      sparse_depth=sparse,
+                                      intrinsics=intrinsics, rays=rays, missing=missing,
+                                      units=units)
         summary = self._summary
         summary.scales.append(out.factor if out.depth is not None else math.nan)
         summary.scale_states[out.state] = summary.scale_states.get(out.state, 0) + 1
@@ -122,8 +126,9 @@ class BagScale:
             entry = self._reasons.setdefault(out.problem_key, [0, out.reason])
             if not entry[0]:
                 where = self._options.sparse_depth_topic or "ground plane"
-                log.warning("%s: %s (%s from frame %s on; later ones are counted in the "
-                            "summary)", where, out.reason, out.state, stamp.name)
+                text = out.reason if out.reason.startswith(where) else f"{where}: {out.reason}"
+                log.warning("%s (%s from frame %s on; later ones are counted in the summary)",
+                            text, out.state, stamp.name)
             entry[0] += 1
         if out.depth is None:
             return None, f"no metric depth: {out.reason}"

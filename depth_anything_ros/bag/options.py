@@ -124,7 +124,8 @@ class BagSummary:
     output: Path
     frames_in: int = 0
     frames_out: int = 0
-    frames_without_points: int = 0
+    camera_problems: Counter[str] = field(default_factory=Counter)  # why no camera_info/points → frames
+    frames_without_focal: int = 0  # a focal-correcting model got no focal length for them
     copied: int = 0
     seconds: float = 0.0
     skipped: list[SkippedFrame] = field(default_factory=list)
@@ -173,9 +174,12 @@ class BagSummary:
             f"{len(self.skipped)} skipped, {self.copied} messages copied, "
             f"{self.seconds:.1f} s, {self.frames_per_second:.2f} frames/s"
         ]
-        if self.frames_without_points:
-            out.append(f"{self.frames_without_points} frames had no usable CameraInfo: "
-                       "no points for them")
+        for reason, n in self.camera_problems.most_common(REASONS_SHOWN):
+            out.append(f"{n} frame{'s' if n != 1 else ''} without camera_info and points: "
+                       f"{reason}")
+        if self.frames_without_focal:
+            out.append(f"{self.frames_without_focal} frames without a usable focal length: their "
+                       "depth is not focal-corrected (no f/f_c), so it may be off in scale")
         if self.scale_source != "none":
             out.extend(self._scale_lines())
         return out + self.problem_lines()

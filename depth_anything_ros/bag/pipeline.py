@@ -28,8 +28,8 @@ from depth_anything_ros.bag.metric_scale import BagScale
 from depth_anything_ros.bag.options import DISTRO_BAG_VERSION, BagJobOptions, BagSummary, SkippedFrame
 from depth_anything_ros.bag.topics import CAMERA_INFO_TYPE, IMAGE_TYPE, POINTCLOUD_TYPE, TopicPlan
 from depth_anything_ros.bag.writer_thread import WriterThread
-from depth_anything_ros.geometry.camera import CameraInfoError
-from depth_anything_ros.geometry.camera_model import Calibration, CameraModel, CameraModelCache
+from depth_anything_ros.geometry.camera_model import (Calibration, CameraModel, CameraModelCache,
+                                                      FrameCamera)
 from depth_anything_ros.geometry.pointcloud import organized_cloud
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ class _Frame:
     rgb: np.ndarray | None = None
     error: str | None = None
     depth: np.ndarray | None = None
+    camera: FrameCamera | None = None  # from its CameraInfo, once per frame (`_frame_camera`)
 
 
 class _Copy(NamedTuple):
@@ -202,24 +203,26 @@ class BagPipeline:
     def _predict(self, batch: list[_Frame]) -> None:
         rgbs = np.stack([f.rgb for f in batch])
         fx = [self._frame_fx(f) for f in batch] if self.corrects_focal else None
-        depths = self.estimator.predict_batch(rgbs, fx=fx).values
-        for frame, depth in zip(batch, depths):
+        result = self.estimator.predict_batch(rgbs, fx=fx)
+        units = np.broadcast_to(np.asarray(result.focal_scale, dtype=np.float64), (len(batch),))
+        for frame, depth, unit in zip(batch, result.values, units):
             frame.depth = depth
             if self.scale is not None:  # here, in bag order: the filter's state needs it
                 frame.depth, frame.error = self.scale.to_metres(
-                    depth, frame.stamp, self._camera_model(frame, *depth.shape[::-1]))
+                    depth, frame.stamp, self._frame_camera(frame).model, float(unit),
+                    frame.bag_time)
 
     def _frame_fx(self, frame: _Frame) -> float | None:
-        """fx in pixels of the frame's image, from its camera model by the node's rules (None: no
-        usable CameraInfo; the depth then stays uncorrected for focal, and the job says so once)."""
-        assert frame.rgb is not None
-        height, width = frame.rgb.shape[:2]
-        camera = self._camera_model(frame, width, height)
-        if camera is None and not self._warned_focal:
+        """fx in pixels of the frame's image, by the node's rules (None: no usable focal
+        length; the depth then stays uncorrected for focal, and the job says so)."""
+        camera = self._frame_camera(frame)
+        if camera.fx is None and not self._warned_focal:
             self._warned_focal = True
-            log.warning("frame %d: no usable CameraInfo; depth without focal correction where "
-                        "CameraInfo is missing or unusable", frame.index)
-        return None if camera is None else camera.intrinsics.fx
+            why = camera.problem or "no CameraInfo for it"
+            log.warning("frame %d: no usable focal length (%s): its depth is not focal-corrected "
+                        "(the model's f/f_c factor), and so may be off in scale; the summary "
+                        "counts such frames", frame.index, why)
+        return camera.fx
 
     def _built(self, stream: Iterable[Any], pool: ThreadPoolExecutor) -> Iterator[Any]:
         """Frames with depth → futures of their serialized outputs, in order (the writer
@@ -234,29 +237,31 @@ class BagPipeline:
 
         return items()  # futures go to the writer thread, whose bounded queue limits them
 
-    def _camera(self, frame: _Frame, width: int, height: int) -> CameraModel | None:
+    def _camera(self, frame: _Frame) -> CameraModel | None:
         """The camera model for the frame's camera_info/points (None when not written)."""
-        return self._camera_model(frame, width, height) if self.write_info else None
+        return self._frame_camera(frame).model if self.write_info else None
 
-    def _camera_model(self, frame: _Frame, width: int, height: int) -> CameraModel | None:
-        """The frame's camera model by the node's rules (`CameraModelCache.for_frame`)."""
-        info = self.infos.lookup(frame.stamp.ns, frame.bag_time)
-        calibration = None if info is None else Calibration.from_message(info)
-        try:
-            return self.cameras.for_frame(calibration, width, height,
-                                          self.options.intrinsics_source,
-                                          self.options.fallback_hfov_deg)
-        except CameraInfoError as exc:  # e.g. K all zero: depth only for this frame
-            log.debug("frame %d: no camera_info/points: %s", frame.index, exc)
-            return None
+    def _frame_camera(self, frame: _Frame) -> FrameCamera:
+        """The frame's camera by the node's rules (`CameraModelCache.frame_camera`), computed
+        once: the model stage and the build stage both ask."""
+        if frame.camera is None:
+            assert frame.rgb is not None and frame.stamp is not None
+            height, width = frame.rgb.shape[:2]
+            info = self.infos.lookup(frame.stamp.ns, frame.bag_time)
+            calibration = None if info is None else Calibration.from_message(info)
+            frame.camera = self.cameras.frame_camera(calibration, width, height,
+                                                     self.options.intrinsics_source,
+                                                     self.options.fallback_hfov_deg)
+            if frame.camera.problem is not None:
+                log.debug("frame %d: no camera_info/points: %s", frame.index, frame.camera.problem)
+        return frame.camera
 
     def _build(self, frame: _Frame, export_name: str) -> tuple[_Frame, list[tuple[str, Any]]]:
         assert frame.depth is not None and frame.stamp is not None and frame.rgb is not None
         depth, stamp = frame.depth, frame.stamp
-        height, width = depth.shape
         factory = self.factory
         out = [("image", factory.serialize(factory.depth_image(stamp, depth, self.options.depth_encoding)))]
-        camera = self._camera(frame, width, height)
+        camera = self._camera(frame)
         if camera is not None:
             out.append(("info", factory.serialize(factory.camera_info(stamp, camera.info_fields()))))
             if self.write_points:
@@ -297,8 +302,11 @@ class BagPipeline:
         for key, data in outputs:
             writer.write(self.out_conns[key], frame.bag_time, data)
         summary.frames_out += 1
-        if self.write_points and len(outputs) < 3:
-            summary.frames_without_points += 1
+        camera = self._frame_camera(frame)
+        if self.write_info and camera.model is None:
+            summary.camera_problems[camera.problem or "no CameraInfo for it"] += 1
+        if self.corrects_focal and camera.fx is None:
+            summary.frames_without_focal += 1
         self.bar.update(1)
         if self.on_frame is not None:
             self.on_frame(summary.frames_out)

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from depth_anything_ros.bag.camera_info import read_camera_infos
 from depth_anything_ros.bag.errors import BagError, BagNoDepthError
-from depth_anything_ros.bag.export import FrameExporter
+from depth_anything_ros.bag.export import EXPORT_FOLDERS, FrameExporter
 from depth_anything_ros.bag.metric_scale import BagScale
 from depth_anything_ros.bag.options import BagJobOptions, BagSummary, SkippedFrame
 from depth_anything_ros.bag.pipeline import BagPipeline
@@ -35,11 +35,13 @@ def preflight(input_path: Path, output_path: Path, options: BagJobOptions) -> To
     options.validate()
     if not input_path.exists():
         raise BagError(f"input bag {input_path} does not exist")
-    check_output_path(output_path, overwrite=options.overwrite, what="output bag")
+    check_output_path(output_path, overwrite=options.overwrite, what="output bag",
+                      replaceable=not_a_bag)
     check_not_inside(output_path, input_path, what="output bag", protected_what="input bag")
     if options.export_dir is not None:
         export_dir = Path(options.export_dir)
-        check_output_path(export_dir, overwrite=options.overwrite, what="export folder")
+        check_output_path(export_dir, overwrite=options.overwrite, what="export folder",
+                          replaceable=not_an_export)
         check_not_inside(export_dir, input_path, what="export folder", protected_what="input bag")
         check_not_inside(export_dir, output_path, what="export folder", protected_what="output bag")
     with open_bag(input_path) as reader:
@@ -97,7 +99,8 @@ def process_bag(
             log.warning("no readable CameraInfo on %s: %s", plan.camera_info_topic,
                         "intrinsics assumed from --fallback-hfov-deg"
                         if options.fallback_hfov_deg > 0 else "writing depth images only")
-        with StagedOutput(output_path, overwrite=options.overwrite, what="output bag") as staged, \
+        with StagedOutput(output_path, overwrite=options.overwrite, what="output bag",
+                          replaceable=not_a_bag) as staged, \
                 _staged_export(options) as staged_export:
             exporter = None if staged_export is None else FrameExporter(staged_export.path)
             pipeline = BagPipeline(reader, plan, estimator, options, infos, summary, on_frame,
@@ -128,6 +131,25 @@ def _check_some_depth(input_path: Path, image_topic: str, summary: BagSummary) -
 def _staged_export(options: BagJobOptions) -> Any:
     if options.export_dir is None:
         return contextlib.nullcontext()
-    staged = StagedOutput(Path(options.export_dir), overwrite=options.overwrite, what="export folder")
+    staged = StagedOutput(Path(options.export_dir), overwrite=options.overwrite,
+                          what="export folder", replaceable=not_an_export)
     staged.path.mkdir()
     return staged
+
+
+def not_a_bag(path: Path) -> str | None:
+    """Why `path` is no bag folder that --overwrite may replace (None: it is one)."""
+    if path.is_dir() and (path / "metadata.yaml").is_file():
+        return None
+    return "is not a bag folder (no metadata.yaml)"
+
+
+def not_an_export(path: Path) -> str | None:
+    """Why `path` is no earlier --export-dir that --overwrite may replace (None: it is one)."""
+    if not path.is_dir():
+        return "is not a folder"
+    others = sorted(child.name for child in path.iterdir() if child.name not in EXPORT_FOLDERS)
+    if others:
+        return (f"holds {', '.join(others[:3])}{' ...' if len(others) > 3 else ''} besides an "
+                f"export's {', '.join(EXPORT_FOLDERS)}")
+    return None

@@ -52,7 +52,12 @@ def open_reader(path: Path) -> "AnyReader":  # noqa: F821 - rosbags is imported 
         reader = AnyReader([path], default_typestore=get_typestore(Stores.ROS2_HUMBLE))
         reader.open()
     except (AnyReaderError, FileNotFoundError, OSError) as exc:
-        raise BagError(f"{path}: cannot open bag: {exc}") from None
+        hint = ""
+        if "magic" in str(exc).lower() and _is_mcap(path):
+            # a recorder killed mid-write leaves an MCAP without its footer
+            hint = ("; an MCAP cut short (a recorder that was killed) can be repaired with the "
+                    "mcap CLI's `mcap recover IN -o OUT`")
+        raise BagError(f"{path}: cannot open bag: {exc}{hint}") from None
     return reader
 
 
@@ -69,3 +74,10 @@ def open_bag(path: Path) -> Iterator["AnyReader"]:  # noqa: F821
 def topic_types(reader: "AnyReader") -> dict[str, str]:  # noqa: F821
     """`{topic: msgtype}` of an open reader."""
     return {topic: info.msgtype or "?" for topic, info in reader.topics.items()}
+
+
+def _is_mcap(path: Path) -> bool:
+    try:
+        return bag_storage(path) == "mcap"
+    except BagError:
+        return False

@@ -191,6 +191,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: --fx/--hfov ignored: focal_correction {args.focal_correction!r} does not "
               "apply to this model (it declares no canonical focal, or is relative)",
               file=sys.stderr)
+    elif args.fx is None and args.hfov is None and estimator.corrects_focal:
+        print("note: no --fx/--hfov: this model's depth is for its canonical camera (normalised "
+              f"focal {estimator.config.canonical_focal:.3g}) and is not focal-corrected; give "
+              "the camera's focal length for metres on your camera", file=sys.stderr)
     metric = estimator.kind.name == "METRIC_DEPTH"
     progress = tqdm(args.images, unit="image", disable=len(args.images) < 2, file=sys.stderr)
     for index, image in enumerate(progress):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -251,6 +251,30 @@ def pinhole_from_hfov(width: int, height: int, hfov_deg: float, note: str = "") 
     return CameraModel(width, height, k, p, IDENTITY_R, "plumb_bob", (0.0,) * 5, "hfov", note)
 
 
+def focal_length(calibration: Calibration, image_width: int, image_height: int,
+                 source: str = "auto") -> float:
+    """fx in pixels of the image from K (from P with `source` "P"), whatever D says.
+
+    The focal correction needs only the focal length, so a camera_info whose distortion is
+    unusable (D of the wrong length, an unknown distortion_model) still gives it; the ROI,
+    binning and resize rules are `resolve_camera`'s. Raises CameraInfoError when K/P, the ROI
+    or the aspect ratio is unusable."""
+    pinhole = replace(calibration, d=())
+    return resolve_camera(pinhole, image_width, image_height,
+                          "P" if source == "P" else "K").intrinsics.fx
+
+
+@dataclass(frozen=True)
+class FrameCamera:
+    """What one frame's CameraInfo gives: the full model for depth/camera_info and points (None:
+    neither), the focal length for the focal correction (None: the depth stays uncorrected) and,
+    when the model is missing, why (None: no camera_info at all)."""
+
+    model: CameraModel | None
+    fx: float | None
+    problem: str | None = None
+
+
 class CameraModelCache:
     """Models (and so their rays) per (calibration, image size, source): a new CameraInfo
     value costs one `resolve_camera`, a repeated one a dictionary look-up. Thread-safe (the bag
@@ -295,3 +319,20 @@ class CameraModelCache:
                                      f"assumed: {reason}; pinhole from fallback_hfov_deg = "
                                      f"{fallback_hfov_deg:g}°")
         return self.get(calibration, image_width, image_height, source)
+
+    def frame_camera(self, calibration: Calibration | None, image_width: int, image_height: int,
+                     source: str = "auto", fallback_hfov_deg: float = 0.0) -> FrameCamera:
+        """`for_frame`, never raising: an unusable calibration gives no model, the reason, and
+        still K's focal length when K itself is usable (`focal_length`), so a bad D costs the
+        points but not the metric scale."""
+        try:
+            model = self.for_frame(calibration, image_width, image_height, source,
+                                   fallback_hfov_deg)
+        except CameraInfoError as exc:
+            assert calibration is not None  # no calibration never raises
+            try:
+                fx: float | None = focal_length(calibration, image_width, image_height, source)
+            except CameraInfoError:
+                fx = None
+            return FrameCamera(None, fx, str(exc))
+        return FrameCamera(model, None if model is None else model.intrinsics.fx)

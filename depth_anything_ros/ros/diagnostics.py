@@ -46,10 +46,12 @@ class NodeStats:
         with self._lock:
             self._input.tick()
 
-    def frame_out(self, latency_s: float, model_time_s: float) -> None:
+    def frame_out(self, latency_s: float | None, model_time_s: float) -> None:
+        """`latency_s`: stamp → publication, None when the frame's stamp says nothing (zero)."""
         with self._lock:
             self._output.tick()
-            self._latencies.append(latency_s)
+            if latency_s is not None:
+                self._latencies.append(latency_s)
             self._model_times.append(model_time_s)
             self.published += 1
 
@@ -79,10 +81,12 @@ class NodeStats:
 
 def diagnostic_status(name: str, hardware_id: str, summary: dict[str, float], dropped: int,
                       received: int, extra: dict[str, str], *, idle: bool = False,
-                      assumed_intrinsics: bool = False) -> DiagnosticStatus:
+                      assumed_intrinsics: bool = False,
+                      uncorrected_focal: bool = False) -> DiagnosticStatus:
     """One DiagnosticStatus: OK while frames flow or the lazy node is idle (`idle`: nobody
-    subscribes), WARN when images arrive but no depth leaves, or when the cloud's intrinsics
-    are assumed (`fallback_hfov_deg`) rather than calibrated."""
+    subscribes), WARN when images arrive but no depth leaves, when the cloud's intrinsics
+    are assumed (`fallback_hfov_deg`) rather than calibrated, or when a canonical-focal model's
+    depth lacks its focal correction (no usable focal length)."""
     values = dict(summary, frames_received=received, frames_dropped=dropped)
     if summary["input_rate_hz"] == 0.0:
         level, message = DiagnosticStatus.OK, "waiting for images"
@@ -94,6 +98,9 @@ def diagnostic_status(name: str, hardware_id: str, summary: dict[str, float], dr
         level, message = DiagnosticStatus.OK, "publishing depth"
     if assumed_intrinsics and level == DiagnosticStatus.OK:
         level, message = DiagnosticStatus.WARN, message + "; intrinsics assumed (no calibration)"
+    if uncorrected_focal:  # the last frame processed lacked it
+        level = DiagnosticStatus.WARN
+        message += "; depth not focal-corrected (no usable camera_info: scale may be off)"
     pairs = [KeyValue(key=k, value=(f"{v:.3f}" if isinstance(v, float) else str(v)))
              for k, v in values.items()]
     pairs += [KeyValue(key=k, value=v) for k, v in extra.items()]

@@ -55,7 +55,9 @@ class SparseDepthBuffer:
         with self._lock:
             if not self._messages:
                 return None, None
-            gap, msg = min(((abs(t - stamp_ns), m) for t, m in self._messages),
+            # the newest among equally near ones: a sensor that does not stamp (all zero)
+            # must not be paired with the oldest message kept
+            gap, msg = min(((abs(t - stamp_ns), m) for t, m in reversed(self._messages)),
                            key=lambda pair: pair[0])
         return (msg if gap <= tolerance_ns else None), gap
 
@@ -71,6 +73,7 @@ class MetricScale:
         self._relative = relative
         self._log = log  # ThrottledLog(level, key, text)
         self._node_name = node.get_fully_qualified_name()
+        self._clock = node.get_clock()
         self._corrector = ScaleCorrector(
             scale_settings(settings), relative=relative,
             fallback=(settings.relative_scale, settings.relative_shift))
@@ -89,17 +92,21 @@ class MetricScale:
         with self._lock:
             self._corrector.update_settings(scale_settings(settings))
 
-    def to_metres(self, values: np.ndarray, header, camera: CameraModel | None, s: NodeSettings
-                  ) -> np.ndarray | None:
-        """Depth in metres for this frame (None: a relative model had no scale at all)."""
+    def to_metres(self, values: np.ndarray, header, camera: CameraModel | None, s: NodeSettings,
+                  units: float = 1.0) -> np.ndarray | None:
+        """Depth in metres for this frame (None: a relative model had no scale at all).
+        `units`: the focal factor already in `values` (`ScaleCorrector.correct`). A frame
+        stamped zero (a driver that does not stamp) is timed by the node's clock for the
+        filter, so smoothing and `scale_max_age` still work."""
         sparse, missing = (self._sparse_for(header, s) if s.scale_source == "sparse_depth"
                            else (None, None))
         intrinsics, rays = camera_geometry(camera) if s.scale_source == "ground_plane" \
             else (None, None)
-        stamp_s = _ns(header.stamp) * 1e-9
+        stamp_ns = _ns(header.stamp) or self._clock.now().nanoseconds
         with self._lock:
-            out = self._corrector.correct(values, stamp_s, sparse_depth=sparse,
-                                          intrinsics=intrinsics, rays=rays, missing=missing)
+            out = self._corrector.correct(values, stamp_ns * 1e-9, sparse_depth=sparse,
+                                          intrinsics=intrinsics, rays=rays, missing=missing,
+                                          units=units)
             self._last = out
         if out.reason is not None:
             where = self.topic if s.scale_source == "sparse_depth" else "ground_plane"
@@ -107,7 +114,9 @@ class MetricScale:
                 where = "parameter 'camera_height'"
             action = (f"holding the last scale {out.factor:.3g}" if out.state == "held"
                       else FALLING_BACK.get(out.state, out.state))
-            self._log("warn", f"scale:{out.problem_key}", f"{where}: {out.reason}; {action}")
+            text = out.reason if out.reason.startswith("ground plane") else \
+                f"{where}: {out.reason}"
+            self._log("warn", f"scale:{out.problem_key}", f"{text}; {action}")
         return out.depth
 
     def _sparse_for(self, header, s: NodeSettings) -> tuple[np.ndarray | None, str | None]:

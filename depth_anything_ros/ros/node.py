@@ -98,6 +98,7 @@ class DepthNode(Node):
         self._throttled = ThrottledLog(self.get_logger(), lambda: self._settings.error_log_period)
         self.info_topic = self.resolve_topic_name("camera_info")
         self._cameras = FrameCameras(self.get_logger(), self._throttled, self.info_topic)
+        self.uncorrected_focal = False  # the last frame's depth lacked its focal correction
         compressed = s.image_transport == "compressed"
         self.image_topic = self.resolve_topic_name("image") + ("/compressed" if compressed else "")
         self.image_input = MatchedSubscription(
@@ -194,7 +195,8 @@ class DepthNode(Node):
              "image_topic": self.image_topic, "image_qos": self.image_input.describe(),
              "intrinsics": self._cameras.status},
             idle=self._settings.lazy and not self._wanted_outputs(self._settings),
-            assumed_intrinsics=self._cameras.assumed)
+            assumed_intrinsics=self._cameras.assumed,
+            uncorrected_focal=self.uncorrected_focal)
         msg = DiagnosticArray(status=[status] + self._scale.diagnostics())
         msg.header.stamp = self.get_clock().now().to_msg()
         self._pub_diag.publish(msg)
@@ -261,13 +263,15 @@ class DepthNode(Node):
             return
         header = frame.msg.header
         height, width = rgb.shape[:2]
-        camera = self._cameras.model_for(header, width, height, s)
+        frame_camera = self._cameras.model_for(header, width, height, s)
+        camera = frame_camera.model
         if camera is None and s.require_camera_info:
             return
         # the camera's fx in pixels of this image: the focal correction of canonical-focal models
-        fx = camera.intrinsics.fx if camera is not None else None
-        result = self._estimator.predict(np.ascontiguousarray(rgb), fx=fx)
-        depth = self._scale.to_metres(result.values, header, camera, s)
+        self._check_focal(frame_camera, header)
+        result = self._estimator.predict(np.ascontiguousarray(rgb), fx=frame_camera.fx)
+        depth = self._scale.to_metres(result.values, header, camera, s,
+                                      units=float(result.focal_scale))
         if depth is None:  # a relative model without any scale: never publish disparity
             self.stats.frame_rejected()
             return
@@ -278,6 +282,21 @@ class DepthNode(Node):
                 return
             except queue.Full:
                 continue
+
+    def _check_focal(self, camera, header) -> None:
+        """A model that needs the camera's focal length (canonical focal) gets none: its depth
+        is for its canonical camera, off by f/f_c on this one. It is still published (depth
+        flows without camera_info, as documented), but said in a throttled line and in
+        /diagnostics (WARN), so nobody mistakes it for calibrated metres."""
+        missing = camera.fx is None and self._estimator.corrects_focal
+        self.uncorrected_focal = missing
+        if missing:
+            why = camera.problem or self._cameras.status
+            self._throttled("warn", "no_focal",
+                            f"{self.image_topic}: depth is not focal-corrected ({why}): the model "
+                            "gives depth for its canonical camera, off in scale by f/f_c on this "
+                            f"one; publish a camera_info for frame_id '{header.frame_id}' or set "
+                            "fallback_hfov_deg")
 
     def _publish_loop(self) -> None:
         while not self._stop.is_set():
@@ -294,8 +313,11 @@ class DepthNode(Node):
                                 f"{self.image_topic}: publishing failed: "
                                 f"{type(exc).__name__}: {exc}")
                 continue
-            latency = (self.get_clock().now() - Time.from_msg(out.header.stamp)).nanoseconds
-            self.stats.frame_out(latency * 1e-9, out.model_time_s)
+            stamp = Time.from_msg(out.header.stamp)
+            # a driver that leaves the stamp at zero has no latency to measure
+            latency = ((self.get_clock().now() - stamp).nanoseconds * 1e-9
+                       if stamp.nanoseconds else None)
+            self.stats.frame_out(latency, out.model_time_s)
 
     def _publish(self, header, rgb: np.ndarray, depth: np.ndarray, camera: CameraModel | None,
                  s: NodeSettings, wanted: set) -> None:

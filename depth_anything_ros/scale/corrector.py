@@ -150,6 +150,7 @@ class ScaleCorrector:
         self.settings = settings
         self.filter = ScaleFilter(settings.filter_config())
         self._reference: float | None = None  # metric lines: see _filter_update
+        self._units: float | None = None  # the prediction's focal factor the state belongs to
 
     @property
     def gives_metres(self) -> bool:
@@ -167,11 +168,19 @@ class ScaleCorrector:
     def correct(self, prediction: np.ndarray, stamp_s: float, *,
                 sparse_depth: np.ndarray | Anchors | None = None,
                 intrinsics: Any = None, rays: np.ndarray | None = None,
-                missing: str | None = None) -> Correction:
+                missing: str | None = None, units: float = 1.0) -> Correction:
         """Metres for one frame. `sparse_depth` (H×W metres, NaN/≤0 none) for "sparse_depth";
         `intrinsics` (fx, fy, cx, cy attributes) or `rays` for "ground_plane"; `missing` says
-        why the caller has no sparse depth for this frame (e.g. none within the tolerance)."""
+        why the caller has no sparse depth for this frame (e.g. none within the tolerance).
+        `units`: the factor already in the prediction (the focal correction f/f_c,
+        `DepthResult.focal_scale`). The filter's scale belongs to one value of it: when it
+        changes (a camera_info arrived, or became unusable) the state is dropped, else the
+        old scale would be applied to predictions in other units until the gate resets it."""
         s = self.settings
+        if self._units is not None and not math.isclose(units, self._units, rel_tol=1e-6):
+            self.filter.clear()
+            self._reference = None
+        self._units = units
         if s.source == "none":
             return self._fallback(prediction, OFF, None, None, None)
         fit = self._fit(prediction, sparse_depth, intrinsics, rays, missing)

@@ -5,7 +5,8 @@
 * Labeled: image + depth topics, paired by header stamp: exact by default, or the nearest depth
   within ``tolerance`` seconds. Depth must be a raw ``Image`` in 32FC1 (m) or 16UC1 (mm).
 * Optional ``camera_info`` topic: intrinsics of the info with the image's stamp (else the latest
-  one before it), from P when set (rectified), otherwise K.
+  one before it), from P when set (rectified), otherwise K. Without one, the image topic's
+  sibling ``<ns>/camera_info`` is used when the bag has it (the bag tool's rule).
 
 Construction scans the bag once (deserialising headers) and keeps only (time, stamp) indices;
 ``dataset[i]`` seeks to that message, so a bag of any size costs little memory. The reader is
@@ -26,7 +27,8 @@ import numpy as np
 from depth_anything_ros.bag.errors import BagError
 from depth_anything_ros.bag.messages import decode_rgb, stamp_of
 from depth_anything_ros.bag.reader import open_reader, topic_types
-from depth_anything_ros.bag.topics import CAMERA_INFO_TYPE, IMAGE_TYPE, IMAGE_TYPES
+from depth_anything_ros.bag.topics import (CAMERA_INFO_TYPE, IMAGE_TYPE, IMAGE_TYPES,
+                                           default_camera_info_topic)
 from depth_anything_ros.conversions import decode_depth
 from depth_anything_ros.training.data.samples import DepthDataset, Sample, make_sample
 
@@ -84,6 +86,10 @@ class BagDataset(DepthDataset):
         else:
             depths = [None] * len(images)
         self._infos: list[tuple[int, np.ndarray]] = []
+        if camera_info_topic is None:  # as the bag tool: the image's sibling, when recorded
+            sibling = default_camera_info_topic(image_topic)
+            if topic_types(reader).get(sibling) == CAMERA_INFO_TYPE:
+                camera_info_topic = self.info_topic = sibling
         if camera_info_topic is not None:
             self._topic_type(reader, camera_info_topic, (CAMERA_INFO_TYPE,))
             self._infos = self._scan_infos(reader, camera_info_topic)

@@ -29,6 +29,7 @@ from depth_anything_ros.metrics import (
     valid_depth_mask,
 )
 from depth_anything_ros.scale import ScaleSettings, applied_factor, fit_anchors, scan_line_depth
+from depth_anything_ros.training.data.registry import DatasetSpecError
 from depth_anything_ros.training.stages.common import open_data
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def evaluate_estimator(
 
     return _evaluate(predict, data, variant=estimator.config.variant, num=num,
                      depth_range=depth_range, model_max_depth=estimator.config.max_depth,
-                     on_frame=on_frame)
+                     on_frame=on_frame, corrects_focal=estimator.corrects_focal)
 
 
 def evaluate_predictor(
@@ -104,9 +105,11 @@ def evaluate_predictor(
 def _evaluate(
     predict: Callable[[dict], tuple[np.ndarray, float]], data: str, *, variant: str,
     num: int | None, depth_range: tuple[float, float] | None, model_max_depth: float | None,
-    on_frame: Callable[..., None] | None,
+    on_frame: Callable[..., None] | None, corrects_focal: bool = False,
 ) -> dict:
-    """The loop behind both: ``predict(sample) -> (values as deployed, focal factor applied)``."""
+    """The loop behind both: ``predict(sample) -> (values as deployed, focal factor applied)``.
+    ``corrects_focal``: the predictor would apply f/f_c given intrinsics (so images without
+    them are worth a warning)."""
     dataset = open_data(data, num)
     if depth_range is None:
         depth_range = dataset_depth_range(dataset, model_max_depth)
@@ -119,7 +122,8 @@ def _evaluate(
     for i in range(len(dataset)):
         sample = dataset[i]
         if "depth" not in sample:
-            raise ValueError(f"{data}: item {i} has no depth; evaluation needs a labeled dataset")
+            raise DatasetSpecError(f"{data}: item {i} has no depth; evaluation needs a labeled "
+                                   "dataset (for a bag: &depth=<topic>)")
         gt = sample["depth"]
         mask = valid_depth_mask(gt, lo, hi)
         if mask.sum() < MIN_VALID_PIXELS:
@@ -157,9 +161,15 @@ def _evaluate(
         _report(on_frame, i, sample, values, mask, rows[deployed][-1], (lo, hi), metric)
     if skipped:
         log.info("%s: skipped %d images with < %d valid pixels", data, skipped, MIN_VALID_PIXELS)
+    if not rows["raw"]:
+        raise DatasetSpecError(f"{data}: none of its {len(dataset)} images has {MIN_VALID_PIXELS} "
+                               f"valid depth pixels within {lo:g}–{hi:g} m: nothing to score")
     if metric and rows["focal"] and len(rows["focal"]) != len(rows["raw"]):
         log.warning("%s: %d of %d images had no intrinsics; 'focal' covers only the others",
                     data, len(rows["raw"]) - len(rows["focal"]), len(rows["raw"]))
+    elif metric and corrects_focal and not rows["focal"]:
+        log.warning("%s: no image had intrinsics, so no 'focal' column: this model's depth is "
+                    "for its canonical camera (for a bag: &camera_info=<topic>)", data)
     columns: dict = {name: mean_metrics(rows[name]) if rows.get(name) else None for name in COLUMNS}
     for name in ("raw", "focal", "anchored"):
         if columns[name] is not None and (metric or name == "anchored"):
