@@ -21,6 +21,8 @@ SHIPPED = REPO / "models" / "default.safetensors"
     (["evaluate", "--weights", str(SHIPPED), "--data", "synthetic:indoor:tst?n=2"], "'tst'"),
     (["evaluate", "--weights", "missing.safetensors", "--data", "synthetic:indoor:test"],
      "missing.safetensors"),
+    (["evaluate", "--weights", str(SHIPPED), "--data", "synthetic:indoor:test?n=2&size=64",
+      "--min-depth", "100", "--max-depth", "200"], "valid depth pixels within 100–200 m"),
 ])
 def test_a_bad_input_is_one_line_naming_it_and_exit_status_2(argv, named, tmp_path, capsys,
                                                              monkeypatch):
@@ -32,6 +34,15 @@ def test_a_bad_input_is_one_line_naming_it_and_exit_status_2(argv, named, tmp_pa
     assert len(lines) == 1 and f"train {argv[0]}: error:" in lines[0] and named in lines[0], err
     assert "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_count_below_one_is_a_usage_error(capsys):
+    # --num 0 used to reach the evaluation and end in a TypeError on its empty table
+    with pytest.raises(SystemExit) as exit_info:
+        cli(["train", "evaluate", "--weights", str(SHIPPED), "--data", "synthetic:indoor:test",
+             "--num", "0"])
+    assert exit_info.value.code == 2
+    assert "argument --num: 0: must be ≥ 1" in capsys.readouterr().err
 
 
 def test_a_bug_keeps_its_traceback(monkeypatch):

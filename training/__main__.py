@@ -19,6 +19,17 @@ from pathlib import Path
 TRAIN_STAGES = ("teacher", "pseudo_label", "student", "metric", "pipeline")
 
 
+def _count(text: str) -> int:
+    """A whole number ≥ 1 (argparse type: anything else is a usage error, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: must be ≥ 1")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="depth-anything-ros train",
@@ -37,11 +48,13 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="score a checkpoint on a dataset")
     e.add_argument("--weights", required=True)
     e.add_argument("--data", required=True, help="dataset spec, e.g. synthetic:outdoor:test")
-    e.add_argument("--num", type=int, help="first N items (default: all)")
+    e.add_argument("--num", type=_count, help="first N items (default: all)")
     e.add_argument("--json", action="store_true", help="print JSON instead of a table")
     e.add_argument("--device", default="auto")
-    e.add_argument("--min-depth", type=float, help="scoring range (default: the dataset's)")
-    e.add_argument("--max-depth", type=float)
+    e.add_argument("--min-depth", type=float, help="scoring range in metres (default: the "
+                                                    "dataset's)")
+    e.add_argument("--max-depth", type=float, help="scoring range in metres (default: the "
+                                                    "dataset's, else the model's max_depth)")
     e.add_argument("--input-size", type=int, help="network input size (default: the model's)")
     e.add_argument("--figure", metavar="OUT.png",
                    help="also draw worst/median/best frames, the abs_rel histogram and (metric "

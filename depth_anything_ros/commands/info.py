@@ -44,6 +44,10 @@ def describe(args: argparse.Namespace) -> dict[str, Any]:
             provenance = read_provenance(path)
     except (ValueError, OSError, ImportError) as exc:  # CheckpointError is a ValueError
         raise UserError(one_line(exc)) from exc
+    try:
+        network = network_size(480, 640, config.input_size)
+    except ValueError as exc:  # e.g. --input-size 100: not a multiple of the patch size
+        raise UserError(f"--input-size: {one_line(exc)}") from exc
     with torch.device("meta"):  # shapes only: counts parameters without allocating them
         model = DepthAnything(config)
     encoder = sum(p.numel() for p in model.pretrained.parameters())
@@ -53,7 +57,7 @@ def describe(args: argparse.Namespace) -> dict[str, Any]:
         "config": config.to_dict(),
         "output": ("metric depth in metres" if config.variant == "metric"
                    else "relative disparity (no unit)"),
-        "network_input_for_640x480": list(reversed(network_size(480, 640, config.input_size))),
+        "network_input_for_640x480": list(reversed(network)),
         "parameters": {"total": encoder + head, "encoder": encoder, "head": head},
         "provenance": provenance,
         **({} if export is None else {"export": {

@@ -141,7 +141,7 @@ class DepthEstimator:
         size = config.input_size if input_size is None else int(input_size)
         if size <= 0 or size % PATCH_SIZE:
             raise ValueError(
-                f"input_size must be a positive multiple of {PATCH_SIZE}, got {input_size}"
+                f"input_size must be a positive multiple of {PATCH_SIZE}, got {size}"
             )
         if warmup < 0:
             raise ValueError(f"warmup must be >= 0 runs, got {warmup}")
