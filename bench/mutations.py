@@ -6,7 +6,7 @@ when code moves, update the snippet). A snippet that is not found exactly once i
 that names the mutation, the file and the snippet, so the table cannot rot silently; CI runs
 ``--check`` (test/test_bench_mutations.py), which only looks the snippets up.
 
-    python bench/mutations.py                  # all 37: ~6 min on 2 quiet cores (37/37 caught)
+    python bench/mutations.py                  # all 46: ~6 min on 2 quiet cores (46/46 caught)
     python bench/mutations.py --only label     # mutations whose name contains "label"
     python bench/mutations.py --check          # snippets only, no tests (seconds)
     python bench/mutations.py --list
@@ -139,8 +139,8 @@ MUTATIONS: tuple[Mutation, ...] = (
              ("test/test_ros_node_end_to_end.py",), "stamp"),
     Mutation("node: bgr/rgb swap before the model",
              "depth_anything_ros/ros/node.py",
-             "result = self._estimator.predict(np.ascontiguousarray(rgb), fx=fx)",
-             "result = self._estimator.predict(np.ascontiguousarray(rgb[..., ::-1]), fx=fx)",
+             "result = self._estimator.predict(np.ascontiguousarray(rgb), fx=frame_camera.fx)",
+             "result = self._estimator.predict(np.ascontiguousarray(rgb[..., ::-1]), fx=frame_camera.fx)",
              ("test/test_ros_node_end_to_end.py", "test/test_demo.py"), "estimator or shipped"),
     Mutation("node: bgr8 input not converted to RGB",
              "depth_anything_ros/conversions/image_codec.py",
@@ -247,6 +247,42 @@ MUTATIONS: tuple[Mutation, ...] = (
              "        if not isinstance(exc, _input_errors()):",
              "        if False:",
              ("test/test_training_cli_errors.py",)),
+    # --- real cameras and drivers: focal length, stamps, logging ----------------------------
+    Mutation("a camera_info with an unusable D loses the focal correction too",
+             "depth_anything_ros/geometry/camera_model.py",
+             "fx: float | None = focal_length(calibration, image_width, image_height, source)",
+             "fx: float | None = None",
+             ("test/test_ros_node_cameras.py", "test/test_bag_process.py"), "canonical"),
+    Mutation("the scale filter keeps its state when the focal factor changes",
+             "depth_anything_ros/scale/corrector.py",
+             "        if self._units is not None and not math.isclose(units, self._units, rel_tol=1e-6):",
+             "        if False:",
+             ("test/test_scale_corrector.py",), "focal_factor"),
+    Mutation("throttled warnings and errors logged from one rclpy call site",
+             "depth_anything_ros/ros/throttled_log.py",
+             "        log_at(self._logger, level, text)",
+             "        getattr(self._logger, level)(text)",
+             ("test/test_ros_log_bridge.py",), "warnings_and_errors"),
+    Mutation("sparse depth of equal stamps paired with the oldest message",
+             "depth_anything_ros/ros/metric_scale.py",
+             "for t, m in reversed(self._messages)),",
+             "for t, m in self._messages),",
+             ("test/test_ros_node_metric_scale.py",), "does_not_stamp"),
+    Mutation("frames stamped zero time the scale filter by their stamp",
+             "depth_anything_ros/ros/metric_scale.py",
+             "        stamp_ns = _ns(header.stamp) or self._clock.now().nanoseconds",
+             "        stamp_ns = _ns(header.stamp)",
+             ("test/test_ros_node_metric_scale.py",), "does_not_stamp"),
+    Mutation("bag --overwrite replaces any folder",
+             "depth_anything_ros/bag/staging.py",
+             "        problem = None if replaceable is None else replaceable(final)",
+             "        problem = None",
+             ("test/test_bag_process.py",), "overwrite"),
+    Mutation("a frame stamped zero counted in the latency statistics",
+             "depth_anything_ros/ros/diagnostics.py",
+             "            if latency_s is not None:\n                self._latencies.append(latency_s)",
+             "            self._latencies.append(latency_s if latency_s is not None else 1.8e9)",
+             ("test/test_ros_diagnostics.py",)),
 )
 
 
