@@ -49,6 +49,8 @@ ARGUMENTS = (
     ("params_file", None, "Node parameters YAML (default: config/depth.yaml in the package share)."),
     ("image", "image", "Input sensor_msgs/Image topic (its `/compressed` sibling is remapped too)."),
     ("camera_info", "camera_info", "Input sensor_msgs/CameraInfo topic."),
+    ("sparse_depth", "sparse_depth", "Metric anchors (sensor_msgs/Image, 32FC1 m or 16UC1 mm, "
+                                     "registered to the camera) for scale_source: sparse_depth."),
     ("namespace", "", "Namespace of the node; outputs are <namespace>/depth/*."),
     ("device", "", "Inference device: auto, cpu, cuda, cuda:N; empty = the YAML's value."),
     ("use_rviz", "false", "Start rviz2 with the shipped config showing depth and the cloud "
@@ -203,6 +205,7 @@ def _launch_setup(context, *args, **kwargs):
             ("image", image),
             ("image/compressed", image.rstrip("/") + "/compressed"),
             ("camera_info", arg["camera_info"]),
+            ("sparse_depth", arg["sparse_depth"]),
         ],
     )
     actions = [depth_node]

@@ -24,6 +24,7 @@ EXPECTED_ARGUMENTS = {
     "params_file": None,  # a substitution: <share>/config/depth.yaml
     "image": "image",
     "camera_info": "camera_info",
+    "sparse_depth": "sparse_depth",
     "namespace": "",
     "device": "",
     "use_rviz": "false",
@@ -325,6 +326,14 @@ def test_sim_time_and_log_level_reach_the_node_and_rviz(tmp_path, monkeypatch):
     assert node.parameters == [str(PARAMS_FILE), {"use_sim_time": True}]
     assert node.ros_arguments == rviz.ros_arguments == ["--log-level", "debug"]
     assert rviz.parameters == [{"use_sim_time": True}]
+
+
+def test_every_input_topic_is_remapped_from_its_launch_argument(tmp_path, monkeypatch):
+    (node,) = _setup_actions(tmp_path, monkeypatch, rviz_installed=False, image="/cam/raw",
+                             camera_info="/cam/info", sparse_depth="/lidar/depth_registered")[0]
+    assert node.remappings == [("image", "/cam/raw"), ("image/compressed", "/cam/raw/compressed"),
+                               ("camera_info", "/cam/info"),
+                               ("sparse_depth", "/lidar/depth_registered")]
 
 
 @pytest.mark.parametrize("name, value", [("log_level", "loud"), ("use_sim_time", "maybe"),

@@ -117,3 +117,18 @@ def test_nan_parameter_values_are_refused_and_the_node_keeps_serving(harness_fac
     time.sleep(0.2)
     h.image_pub.publish(make_image(random_rgb(), stamp=(9, 0)))
     h.wait_stamp("points", (9, 0))
+
+
+def test_a_negative_stamp_gets_depth_and_the_node_keeps_serving(harness_factory):
+    # Time's sec is a signed int32, so any publisher may send -1; rclpy's Time refuses it, and
+    # computing the latency with it used to end the publisher thread: no depth ever after.
+    h = harness_factory()
+    h.info_pub.publish(make_camera_info(32, 24))
+    time.sleep(0.2)
+    h.image_pub.publish(make_image(random_rgb(), stamp=(-1, 0)))
+    h.wait_stamp("depth", (-1, 0))
+    for second in (201, 202):
+        h.image_pub.publish(make_image(random_rgb(), stamp=(second, 0)))
+        h.wait_stamp("depth", (second, 0))
+    assert h.node.worker_alive
+    assert h.node.stats.summary()["frames_published"] == 3

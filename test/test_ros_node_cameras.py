@@ -5,6 +5,7 @@ import time
 import numpy as np
 import pytest
 from rcl_interfaces.msg import Log
+from rclpy.parameter import Parameter
 
 import lens_truth
 from ros_helpers import (  # noqa: F401 — fixtures
@@ -203,3 +204,16 @@ def test_a_canonical_model_without_a_focal_length_says_so_and_a_bad_d_keeps_the_
     send(h, rgb, make_camera_info(32, 24, fx=40.0, fy=40.0), (8, 2))
     status = diagnostics(h, len(h.received["diagnostics"]))
     assert "not focal-corrected" not in status.message
+
+
+def test_assumed_intrinsics_stop_being_reported_once_nothing_is_assumed(harness_factory):
+    h = harness_factory({"fallback_hfov_deg": 90.0, "diagnostics_period": 0.2})
+    rgb = random_rgb(24, 32, seed=6)
+    send(h, rgb, None, (9, 0), keys=("depth",))
+    assert "intrinsics assumed" in diagnostics(h, len(h.received["diagnostics"])).message
+    h.node.set_parameters([Parameter("fallback_hfov_deg", value=0.0)])  # live: depth only now
+    send(h, rgb, None, (9, 1), keys=("depth",))
+    status = diagnostics(h, len(h.received["diagnostics"]))
+    assert "intrinsics assumed" not in status.message
+    assert {kv.key: kv.value for kv in status.values}["intrinsics"].startswith(
+        "no camera_info for frame_id")

@@ -32,6 +32,7 @@ class FrameCameras:
     def model_for(self, header, width: int, height: int, settings) -> FrameCamera:
         """The camera of this `width`×`height` frame: its model (None: depth only, no
         points/info) and its focal length (None: the depth cannot be focal-corrected)."""
+        self.assumed = False  # until this frame's model says so
         info = self.infos.lookup(header.frame_id, header.stamp, settings.require_exact_stamp)
         if info is None and settings.require_exact_stamp and self.infos:
             self._throttled("warn", "no_exact_info",

@@ -69,8 +69,11 @@ class MatchedSubscription:
     def _deliver(self, msg) -> None:
         with self._lock:
             recent = self._recent
-            if recent is not None:
-                key = (msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id)
+            stamp = msg.header.stamp
+            # a stamp of zero (a driver that does not stamp) identifies nothing: such frames
+            # pass, at worst twice while two subscriptions overlap (the mailbox keeps one)
+            if recent is not None and (stamp.sec or stamp.nanosec):
+                key = (stamp.sec, stamp.nanosec, msg.header.frame_id)
                 if key in recent:
                     return
                 recent.append(key)

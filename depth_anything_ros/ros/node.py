@@ -15,6 +15,7 @@ it were metres.
 """
 from __future__ import annotations
 
+import os
 import queue
 import signal
 import sys
@@ -32,7 +33,6 @@ from rclpy.exceptions import (
 )
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from depth_anything_ros.conversions import ImageDecodeError, ImageTooLargeError
@@ -59,6 +59,9 @@ from depth_anything_ros.ros.work_items import Frame, Output
 from depth_anything_ros.scale_bar import depth_picture
 
 NODE_NAME = "depth_node"
+# How long shutdown waits for a frame mid-inference: under `ros2 launch`'s default sigterm_timeout
+# (5 s from SIGINT to SIGTERM, then SIGKILL), so the node ends on its own, not killed.
+STOP_TIMEOUT_S = 3.0
 GIL_SWITCH_INTERVAL_S = 0.0005
 
 
@@ -313,11 +316,16 @@ class DepthNode(Node):
                                 f"{self.image_topic}: publishing failed: "
                                 f"{type(exc).__name__}: {exc}")
                 continue
-            stamp = Time.from_msg(out.header.stamp)
-            # a driver that leaves the stamp at zero has no latency to measure
-            latency = ((self.get_clock().now() - stamp).nanoseconds * 1e-9
-                       if stamp.nanoseconds else None)
-            self.stats.frame_out(latency, out.model_time_s)
+            self.stats.frame_out(self._latency_s(out.header.stamp), out.model_time_s)
+
+    def _latency_s(self, stamp) -> float | None:
+        """Stamp → now, or None when the stamp says nothing: zero (a driver that does not
+        stamp) or negative (legal in the message, refused by rclpy's Time, which used to end
+        the publisher thread)."""
+        ns = int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+        if ns <= 0:
+            return None
+        return (self.get_clock().now().nanoseconds - ns) * 1e-9
 
     def _publish(self, header, rgb: np.ndarray, depth: np.ndarray, camera: CameraModel | None,
                  s: NodeSettings, wanted: set) -> None:
@@ -336,7 +344,7 @@ class DepthNode(Node):
             self._pub_colored.publish(messages.bgr_to_msg(bgr, header))
 
     # ---- shutdown --------------------------------------------------------------------------
-    def stop_worker(self, timeout_s: float = 10.0) -> bool:
+    def stop_worker(self, timeout_s: float = STOP_TIMEOUT_S) -> bool:
         """Stop and join the worker; True if it ended within `timeout_s`."""
         self._stop.set()
         self._mailbox.close()
@@ -355,13 +363,16 @@ class DepthNode(Node):
         return self._mailbox.dropped
 
     def destroy_node(self) -> None:
-        self.stop_worker()
+        # after `stop_worker` (main) the budget is spent: do not wait a second time
+        self.stop_worker(0.0 if self._stop.is_set() else STOP_TIMEOUT_S)
         stop_forwarding(self._log_handler)
         super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:
-    """Console script `depth_node`: exit 0 on SIGINT/SIGTERM, 2 with one message if unusable.
+    """Console script `depth_node`: exit 0 on SIGINT/SIGTERM, 2 with one message if unusable;
+    1 when a frame was still in the model `STOP_TIMEOUT_S` after the signal, 128 + N on a second
+    signal N (the user, or launch escalating, insists).
 
     Library logging reaches the console and /rosout through the node's logger (log_bridge).
     """
@@ -370,7 +381,8 @@ def main(args: list[str] | None = None) -> int:
     # that process's allocator alone.
     keep_large_buffers()
     # Our own handlers for both signals (REFERENCE.md §13: SIGTERM must be handled by the node):
-    # they only set `stop`; the spin loop below wakes every 0.1 s to see it.
+    # they set `stop`, which the spin loop below checks every 0.1 s; while the model loads
+    # (minutes for a first export) they abandon the load; a second signal ends the process.
     try:
         from rclpy.signals import SignalHandlerOptions
 
@@ -378,15 +390,29 @@ def main(args: list[str] | None = None) -> int:
     except ImportError:  # an rclpy without the option: our handlers below replace its SIGINT one
         rclpy.init(args=args)
     stop = threading.Event()
+    loading = [True]
+
+    def on_signal(signum, _frame) -> None:
+        if stop.is_set():  # a second signal: the user (or launch) insists
+            os._exit(128 + signum)
+        stop.set()
+        if loading[0]:  # the model may take minutes to load or export: abandon it
+            raise KeyboardInterrupt
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, on_signal)
     logger = rclpy.logging.get_logger(NODE_NAME)
     try:
         node = DepthNode()
+        loading[0] = False
     except StartupError as exc:
         logger.fatal(f"cannot start: {exc}")
         rclpy.try_shutdown()
         return 2
+    except KeyboardInterrupt:
+        logger.info("stopped while starting")
+        rclpy.try_shutdown()
+        return 0
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
@@ -399,7 +425,11 @@ def main(args: list[str] | None = None) -> int:
         node.destroy_node()
         executor.shutdown()
         rclpy.try_shutdown()
-    return 0 if joined else 1
+    if not joined:  # a frame is still in the model: do not wait for it in interpreter teardown
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
+    return 0
 
 
 if __name__ == "__main__":
