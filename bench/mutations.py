@@ -6,7 +6,7 @@ when code moves, update the snippet). A snippet that is not found exactly once i
 that names the mutation, the file and the snippet, so the table cannot rot silently; CI runs
 ``--check`` (test/test_bench_mutations.py), which only looks the snippets up.
 
-    python bench/mutations.py                  # all 46: ~6 min on 2 quiet cores (46/46 caught)
+    python bench/mutations.py                  # all 50: ~7 min on 2 quiet cores (50/50 caught)
     python bench/mutations.py --only label     # mutations whose name contains "label"
     python bench/mutations.py --check          # snippets only, no tests (seconds)
     python bench/mutations.py --list
@@ -283,6 +283,26 @@ MUTATIONS: tuple[Mutation, ...] = (
              "            if latency_s is not None:\n                self._latencies.append(latency_s)",
              "            self._latencies.append(latency_s if latency_s is not None else 1.8e9)",
              ("test/test_ros_diagnostics.py",)),
+    Mutation("the latency of a negative stamp through rclpy's Time (ends the publisher thread)",
+             "depth_anything_ros/ros/node.py",
+             "        ns = int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)",
+             "        from rclpy.time import Time\n        ns = Time.from_msg(stamp).nanoseconds",
+             ("test/test_ros_node_bad_input.py",), "negative"),
+    Mutation("diagnostics keep 'intrinsics assumed' after a frame without a model",
+             "depth_anything_ros/ros/camera_geometry.py",
+             "        self.assumed = False  # until this frame's model says so\n",
+             "",
+             ("test/test_ros_node_cameras.py",), "stop_being"),
+    Mutation("unstamped frames taken for copies while two subscriptions overlap",
+             "depth_anything_ros/ros/input_qos.py",
+             "            if recent is not None and (stamp.sec or stamp.nanosec):",
+             "            if recent is not None:",
+             ("test/test_ros_input_qos.py",)),
+    Mutation("launch file drops the sparse_depth remap",
+             "launch/depth.launch.py",
+             '            ("sparse_depth", arg["sparse_depth"]),\n',
+             "",
+             ("test/test_launch_files.py",), "remapped"),
 )
 
 
