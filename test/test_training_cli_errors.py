@@ -23,12 +23,26 @@ SHIPPED = REPO / "models" / "default.safetensors"
      "missing.safetensors"),
     (["evaluate", "--weights", str(SHIPPED), "--data", "synthetic:indoor:test?n=2&size=64",
       "--min-depth", "100", "--max-depth", "200"], "valid depth pixels within 100–200 m"),
+    # values checked when the config loads, not after the first training step
+    (["metric", "--config", str(CONFIG), "teacher.log_every=0"], "teacher.log_every: 0"),
+    (["metric", "--config", str(CONFIG), "device=cpuu"], "device: 'cpuu'"),
+    (["metric", "--config", str(CONFIG), "model.encoder=vitpic"], "unknown encoder 'vitpic'"),
+    # a typo in the last stage's data is found before the first stage trains (tiny stages, so
+    # that without the check the run ends soon, having created the run folder)
+    (["pipeline", "--config", str(CONFIG), "data.metric_eval=synthetic:indor:test",
+      "device=cpu", "model.encoder=vitpico", "data.crop=42", "data.metric_mix=null",
+      "metric.mix_batch_size=0", "evaluate.num=2",
+      *[f"data.{key}=synthetic:{domain}?n=4&size=56&cache=0" for key, domain in (
+          ("labeled", "indoor:train"), ("unlabeled", "outdoor:train"),
+          ("metric_train", "indoor:train"), ("eval_relative", "outdoor:test"))],
+      *[f"{stage}.{key}={value}" for stage in ("teacher", "student", "metric")
+        for key, value in (("steps", 1), ("batch_size", 2))]], "'indor'"),
 ])
 def test_a_bad_input_is_one_line_naming_it_and_exit_status_2(argv, named, tmp_path, capsys,
                                                              monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert cli(["train", *argv, *(["--out", str(tmp_path / "run")] if argv[0] == "metric"
-                                  else [])]) == 2
+    assert cli(["train", *argv, *(["--out", str(tmp_path / "run")]
+                                  if argv[0] in ("metric", "pipeline") else [])]) == 2
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if "error:" in line]
     assert len(lines) == 1 and f"train {argv[0]}: error:" in lines[0] and named in lines[0], err
@@ -55,3 +69,22 @@ def test_a_bug_keeps_its_traceback(monkeypatch):
     monkeypatch.setattr(evaluate, "evaluate_weights", broken)
     with pytest.raises(ZeroDivisionError):
         cli(["train", "evaluate", "--weights", str(SHIPPED), "--data", "synthetic:indoor:test"])
+
+
+TINY = ["device=cpu", "model.encoder=vitpico", "data.crop=42",
+        "data.labeled=synthetic:indoor:train?n=4&size=56&cache=0", "teacher.steps=2",
+        "teacher.batch_size=2", "teacher.checkpoint_every=1"]
+
+
+def test_resuming_a_stage_with_other_settings_is_one_line(tmp_path, capsys):
+    out = ["--out", str(tmp_path / "run")]
+    assert cli(["train", "teacher", "--config", str(CONFIG), *out, *TINY]) == 0
+    capsys.readouterr()
+    assert cli(["train", "teacher", "--config", str(CONFIG), *out, *TINY,
+                "teacher.lr_decoder=1e-3"]) == 2
+    err = capsys.readouterr().err
+    assert "train teacher: error:" in err and "different teacher settings" in err
+    assert "Traceback" not in err
+    # what the teacher does not read (evaluation sets, other stages' data) does not block it
+    assert cli(["train", "teacher", "--config", str(CONFIG), *out, *TINY,
+                "data.metric_eval=synthetic:indoor:test?n=2"]) == 0

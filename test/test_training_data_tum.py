@@ -123,3 +123,12 @@ def test_the_mocap_gives_each_frame_its_camera_height_and_floor_normal():
     assert max(shares) > 0.2  # some frames look down at the floor ...
     assert min(shares) < 0.01  # ... others only at the desk
     assert floor.at(float(dataset.timestamps[0]) - 3600.0) is None
+
+
+def test_a_tum_spec_reaching_into_the_held_out_tail_is_named_for_training():
+    from depth_anything_ros.training.data.registry import held_out_note
+
+    assert "includes the held-out last 20 %" in held_out_note("tum:default")  # split=all
+    assert "split=test" in held_out_note("tum:default?split=test&every=4")
+    assert held_out_note("tum:default?split=train") is None
+    assert held_out_note("synthetic:indoor:train") is None

@@ -89,6 +89,41 @@ def test_pseudo_labels_cover_every_unlabeled_image_and_a_rerun_skips_them(teache
     assert first.stat().st_mtime_ns == stamp  # resumable: done items are not relabelled
 
 
+def test_labels_of_another_unlabeled_set_or_teacher_are_made_again(teacher_run, tmp_path):
+    # Resuming skipped every item whose file existed, whatever it was made from, and rewrote
+    # the manifest to name the new set: a student then trained on another set's labels.
+    import dataclasses
+
+    from depth_anything_ros.training.stages.common import open_data
+
+    config, weights, *_ = teacher_run
+    out = tmp_path / "labels"
+    run_pseudo_label(config, teacher_weights=weights, out_dir=out, device="cpu")
+    other_set = DATA.format("indoor", "test")
+    other = dataclasses.replace(config, data=dataclasses.replace(config.data, unlabeled=other_set))
+    run_pseudo_label(other, teacher_weights=weights, out_dir=out, device="cpu")
+    estimator = DepthEstimator(load_model(weights), device="cpu", input_size=42)
+    expected = estimator.predict(open_data(other_set)[0]["image"]).values
+    np.testing.assert_allclose(np.load(out / "0000000.npy").astype(np.float32), expected,
+                               rtol=2e-3, atol=1e-3)
+    assert read_manifest(out / "manifest.json")["source"] == other_set
+    # a teacher retrained into the same file: its bytes differ, so the labels are made again
+    first = out / "0000000.npy"
+    stamp = first.stat().st_mtime_ns
+    retrained = tmp_path / "teacher.safetensors"
+    retrained.write_bytes(weights.read_bytes())
+    run_pseudo_label(other, teacher_weights=retrained, out_dir=out, device="cpu")
+    assert first.stat().st_mtime_ns == stamp  # same bytes, another path: still valid
+    model = load_model(retrained)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(1.01)
+    from depth_anything_ros.model import save_model
+    save_model(model, retrained)
+    run_pseudo_label(other, teacher_weights=retrained, out_dir=out, device="cpu")
+    assert first.stat().st_mtime_ns != stamp
+
+
 def test_pseudo_labels_are_the_teachers_prediction_on_the_clean_image(teacher_run):
     config, weights, manifest, *_ = teacher_run
     from depth_anything_ros.training.stages.common import open_data

@@ -96,9 +96,10 @@ def _input_errors() -> tuple[type[Exception], ...]:
     from depth_anything_ros.training.data.folders import FolderDatasetError
     from depth_anything_ros.training.data.registry import DatasetSpecError
     from depth_anything_ros.training.data.tum import TumDatasetError
+    from depth_anything_ros.training.loop import ResumeError
 
     return (ConfigError, DatasetSpecError, BagDatasetError, FolderDatasetError, TumDatasetError,
-            CheckpointError, FileNotFoundError)
+            CheckpointError, FileNotFoundError, ResumeError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
         return _run_stage(parser, args)
+    except KeyboardInterrupt:
+        print(f"depth-anything-ros train {args.stage}: interrupted; the same command resumes "
+              "from the last checkpoint", file=sys.stderr)
+        return 130
     except Exception as exc:
         if not isinstance(exc, _input_errors()):
             raise

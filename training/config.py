@@ -213,7 +213,42 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         section = getattr(config, name)
         if section.schedule not in ("linear", "poly", "onecycle", "constant"):
             raise ConfigError(f"{name}.schedule: unknown schedule {section.schedule!r}")
+        # checked here, not after the first training step (a ZeroDivisionError an hour in)
+        for key in ("steps", "batch_size", "checkpoint_every", "log_every"):
+            value = getattr(section, key)
+            if not (isinstance(value, int) and value >= 1):
+                raise ConfigError(f"{name}.{key}: {value!r} must be a whole number ≥ 1")
+    if not (isinstance(config.pseudo_label.batch_size, int) and config.pseudo_label.batch_size >= 1):
+        raise ConfigError(f"pseudo_label.batch_size: {config.pseudo_label.batch_size!r} must be "
+                          "a whole number ≥ 1")
+    _check_encoders(config.model)
+    _check_device(config.device)
     return config
+
+
+def _check_encoders(model: ModelSection) -> None:
+    from depth_anything_ros.model import ModelConfig
+
+    for key in ("encoder", "teacher_encoder"):
+        name = getattr(model, key)
+        if name is None and key == "teacher_encoder":
+            continue
+        try:
+            ModelConfig.preset(name)
+        except (ValueError, KeyError) as exc:
+            raise ConfigError(f"model.{key}: {exc}") from None
+
+
+def _check_device(device: str) -> None:
+    if device == "auto":
+        return
+    import torch
+
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"device: {device!r} is not a torch device (auto, cpu, cuda, "
+                          "cuda:N)") from None
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

@@ -35,6 +35,11 @@ from tqdm import tqdm
 from depth_anything_ros.atomic_file import atomic_path, stale_temporaries, write_text_atomic
 from depth_anything_ros.training.config import OptimSection
 
+
+class ResumeError(RuntimeError):
+    """A stage's checkpoint belongs to other settings: the user's choice (another --out, or
+    --no-resume), so the CLI says it in one line."""
+
 log = logging.getLogger(__name__)
 
 Batch = dict[str, dict[str, Any]]
@@ -315,7 +320,7 @@ def train(spec: StageSpec, run: RunOptions) -> nn.Module:
     if run.resume and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         if state.get("fingerprint", "") != spec.fingerprint:
-            raise RuntimeError(
+            raise ResumeError(
                 f"{ckpt_path}: checkpoint was written with different {spec.name} settings; "
                 "use another output directory (--out) or --no-resume to start over"
             )

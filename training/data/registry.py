@@ -210,6 +210,28 @@ _OPENERS: dict[str, Callable[[str, str, dict], DepthDataset]] = {
 }
 
 
+def check_spec(spec: str) -> None:
+    """Open the dataset a spec names as cheaply as it can be, to find a typo before hours of
+    earlier stages: bags, folders and TUM sequences are indexed (no pixels read); a synthetic
+    spec renders one uncached sample (its full set costs minutes). Raises what `open_dataset`
+    raises."""
+    if parse_spec(spec).kind == "synthetic":
+        open_dataset(spec, n=1, cache=False)
+    else:
+        open_dataset(spec)
+
+
+def held_out_note(spec: str) -> str | None:
+    """Why training on `spec` would use the held-out TUM frames (the last 20 % by time, which
+    every figure here is measured on), or None."""
+    parsed = parse_spec(spec)
+    split = parsed.params.get("split", "all")
+    if parsed.kind == "tum" and split != "train":
+        return (f"dataset spec {spec!r} (split={split}) includes the held-out last 20 % of the "
+                "TUM sequence; train on split=train and keep split=test for evaluation")
+    return None
+
+
 def open_dataset(spec: str, **overrides: Any) -> DepthDataset:
     """The dataset a spec names; ``overrides`` (e.g. ``n=2000, size=256``) beat query values."""
     parsed = parse_spec(spec)

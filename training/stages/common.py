@@ -20,6 +20,7 @@ from depth_anything_ros.model import (DepthAnything, ModelConfig, load_dinov2_ba
                                       save_model)
 from depth_anything_ros.geometry.focal import CANONICAL, canonical_depth_factor, normalised_focal
 from depth_anything_ros.training.config import Config, config_to_dict
+from depth_anything_ros.training.data.registry import held_out_note
 from depth_anything_ros.training.data.transforms import normalize_images
 from depth_anything_ros.training.loop import Source, barrier, rank_world
 
@@ -107,6 +108,9 @@ def labeled_source(
     With ``canonical_focal`` the depth becomes d·f_c/f using each sample's own intrinsics
     (Metric3D's canonical camera; `depth_anything_ros.geometry.focal`).
     """
+    note = held_out_note(spec)
+    if note is not None:
+        log.warning("%s: %s", name, note)
     dataset = open_data(spec)
     crop = config.data.crop
 
@@ -184,13 +188,21 @@ def stage_dir(config: Config, name: str) -> Path:
     return Path(config.out_dir) / name
 
 
+# The data fields each training stage reads. Evaluation sets and loader workers are nobody's
+# input, so changing them (or another stage's data) never blocks resuming a finished stage.
+STAGE_DATA = {
+    "teacher": ("labeled", "crop"),
+    "student": ("labeled", "unlabeled", "num_unlabeled", "crop"),
+    "metric": ("metric_train", "metric_mix", "crop", "min_depth", "max_depth"),
+}
+
+
 def stage_fingerprint(config: Config, stage: str, **inputs: Any) -> str:
     """JSON of everything a stage's result depends on (not logging/checkpoint intervals), so a
     run resumed with other settings fails instead of silently mixing two experiments."""
     section = {k: v for k, v in config_to_dict(getattr(config, stage)).items()
                if k not in ("log_every", "checkpoint_every")}
-    data = config_to_dict(config.data)
-    data.pop("workers")
+    data = {k: v for k, v in config_to_dict(config.data).items() if k in STAGE_DATA[stage]}
     payload = {"seed": config.seed, "model": config_to_dict(config.model), "data": data,
                stage: section, "inputs": {k: str(v) for k, v in inputs.items()}}
     return json.dumps(payload, sort_keys=True)

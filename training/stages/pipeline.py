@@ -15,6 +15,7 @@ import yaml
 
 from depth_anything_ros.atomic_file import write_bytes_atomic
 from depth_anything_ros.training.config import Config, config_to_dict
+from depth_anything_ros.training.data.registry import check_spec
 from depth_anything_ros.training.loop import RunOptions, barrier, rank_world
 from depth_anything_ros.training.stages.evaluate import evaluate_weights
 from depth_anything_ros.training.stages.export import export_model
@@ -38,8 +39,25 @@ def evaluate_all(config: Config, weights: dict[str, Path], device: str) -> dict[
     return results
 
 
+# The dataset specs the pipeline reads, in the order it reads them.
+PIPELINE_SPECS = ("labeled", "unlabeled", "metric_train", "metric_mix", "eval_relative",
+                  "metric_eval")
+
+
+def check_specs(config: Config) -> None:
+    """Every dataset spec the pipeline will read, opened cheaply before the teacher starts: a
+    typo in data.metric_eval used to surface after all four training stages had run."""
+    for key in PIPELINE_SPECS:
+        spec = getattr(config.data, key)
+        if key == "unlabeled" and config.student.pseudo_labels:
+            continue  # labels come from another run's manifest
+        if spec:
+            check_spec(spec)
+
+
 def run_pipeline(config: Config, run: RunOptions) -> dict:
     rank, _ = rank_world()
+    check_specs(config)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if rank == 0:
