@@ -90,6 +90,27 @@ def test_bags_are_found_by_folder_or_lone_file_and_named_by_relative_path(tmp_pa
     (tmp_path / "y.mcap").write_bytes(b"x")
     with pytest.raises(BagError, match=r"y.db3 and .*y.mcap would both be written to <out>/y"):
         find_bags(tmp_path)
+    (tmp_path / "y.mcap").unlink()
+    # `site.db3` beside the folder `site/` of bags: <out>/site would hold <out>/site/x, and a
+    # failed site.db3 then looked finished on the next run
+    (tmp_path / "site.db3").write_bytes(b"x")
+    with pytest.raises(BagError, match=r"site.db3 and .*site/r1 would be written to <out>/site "
+                                       r"and <out>/site/r1, one inside the other"):
+        find_bags(tmp_path)
+
+
+def test_an_output_folder_without_metadata_is_not_a_finished_bag(tmp_path):
+    from depth_anything_ros.bag.fleet import output_state
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.db3").write_bytes(b"x")
+    (bag,) = find_bags(tmp_path / "in")
+    out = tmp_path / "out"
+    assert output_state(bag, out, None) == "missing"
+    (out / "a").mkdir(parents=True)  # e.g. left as the parent of another output
+    assert output_state(bag, out, None) == "partial"
+    (out / "a" / "metadata.yaml").write_text("rosbag2_bagfile_information: {}")
+    assert output_state(bag, out, None) == "complete"
 
 
 def test_bags_are_shared_out_by_size_so_ranks_finish_together():

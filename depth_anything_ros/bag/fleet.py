@@ -56,6 +56,11 @@ def find_bags(in_dir: Path) -> list[FleetBag]:
         if bag.relative in seen:
             raise BagError(f"bags {seen[bag.relative]} and {bag.input} would both be written to "
                            f"<out>/{bag.relative}; rename one of them")
+        for parent in bag.relative.parents:  # `a.db3` beside a folder `a/` holding a bag `b`
+            if parent in seen:
+                raise BagError(f"bags {seen[parent]} and {bag.input} would be written to "
+                               f"<out>/{parent} and <out>/{bag.relative}, one inside the other; "
+                               "rename or move one of them")
         seen[bag.relative] = bag.input
     return bags
 
@@ -91,8 +96,11 @@ def outputs_of(bag: FleetBag, out_dir: Path, export_dir: Path | None) -> list[Pa
 def output_state(bag: FleetBag, out_dir: Path, export_dir: Path | None) -> str:
     """"complete" (every output exists: each appears by one atomic rename only after its bag
     succeeded), "partial" (some do: a run stopped between the two renames) or "missing"."""
-    present = [path.exists() for path in outputs_of(bag, out_dir, export_dir)]
-    return "complete" if all(present) else "partial" if any(present) else "missing"
+    outputs = outputs_of(bag, out_dir, export_dir)
+    present = [path.exists() for path in outputs]
+    # the output bag counts only with its metadata.yaml (a bare folder is no finished bag)
+    complete = [(outputs[0] / "metadata.yaml").is_file()] + present[1:]
+    return "complete" if all(complete) else "partial" if any(present) else "missing"
 
 
 def output_frames(out_bag: Path, depth_topic: str) -> int | None:

@@ -138,9 +138,9 @@ def _staged_export(options: BagJobOptions) -> Any:
 
 
 def not_a_bag(path: Path) -> str | None:
-    """Why `path` is no bag folder that --overwrite may replace (None: it is one)."""
-    if path.is_dir() and (path / "metadata.yaml").is_file():
-        return None
+    """Why `path` is no bag folder that --overwrite may replace (None: it is one, or empty)."""
+    if path.is_dir() and ((path / "metadata.yaml").is_file() or not any(path.iterdir())):
+        return None  # a bag, or an empty folder
     return "is not a bag folder (no metadata.yaml)"
 
 
