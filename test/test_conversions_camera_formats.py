@@ -112,3 +112,20 @@ def test_a_compressed_image_over_the_pixel_limit_is_refused_before_decoding():
     with pytest.raises(ImageTooLargeError, match=r"1600×1200 = 1920000 pixels.*not decoded"):
         decode_compressed("jpeg", jpeg.tobytes(), max_pixels=1_000_000)
     assert decode_compressed("jpeg", jpeg.tobytes(), max_pixels=2_000_000).shape == (1200, 1600, 3)
+
+
+def test_a_truncated_nv24_image_is_a_decode_error_naming_data():
+    # nv24's chroma rows are twice the step long: a payload of 2–3× step·height passed the size
+    # check and then failed in numpy's reshape with an unrelated ValueError
+    step, data = encode_image(smooth_rgb(), "nv24")
+    with pytest.raises(ImageDecodeError, match="data: .* shorter than the 9216 bytes"):
+        decode_image("nv24", 48, 64, step, False, data[: step * 48 * 5 // 2])
+
+
+def test_with_a_pixel_limit_only_jpeg_and_png_are_decoded():
+    # a WebP's size is not read before decoding: 1 kB could become gigabytes
+    ok, webp = cv2.imencode(".webp", np.zeros((60, 80, 3), np.uint8))
+    assert ok
+    assert decode_compressed("webp", webp.tobytes()).shape == (60, 80, 3)  # no limit: decoded
+    with pytest.raises(ImageDecodeError, match="format 'webp' is not a JPEG or PNG"):
+        decode_compressed("webp", webp.tobytes(), max_pixels=10_000)

@@ -194,3 +194,12 @@ def test_fallback_hfov_gives_a_centred_pinhole_with_that_field_of_view():
     assert camera.source == "hfov" and camera.info_fields().d == (0.0,) * 5
     with pytest.raises(ValueError, match="field of view"):
         pinhole_from_hfov(640, 480, 180.0)
+
+
+def test_binning_that_leaves_no_pixel_is_a_camera_info_error():
+    # 1000×1000 binning of a 640×480 sensor: a 0×0 image, which divided by zero
+    with pytest.raises(CameraInfoError, match=r"binning \(1000, 1000\) of the roi's 640x480 "
+                                              r"pixels leaves a 0x0 image"):
+        resolve_camera(calibration(binning_x=1000, binning_y=1000), 1, 1)
+    problem = CameraModelCache().frame_camera(calibration(binning_x=1000, binning_y=1000), 1, 1)
+    assert problem.model is None and "binning" in problem.problem

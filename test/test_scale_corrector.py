@@ -192,3 +192,21 @@ def test_a_change_of_the_predictions_focal_factor_restarts_the_filter():
     # the same units again: the filter goes on smoothing
     out = corrector.correct(corrected, 10.6, sparse_depth=scan_line_depth(truth()), units=1.5)
     assert out.filter_event == "accepted"
+
+
+def test_a_fit_after_the_held_scale_expired_starts_afresh():
+    # An hour without anchors (robot parked): the old ×2 expired after max_age_s; the next fit
+    # (×3) is applied at once instead of being eased in from the stale state over seconds.
+    corrector = ScaleCorrector(ScaleSettings("sparse_depth", max_age_s=2.0), relative=False)
+    corrector.correct((truth() / 2).astype(np.float32), 10.0, sparse_depth=scan_line_depth(truth()))
+    out = corrector.correct((truth() / 3).astype(np.float32), 3610.0,
+                            sparse_depth=scan_line_depth(truth()))
+    assert out.filter_event == "first" and out.scale == pytest.approx(3.0)
+
+
+def test_the_models_own_metres_keep_no_non_depth_values():
+    prediction = np.array([[1.0, 0.0, -1.0, np.inf]], np.float32)
+    for source in ("none", "sparse_depth"):
+        out = ScaleCorrector(ScaleSettings(source), relative=False).correct(prediction, 1.0)
+        assert out.state in ("off", "unscaled") and out.depth[0, 0] == 1.0
+        assert np.isnan(out.depth[0, 1:]).all()

@@ -54,3 +54,9 @@ def test_weights_pull_the_fit_towards_heavily_weighted_pixels():
     assert scale == pytest.approx(1.0, abs=2e-3) and shift == pytest.approx(1.0, abs=2e-3)
     scale, shift = fit_disparity_scale_shift(output, 1.0 / inverse, weights=weights[::-1])
     assert scale == pytest.approx(2.0, abs=2e-3) and shift == pytest.approx(1.0, abs=2e-3)
+
+
+def test_infinite_or_overflowing_disparity_has_no_depth():
+    # an fp16 export can overflow to +inf: 1/inf = 0 m is no depth, nor 0 from an underflow
+    depth = disparity_to_depth(np.array([np.inf, 1e300, 2.0]), 1.0, 0.0)
+    assert np.isnan(depth[:2]).all() and depth[2] == np.float32(0.5)

@@ -75,3 +75,11 @@ def test_bad_filter_settings_are_named():
     assert "gate" in FilterConfig(gate=0).problem()
     assert "reset_frames" in FilterConfig(reset_frames=0).problem()
     assert FilterConfig().problem() is None
+
+
+def test_a_non_finite_stamp_is_refused_rather_than_poisoning_the_state():
+    f = ScaleFilter()
+    f.update(1.0, 2.0)
+    with pytest.raises(ValueError, match="stamp nan s: must be finite"):
+        f.update(math.nan, 2.0)
+    assert f.update(1.1, 2.0) == "accepted" and math.isfinite(f.log_scale)

@@ -124,7 +124,7 @@ def _semi_planar_planes(encoding: str, height: int, width: int, step: int,
                         data) -> tuple[np.ndarray, np.ndarray]:
     rows, row_steps = SEMI_PLANAR_ENCODINGS[encoding]
     buffer = np.frombuffer(data, dtype=np.uint8)
-    _check_size(encoding, height, width, step, buffer.size, 1.0 + rows)
+    _check_size(encoding, height, width, step, buffer.size, 1.0 + rows * row_steps)
     luma = buffer[: step * height].reshape(height, step)[:, :width]
     chroma_rows, chroma_step = int(height * rows), step * row_steps
     chroma = buffer[step * height: step * height + chroma_rows * chroma_step]
@@ -181,6 +181,10 @@ def decode_compressed(format: str, data, *, max_pixels: int | None = None,  # no
     if buffer.size == 0:
         raise ImageDecodeError("data: compressed image is empty")
     size = compressed_image_size(buffer) if max_pixels is not None else None
+    if max_pixels is not None and size is None:  # WebP, TIFF, BMP ... or a broken header
+        raise ImageDecodeError(
+            f"data: format '{format}' is not a JPEG or PNG whose header gives its size, so "
+            f"max_image_pixels ({max_pixels}) cannot be checked before decoding; not decoded")
     if size is not None and size[0] * size[1] > max_pixels:
         raise ImageTooLargeError(
             f"data: its header says {size[0]}×{size[1]} = {size[0] * size[1]} pixels, more than "

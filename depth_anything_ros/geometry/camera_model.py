@@ -223,6 +223,10 @@ def resolve_camera(calibration: Calibration, image_width: int, image_height: int
         _check_distortion(calibration)
     x, y, w, h, bx, by = _window(calibration, image_width, image_height)
     window_w, window_h = w // bx, h // by
+    if window_w <= 0 or window_h <= 0:
+        raise CameraInfoError(
+            f"binning ({bx}, {by}) of the roi's {w}x{h} pixels leaves a {window_w}x{window_h} "
+            "image")
     if abs(window_w * image_height - image_width * window_h) > 0.01 * window_w * image_height:
         raise CameraInfoError(
             f"camera_info describes a {window_w}x{window_h} image (after roi and binning) but "

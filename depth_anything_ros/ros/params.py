@@ -126,7 +126,8 @@ SPECS: tuple[ParamSpec, ...] = (
               "rgb16, 16-bit PNG): 12 for a 12-bit sensor whose values are 0-4095; 16 = the "
               "full range (cv_bridge's scaling).", int_range=(1, 16, 1), runtime=True),
     ParamSpec("max_image_pixels", 3840 * 2160, "Frames with more pixels are rejected (compressed "
-              "ones from their JPEG/PNG header, before decoding).",
+              "ones from their JPEG/PNG header, before decoding; other compressed formats are "
+              "refused).",
               int_range=(1, 1_000_000_000, 1), runtime=True),
     ParamSpec("error_log_period", 5.0, "Seconds between repeats of the same input error.",
               float_range=(0.0, 3600.0), runtime=True),

@@ -185,6 +185,11 @@ class ScaleCorrector:
             return self._fallback(prediction, OFF, None, None, None)
         fit = self._fit(prediction, sparse_depth, intrinsics, rays, missing)
         if fit.ok:
+            if self.filter.stamp_s is not None and stamp_s - self.filter.stamp_s > s.max_age_s:
+                # the held scale expired long ago (a parked robot, a sensor dropout): gating
+                # this fit by it would ease in over seconds what the anchors say now
+                self.filter.clear()
+                self._reference = None
             event = self._filter_update(stamp_s, fit)
             return self._filtered(prediction, ANCHORED, fit, event, None, None)
         if self._fresh(stamp_s):
@@ -271,9 +276,11 @@ class ScaleCorrector:
         return Correction(depth, state, scale, shift, fit, event, reason, code, factor)
 
     def _fallback(self, prediction, state, fit, reason, code) -> Correction:
-        if not self.relative:
-            return Correction(np.asarray(prediction, dtype=np.float32), state or UNSCALED,
-                              1.0, 0.0, fit, None, reason, code, 1.0)
+        if not self.relative:  # the model's own metres; what is not a depth is NaN, as anchored
+            p = np.asarray(prediction, dtype=np.float32)
+            with np.errstate(invalid="ignore"):
+                depth = np.where(np.isfinite(p) & (p > 0), p, np.float32(np.nan))
+            return Correction(depth, state or UNSCALED, 1.0, 0.0, fit, None, reason, code, 1.0)
         if self.fallback is not None:
             scale, shift = self.fallback
             return Correction(apply_scale(prediction, True, scale, shift), state or STATIC,

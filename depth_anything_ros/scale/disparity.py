@@ -66,9 +66,12 @@ def disparity_to_depth(
 ) -> np.ndarray:
     """Metric depth ``1 / (shift + scale * disparity)`` as float32; NaN where that is ≤ ``min_disparity``.
 
-    Non-positive aligned disparity means "beyond infinity", which has no depth (REP-117: NaN).
+    Non-positive aligned disparity means "beyond infinity", which has no depth (REP-117: NaN);
+    infinite disparity (an fp16 export overflowing) has none either, nor one that underflows
+    float32 to 0.
     """
     aligned = shift + scale * np.asarray(disparity, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         depth = np.where(aligned > min_disparity, 1.0 / aligned, np.nan)
-    return depth.astype(np.float32)
+        depth = depth.astype(np.float32)
+    return np.where(depth > 0, depth, np.float32(np.nan))

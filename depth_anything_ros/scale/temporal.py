@@ -74,6 +74,8 @@ class ScaleFilter:
         "restarted" (time went backwards)."""
         if not (scale > 0 and math.isfinite(scale)):
             raise ValueError(f"scale {scale}: must be finite and > 0")
+        if not math.isfinite(stamp_s):  # NaN would make the state NaN for good
+            raise ValueError(f"stamp {stamp_s} s: must be finite")
         if span is not None:
             self.span = span
         value = math.log(scale)
