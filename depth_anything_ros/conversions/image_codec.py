@@ -23,7 +23,7 @@ from depth_anything_ros.conversions.camera_formats import (
     semi_planar_to_rgb,
     yuv422_to_rgb,
 )
-from depth_anything_ros.conversions.compressed_header import compressed_image_size
+from depth_anything_ros.conversions.compressed_header import PNG_SIGNATURE, compressed_image_size
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +182,10 @@ def decode_compressed(format: str, data, *, max_pixels: int | None = None,  # no
         raise ImageDecodeError("data: compressed image is empty")
     size = compressed_image_size(buffer) if max_pixels is not None else None
     if max_pixels is not None and size is None:  # WebP, TIFF, BMP ... or a broken header
+        if bytes(buffer[:2]) == b"\xff\xd8" or bytes(buffer[:8]) == PNG_SIGNATURE:
+            raise ImageDecodeError(
+                f"data: {buffer.size} bytes of format '{format}' could not be decoded (corrupt: "
+                "its JPEG/PNG header gives no size)")
         raise ImageDecodeError(
             f"data: format '{format}' is not a JPEG or PNG whose header gives its size, so "
             f"max_image_pixels ({max_pixels}) cannot be checked before decoding; not decoded")
