@@ -6,7 +6,7 @@ when code moves, update the snippet). A snippet that is not found exactly once i
 that names the mutation, the file and the snippet, so the table cannot rot silently; CI runs
 ``--check`` (test/test_bench_mutations.py), which only looks the snippets up.
 
-    python bench/mutations.py                  # all 50: ~7 min on 2 quiet cores (50/50 caught)
+    python bench/mutations.py                  # all 57: ~8 min on 2 quiet cores (57/57 caught)
     python bench/mutations.py --only label     # mutations whose name contains "label"
     python bench/mutations.py --check          # snippets only, no tests (seconds)
     python bench/mutations.py --list
@@ -303,6 +303,42 @@ MUTATIONS: tuple[Mutation, ...] = (
              '            ("sparse_depth", arg["sparse_depth"]),\n',
              "",
              ("test/test_launch_files.py",), "remapped"),
+    # --- training resume, fleet outputs, core edge cases -------------------------------------
+    Mutation("pseudo-labels of another unlabeled set or teacher resumed as if they matched",
+             "training/stages/pseudo_label.py",
+             "    if old == key:\n        return\n",
+             "    return\n",
+             ("test/test_training_stages.py",), "another_unlabeled"),
+    Mutation("every stage's fingerprint holds the whole data section",
+             "training/stages/common.py",
+             "items() if k in STAGE_DATA[stage]}",
+             'items() if k != "workers"}',
+             ("test/test_training_cli_errors.py",), "resuming"),
+    Mutation("pipeline opens its dataset specs only when each stage starts",
+             "training/stages/pipeline.py",
+             "    check_specs(config)\n",
+             "",
+             ("test/test_training_cli_errors.py",), "bad_input"),
+    Mutation("bags: a bare output folder counts as a finished bag",
+             "depth_anything_ros/bag/fleet.py",
+             '    complete = [(outputs[0] / "metadata.yaml").is_file()] + present[1:]',
+             "    complete = present",
+             ("test/test_bag_fleet.py",), "metadata"),
+    Mutation("a zero-pixel camera window divides by zero",
+             "depth_anything_ros/geometry/camera_model.py",
+             "    if window_w <= 0 or window_h <= 0:",
+             "    if False:",
+             ("test/test_geometry_camera_model.py",), "binning_that"),
+    Mutation("a compressed image of unknown size decoded despite the pixel limit",
+             "depth_anything_ros/conversions/image_codec.py",
+             "    if max_pixels is not None and size is None:",
+             "    if False:",
+             ("test/test_conversions_camera_formats.py",), "pixel_limit"),
+    Mutation("a fit after the held scale expired is gated by the stale state",
+             "depth_anything_ros/scale/corrector.py",
+             "            if self.filter.stamp_s is not None and stamp_s - self.filter.stamp_s > s.max_age_s:",
+             "            if False:",
+             ("test/test_scale_corrector.py",), "expired"),
 )
 
 
