@@ -203,3 +203,16 @@ def test_binning_that_leaves_no_pixel_is_a_camera_info_error():
         resolve_camera(calibration(binning_x=1000, binning_y=1000), 1, 1)
     problem = CameraModelCache().frame_camera(calibration(binning_x=1000, binning_y=1000), 1, 1)
     assert problem.model is None and "binning" in problem.problem
+
+
+def test_a_camera_info_without_a_usable_p_is_republished_with_p_from_k():
+    # image_geometry (depth_image_proc, RViz's Camera display) reads only P: republishing the
+    # input's zeros would give them fx = 0 although the depth's own model (K) is fine
+    k = (500.0, 0.0, 320.0, 0.0, 510.0, 240.0, 0.0, 0.0, 1.0)
+    model = resolve_camera(calibration(k=k, d=(0.0,) * 5, p=(0.0,) * 12), 320, 240)
+    assert model.source == "K"
+    assert model.info_fields().p == (250.0, 0.0, 160.0, 0.0, 0.0, 255.0, 120.0, 0.0,
+                                     0.0, 0.0, 1.0, 0.0)
+    # a usable P is kept as calibrated (a rectified projection differs from K)
+    p = (480.0, 0.0, 300.0, 0.0, 0.0, 480.0, 230.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+    assert resolve_camera(calibration(k=k, p=p), 640, 480).info_fields().p == p

@@ -16,7 +16,7 @@ Read a ROS 2 bag (sqlite3 .db3 or MCAP; no ROS install needed), run the depth mo
 frame of --image-topic (sensor_msgs/Image or CompressedImage) and write a new bag OUT with
 
   <ns>/depth/image        sensor_msgs/Image 32FC1 metres, NaN invalid (or 16UC1 mm, 0 invalid)
-  <ns>/depth/camera_info  the frame's CameraInfo, re-stamped with the depth header
+  <ns>/depth/camera_info  the depth image's own CameraInfo (ROI/binning folded in, resized)
   <ns>/depth/points       organized PointCloud2 x,y,z,rgb (NaN where depth is invalid)
 
 where <ns> is the camera namespace (/cam/image_raw → /cam), plus the copied input topics; every

@@ -169,9 +169,12 @@ def _choose_source(calibration: Calibration, source: str) -> str:
         return "K+D"
     if source == "K":
         return "K"
-    p = calibration.p
-    usable_p = len(p) == 12 and all(math.isfinite(v) for v in p) and p[0] > 0 and p[5] > 0
-    return "P" if usable_p else "K"
+    return "P" if _usable_p(calibration.p) else "K"
+
+
+def _usable_p(p: tuple[float, ...]) -> bool:
+    """A P that projects: 12 finite values with positive focal lengths."""
+    return len(p) == 12 and all(math.isfinite(v) for v in p) and p[0] > 0 and p[5] > 0
 
 
 def _window(calibration: Calibration, image_width: int, image_height: int
@@ -235,6 +238,8 @@ def resolve_camera(calibration: Calibration, image_width: int, image_height: int
     sy = image_height / window_h / by
     k = _reduce(calibration.k, 3, x, y, sx, sy)
     p = _reduce(calibration.p, 4, x, y, sx, sy)
+    if not _usable_p(p):  # republished, P all zero would give image_geometry users fx = 0
+        p = (k[0], k[1], k[2], 0.0, k[3], k[4], k[5], 0.0, k[6], k[7], k[8], 0.0)
     r = calibration.r if len(calibration.r) == 9 else IDENTITY_R
     model = CameraModel(image_width, image_height, k, p, r, calibration.distortion_model,
                         calibration.d, chosen)
