@@ -6,7 +6,7 @@ when code moves, update the snippet). A snippet that is not found exactly once i
 that names the mutation, the file and the snippet, so the table cannot rot silently; CI runs
 ``--check`` (test/test_bench_mutations.py), which only looks the snippets up.
 
-    python bench/mutations.py                  # all 57: ~8 min on 2 quiet cores (57/57 caught)
+    python bench/mutations.py                  # all 58: ~8 min on 2 quiet cores (58/58 caught)
     python bench/mutations.py --only label     # mutations whose name contains "label"
     python bench/mutations.py --check          # snippets only, no tests (seconds)
     python bench/mutations.py --list
@@ -339,6 +339,11 @@ MUTATIONS: tuple[Mutation, ...] = (
              "            if self.filter.stamp_s is not None and stamp_s - self.filter.stamp_s > s.max_age_s:",
              "            if False:",
              ("test/test_scale_corrector.py",), "expired"),
+    Mutation("a camera_info's unusable P republished as it came (fx = 0 for image_geometry)",
+             "depth_anything_ros/geometry/camera_model.py",
+             "    if not _usable_p(p):  # republished",
+             "    if False:  # republished",
+             ("test/test_geometry_camera_model.py",), "p_from_k"),
 )
 
 
