@@ -131,7 +131,24 @@ def test_predict_refuses_two_images_with_the_same_stem(tmp_path, metric_weights,
     status = main(["predict", str(tmp_path / "a.png"), str(tmp_path / "x" / "a.png"),
                    "--weights", str(metric_weights), "--out", str(tmp_path / "o")])
     assert status == 2
-    assert "same outputs" in error_line(capsys)
+    line = error_line(capsys)
+    assert "would both write" in line and "a.npy" in line
+
+
+def test_predict_never_writes_over_its_inputs(tmp_path, metric_weights, capsys):
+    # --out the images' own folder: photo.png became its own 16-bit depth map, exit 0
+    write_image(tmp_path / "photo.png", 20, 20, seed=5)
+    before = (tmp_path / "photo.png").read_bytes()
+    base = ["--weights", str(metric_weights), "--out", str(tmp_path)]
+    assert main(["predict", str(tmp_path / "photo.png"), *base]) == 2
+    assert "would overwrite the input" in error_line(capsys)
+    assert (tmp_path / "photo.png").read_bytes() == before
+    # one image's outputs over another's: a_preview.png is a.png's preview
+    write_image(tmp_path / "a.png", 20, 20, seed=6)
+    write_image(tmp_path / "a_preview.png", 20, 20, seed=7)
+    assert main(["predict", str(tmp_path / "a.png"), str(tmp_path / "a_preview.png"),
+                 "--weights", str(metric_weights), "--out", str(tmp_path / "o")]) == 2
+    assert "would both write" in error_line(capsys)
 
 
 def test_predict_fp16_on_cpu_is_a_user_error(tmp_path, metric_weights, capsys):

@@ -31,12 +31,19 @@ def test_network_size_follows_official_lower_bound_rule(width, height, net_width
 
 
 def test_network_size_sides_are_multiples_of_14_and_never_below_input_size():
-    for height, width in [(100, 333), (719, 1281), (37, 1000), (2000, 15)]:
+    for height, width in [(100, 333), (719, 1281), (37, 370), (150, 15)]:
         for input_size in (266, 364, 518):
             h, w = network_size(height, width, input_size)
             assert h % 14 == 0 and w % 14 == 0
             assert min(h, w) >= input_size
             assert min(h, w) - input_size < 14
+
+
+def test_a_strip_beyond_10_to_1_is_refused_before_it_costs_minutes():
+    # a 4×400 strip made the shipped model see 168×16800 tokens' worth (35 s for one image)
+    with pytest.raises(ValueError, match=r"image 400x4 \(WxH\) is more than 10:1.*crop it"):
+        network_size(4, 400, 168)
+    assert network_size(48, 480, 168) == (168, 1680)  # 10:1 still runs
 
 
 def test_network_size_rejects_input_size_not_multiple_of_patch():

@@ -320,3 +320,49 @@ def test_our_metadata_is_plain_json(tmp_path, pico):
     assert metadata["format"] == "depth_anything_ros"
     assert json.loads(metadata["config"])["max_depth"] == 20.0
     assert json.loads(metadata["provenance"]) == {"source": "test"}
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda t: t.long(), "holds torch.int64 values; weights must be floating point"),
+    (lambda t: t.fill_(float("nan")), "holds NaN or infinite values"),
+])
+def test_weights_of_the_wrong_kind_or_not_finite_are_refused_by_name(tmp_path, pico, damage,
+                                                                     message):
+    # an int64 tensor passed the shape check and failed in load_state_dict (traceback); NaN
+    # weights loaded and every prediction was NaN
+    state = {k: v.clone() for k, v in pico.state_dict().items()}
+    state["depth_head.scratch.output_conv2.2.bias"] = damage(
+        state["depth_head.scratch.output_conv2.2.bias"])
+    path = tmp_path / "depth_anything_v2_metric_hypersim_vitpico.pth"
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match=rf"output_conv2\.2\.bias {message}"):
+        load_model(path, version="v2", variant="metric", max_depth=20.0)
+
+
+def test_damaged_metadata_upper_case_suffix_and_unreadable_files(tmp_path, pico):
+    import os
+
+    path = tmp_path / "model.SAFETENSORS"  # our file, upper-case suffix
+    save_model(pico, path)
+    assert load_model(path).config == pico.config
+    header, metadata = path, json.loads(read_header_metadata(path)["config"])
+    metadata["input_size"] = 71
+    bad = tmp_path / "bad.safetensors"
+    save_file({k: v.contiguous() for k, v in pico.state_dict().items()}, str(bad),
+              metadata={**read_header_metadata(header), "config": json.dumps(metadata)})
+    with pytest.raises(CheckpointError, match="metadata input_size 71 is not a multiple of 14"):
+        load_model(bad)
+    if os.geteuid() != 0:  # root reads everything
+        bad.chmod(0)
+        with pytest.raises(CheckpointError, match="not readable"):
+            load_model(bad)
+    loop = tmp_path / "loop.safetensors"
+    loop.symlink_to(loop)
+    with pytest.raises(CheckpointError, match="a symlink to nothing"):
+        load_model(loop)
+
+
+def read_header_metadata(path):
+    from depth_anything_ros.model.state_dicts import read_safetensors_header
+
+    return read_safetensors_header(path)[1]

@@ -197,3 +197,20 @@ def test_hf_weights_with_an_unknown_key_are_refused_naming_it(tmp_path):
     save_file(state, str(tmp_path / "model.safetensors"))
     with pytest.raises(CheckpointError, match="unknown key 'head.extra_conv.weight'"):
         load_model(tmp_path, version="v2")
+
+
+def test_hf_directory_refuses_a_contradicting_variant_and_malformed_values(tmp_path):
+    # a metric folder asked for as relative loaded as relative (output 0–0.24 instead of metres)
+    tiny_hf_model(kind="metric", max_depth=20).save_pretrained(tmp_path)
+    assert inspect_checkpoint(tmp_path, version="v2").variant == "metric"
+    with pytest.raises(CheckpointError, match="depth_estimation_type is 'metric', but variant "
+                                              "'relative' was asked for"):
+        inspect_checkpoint(tmp_path, version="v2", variant="relative")
+    config = json.loads((tmp_path / "config.json").read_text())
+    for change in ({"backbone_config": "dinov2"}, {"fusion_hidden_size": "sixteen"}):
+        (tmp_path / "config.json").write_text(json.dumps({**config, **change}))
+        with pytest.raises(CheckpointError, match=r"config\.json: a value has the wrong type"):
+            inspect_checkpoint(tmp_path, version="v2")
+    (tmp_path / "config.json").write_text(json.dumps({**config, "max_depth": -3}))
+    with pytest.raises(CheckpointError, match=r"max_depth > 0 metres \(config.json has -3\)"):
+        inspect_checkpoint(tmp_path, version="v2")

@@ -157,3 +157,14 @@ def test_depth_is_focal_corrected_with_the_frames_camera_info(harness_factory, t
     np.testing.assert_allclose(decode_depth("32FC1", 24, 32, depth.step, depth.is_bigendian,
                                             depth.data), expected, rtol=1e-5)
     np.testing.assert_allclose(cloud_from_msg(msg)["z"], expected, rtol=1e-5)
+
+
+def test_weights_under_the_home_folder_load_as_the_start_up_check_found_them(
+        harness_factory, tiny_weights, tmp_path, monkeypatch):
+    # `weights:=~/model.safetensors`: the check expanded "~", the loader did not
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "model.safetensors").write_bytes(tiny_weights.read_bytes())
+    h = harness_factory(weights="~/model.safetensors")
+    h.info_pub.publish(make_camera_info(32, 24))
+    time.sleep(0.2)
+    send_and_wait(h, make_image(random_rgb(), stamp=(80, 0)), key="depth")

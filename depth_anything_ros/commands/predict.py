@@ -144,15 +144,29 @@ def read_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def check_unique_stems(images: list[Path]) -> None:
+def output_names(stem: str) -> tuple[str, str, str]:
+    """The files one image writes into --out (the .png only for metric models)."""
+    return f"{stem}.npy", f"{stem}.png", f"{stem}_preview.png"
+
+
+def check_outputs(images: list[Path], out: Path, inputs: list[Path]) -> None:
+    """Refuse a run that would write one file twice (`a.png` and `a.jpg`; `a` and `a_preview`)
+    or write over one of its `inputs` (`--out` the images' own folder: `photo.png` would
+    become its own depth map)."""
     from depth_anything_ros.cli import UserError
 
-    seen: dict[str, Path] = {}
+    given = {path.resolve(): path for path in inputs}
+    planned: dict[Path, Path] = {}
     for image in images:
-        if image.stem in seen:
-            raise UserError(f"{seen[image.stem]} and {image} would write the same outputs "
-                            f"'{image.stem}.*'; run them into different --out folders")
-        seen[image.stem] = image
+        for name in output_names(image.stem):
+            target = (out / name).resolve()
+            if target in given:
+                raise UserError(f"{image}: its output {out / name} would overwrite the input "
+                                f"{given[target]}; choose another --out")
+            if target in planned:
+                raise UserError(f"{planned[target]} and {image} would both write {out / name}; "
+                                "run them into different --out folders")
+            planned[target] = image
 
 
 def run(args: argparse.Namespace) -> int:
@@ -170,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
         check_colormap(colormap)
     except ValueError as exc:
         raise UserError(f"--colormap: {exc}") from exc
-    check_unique_stems(args.images)
+    check_outputs(args.images, args.out, args.images + list(args.gt or []))
     for image in args.images:  # fail before the model loads
         check_image_path(image)
     gts = read_ground_truths(args)

@@ -40,6 +40,11 @@ def _constrain_to_multiple(x: float, min_val: int, multiple: int) -> int:
     return y
 
 
+# Longest side over shortest the network is shown: camera images are ≤ 4:1 (automotive strips
+# 8:1); a 4×400 strip would make the shipped model see 168×16800 (35 s instead of 0.1 s).
+MAX_ASPECT = 10
+
+
 def network_size(
     height: int, width: int, input_size: int = 518, multiple: int = PATCH_SIZE
 ) -> tuple[int, int]:
@@ -52,6 +57,11 @@ def network_size(
         raise ValueError(f"image size must be positive, got {height}x{width} (HxW)")
     if input_size <= 0 or input_size % multiple:
         raise ValueError(f"input_size must be a positive multiple of {multiple}, got {input_size}")
+    if max(height, width) > MAX_ASPECT * min(height, width):
+        raise ValueError(
+            f"image {width}x{height} (WxH) is more than {MAX_ASPECT}:1; its shorter side would "
+            f"become {input_size} px and the longer one {MAX_ASPECT}+ times that (seconds to "
+            "minutes a frame): crop it")
     scale = max(input_size / height, input_size / width)
     new_h = _constrain_to_multiple(scale * height, input_size, multiple)
     new_w = _constrain_to_multiple(scale * width, input_size, multiple)

@@ -182,6 +182,9 @@ def _our_config(
         raise CheckpointError(
             f"{path}: metadata 'config' is missing or invalid ({error})"
         ) from error
+    if config.input_size % 14:
+        raise CheckpointError(f"{path}: metadata input_size {config.input_size} is not a "
+                              "multiple of 14 (the ViT patch size); the file is damaged")
     for name, given in (("version", version), ("variant", variant)):
         if given is not None and given != getattr(config, name):
             raise CheckpointError(
@@ -243,7 +246,7 @@ def _resolve(
             )
         tensors, _ = read_safetensors(weights)
         return config, hf_to_official(tensors, weights)
-    if path.suffix == ".safetensors":
+    if path.suffix.lower() == ".safetensors":
         if with_tensors:
             state, metadata = read_safetensors(path)
         else:
@@ -262,6 +265,13 @@ def _check_layout(config: ModelConfig, shapes: Mapping[str, tuple[int, ...]], pa
         raise CheckpointError(f"{path}: does not match the {config.encoder} layout: {mismatch}")
 
 
+def _require_path(path: Path) -> None:
+    if not path.exists():
+        if path.is_symlink():
+            raise CheckpointError(f"{path}: a symlink to nothing (broken, or a loop)")
+        raise CheckpointError(f"{path}: no such file or directory")
+
+
 def inspect_checkpoint(
     path: PathLike,
     *,
@@ -272,8 +282,7 @@ def inspect_checkpoint(
 ) -> ModelConfig:
     """The ModelConfig a checkpoint would load with; keys and shapes are checked too."""
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such file or directory")
+    _require_path(path)
     config, state = _resolve(path, version, variant, max_depth, input_size, with_tensors=False)
     shapes = {
         k: tuple(v.shape) if isinstance(v, torch.Tensor) else tuple(v) for k, v in state.items()
@@ -297,7 +306,14 @@ def model_from_state(
     _check_layout(config, shapes_of(state), path)
     with torch.device("meta"):
         model = DepthAnything(config)
-    state = {k: (v.float() if v.is_floating_point() else v).contiguous() for k, v in state.items()}
+    for key, value in state.items():  # strict about values too: a wrong model must not load
+        if not value.is_floating_point():
+            raise CheckpointError(f"{path}: {key} holds {value.dtype} values; weights must be "
+                                  "floating point")
+        if not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"{path}: {key} holds NaN or infinite values (a diverged "
+                                  "training run?)")
+    state = {k: v.float().contiguous() for k, v in state.items()}
     model.load_state_dict(state, strict=True, assign=True)
     return model.to(map_location).eval()
 
@@ -313,8 +329,7 @@ def load_model(
 ) -> DepthAnything:
     """Load any supported checkpoint strictly; see the module docstring."""
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such file or directory")
+    _require_path(path)
     config, state = _resolve(path, version, variant, max_depth, input_size, with_tensors=True)
     model = model_from_state(config, state, path, map_location)
     LOG.info("%s: loaded %s %s %s model", path, config.encoder, config.version, config.variant)
@@ -350,7 +365,7 @@ def save_model(model: DepthAnything, path: PathLike, *, provenance: dict | None 
 def read_provenance(path: PathLike) -> dict[str, Any]:
     """The provenance dict stored by save_model ({} for other formats)."""
     path = Path(path)
-    if path.suffix != ".safetensors":
+    if path.suffix.lower() != ".safetensors":
         return {}
     _, metadata = read_safetensors_header(path)
     try:
@@ -368,7 +383,7 @@ def load_dinov2_backbone(model: DepthAnything, path: PathLike) -> None:
     match; `mask_token` may be absent (kept as is); register tokens (DINOv2-reg) do not fit.
     """
     path = Path(path)
-    if path.suffix == ".safetensors":
+    if path.suffix.lower() == ".safetensors":
         state, _ = read_safetensors(path)
     else:
         state = read_torch_state_dict(path)

@@ -100,7 +100,20 @@ def _require(condition: bool, path: Path, message: str) -> None:
         raise CheckpointError(f"{path}: {message}")
 
 
-def hf_model_config(
+def hf_model_config(directory: Path, **overrides: Any) -> ModelConfig:
+    """Read config.json of a DepthAnythingForDepthEstimation directory into a ModelConfig; a
+    value of the wrong type (a string for a number, a name for the backbone's dict) is a
+    CheckpointError naming the file, like every other problem with it."""
+    try:
+        return _hf_model_config(directory, **overrides)
+    except (TypeError, ValueError, AttributeError) as exc:
+        if isinstance(exc, CheckpointError):
+            raise
+        raise CheckpointError(f"{directory / HF_CONFIG}: a value has the wrong type or form "
+                              f"({exc})") from None
+
+
+def _hf_model_config(
     directory: Path,
     *,
     version: str | None = None,
@@ -108,7 +121,6 @@ def hf_model_config(
     max_depth: float | None = None,
     input_size: int | None = None,
 ) -> ModelConfig:
-    """Read config.json of a DepthAnythingForDepthEstimation directory into a ModelConfig."""
     path = directory / HF_CONFIG
     cfg = read_json(path)
     _require(
@@ -194,9 +206,13 @@ def hf_model_config(
         ),
         "custom",
     )
+    v2_taps = ENCODER_PRESETS[encoder].v2_taps if encoder != "custom" else None
+    is_v1, is_v2 = taps == last_four_taps(depth), taps == v2_taps
+    if version is not None and is_v1 != is_v2:
+        _require(version == ("v1" if is_v1 else "v2"), path,
+                 f"its taps {list(taps)} are Depth Anything {'V1' if is_v1 else 'V2'}'s, but "
+                 f"version {version!r} was asked for; drop it or use a matching checkpoint")
     if version is None:
-        v2_taps = ENCODER_PRESETS[encoder].v2_taps if encoder != "custom" else None
-        is_v1, is_v2 = taps == last_four_taps(depth), taps == v2_taps
         if is_v1 != is_v2:
             version = "v1" if is_v1 else "v2"
         else:
@@ -205,13 +221,17 @@ def hf_model_config(
                 "pass version='v1' or version='v2'"
             )
     hf_type = cfg.get("depth_estimation_type", "relative")
-    variant = variant or hf_type
+    _require(variant is None or variant == hf_type, path,
+             f"depth_estimation_type is {hf_type!r}, but variant {variant!r} was asked for; "
+             "drop it or use a matching checkpoint")
+    variant = hf_type
     if variant == "metric":
         max_depth = max_depth if max_depth is not None else cfg.get("max_depth")
         _require(
             max_depth is not None and float(max_depth) > 0,
             path,
-            "a metric model needs max_depth (config.json has none); pass max_depth=<metres>",
+            f"a metric model needs max_depth > 0 metres (config.json has {cfg.get('max_depth')!r});"
+            " pass max_depth=<metres>",
         )
     else:
         if cfg.get("max_depth") not in (None, 1, 1.0):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import pickle
 import zipfile
+import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -24,11 +25,15 @@ class CheckpointError(ValueError):
 
 def _check_file(path: Path) -> None:
     if not path.exists():
+        if path.is_symlink():
+            raise CheckpointError(f"{path}: a symlink to nothing (broken, or a loop)")
         raise CheckpointError(f"{path}: no such file")
     if path.is_dir():
         raise CheckpointError(f"{path}: is a directory without config.json + model.safetensors")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: file is empty")
+    if not os.access(path, os.R_OK):
+        raise CheckpointError(f"{path}: not readable (permission denied)")
 
 
 # Leading bytes of files people mistake for checkpoints, so a refusal can say what the file is.
