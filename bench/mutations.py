@@ -6,7 +6,7 @@ when code moves, update the snippet). A snippet that is not found exactly once i
 that names the mutation, the file and the snippet, so the table cannot rot silently; CI runs
 ``--check`` (test/test_bench_mutations.py), which only looks the snippets up.
 
-    python bench/mutations.py                  # all 58: ~8 min on 2 quiet cores (58/58 caught)
+    python bench/mutations.py                  # all 63: ~12 min on 2 cores (63/63 caught)
     python bench/mutations.py --only label     # mutations whose name contains "label"
     python bench/mutations.py --check          # snippets only, no tests (seconds)
     python bench/mutations.py --list
@@ -344,6 +344,32 @@ MUTATIONS: tuple[Mutation, ...] = (
              "    if not _usable_p(p):  # republished",
              "    if False:  # republished",
              ("test/test_geometry_camera_model.py",), "p_from_k"),
+    # --- weights and predict ------------------------------------------------------------------
+    Mutation("predict writes over its input images",
+             "depth_anything_ros/commands/predict.py",
+             "            if target in given:",
+             "            if False:",
+             ("test/test_cli_predict_info.py",), "over_its_inputs"),
+    Mutation("a Hugging Face folder takes a contradicting variant",
+             "depth_anything_ros/model/hf_checkpoint.py",
+             "    _require(variant is None or variant == hf_type, path,",
+             "    _require(True, path,",
+             ("test/test_model_hf_fidelity.py",), "contradicting"),
+    Mutation("NaN weights load",
+             "depth_anything_ros/model/checkpoints.py",
+             "        if not bool(torch.isfinite(value).all()):",
+             "        if False:",
+             ("test/test_model_checkpoints.py",), "wrong_kind"),
+    Mutation("no limit on an image's aspect ratio",
+             "depth_anything_ros/inference/preprocess.py",
+             "    if max(height, width) > MAX_ASPECT * min(height, width):",
+             "    if False:",
+             ("test/test_inference_preprocess.py",), "strip"),
+    Mutation("the node loads weights:=~/x without expanding ~",
+             "depth_anything_ros/ros/node.py",
+             "                os.path.expanduser(s.weights) if s.weights else None,",
+             "                s.weights or None,",
+             ("test/test_ros_node_end_to_end.py",), "home_folder"),
 )
 
 
