@@ -51,8 +51,11 @@ def tiny_weights(tmp_path_factory):
     return save_tiny_model(tmp_path_factory.mktemp("weights") / "vitpico_metric.safetensors")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ros_context():
+    """One rclpy context per test module, shut down when the module's tests end: every module
+    imports this fixture, so at session scope each kept its own DDS participant (threads,
+    shared memory) alive to the end of the whole run, ~20 of them under the later tests."""
     context = rclpy.Context()
     rclpy.init(context=context)
     yield context
