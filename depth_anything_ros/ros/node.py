@@ -344,7 +344,7 @@ class DepthNode(Node):
             self._pub_colored.publish(messages.bgr_to_msg(bgr, header))
 
     # ---- shutdown --------------------------------------------------------------------------
-    def stop_worker(self, timeout_s: float = STOP_TIMEOUT_S) -> bool:
+    def stop_worker(self, timeout_s: float = 10.0) -> bool:
         """Stop and join the worker; True if it ended within `timeout_s`."""
         self._stop.set()
         self._mailbox.close()
@@ -363,15 +363,17 @@ class DepthNode(Node):
         return self._mailbox.dropped
 
     def destroy_node(self) -> None:
-        # after `stop_worker` (main) the budget is spent: do not wait a second time
-        self.stop_worker(0.0 if self._stop.is_set() else STOP_TIMEOUT_S)
+        # never destroys publishers under a live worker (it would publish on freed handles);
+        # `main` does not call this while a frame is still in the model, it exits instead
+        self.stop_worker()
         stop_forwarding(self._log_handler)
         super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:
     """Console script `depth_node`: exit 0 on SIGINT/SIGTERM, 2 with one message if unusable;
-    1 when a frame was still in the model `STOP_TIMEOUT_S` after the signal, 128 + N on a second
+    1 when a frame was still in the model `STOP_TIMEOUT_S` after the signal (the process then
+    ends without tearing down ROS: DDS peers see it leave), 128 + N on a second
     signal N (the user, or launch escalating, insists).
 
     Library logging reaches the console and /rosout through the node's logger (log_bridge).
@@ -419,16 +421,17 @@ def main(args: list[str] | None = None) -> int:
         while not stop.is_set() and rclpy.ok():
             executor.spin_once(timeout_sec=0.1)
     finally:
-        joined = node.stop_worker()
-        logger.info("shutting down" + ("" if joined else " (worker did not stop in time)"))
+        joined = node.stop_worker(STOP_TIMEOUT_S)
+        if not joined:  # a frame is still in the model: end now, before launch escalates
+            logger.info("shutting down (worker did not stop in time)")
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
+        logger.info("shutting down")
         executor.remove_node(node)
         node.destroy_node()
         executor.shutdown()
         rclpy.try_shutdown()
-    if not joined:  # a frame is still in the model: do not wait for it in interpreter teardown
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(1)
     return 0
 
 
