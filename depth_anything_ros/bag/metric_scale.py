@@ -126,9 +126,8 @@ class BagScale:
             entry = self._reasons.setdefault(out.problem_key, [0, out.reason])
             if not entry[0]:
                 where = self._options.sparse_depth_topic or "ground plane"
-                text = out.reason if out.reason.startswith(where) else f"{where}: {out.reason}"
                 log.warning("%s (%s from frame %s on; later ones are counted in the summary)",
-                            text, out.state, stamp.name)
+                            out.located(where), out.state, stamp.name)
             entry[0] += 1
         if out.depth is None:
             return None, f"no metric depth: {out.reason}"

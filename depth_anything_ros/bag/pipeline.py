@@ -302,11 +302,12 @@ class BagPipeline:
         for key, data in outputs:
             writer.write(self.out_conns[key], frame.bag_time, data)
         summary.frames_out += 1
-        camera = self._frame_camera(frame)
-        if self.write_info and camera.model is None:
-            summary.camera_problems[camera.problem or "no CameraInfo for it"] += 1
-        if self.corrects_focal and camera.fx is None:
-            summary.frames_without_focal += 1
+        if self.write_info or self.corrects_focal:  # known by now (_predict or _build asked)
+            camera = self._frame_camera(frame)
+            if self.write_info and camera.model is None:
+                summary.camera_problems[camera.problem or "no CameraInfo for it"] += 1
+            if self.corrects_focal and camera.fx is None:
+                summary.frames_without_focal += 1
         self.bar.update(1)
         if self.on_frame is not None:
             self.on_frame(summary.frames_out)

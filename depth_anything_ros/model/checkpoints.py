@@ -31,6 +31,7 @@ from .state_dicts import (
     read_safetensors,
     read_safetensors_header,
     read_torch_state_dict,
+    require_existing,
     shapes_of,
 )
 
@@ -265,13 +266,6 @@ def _check_layout(config: ModelConfig, shapes: Mapping[str, tuple[int, ...]], pa
         raise CheckpointError(f"{path}: does not match the {config.encoder} layout: {mismatch}")
 
 
-def _require_path(path: Path) -> None:
-    if not path.exists():
-        if path.is_symlink():
-            raise CheckpointError(f"{path}: a symlink to nothing (broken, or a loop)")
-        raise CheckpointError(f"{path}: no such file or directory")
-
-
 def inspect_checkpoint(
     path: PathLike,
     *,
@@ -282,7 +276,7 @@ def inspect_checkpoint(
 ) -> ModelConfig:
     """The ModelConfig a checkpoint would load with; keys and shapes are checked too."""
     path = Path(path)
-    _require_path(path)
+    require_existing(path, "no such file or directory")
     config, state = _resolve(path, version, variant, max_depth, input_size, with_tensors=False)
     shapes = {
         k: tuple(v.shape) if isinstance(v, torch.Tensor) else tuple(v) for k, v in state.items()
@@ -329,7 +323,7 @@ def load_model(
 ) -> DepthAnything:
     """Load any supported checkpoint strictly; see the module docstring."""
     path = Path(path)
-    _require_path(path)
+    require_existing(path, "no such file or directory")
     config, state = _resolve(path, version, variant, max_depth, input_size, with_tensors=True)
     model = model_from_state(config, state, path, map_location)
     LOG.info("%s: loaded %s %s %s model", path, config.encoder, config.version, config.variant)

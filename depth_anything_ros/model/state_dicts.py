@@ -23,11 +23,16 @@ class CheckpointError(ValueError):
     """A weight file that cannot be used; the message names the file and the reason."""
 
 
-def _check_file(path: Path) -> None:
+def require_existing(path: Path, missing: str = "no such file") -> None:
+    """CheckpointError unless `path` exists; a dangling or looping symlink is named as such."""
     if not path.exists():
         if path.is_symlink():
             raise CheckpointError(f"{path}: a symlink to nothing (broken, or a loop)")
-        raise CheckpointError(f"{path}: no such file")
+        raise CheckpointError(f"{path}: {missing}")
+
+
+def _check_file(path: Path) -> None:
+    require_existing(path)
     if path.is_dir():
         raise CheckpointError(f"{path}: is a directory without config.json + model.safetensors")
     if path.stat().st_size == 0:

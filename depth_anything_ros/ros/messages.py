@@ -123,3 +123,9 @@ def cloud_from_msg(msg: PointCloud2) -> np.ndarray:
     rows = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.row_step)
     flat = np.ascontiguousarray(rows[:, : msg.width * POINT_STEP])
     return flat.view(CLOUD_DTYPE).reshape(msg.height, msg.width)
+
+
+def stamp_ns(stamp) -> int:
+    """A builtin_interfaces/Time as integer nanoseconds (negative and zero stamps included;
+    rclpy's Time refuses negative ones)."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)

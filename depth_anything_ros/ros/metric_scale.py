@@ -18,6 +18,7 @@ from sensor_msgs.msg import Image
 
 from depth_anything_ros.geometry.camera_model import CameraModel
 from depth_anything_ros.ros.input_qos import MatchedSubscription
+from depth_anything_ros.ros.messages import stamp_ns
 from depth_anything_ros.ros.params import NodeSettings
 from depth_anything_ros.scale import (Correction, ScaleCorrector, ScaleSettings, camera_geometry,
                                       decode_sparse_depth)
@@ -48,7 +49,7 @@ class SparseDepthBuffer:
 
     def put(self, msg: Image) -> None:
         with self._lock:
-            self._messages.append((_ns(msg.header.stamp), msg))
+            self._messages.append((stamp_ns(msg.header.stamp), msg))
 
     def nearest(self, stamp_ns: int, tolerance_ns: int) -> tuple[Image | None, int | None]:
         """(message within the tolerance or None, |Δt| in ns of the nearest or None if empty)."""
@@ -60,10 +61,6 @@ class SparseDepthBuffer:
             gap, msg = min(((abs(t - stamp_ns), m) for t, m in reversed(self._messages)),
                            key=lambda pair: pair[0])
         return (msg if gap <= tolerance_ns else None), gap
-
-
-def _ns(stamp) -> int:
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 class MetricScale:
@@ -102,9 +99,9 @@ class MetricScale:
                            else (None, None))
         intrinsics, rays = camera_geometry(camera) if s.scale_source == "ground_plane" \
             else (None, None)
-        stamp_ns = _ns(header.stamp) or self._clock.now().nanoseconds
+        time_ns = stamp_ns(header.stamp) or self._clock.now().nanoseconds
         with self._lock:
-            out = self._corrector.correct(values, stamp_ns * 1e-9, sparse_depth=sparse,
+            out = self._corrector.correct(values, time_ns * 1e-9, sparse_depth=sparse,
                                           intrinsics=intrinsics, rays=rays, missing=missing,
                                           units=units)
             self._last = out
@@ -114,14 +111,12 @@ class MetricScale:
                 where = "parameter 'camera_height'"
             action = (f"holding the last scale {out.factor:.3g}" if out.state == "held"
                       else FALLING_BACK.get(out.state, out.state))
-            text = out.reason if out.reason.startswith("ground plane") else \
-                f"{where}: {out.reason}"
-            self._log("warn", f"scale:{out.problem_key}", f"{text}; {action}")
+            self._log("warn", f"scale:{out.problem_key}", f"{out.located(where)}; {action}")
         return out.depth
 
     def _sparse_for(self, header, s: NodeSettings) -> tuple[np.ndarray | None, str | None]:
         """The paired sparse depth in metres, or (None, why not)."""
-        msg, gap = self._sparse.nearest(_ns(header.stamp), int(s.sparse_depth_tolerance * 1e9))
+        msg, gap = self._sparse.nearest(stamp_ns(header.stamp), int(s.sparse_depth_tolerance * 1e9))
         if msg is None:
             if gap is None:
                 return None, "no sparse depth received yet"

@@ -322,7 +322,7 @@ class DepthNode(Node):
         """Stamp → now, or None when the stamp says nothing: zero (a driver that does not
         stamp) or negative (legal in the message, refused by rclpy's Time, which used to end
         the publisher thread)."""
-        ns = int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+        ns = messages.stamp_ns(stamp)
         if ns <= 0:
             return None
         return (self.get_clock().now().nanoseconds - ns) * 1e-9

@@ -115,6 +115,12 @@ class Correction:
             return f"{self.code}:{' '.join(self.reason.split()[:2])}"
         return self.code
 
+    def located(self, where: str) -> str:
+        """The reason prefixed with where it arose (a topic, a parameter), except when it names
+        its source already: ground-plane refusals begin "ground plane: "."""
+        reason = self.reason or ""
+        return reason if reason.startswith("ground plane") else f"{where}: {reason}"
+
     def summary(self, relative: bool) -> dict[str, str]:
         """Key/value strings for /diagnostics and reports."""
         out = {"scale_state": self.state, "scale": _num(self.scale)}
