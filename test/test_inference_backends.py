@@ -242,6 +242,16 @@ def test_export_refuses_bad_options_before_loading(tmp_path, capsys, args, messa
     assert not list(tmp_path.iterdir())
 
 
+def test_an_openvino_export_never_writes_its_bin_over_the_checkpoint(tmp_path, capsys):
+    weights = tmp_path / "pytorch_model.bin"  # HF's file name; the .xml's .bin would be it
+    weights.write_bytes(b"not even read")
+    status, err = run_cli("export", "--weights", str(weights), "--format", "openvino",
+                          "--out", str(tmp_path / "pytorch_model.xml"), capsys=capsys)
+    assert status == 2 and "which is the checkpoint being exported" in err
+    assert weights.read_bytes() == b"not even read"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pytorch_model.bin"]
+
+
 def test_a_pytorch_backend_cannot_run_an_export(files, tmp_path, capsys):
     status, err = run_cli("predict", str(tum_frame_path()), "--weights", str(files["onnx"]),
                           "--backend", "torch", "--out", str(tmp_path), capsys=capsys)

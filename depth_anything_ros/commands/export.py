@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     except BackendMissing as exc:
         raise UserError(str(exc)) from exc
     weights = args.weights if args.weights is not None else default_weights_path()
+    _refuse_writing_over(weights, args.out, args.format)
     try:
         model = load_model(weights, version=args.version, variant=args.variant,
                            max_depth=args.max_depth, input_size=args.input_size)
@@ -114,6 +115,19 @@ def run(args: argparse.Namespace) -> int:
     if "canonical_focal" in extras:
         print(f"canonical_focal {extras['canonical_focal']} copied from {weights}")
     return 0
+
+
+def _refuse_writing_over(weights, out: Path, fmt: str) -> None:
+    """Inputs are never modified: an OpenVINO export writes its .bin beside the .xml, which can
+    be the checkpoint itself (HF's `pytorch_model.bin` exported as `pytorch_model.xml`)."""
+    from depth_anything_ros.cli import UserError
+
+    written = [out] + ([out.with_suffix(".bin")] if fmt == "openvino" else [])
+    source = Path(weights).expanduser()
+    for path in written:
+        if path.exists() and source.exists() and path.resolve() == source.resolve():
+            raise UserError(f"--out {out}: would write {path}, which is the checkpoint being "
+                            "exported; choose another output name")
 
 
 def _check_frame(height: int, width: int):
