@@ -11,8 +11,29 @@ log = logging.getLogger(__name__)
 
 
 class CameraInfoTable:
-    """All CameraInfo of a topic, read up front (they are small): exact header-stamp match
-    first, else the latest one recorded at or before the frame, else the first one."""
+    """All CameraInfo of a topic, read up front (they are small). A frame is paired among the
+    infos of its own frame_id when the topic has any (one topic can carry several cameras), else
+    among all of them (a driver that names its info's frame differently, as depth_image_proc
+    tolerates): exact header-stamp match first, else the latest one recorded at or before the
+    frame, else the first one."""
+
+    def __init__(self, entries: list[tuple[int, int, str, Any]]) -> None:
+        """`entries`: (bag time, header stamp in ns, header frame_id, info) each."""
+        self._all = _Timeline([(time, stamp, info) for time, stamp, _, info in entries])
+        by_frame: dict[str, list[tuple[int, int, Any]]] = {}
+        for time, stamp, frame_id, info in entries:
+            by_frame.setdefault(frame_id, []).append((time, stamp, info))
+        self._by_frame = {frame: _Timeline(group) for frame, group in by_frame.items()}
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+    def lookup(self, stamp_ns: int, bag_time: int, frame_id: str | None = None) -> Any | None:
+        return self._by_frame.get(frame_id, self._all).lookup(stamp_ns, bag_time)
+
+
+class _Timeline:
+    """Infos by recording time and by header stamp."""
 
     def __init__(self, entries: list[tuple[int, int, Any]]) -> None:
         entries = sorted(entries, key=lambda e: e[0])
@@ -44,5 +65,6 @@ def read_camera_infos(reader: Any, topic: str | None) -> CameraInfoTable:
         except Exception as exc:  # noqa: BLE001 - a malformed message is skipped, not fatal
             log.warning("skipping unreadable CameraInfo on %s at bag time %d: %s", topic, bag_time, exc)
             continue
-        entries.append((bag_time, stamp_of(info).ns, info))
+        stamp = stamp_of(info)
+        entries.append((bag_time, stamp.ns, stamp.frame_id, info))
     return CameraInfoTable(entries)

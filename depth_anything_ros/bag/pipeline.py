@@ -247,7 +247,7 @@ class BagPipeline:
         if frame.camera is None:
             assert frame.rgb is not None and frame.stamp is not None
             height, width = frame.rgb.shape[:2]
-            info = self.infos.lookup(frame.stamp.ns, frame.bag_time)
+            info = self.infos.lookup(frame.stamp.ns, frame.bag_time, frame.stamp.frame_id)
             calibration = None if info is None else Calibration.from_message(info)
             frame.camera = self.cameras.frame_camera(calibration, width, height,
                                                      self.options.intrinsics_source,

@@ -48,7 +48,9 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-topic", required=True, metavar="T",
                         help="camera topic (sensor_msgs/Image or sensor_msgs/CompressedImage)")
     parser.add_argument("--camera-info-topic", default=None, metavar="C",
-                        help="CameraInfo topic (default: <ns>/camera_info beside the image topic)")
+                        help="CameraInfo topic (default: <ns>/camera_info beside the image topic); "
+                             "each frame takes the info of its own header stamp, and of its "
+                             "own frame_id when the topic carries several")
     add_model_arguments(parser)
     add_backend_arguments(parser)
     add_focal_arguments(parser)  # the focal comes from each frame's CameraInfo (K, or P)
