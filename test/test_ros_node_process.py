@@ -116,3 +116,55 @@ def test_signal_while_serving_frames_exits_cleanly_with_the_worker_joined(
     assert code == 0, node.output
     assert "shutting down" in node.output and "did not stop" not in node.output
     assert "Traceback" not in node.output
+
+
+@pytest.fixture(scope="module")
+def slow_weights(tmp_path_factory):
+    """A random vitpico at input size 1400: a 640×480 frame runs at 1862×1400 (13,300 tokens),
+    5–10 s on 2 cores, so a signal reliably arrives while the frame is in the model."""
+    return save_tiny_model(tmp_path_factory.mktemp("slow") / "vitpico_1400.safetensors",
+                           input_size=1400)
+
+
+@pytest.mark.parametrize("second_signal", [False, True])
+def test_a_signal_during_a_long_inference_ends_the_node_within_the_stop_timeout(
+        second_signal, ros_context, slow_weights):
+    """launch escalates to SIGTERM, then SIGKILL, after a few seconds: a node stuck in the model
+    must end by itself in STOP_TIMEOUT_S (3 s; exit 1, saying so), or at once on a second
+    signal (128 + N), not wait for the frame."""
+    node = NodeProcess("-p", f"weights:={slow_weights}")
+    probe = rclpy.create_node(f"slow_probe_{next(_IDS)}", context=ros_context)
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(probe)
+    try:
+        pub = probe.create_publisher(Image, f"{node.ns}/image", 5)
+        received = []
+        probe.create_subscription(Image, f"{node.ns}/depth/image", received.append, 5)
+        node.wait_for_line("depth from")
+        deadline = time.monotonic() + 20
+        while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
+        frame = make_image(random_rgb())
+        for _ in range(8):  # ~1.6 s: one of them is in the model now (the rest wait or drop)
+            pub.publish(frame)
+            executor.spin_once(timeout_sec=0.2)
+        assert not received, "the frame took < 1.6 s: not a long inference"
+        assert node.proc.poll() is None, node.output
+        node.proc.send_signal(signal.SIGINT)
+        start = time.monotonic()
+        if second_signal:
+            time.sleep(0.3)
+            node.proc.send_signal(signal.SIGINT)
+        code = node.finish(timeout=15)
+        took = time.monotonic() - start
+    finally:
+        executor.shutdown()
+        probe.destroy_node()
+        if node.proc.poll() is None:
+            node.proc.kill()
+    if second_signal:
+        assert code == 128 + signal.SIGINT and took < 2.5, (code, took, node.output)
+    else:
+        assert code == 1 and 2.5 < took < 6, (code, took, node.output[-3000:])
+        assert "worker did not stop in time" in node.output
+    assert "Traceback" not in node.output
