@@ -1,5 +1,6 @@
 """`depth-anything-ros bags`: a folder of real bags (sqlite3, MCAP, a lone .mcap and a broken
 one) in one process and under torchrun, compared bag by bag with `depth-anything-ros bag`."""
+import hashlib
 import json
 import os
 import signal
@@ -154,6 +155,10 @@ def test_bags_in_one_process_equal_bag_bag_by_bag_and_name_the_broken_one(
     assert "not a database" in records["broken.db3"]["error"]
     assert records["site_a/run1"]["frames"] == 6 and records["lone.mcap"]["frames"] == 5
     assert not records["_"]["ok"] and records["_"]["bags"]["failed"] == 1
+    model = records["_"]["model"]  # which model made these outputs
+    assert model["weights"] == str(weights)
+    assert model["sha256"] == hashlib.sha256(Path(weights).read_bytes()).hexdigest()
+    assert model["resolved"]["encoder"] == "vitpico" and model["device"] == "cpu"
     assert not _leftovers(out) and not (out / "broken").exists()
     assert tree_digest(fleet) == before
 

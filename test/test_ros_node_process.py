@@ -64,7 +64,9 @@ class NodeProcess:
     (["-p", "points_stride:=0"], "points_stride"),
     (["-p", "colormap:=rainbowz"], "colormap"),
     (["-p", "depth_encoding:=8UC1"], "depth_encoding"),
-    (["-p", "min_range:=3"], "min_range"),  # an integer where metres (double) are expected
+    # an integer where metres (double) are expected: the fix is named
+    (["-p", "min_range:=3"], "min_range': Trying to set parameter 'min_range' to '3' of type "
+                             "'INTEGER', expecting type 'DOUBLE' (write it with a decimal point"),
 ])
 def test_unusable_parameters_stop_the_node_with_one_clear_message(args, expected, tiny_weights):
     node = NodeProcess("-p", f"weights:={tiny_weights}", *args)

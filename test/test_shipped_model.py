@@ -83,3 +83,16 @@ def test_model_card_says_truly_what_the_files_provenance_holds():
     if "evaluation" in provenance:  # embedded by `train export --metrics`: the card's numbers
         card = json.loads(CARD.read_text())["metrics"]
         assert provenance["evaluation"]["abs_rel"] == pytest.approx(card["abs_rel"], rel=1e-3)
+
+
+def test_info_summarises_the_shipped_models_provenance_one_line_per_averaged_run(capsys):
+    from depth_anything_ros.cli import main
+
+    assert main(["info"]) == 0
+    text = capsys.readouterr().out
+    provenance = text[text.index("provenance:"):]
+    members = [line for line in provenance.splitlines() if " × " in line]
+    assert len(members) == 2 and all("stage metric" in line and "metric_mix=tum:default?split="
+                                     "train" in line for line in members)
+    assert "(all of it: info --json)" in provenance
+    assert max(len(line) for line in text.splitlines()) < 300  # was one 5 kB line

@@ -17,7 +17,7 @@ becomes the bag folder x). Every output appears by one atomic rename when its ba
              a killed run left behind; an interrupted run leaves no half outputs
   failures   a broken bag is recorded and named, the others go on; exit status 1 if any bag
              failed (--strict: stop at the first failure)
-  summary    OUT_DIR/summary.json: per bag its status, frames, time and error
+  summary    OUT_DIR/summary.json: per bag its status, frames, time and error; the model
 
 Several processes, GPUs or machines: start the same command with torchrun. Each rank takes a
 share of the bags balanced by size, and uses cuda:LOCAL_RANK with --device cuda:
@@ -117,8 +117,41 @@ def _run(args: argparse.Namespace, options, ranks) -> int:
         every = plan.already_done + [r for rank_records in gathered for r in rank_records]
         summary = summary_dict(every, in_dir=args.input, out_dir=args.output, options=options,
                                world_size=ranks.world_size, seconds=seconds)
+        summary["model"] = job_model_record(args, estimator)
         for line in table_lines(every, seconds):
             print(line)
         print(f"wrote {write_summary(args.output, summary)}")
         sys.stdout.flush()
     return 1 if totals.failed or totals.stop else 0
+
+
+def job_model_record(args: argparse.Namespace, estimator) -> dict:
+    """Which model made a fleet's outputs: the file (and its sha256, so a retrained file at the
+    same path is told apart), the options it ran with and, where this rank loaded it, what it
+    resolved to."""
+    import hashlib
+
+    from depth_anything_ros.model import default_weights_path
+
+    weights = Path(args.weights if args.weights is not None else default_weights_path())
+    record = {"weights": str(weights), "sha256": None, "backend": args.backend,
+              "device": args.device, "precision": args.precision,
+              "version": args.version, "variant": args.variant, "max_depth": args.max_depth,
+              "input_size": args.input_size,
+              "focal_correction": getattr(args, "focal_correction", None)}
+    if weights.is_file():
+        digest = hashlib.sha256()
+        with open(weights, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        record["sha256"] = digest.hexdigest()
+    if estimator is not None:
+        config = estimator.config
+        record["resolved"] = {"encoder": config.encoder, "version": config.version,
+                              "variant": config.variant, "max_depth": config.max_depth,
+                              "input_size": estimator.input_size,
+                              "canonical_focal": config.canonical_focal,
+                              "backend": estimator.backend, "precision": estimator.precision,
+                              "device": str(estimator.device)}
+    return record
+

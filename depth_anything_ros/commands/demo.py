@@ -55,8 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="which scene of synthetic:<scene>:test (default: 0)")
     parser.add_argument("--hfov", type=float, default=75.0, metavar="DEG",
                         help="horizontal field of view of the synthetic camera; metric depth from "
-                             "one image depends on it (default: 75, the middle of the shipped "
-                             "model's training range 50-100)")
+                             "one image depends on it (default: 75, inside the shipped model's "
+                             "training fields of view, 35-100)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE",
                         help="extra depth_node parameter, e.g. input_size:=266 (repeatable)")
     parser.add_argument("--startup-timeout", type=float, default=120.0, metavar="S",

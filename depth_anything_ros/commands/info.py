@@ -104,8 +104,7 @@ def format_text(info: dict[str, Any]) -> str:
         ("focal", _focal_text(c)),
         ("parameters", f"{p['total']:,} (encoder {p['encoder'] / 1e6:.2f}M, "
                        f"head {p['head'] / 1e6:.2f}M)"),
-        ("provenance", (json.dumps(info["provenance"], sort_keys=True) if info["provenance"]
-                        else "(none recorded)")),
+        ("provenance", _provenance_text(info["provenance"])),
     ]
     if "export" in info:
         e = info["export"]
@@ -113,6 +112,32 @@ def format_text(info: dict[str, Any]) -> str:
         rows.append(("export", f"input {shape}, {e['precision']}"
                      + ("" if e["our_metadata"] else ", no depth_anything_ros metadata")))
     return "\n".join(f"{name + ':':<12} {value}" for name, value in rows)
+
+
+def _provenance_text(provenance: dict[str, Any]) -> str:
+    """How the weights were made, one line per training run (an average lists its members);
+    the full record (every config value, kilobytes for the shipped model) is in --json."""
+    if not provenance:
+        return "(none recorded)"
+    lines = [_run_text(provenance)]
+    for member in provenance.get("averaged_from", []):
+        lines.append(f"  {member.get('share', '?')} × {member.get('weights', '?')}: "
+                     + _run_text(member.get("provenance", {})))
+    return "\n".join(lines) + "\n  (all of it: info --json)"
+
+
+def _run_text(provenance: dict[str, Any]) -> str:
+    data = provenance.get("data", {})
+    data = data if isinstance(data, dict) else {}
+    parts = [f"{key} {provenance[key]}" for key in ("stage", "steps", "seed", "purpose")
+             if key in provenance]
+    parts += [f"{key}={data[key]}" for key in ("metric_train", "metric_mix", "labeled", "init")
+              if key in data]
+    rest = sorted(set(provenance) - {"stage", "steps", "seed", "purpose", "data", "config",
+                                     "averaged_from"})
+    parts += [f"{key}={provenance[key]}" if isinstance(provenance[key], (str, int, float))
+              else key for key in rest]
+    return ", ".join(parts) or "(recorded, no summary)"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -78,7 +78,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                              "(20 indoor, 80 outdoor)")
     parser.add_argument("--input-size", type=int, default=None, metavar="N",
                         help="short side of the network input, a multiple of 14 "
-                             "(default: the model's, usually 518)")
+                             "(default: the model's own: 168 for the shipped model, 518 for "
+                             "official weights; `info` prints it)")
 
 
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:

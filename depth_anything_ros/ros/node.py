@@ -135,6 +135,8 @@ class DepthNode(Node):
             except (InvalidParameterTypeException, InvalidParameterValueException,
                     ParameterException) as exc:
                 reason = str(exc).removesuffix(f": {spec.name}")
+                if isinstance(spec.default, float) and "'INTEGER'" in reason:
+                    reason += " (write it with a decimal point, e.g. 3.0)"
                 raise StartupError(f"parameter '{spec.name}': {reason}") from None
             values[spec.name] = param.value
         settings = NodeSettings(**values)

@@ -65,10 +65,11 @@ SPECS: tuple[ParamSpec, ...] = (
               "official metric files with a known training camera; off: never.",
               choices=("auto", "on", "off")),
     ParamSpec("relative_scale", 0.0, "Relative (disparity) weights only: depth = 1/(shift + "
-              "scale·disparity). A relative model is refused unless this is > 0.",
+              "scale·disparity). A relative model is refused unless this is > 0 or a scale_source "
+              "anchors it.",
               float_range=(0.0, 1.0e6)),
-    ParamSpec("relative_shift", 0.0, "Relative weights only: shift of the affine disparity fit "
-              "(REFERENCE.md §4).", float_range=(-1.0e6, 1.0e6)),
+    ParamSpec("relative_shift", 0.0, "Relative weights only: the shift of that fit (least "
+              "squares of 1/depth against metric depth on your camera's frames).", float_range=(-1.0e6, 1.0e6)),
     # topics and QoS (read at start-up)
     ParamSpec("image_transport", "raw", "raw: sensor_msgs/Image on 'image'; compressed: "
               "sensor_msgs/CompressedImage on '<image>/compressed'.",
@@ -110,8 +111,9 @@ SPECS: tuple[ParamSpec, ...] = (
               float_range=(0.0, 10000.0), runtime=True),
     ParamSpec("lazy", True, "Run inference only while some enabled output has a subscriber.",
               runtime=True),
-    ParamSpec("require_camera_info", False, "Publish nothing (not even depth/image) until a "
-              "usable camera_info for the image's frame_id has arrived.", runtime=True),
+    ParamSpec("require_camera_info", False, "Publish nothing (not even depth/image) until the "
+              "image has a camera model: a usable camera_info for its frame_id, or the pinhole "
+              "assumed from fallback_hfov_deg.", runtime=True),
     ParamSpec("require_exact_stamp", False, "Use only a camera_info whose stamp equals the "
               "image's; otherwise the latest for the frame_id.", runtime=True),
     ParamSpec("intrinsics_source", "auto", "Camera model of the input: K = raw image (K and the "
