@@ -6,7 +6,7 @@ Every mutation is an exact search → replace on one file (the MUTATIONS table, 
 found exactly once is an error that names the mutation, the file and the snippet, so the table cannot rot silently; CI runs
 ``--check`` (test/test_bench_mutations.py), which only looks the snippets up.
 
-    python bench/mutations.py                  # all 67: ~12 min on 2 cores (58/58 on 26ae4e1; each later one alone)
+    python bench/mutations.py                  # all 84: ~14 min on 2 cores (58/58 on 26ae4e1; each later one alone)
     python bench/mutations.py --only label     # mutations whose name contains "label"
     python bench/mutations.py --check          # snippets only, no tests (seconds)
     python bench/mutations.py --list
@@ -74,9 +74,21 @@ def check_snippets(root: Path = REPO) -> list[str]:
         for test in mutation.tests:
             if not (root / test.split("::")[0]).is_file():
                 problems.append(f"{mutation.name}: test file {test} does not exist")
+        problems += [f"{mutation.name}: -k word {word!r} is in none of its test files"
+                     for word in _unmatched_select_words(mutation, root)]
     names = [m.name for m in MUTATIONS]
     problems += [f"duplicate mutation name {n!r}" for n in sorted(set(names)) if names.count(n) > 1]
     return problems
+
+
+def _unmatched_select_words(mutation: Mutation, root: Path) -> list[str]:
+    """Words of the -k expression found in no test file: a misspelt selector selects nothing,
+    and a mutation whose tests never ran would read "SURVIVED"."""
+    texts = "".join((root / t.split("::")[0]).read_text(encoding="utf-8")
+                    for t in mutation.tests if (root / t.split("::")[0]).is_file())
+    words = [w for w in mutation.select.replace("(", " ").replace(")", " ").split()
+             if w not in ("and", "or", "not")]
+    return [w for w in words if w not in texts]
 
 
 def copy_repository(destination: Path) -> None:
@@ -119,7 +131,9 @@ def run_tests(mutation: Mutation, root: Path, timeout: float) -> tuple[list[str]
         for case in ET.parse(report).getroot().iter("testcase"):
             if case.find("failure") is not None or case.find("error") is not None:
                 failed.append(f"{case.get('classname')}::{case.get('name')}")
-    if not failed and done.returncode not in (0, 5):
+    if not failed and done.returncode == 5:  # not caught, and said why
+        output += "\n(pytest exit 5: the test ids or -k selected no test)"
+    if not failed and done.returncode != 0:
         failed.append(f"(pytest exit {done.returncode}: collection or import error)")
     return failed, "\n".join(output.strip().splitlines()[-3:]), time.monotonic() - start
 

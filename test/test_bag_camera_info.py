@@ -30,3 +30,10 @@ def test_a_topic_carrying_two_cameras_pairs_each_frame_with_its_own_cameras_info
     # an image whose frame_id no info names still gets one (a driver naming frames unlike its
     # info, as depth_image_proc tolerates): the latest recorded before it
     assert table.lookup(25, 250, "camera_optical") == "right@20"
+
+
+def test_an_info_recorded_at_the_same_bag_time_as_the_frame_counts_as_before_it():
+    # a driver writing image and camera_info in one callback: same recording time, the info's
+    # stamp off by a little (no exact match)
+    table = CameraInfoTable([(100, 10, "cam", "old"), (200, 21, "cam", "new")])
+    assert table.lookup(20, 200, "cam") == "new"

@@ -25,6 +25,10 @@ TOPICS = {
     ("/robot/front/image_rect_color", "/robot/front"),
     ("/image_raw", ""),
     ("/image_raw/compressed", ""),
+    # every image_transport suffix a bag can hold, not only "compressed"
+    ("/cam/image_raw/theora", "/cam"),
+    ("/cam/image_raw/compressedDepth", "/cam"),
+    ("/cam/image_raw/zstd", "/cam"),
 ])
 def test_camera_namespace_drops_the_image_name_and_its_transport(image_topic, namespace):
     assert camera_namespace(image_topic) == namespace
@@ -90,3 +94,12 @@ def test_input_topics_named_like_an_output_are_not_copied_by_all_and_refused_by_
     assert "/cam/depth/image" not in plan_topics(topics, "/cam/image_raw").copy_topics
     with pytest.raises(BagTopicError, match="collide"):
         plan_topics(topics, "/cam/image_raw", copy_topics="/cam/depth/image")
+
+
+def test_frame_names_pad_nanoseconds_so_they_sort_by_time():
+    """Exported frames are named by stamp; 1 s + 5 ms must sort before 1 s + 123 ms."""
+    from depth_anything_ros.bag.messages import Stamp
+
+    stamps = [Stamp(1, 123_456_789, "f"), Stamp(1, 5_000_000, "f"), Stamp(0, 999_999_999, "f")]
+    assert Stamp(1, 5_000_000, "f").name == "1_005000000"
+    assert sorted(s.name for s in stamps) == [s.name for s in sorted(stamps, key=lambda s: s.ns)]

@@ -99,3 +99,27 @@ def test_depth_16uc1_rounds_to_the_nearest_millimetre():
     depth = np.array([[1.2346, 2.0004, 0.9996]], np.float32)
     _, _, data = encode_depth(depth, "16UC1")
     assert np.frombuffer(data, "<u2").tolist() == [1235, 2000, 1000]
+
+
+@pytest.mark.parametrize("encoding, dtype, values, metres", [
+    ("16UC1", ">u2", [1000, 0, 65535], [1.0, np.nan, 65.535]),
+    ("32FC1", ">f4", [1.25, np.nan, 7.5], [1.25, np.nan, 7.5]),
+])
+def test_big_endian_depth_payloads_are_read_in_their_byte_order(encoding, dtype, values,
+                                                                 metres):
+    """A lidar bridge on a big-endian host (or one that says is_bigendian) must not become
+    garbage anchors: the bytes are swapped, the values not."""
+    data = np.array([values], dtype).tobytes()
+    decoded = decode_depth(encoding, 1, 3, len(data), True, data)
+    np.testing.assert_array_equal(decoded, np.array([metres], np.float32))
+
+
+def test_16uc1_keeps_exactly_65_535_m_and_drops_what_rounds_beyond():
+    _, _, data = encode_depth(np.array([[65.535, 65.5355, 65.536]], np.float32), "16UC1")
+    assert np.frombuffer(data, "<u2").tolist() == [65535, 0, 0]
+
+
+def test_a_png_with_alpha_on_image_compressed_keeps_red_and_blue():
+    rgba = np.dstack([RGB, np.full(RGB.shape[:2], 200, np.uint8)])
+    ok, png = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+    np.testing.assert_array_equal(decode_compressed("png", png.tobytes()), RGB)

@@ -163,6 +163,18 @@ def test_cache_entries_differ_by_weights_shape_and_backend(files, tmp_path):
     assert len(entries) == 8
 
 
+def test_an_upgraded_runtime_does_not_reuse_the_old_runtimes_export(tmp_path, monkeypatch):
+    """The installed runtime's version is part of the key. Upgrading onnxruntime cannot happen
+    inside a test, so its version lookup is what is replaced here."""
+    from depth_anything_ros.inference import export_cache
+
+    entries = set()
+    for version in ("1.18.0", "1.22.0"):
+        monkeypatch.setattr(export_cache.package_metadata, "version", lambda _name: version)
+        entries.add(cache_entry(tmp_path, "digest", "vitpico", "onnxruntime", (56, 70)))
+    assert len(entries) == 2
+
+
 # ------------------------------------------------------------------------------- bad input
 
 def run_cli(*args: str, capsys) -> tuple[int, str]:

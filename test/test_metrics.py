@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from depth_anything_ros.metrics import (METRIC_NAMES, depth_metrics, mean_metrics,
-                                        relative_depth_metrics, valid_depth_mask)
+                                        median_scale, relative_depth_metrics,
+                                        valid_depth_mask)
 
 
 def test_metrics_of_a_hand_made_pair():
@@ -85,3 +86,11 @@ def test_relative_metrics_score_beyond_infinity_pixels_as_the_far_limit():
     assert got == pytest.approx(depth_metrics(expected_pred, gt))
     # the last pixel is exact (10 m), so it adds nothing to abs_rel:
     assert got["abs_rel"] == pytest.approx(np.mean(np.abs(gt[:4] - expected_pred[:4]) / gt[:4]) * 4 / 5)
+
+
+def test_median_scale_is_the_factor_that_takes_the_prediction_to_the_truth():
+    gt = np.array([2.0, 4.0, 6.0, 0.0, np.nan])
+    pred = np.array([1.0, 1.0, 2.0, 1.0, 1.0])  # gt/pred 2, 4, 3 where gt is valid
+    assert median_scale(pred, gt) == 3.0
+    assert median_scale(pred, gt, mask=np.array([True, True, False, True, True])) == 3.0
+    assert math.isnan(median_scale(pred, np.zeros(5)))

@@ -4,7 +4,7 @@ import array
 
 import numpy as np
 import pytest
-from sensor_msgs.msg import Image, PointCloud2
+from sensor_msgs.msg import Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
 from depth_anything_ros.geometry.camera import CameraIntrinsics
@@ -35,6 +35,17 @@ def test_depth_to_cloud_msg_equals_the_reference_path_byte_for_byte(stride, rgb)
     assert bytes(msg.data) == bytes(reference.data)
     np.testing.assert_array_equal(cloud_from_msg(msg)["z"][0], organized_cloud(
         depth, colours, K, stride, 0.7, 4.0)["z"][0])
+
+
+def test_the_cloud_declares_float32_xyz_rgb_and_is_not_dense():
+    """What RViz, PCL and Nav2 read before any byte: four FLOAT32 fields at 0/4/8/12 (rgb packed
+    as PCL does), and is_dense false because invalid pixels stay in as NaN points."""
+    depth, colours = scene()
+    msg = depth_to_cloud_msg(depth, colours, K, Header(frame_id="cam"), 1, 0.7, 4.0)
+    assert [(f.name, f.offset, f.datatype, f.count) for f in msg.fields] == [
+        (name, offset, PointField.FLOAT32, 1)
+        for name, offset in (("x", 0), ("y", 4), ("z", 8), ("rgb", 12))]
+    assert msg.point_step == 16 and msg.is_dense is False and not msg.is_bigendian
 
 
 def test_payloads_go_into_messages_without_a_copy():

@@ -38,6 +38,16 @@ def test_cutmix_applies_the_same_mask_and_partner_to_images_and_pseudo_labels():
     assert set(result.mask.unique().tolist()) == {0.0, 1.0}
 
 
+def test_cutmix_never_pairs_an_image_with_itself_whatever_the_seed():
+    # A self-partner pastes an image onto itself: the student would get no CutMix at all for
+    # that batch. With 4 images a zero shift would come up in about 1 seed in 4.
+    images, _ = _constant_batch(4, 8, 8)
+    for seed in range(50):
+        result = cutmix(images, _gen(seed), p=1.0)
+        assert (result.partner != torch.arange(4)).all(), f"seed {seed}: {result.partner}"
+        assert (result.mask.amin(dim=(1, 2, 3)) == 0).all(), f"seed {seed}: an image kept whole"
+
+
 def test_cutmix_box_area_is_within_its_range_and_gives_the_region_weights():
     images, _ = _constant_batch(8, 40, 40)
     result = cutmix(images, _gen(1), p=1.0, area=(0.1, 0.3))

@@ -15,6 +15,7 @@ from depth_anything_ros.training.data.transforms import (
     TransformedDataset,
     crop,
     hflip,
+    random_crop,
     resize_lower_bound,
     to_tensors,
 )
@@ -66,6 +67,18 @@ def test_hflip_mirrors_pixels_and_principal_point():
     np.testing.assert_array_equal(out["image"], image[:, ::-1])
     np.testing.assert_array_equal(out["depth"], depth[:, ::-1])
     np.testing.assert_allclose(out["intrinsics"], [10, 10, 3.0, 0.5])
+
+
+def test_hflip_mirrors_the_valid_mask_with_the_depth():
+    # The loss reads depth only where valid is True: a mask left unflipped would point it at
+    # the mirrored pixels. NaNs in an asymmetric pattern give a mask that differs from its mirror.
+    depth = np.arange(3 * 5, dtype=np.float32).reshape(3, 5) + 1
+    depth[0, 0] = depth[1, 1] = depth[2, 3] = np.nan
+    sample = make_sample(np.zeros((3, 5, 3), np.uint8), "x", depth, [10, 10, 2.0, 1.0])
+    assert not np.array_equal(sample["valid"], sample["valid"][:, ::-1])
+    out = hflip(sample)
+    np.testing.assert_array_equal(out["valid"], sample["valid"][:, ::-1])
+    np.testing.assert_array_equal(out["valid"], np.isfinite(out["depth"]))
 
 
 def test_crop_outside_the_image_is_rejected_with_the_sample_name():
@@ -141,6 +154,18 @@ def test_crop_moves_the_principal_point_by_exactly_the_offset(top, left):
                                _project(sample["intrinsics"]) - [left, top], atol=TIGHT_PX, rtol=0)
     np.testing.assert_allclose(out["intrinsics"], [57.3, 55.1, 30.7 - left, 22.9 - top],
                                atol=TIGHT_PX, rtol=0)
+
+
+def test_random_crop_reaches_every_offset_including_the_last_row_and_column():
+    # A 10x12 sample cropped to 8 has tops 0..2 and lefts 0..4; the crop shifts the principal
+    # point by exactly the offset, so each draw's (top, left) can be read back from it.
+    sample = _sample(width=12, height=10, intrinsics=(20.0, 20.0, 6.0, 5.0))
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(300):
+        _, _, cx, cy = random_crop(sample, 8, rng)["intrinsics"]
+        seen.add((int(round(5.0 - cy)), int(round(6.0 - cx))))
+    assert seen == {(top, left) for top in range(3) for left in range(5)}
 
 
 @pytest.mark.parametrize("size", [24, 32, 37, 96])

@@ -13,7 +13,7 @@ from depth_anything_ros.scale import pixel_rays
 from depth_anything_ros.scale.ground_plane import ray_down
 from depth_anything_ros.training.data.tum import (TUM_DEPTH_REGISTRATION_INTRINSICS,
                                                   TUM_FR1_INTRINSICS, TumDataset, TumDatasetError,
-                                                  TumFloor, default_tum_dir)
+                                                  TumFloor, default_tum_dir, split_pairs)
 
 T0 = 1305031229.5
 
@@ -60,6 +60,17 @@ def test_split_by_time_train_is_the_first_80_percent_and_test_the_rest(tmp_path)
     names = lambda d: {d[i]["name"] for i in range(len(d))}  # noqa: E731
     assert names(train).isdisjoint(names(test))
     assert names(train) | names(test) == names(every)
+
+
+def test_a_frame_stamped_exactly_at_the_cut_is_test_only():
+    # Stamps 0, 1, ..., 10 s: the cut 0 + 0.8·10 = 8.0 is exact in floating point, so the frame
+    # at 8 s lies on it and must go to test alone; train and test share no frame.
+    pairs = [(float(t), f"rgb/{t}.png", f"depth/{t}.png") for t in range(11)]
+    train, test = split_pairs(pairs, "train"), split_pairs(pairs, "test")
+    assert [p[0] for p in train] == [float(t) for t in range(8)]
+    assert [p[0] for p in test] == [8.0, 9.0, 10.0]
+    assert not set(train) & set(test)
+    assert sorted(train + test) == pairs
 
 
 def test_held_out_tail_is_never_in_train_whatever_every_says(tmp_path):
