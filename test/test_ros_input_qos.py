@@ -50,6 +50,15 @@ def test_while_two_subscriptions_overlap_stamped_duplicates_go_and_unstamped_fra
         assert sorted((m.header.stamp.sec, m.header.stamp.nanosec) for m in delivered) == stamped
         assert not sub.settled  # both subscriptions delivered: the dedupe kept them unique
         delivered.clear()
+        # hardware-synchronised stereo on one topic: equal stamps, two frame_ids, no copies
+        rgb = random_rgb()
+        for i in range(4):
+            for frame_id in ("left", "right"):
+                pub.publish(make_image(rgb, frame_id=frame_id, stamp=(301, i)))
+        _send(pub, executor, delivered, [])
+        assert sorted((m.header.stamp.nanosec, m.header.frame_id) for m in delivered) == [
+            (i, side) for i in range(4) for side in ("left", "right")]
+        delivered.clear()
         # a driver that does not stamp: every frame is (0, 0); none may be taken for a copy
         _send(pub, executor, delivered, [(0, 0)] * 8)
         assert 8 <= len(delivered) <= 16

@@ -62,3 +62,26 @@ def test_one_helper_logs_warnings_and_errors_alike_through_a_real_rclpy_logger()
         handler.emit(logging.LogRecord("depth_anything_ros.x", level, __file__, 1, "m", None,
                                        None))
     assert errors == []
+
+
+def test_forwarding_lets_info_through_even_where_the_application_had_silenced_it():
+    """An application that set our package logger to WARNING before making the node still gets
+    the model's loading lines on /rosout; one that asked for DEBUG keeps DEBUG."""
+    from rclpy.logging import get_logger
+
+    from depth_anything_ros.ros.log_bridge import forward_library_logs, stop_forwarding
+
+    library = logging.getLogger("depth_anything_ros")
+    before = library.level
+    try:
+        for level, enabled, disabled in ((logging.WARNING, logging.INFO, logging.DEBUG),
+                                         (logging.DEBUG, logging.DEBUG, None)):
+            library.setLevel(level)
+            handler = forward_library_logs(get_logger("level_probe"))
+            try:
+                assert library.isEnabledFor(enabled)
+                assert disabled is None or not library.isEnabledFor(disabled)
+            finally:
+                stop_forwarding(handler)
+    finally:
+        library.setLevel(before)

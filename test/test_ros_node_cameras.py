@@ -123,8 +123,10 @@ def diagnostics(h, since, timeout=5.0):
     raise TimeoutError("no diagnostics from the node")
 
 
-def test_an_uncalibrated_camera_gets_assumed_intrinsics_with_one_warning(harness_factory):
-    h = harness_factory({"fallback_hfov_deg": 90.0, "diagnostics_period": 0.2})
+@pytest.mark.parametrize("exact", [False, True])  # require_exact_stamp: no info is no info
+def test_an_uncalibrated_camera_gets_assumed_intrinsics_with_one_warning(harness_factory, exact):
+    h = harness_factory({"fallback_hfov_deg": 90.0, "diagnostics_period": 0.2,
+                         "require_exact_stamp": exact})
     log = Rosout(h)
     rgb = random_rgb(24, 32, seed=3)
     _, points, info = send(h, rgb, None, (5, 0))  # no camera_info at all

@@ -40,3 +40,12 @@ def test_colored_depth_is_near_red_far_blue_by_default_and_can_carry_a_scale_bar
     assert far.shape == (24, 32 + bar.shape[1], 3)
     assert (far[:, :32] == np.array(FAR_BGR, np.uint8)).all()
     np.testing.assert_array_equal(far[:, 32:], bar)
+
+    # a range from 0 m (the default colored_min) is a fixed range too: 2 m is beyond 0–1 m
+    result = h.node.set_parameters([Parameter("colored_min", value=0.0),
+                                    Parameter("colored_max", value=1.0)])
+    assert all(r.successful for r in result)
+    h.image_pub.publish(make_image(random_rgb(), stamp=(82, 0)))
+    from_zero = received_bgr(h.wait_stamp("colored", (82, 0)))
+    assert (from_zero[:, :32] == np.array(FAR_BGR, np.uint8)).all()
+    np.testing.assert_array_equal(from_zero[:, 32:], scale_bar(24, 0.0, 1.0))

@@ -88,7 +88,8 @@ def test_sparse_depth_scales_the_published_depth_and_diagnostics_report_it(
     rgb = random_rgb(H, W)
     raw = DepthEstimator.from_weights(tiny_weights, device="cpu").predict(rgb).values
     sensor = scan_line_depth(raw * 3.0)  # the model reads everything 3× too near
-    depth = send(h, pub, sparse_msg(sensor, encoding, stamp=(4, 0)), rgb, (4, 0))
+    # the sensor's stamp 10 ms after the camera's: within sparse_depth_tolerance (0.05 s)
+    depth = send(h, pub, sparse_msg(sensor, encoding, stamp=(4, 10_000_000)), rgb, (4, 0))
     np.testing.assert_allclose(depth, raw * 3.0, rtol=2e-3)  # 16UC1: mm rounding
     status, values = scale_status(
         h, lambda s: {kv.key: kv.value for kv in s.values}.get("scale_state") == "anchored")
@@ -238,3 +239,18 @@ def test_a_sensor_that_does_not_stamp_gets_the_newest_anchors_and_a_moving_scale
         applied.append(float(np.median(depth_of(h.received["depth"][-1]) / raw)))
     assert applied[0] == pytest.approx(2.0, rel=1e-3)
     assert applied[-1] > 2.3, applied  # followed the new anchors (×2.4), smoothed
+
+
+def test_the_sparse_buffer_pairs_within_the_tolerance_inclusive_and_exact_stamps_at_zero():
+    """sparse_depth_tolerance 0 (a hardware-synchronised sensor) pairs equal stamps only."""
+    from depth_anything_ros.ros.metric_scale import SparseDepthBuffer
+
+    buffer = SparseDepthBuffer()
+    early, late = (sparse_msg(np.ones((H, W), np.float32), stamp=(7, ns))
+                   for ns in (0, 30_000_000))
+    buffer.put(early)
+    buffer.put(late)
+    assert buffer.nearest(7_000_000_000, 0) == (early, 0)
+    assert buffer.nearest(7_010_000_000, 10_000_000) == (early, 10_000_000)  # gap = tolerance
+    assert buffer.nearest(7_010_000_000, 9_999_999) == (None, 10_000_000)
+    assert buffer.nearest(7_025_000_000, 10_000_000) == (late, 5_000_000)
