@@ -64,6 +64,9 @@ class NodeProcess:
     (["-p", "points_stride:=0"], "points_stride"),
     (["-p", "colormap:=rainbowz"], "colormap"),
     (["-p", "depth_encoding:=8UC1"], "depth_encoding"),
+    # version/variant reach the loader: they contradict what the checkpoint says it is
+    (["-p", "variant:=relative"], "variant='metric'"),
+    (["-p", "version:=v1"], "version='v2'"),
     # an integer where metres (double) are expected: the fix is named
     (["-p", "min_range:=3"], "min_range': Trying to set parameter 'min_range' to '3' of type "
                              "'INTEGER', expecting type 'DOUBLE' (write it with a decimal point"),

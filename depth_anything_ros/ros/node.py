@@ -156,7 +156,8 @@ class DepthNode(Node):
         torch.set_num_threads(s.torch_threads or default_torch_threads())
         try:
             return DepthEstimator.from_weights(
-                os.path.expanduser(s.weights) if s.weights else None,  # `weights:=~/x` as checked version=s.version or None, variant=s.variant or None,
+                os.path.expanduser(s.weights) if s.weights else None,  # `weights:=~/x` as checked
+                version=s.version or None, variant=s.variant or None,
                 max_depth=s.max_depth or None, input_size=s.input_size or None,
                 device=s.device, precision=s.precision, backend=s.backend,
                 cache_dir=s.cache_dir or None, focal_correction=s.focal_correction)
