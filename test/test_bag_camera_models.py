@@ -5,7 +5,8 @@ import time
 import numpy as np
 
 import lens_truth
-from bag_helpers import TYPESTORE, T, _header, image_msg, read_bag, save_tiny_model, synthetic_rgb
+from bag_helpers import (TYPESTORE, T, _header, image_msg, read_bag, save_tiny_model,
+                         synthetic_rgb, write_camera_bag)
 from depth_anything_ros.bag.process import BagJobOptions, process_bag
 from depth_anything_ros.geometry.pointcloud import CLOUD_DTYPE
 from depth_anything_ros.inference import DepthEstimator
@@ -81,3 +82,20 @@ def test_bag_and_node_read_a_distorted_roi_camera_alike(tmp_path, harness_factor
         np.testing.assert_allclose(node_cloud[field], cloud[field], rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(node_info.k, bag_info.k)
     np.testing.assert_array_equal(node_info.p, bag_info.p)
+
+
+def test_a_bag_without_any_camera_info_gets_camera_info_and_points_from_the_fallback_fov(
+        tmp_path):
+    # A webcam recorded without a camera_info topic: with --fallback-hfov-deg the user asked for
+    # an assumed pinhole, so every frame must still get its camera_info and point cloud.
+    weights = save_tiny_model(tmp_path / "tiny.safetensors")
+    write_camera_bag(tmp_path / "in", frames=3, info_topic=None)
+    estimator = DepthEstimator.from_weights(weights, device="cpu")
+    summary = process_bag(tmp_path / "in", tmp_path / "out", estimator,
+                          BagJobOptions("/cam/image_raw", fallback_hfov_deg=90.0))
+    out = read_bag(tmp_path / "out")
+    assert summary.frames_out == 3 and not summary.camera_problems
+    assert len(out["/cam/depth/camera_info"]) == 3 and len(out["/cam/depth/points"]) == 3
+    info = out["/cam/depth/camera_info"][0].msg
+    # 90° across 64 pixels: fx = 32 px, principal point at the centre
+    np.testing.assert_allclose(info.k[[0, 2, 4, 5]], [32.0, 31.5, 32.0, 23.5])

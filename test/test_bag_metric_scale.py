@@ -213,3 +213,33 @@ def test_unusable_scale_options_are_refused_before_any_frame(tmp_path, metric, o
     with pytest.raises(error, match=message):
         process_bag(src, tmp_path / "out", metric, BagJobOptions(**options))
     assert not (tmp_path / "out").exists()
+
+
+def test_the_nearest_sparse_depth_is_paired_even_when_it_is_slightly_older_than_the_frame(
+        tmp_path, metric):
+    # A lidar stamped 1 ms before the camera and the next scan 10 ms after it: the frame must
+    # take its scale from the nearest scan (the 1 ms one), not from the first one after it.
+    src = tmp_path / "in"
+    frames = []
+    with Writer(src, version=8) as writer:
+        image_conn = writer.add_connection(CAM, "sensor_msgs/msg/Image", typestore=TYPESTORE)
+        sparse_conn = writer.add_connection(SPARSE, "sensor_msgs/msg/Image", typestore=TYPESTORE)
+        for i in range(3):
+            stamp = START_NS + i * PERIOD_NS
+            rgb = synthetic_rgb(i)
+            writer.write(image_conn, stamp, bytes(TYPESTORE.serialize_cdr(
+                image_msg(rgb, stamp), "sensor_msgs/msg/Image")))
+            raw = metric.predict(rgb).values
+            for offset_ns, factor in ((-1_000_000, 2.0), (10_000_000, 3.0)):
+                writer.write(sparse_conn, stamp + 20_000_000 + offset_ns, bytes(
+                    TYPESTORE.serialize_cdr(sparse_image(scan_line_depth(raw * factor),
+                                                         stamp + offset_ns),
+                                            "sensor_msgs/msg/Image")))
+            frames.append((stamp, rgb))
+    summary = process_bag(src, tmp_path / "out", metric, BagJobOptions(
+        CAM, sparse_depth_topic=SPARSE, scale_smoothing=0.0, sparse_depth_tolerance=0.02))
+    assert summary.scale_states == {"anchored": 3}
+    assert summary.scales == pytest.approx([2.0, 2.0, 2.0], rel=1e-4)
+    got = depths(tmp_path / "out")
+    for stamp, rgb in frames:
+        np.testing.assert_allclose(got[stamp], metric.predict(rgb).values * 2.0, rtol=1e-4)

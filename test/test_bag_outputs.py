@@ -116,3 +116,32 @@ def test_an_mcap_cut_short_is_refused_with_the_way_to_repair_it(tmp_path, estima
     with pytest.raises(BagError, match=r"cannot open bag: .*mcap recover IN -o OUT"):
         process_bag(data, tmp_path / "out", estimator, BagJobOptions(CAM))
     assert not (tmp_path / "out").exists()
+
+
+def test_an_export_folder_holding_the_output_bag_is_refused(tmp_path, estimator):
+    # `--export-dir export --overwrite` with the output bag written inside an earlier export:
+    # replacing the export folder at the end would delete the bag the run just wrote.
+    src, export = tmp_path / "in", tmp_path / "export"
+    write_camera_bag(src, frames=1)
+    process_bag(src, tmp_path / "first", estimator, BagJobOptions(CAM, export_dir=str(export)))
+    out = export / "depth" / "run2"
+    with pytest.raises(BagError, match=r"export folder .*export overlaps the output bag"):
+        process_bag(src, out, estimator,
+                    BagJobOptions(CAM, export_dir=str(export), overwrite=True))
+    assert not out.exists() and (export / "depth").is_dir()
+
+
+def test_overwrite_never_replaces_a_folder_that_holds_the_current_folder(
+        tmp_path, estimator, monkeypatch):
+    # A shell left inside an earlier output's subfolder (`cd out/notes`): `bag ../../in ..
+    # --overwrite` would delete the folder the user is standing in, and their files with it.
+    src, out = tmp_path / "in", tmp_path / "out"
+    write_camera_bag(src, frames=1)
+    process_bag(src, out, estimator, BagJobOptions(CAM))
+    (out / "notes").mkdir()
+    (out / "notes" / "todo.txt").write_text("mine")
+    monkeypatch.chdir(out / "notes")
+    with pytest.raises(BagError, match="is the current folder or holds it"):
+        process_bag(src, "..", estimator, BagJobOptions(CAM, overwrite=True))
+    assert (out / "notes" / "todo.txt").read_text() == "mine"
+    assert (out / "metadata.yaml").is_file()

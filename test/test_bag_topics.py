@@ -60,6 +60,11 @@ def test_a_non_image_topic_is_refused_naming_its_type():
 def test_camera_info_defaults_to_the_sibling_and_is_none_when_absent():
     assert plan_topics(TOPICS, "/cam/image_raw").camera_info_topic == "/cam/camera_info"
     assert plan_topics(TOPICS, "/front/image_raw/compressed").camera_info_topic is None
+    plain, assumed = (plan_topics(TOPICS, "/front/image_raw/compressed", fallback_hfov_deg=hfov)
+                      for hfov in (0.0, 90.0))
+    assert plain.notes[0].endswith("writing depth images only, no camera_info or points")
+    assert assumed.notes[0].endswith("camera_info and points from a pinhole assumed with "
+                                     "--fallback-hfov-deg 90")
 
 
 def test_an_explicit_camera_info_topic_must_exist_and_be_camera_info():

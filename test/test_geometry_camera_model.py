@@ -216,3 +216,38 @@ def test_a_camera_info_without_a_usable_p_is_republished_with_p_from_k():
     # a usable P is kept as calibrated (a rectified projection differs from K)
     p = (480.0, 0.0, 300.0, 0.0, 0.0, 480.0, 230.0, 0.0, 0.0, 0.0, 1.0, 0.0)
     assert resolve_camera(calibration(k=k, p=p), 640, 480).info_fields().p == p
+
+
+def test_the_cache_evicts_the_least_recently_used_model_and_keeps_the_newest():
+    # A bag or a node switching between a few cameras (resolutions, calibrations) must keep
+    # the model it just built: evicting it instead would recompute every frame's rays.
+    cache = CameraModelCache(size=2)
+    a, b, c = (calibration(k=(fx, 0.0, 318.6, 0.0, 516.5, 255.3, 0.0, 0.0, 1.0))
+               for fx in (500.0, 510.0, 520.0))
+    first = cache.get(a, 640, 480)
+    cache.get(b, 640, 480)
+    newest = cache.get(c, 640, 480)  # a is the least recently used: it goes
+    assert cache.resolved == 3
+    assert cache.get(c, 640, 480) is newest and cache.resolved == 3
+    assert cache.get(a, 640, 480) is not first and cache.resolved == 4
+
+
+def test_binning_divides_a_calibration_that_leaves_width_and_height_unset():
+    # Drivers without a calibration file publish width = height = 0 ("the image's size"): a
+    # 2×2-binned 320×240 image then comes from a 640×480 sensor, so its fx is K's halved.
+    k = (500.0, 0.0, 319.5, 0.0, 500.0, 239.5, 0.0, 0.0, 1.0)
+    cal = calibration(k=k, d=(0.0,) * 5, width=0, height=0, binning_x=2, binning_y=2)
+    i = resolve_camera(cal, 320, 240).intrinsics
+    np.testing.assert_allclose([i.fx, i.fy, i.cx, i.cy], [250.0, 250.0, 159.75, 119.75])
+
+
+def test_a_k_with_only_fx_zero_is_reported_as_broken_not_replaced_by_the_fallback_fov():
+    # Only K all zero means "uncalibrated": a K with fx = 0 but fy = 500 is a broken
+    # calibration, and silently assuming fallback_hfov_deg would publish clouds from a guessed
+    # camera instead of telling the user which field is wrong.
+    cal = calibration(k=(0.0, 0.0, 320.0, 0.0, 500.0, 240.0, 0.0, 0.0, 1.0), d=(0.0,) * 5,
+                      p=(0.0,) * 12)
+    assert not cal.uncalibrated
+    frame = CameraModelCache().frame_camera(cal, 640, 480, fallback_hfov_deg=60.0)
+    assert frame.model is None and frame.fx is None
+    assert "K: fx is 0.0" in frame.problem

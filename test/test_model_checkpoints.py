@@ -121,6 +121,18 @@ def test_official_state_dict_loads_strictly_with_facts_from_its_file_name(tmp_pa
         )  # same sigmoid, max_depth 80 vs 20
 
 
+def test_a_state_dict_saved_from_distributed_data_parallel_loads_like_the_plain_one(
+    tmp_path, pico
+):
+    # Multi-GPU training (DDP) saves every key as "module.<name>": such a checkpoint must run on
+    # the robot with the same weights, not fail as a model with only unexpected keys.
+    path = tmp_path / "depth_anything_v2_metric_hypersim_vits.pth"
+    torch.save({f"module.{k}": v for k, v in pico.state_dict().items()}, path)
+    model = load_model(path)
+    assert model.config.max_depth == 20.0
+    assert torch.equal(output(model), output(pico))
+
+
 def test_unknown_file_name_needs_version_then_variant_then_max_depth(tmp_path, pico):
     path = official_pth(pico, tmp_path / "weights.pth")
     with pytest.raises(

@@ -210,3 +210,15 @@ def test_the_models_own_metres_keep_no_non_depth_values():
         out = ScaleCorrector(ScaleSettings(source), relative=False).correct(prediction, 1.0)
         assert out.state in ("off", "unscaled") and out.depth[0, 0] == 1.0
         assert np.isnan(out.depth[0, 1:]).all()
+
+
+def test_a_clock_that_jumps_back_does_not_serve_the_held_scale():
+    # A bag that loops or a simulator reset sends the clock back: the last scale is from a
+    # different moment (another place, another scale) and must not be held into the past.
+    corrector = ScaleCorrector(ScaleSettings("sparse_depth", max_age_s=2.0), relative=False)
+    prediction = (truth() / 2.0).astype(np.float32)
+    anchored = corrector.correct(prediction, 100.0, sparse_depth=scan_line_depth(truth()))
+    assert anchored.state == "anchored" and anchored.scale == pytest.approx(2.0)
+    rewound = corrector.correct(prediction, 50.0)
+    assert rewound.state == "unscaled" and rewound.scale == 1.0
+    np.testing.assert_array_equal(rewound.depth, prediction)

@@ -204,3 +204,55 @@ def test_a_dense_image_keeps_a_spread_out_subset_of_max_anchors():
     assert len(anchors) == 300 and len(set(zip(anchors.rows, anchors.cols))) == 300
     assert anchors.coverage() > 0.9 and anchors.rows.min() < 10 and anchors.rows.max() > H - 10
     np.testing.assert_array_equal(anchors.depth, dense[anchors.rows, anchors.cols])
+
+
+def test_two_far_outliers_do_not_give_a_flat_wall_the_depth_spread_of_a_relative_fit():
+    # A relative model needs anchors at truly different depths to tell scale from shift. Two
+    # stray lidar returns through a doorway must not make a wall at 2 m look like a deep scene:
+    # the spread is judged between the 5th and 95th percentile, not the extremes.
+    rng = np.random.default_rng(9)
+    points = [(r, c) for r in range(8, 88, 8) for c in range(0, 120, 6)]  # 200 on the wall
+    depth = np.full((H, W), np.nan)
+    for r, c in points:
+        depth[r, c] = 2.0 * rng.uniform(0.99, 1.01)
+    depth[90, 60] = depth[90, 64] = 6.0  # through the doorway
+    fit = fit_anchors(1.0 / scene(), depth, relative=True)
+    assert fit.code == "depth_spread" and fit.anchors == 202
+    assert "anchor depths span only ×1.0" in fit.reason
+
+
+def test_subsampled_anchors_are_drawn_from_the_whole_image_not_its_first_rows():
+    # A registered RGB-D image arrives row by row: keeping its first max_anchors pixels would
+    # fit the scale on the top strip of the image alone (here a far wall) and ignore the rest.
+    v = np.arange(100)[:, None] * np.ones((1, 100))
+    dense = np.where(v < 40, 2.0, 1.0)  # top 40 % of the rows at 2 m, the rest at 1 m
+    anchors = Anchors.from_depth_image(dense)  # all 10 000 pixels, in row order
+    fit = fit_anchors(np.ones((100, 100)), anchors, relative=False,
+                      config=FitConfig(max_anchors=1000))
+    assert fit.ok and fit.anchors == 1000
+    assert fit.scale == pytest.approx(1.0)  # the majority, spread over all rows
+
+
+def test_the_consensus_seed_takes_every_vote_within_twice_the_tolerance():
+    # The floor's votes spread over ±tolerance around its scale; the consensus seed must take
+    # the whole window (width 2·tolerance), not its near half, or the seed of a floor fit
+    # starts from part of the floor.
+    from depth_anything_ros.scale.fit import _densest_window
+
+    votes = np.array([0.30, 0.00, 0.05, 0.10, 0.15, 0.19, 0.45, 0.62])
+    np.testing.assert_array_equal(_densest_window(votes, 0.1),
+                                  [False, True, True, True, True, True, False, False])
+
+
+def test_a_metric_line_is_not_fitted_to_anchors_at_nearly_one_depth():
+    # Anchors within ×1.25 in depth (a wall, a tilted desk) cannot tell a slope: a model that
+    # flattens them to a 3.5 % spread in prediction would get a ×12.6 slope with a −10.8 m
+    # shift. One scale is the answer there.
+    rng = np.random.default_rng(0)
+    prediction = rng.uniform(1.0, 1.035, (40, 50))
+    depth = (1.78 + (prediction - 1.0) / 0.035 * 0.44) * np.exp(rng.normal(0, 0.01, (40, 50)))
+    lo, hi = np.percentile(depth, [5, 95])
+    assert hi < 1.25 * lo  # less than min_depth_ratio
+    fit = fit_anchors(prediction, depth, relative=False, config=LINE)
+    assert fit.ok and fit.shift == 0 and fit.span is None
+    assert fit.scale == pytest.approx(1.97, rel=0.01)

@@ -175,3 +175,50 @@ def test_bad_height_missing_intrinsics_or_no_visible_floor_are_refused_with_a_re
     fit = fit_ground_plane(wall, GroundPlane.from_pitch_roll(1.0, 20.0), relative=False,
                            intrinsics=intrinsics)
     assert fit.code == "no_floor" and "are no floor (their plane tilts" in fit.reason
+
+
+def level_camera_rays(fx, height=80, width=100):
+    """(x/z, y/z) rays of a square-pixel pinhole camera, principal point at the centre."""
+    from depth_anything_ros.scale import pixel_rays
+
+    intrinsics = SimpleNamespace(fx=fx, fy=fx, cx=(width - 1) / 2, cy=(height - 1) / 2)
+    return pixel_rays(intrinsics, height, width)
+
+
+def test_floor_anchors_beyond_max_floor_distance_are_dropped():
+    # A camera 2.5 m up, level: floor pixels just below the horizon lie 20–29 m away, where a
+    # pixel spans metres of floor and a fraction of a degree of pitch moves it by metres.
+    from depth_anything_ros.scale import floor_anchors
+
+    rays = level_camera_rays(80.0)
+    anchors = floor_anchors(rays, GroundPlane.from_pitch_roll(2.5), GroundConfig())
+    assert GroundConfig().max_floor_distance == 20.0
+    assert 15.0 < anchors.depth.max() <= 20.0
+    kept = set(zip(anchors.rows.tolist(), anchors.cols.tolist()))
+    assert (49, 50) not in kept  # 6.8° below the horizon, but 21 m away
+    assert (50, 50) in kept  # 19 m
+
+
+def test_near_horizon_pixels_at_the_edge_of_a_wide_lens_are_not_taken_for_floor():
+    # On a wide lens a pixel's angle below the horizon is y/z over the ray's length, not y/z:
+    # at the image edge (x/z = 1.65) a ray 6.7° down at the centre is only 3.5° down, where
+    # the far floor is too thin to trust (min_below_horizon_deg = 5).
+    from depth_anything_ros.scale import floor_anchors
+
+    rays = level_camera_rays(30.0)
+    anchors = floor_anchors(rays, GroundPlane.from_pitch_roll(1.0), GroundConfig())
+    ray = rays[anchors.rows, anchors.cols]
+    below = np.degrees(np.arcsin(ray[:, 1] / np.sqrt(1 + np.sum(ray ** 2, axis=1))))
+    assert below.min() >= 5.0
+    kept = set(zip(anchors.rows.tolist(), anchors.cols.tolist()))
+    assert (43, 50) in kept and (43, 0) not in kept
+
+
+def test_pixel_rays_use_fy_for_rows_on_non_square_pixels():
+    # A binned or anamorphic sensor has fx ≠ fy: a row's slope must use fy, or every floor
+    # pixel is put at the wrong depth.
+    from depth_anything_ros.scale import pixel_rays
+
+    rays = pixel_rays(SimpleNamespace(fx=500.0, fy=250.0, cx=320.0, cy=100.0), 200, 640)
+    assert rays.shape == (200, 640, 2)
+    np.testing.assert_allclose(rays[150, 400], [80 / 500, 50 / 250])

@@ -86,6 +86,7 @@ def plan_topics(
     copy_topics: str = "all",
     bag_name: str = "the bag",
     sparse_depth_topic: str | None = None,
+    fallback_hfov_deg: float = 0.0,
 ) -> TopicPlan:
     """Check the requested topics against a bag's `{topic: msgtype}`; errors list what it has."""
     notes: list[str] = []
@@ -116,8 +117,10 @@ def plan_topics(
         if info_topic is None:
             notes.append(
                 f"{bag_name} has no CameraInfo on {sibling} (pass --camera-info-topic; CameraInfo "
-                f"topics: {_listing(topic_types, (CAMERA_INFO_TYPE,))}): writing depth images "
-                "only, no camera_info or points"
+                f"topics: {_listing(topic_types, (CAMERA_INFO_TYPE,))}): "
+                + (f"camera_info and points from a pinhole assumed with --fallback-hfov-deg "
+                   f"{fallback_hfov_deg:g}" if fallback_hfov_deg > 0
+                   else "writing depth images only, no camera_info or points")
             )
 
     if sparse_depth_topic is not None and topic_types.get(sparse_depth_topic) != IMAGE_TYPE:
