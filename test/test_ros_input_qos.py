@@ -66,3 +66,15 @@ def test_while_two_subscriptions_overlap_stamped_duplicates_go_and_unstamped_fra
     finally:
         executor.shutdown()
         node.destroy_node()
+
+
+def test_durability_is_transient_local_only_when_every_publisher_is():
+    """A TRANSIENT_LOCAL subscription gets a latched camera_info sent before the node started,
+    but matches no volatile publisher: so only when all of them are latched."""
+    from rclpy.qos import DurabilityPolicy
+
+    from depth_anything_ros.ros.input_qos import all_latched
+
+    latched, volatile = DurabilityPolicy.TRANSIENT_LOCAL, DurabilityPolicy.VOLATILE
+    assert all_latched([latched, latched])
+    assert not all_latched([latched, volatile]) and not all_latched([])

@@ -219,3 +219,46 @@ def test_assumed_intrinsics_stop_being_reported_once_nothing_is_assumed(harness_
     assert "intrinsics assumed" not in status.message
     assert {kv.key: kv.value for kv in status.values}["intrinsics"].startswith(
         "no camera_info for frame_id")
+
+
+def test_a_camera_info_latched_before_the_node_started_is_used(ros_context, tiny_weights):
+    """A static camera_info publisher sends once, RELIABLE + TRANSIENT_LOCAL, and may do so
+    before the node starts; a volatile subscription would never see it (no cloud, no focal
+    correction). input_reliability auto matches the publishers' durability, so nobody logs
+    "incompatible QoS"."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import CameraInfo, Image
+
+    from depth_anything_ros.ros.node import DepthNode
+    from ros_helpers import torch_threads_kept, unique_namespace
+
+    ns = unique_namespace("latched")
+    probe = rclpy.create_node(f"latched_probe{ns[8:]}", context=ros_context)
+    latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    probe.create_publisher(CameraInfo, f"{ns}/camera_info", latched).publish(
+        make_camera_info(32, 24, fx=40.0, fy=42.0))
+    image_pub = probe.create_publisher(Image, f"{ns}/image", 5)
+    infos, logs = [], []
+    probe.create_subscription(CameraInfo, f"{ns}/depth/camera_info", infos.append, 5)
+    probe.create_subscription(Log, "/rosout", logs.append, 100)
+    executor = SingleThreadedExecutor(context=ros_context)
+    with torch_threads_kept():
+        node = DepthNode(context=ros_context, namespace=ns,
+                         parameter_overrides=[Parameter("weights", value=str(tiny_weights))])
+        executor.add_node(node)
+        executor.add_node(probe)
+        try:
+            deadline = time.monotonic() + 15
+            while not infos and time.monotonic() < deadline:
+                image_pub.publish(make_image(random_rgb(24, 32), stamp=(9, 0)))
+                executor.spin_once(timeout_sec=0.2)
+            assert infos, "no depth/camera_info: the latched camera_info was not received"
+            assert infos[0].k[0] == 40.0 and infos[0].k[4] == 42.0
+            assert not [r.msg for r in logs if "incompatible" in r.msg.lower()]
+        finally:
+            executor.shutdown()
+            node.destroy_node()
+            probe.destroy_node()

@@ -6,7 +6,10 @@ loses fragments of large messages: a reliable 640×480 rgb8 camera at 10 Hz gave
 subscription, in turn, never matches a best-effort (sensor-data) publisher. So, as rosbag2 does,
 `auto` subscribes RELIABLE when every publisher of the topic is reliable and BEST_EFFORT
 otherwise, and looks again every `RECHECK_PERIOD_S`: a publisher appearing (or leaving) that
-changes the answer recreates the subscription.
+changes the answer recreates the subscription. Durability follows the same rule: TRANSIENT_LOCAL
+when every publisher is (a static camera_info sent once, latched, before the node started; a
+VOLATILE subscription never gets it), VOLATILE otherwise (a TRANSIENT_LOCAL one would not match
+volatile publishers, and each of them would log "incompatible QoS").
 """
 from __future__ import annotations
 
@@ -21,12 +24,20 @@ OVERLAP_MIN_S = 1.0  # old and new subscription overlap at least this long after
 RETIRE_AFTER_S = 2.0  # where rclpy cannot count matched publishers (Humble)
 
 
-def qos_profile(reliability: str, depth: int) -> QoSProfile:
-    """KEEP_LAST `depth`, VOLATILE (matches any publisher durability), the given reliability."""
+def qos_profile(reliability: str, depth: int, latched: bool = False) -> QoSProfile:
+    """KEEP_LAST `depth`, the given reliability; VOLATILE (matches any publisher durability)
+    unless `latched` (TRANSIENT_LOCAL: also what latched publishers sent before)."""
     return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST, depth=depth, durability=DurabilityPolicy.VOLATILE,
+        history=HistoryPolicy.KEEP_LAST, depth=depth,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE,
         reliability=(ReliabilityPolicy.RELIABLE if reliability == "reliable"
                      else ReliabilityPolicy.BEST_EFFORT))
+
+
+def all_latched(publisher_durabilities: list) -> bool:
+    """True when there are publishers and every one is TRANSIENT_LOCAL."""
+    return bool(publisher_durabilities) and all(
+        d == DurabilityPolicy.TRANSIENT_LOCAL for d in publisher_durabilities)
 
 
 def matching_reliability(publisher_reliabilities: list) -> str:
@@ -54,17 +65,17 @@ class MatchedSubscription:
         self._depth = depth
         self.mode = mode
         self.publishers = 0
-        self.reliability = self._wanted() if mode == "auto" else mode
-        self._subscription = self._create(self.reliability)
+        self.reliability, self.latched = self._wanted() if mode == "auto" else (mode, False)
+        self._subscription = self._create(self.reliability, self.latched)
         self._retiring = None  # (old subscription, monotonic time of the switch)
         self._lock = threading.Lock()
         self._recent: deque | None = None  # headers delivered while two subscriptions overlap
         if mode == "auto":
             self._timer = node.create_timer(RECHECK_PERIOD_S, self.recheck)
 
-    def _create(self, reliability: str):
+    def _create(self, reliability: str, latched: bool):
         return self._node.create_subscription(self._msg_type, self.topic, self._deliver,
-                                              qos_profile(reliability, self._depth))
+                                              qos_profile(reliability, self._depth, latched))
 
     def _deliver(self, msg) -> None:
         with self._lock:
@@ -79,10 +90,12 @@ class MatchedSubscription:
                 recent.append(key)
         self._callback(msg)
 
-    def _wanted(self) -> str:
+    def _wanted(self) -> tuple[str, bool]:
+        """(reliability, latched) matching the topic's publishers now."""
         infos = self._node.get_publishers_info_by_topic(self.topic)
         self.publishers = len(infos)
-        return matching_reliability([info.qos_profile.reliability for info in infos])
+        return (matching_reliability([info.qos_profile.reliability for info in infos]),
+                all_latched([info.qos_profile.durability for info in infos]))
 
     def _retire_old(self) -> None:
         old, since = self._retiring
@@ -98,22 +111,22 @@ class MatchedSubscription:
                 self._recent = None
 
     def recheck(self) -> bool:
-        """Switch to the other reliability if the publishers now call for it."""
+        """Switch to the other reliability or durability if the publishers now call for it."""
         if self._retiring is not None:
             self._retire_old()
-        wanted = self._wanted()
-        if wanted == self.reliability:
+        wanted, latched = self._wanted()
+        if (wanted, latched) == (self.reliability, self.latched):
             return False
         if self._retiring is not None:  # a second change before the first settled
             self._node.destroy_subscription(self._retiring[0])
         with self._lock:
             self._recent = deque(maxlen=64)
-        new = self._create(wanted)
+        new = self._create(wanted, latched)
         self._retiring = (self._subscription, time.monotonic())
-        self._subscription, self.reliability = new, wanted
+        self._subscription, self.reliability, self.latched = new, wanted, latched
         self._node.get_logger().info(
-            f"{self._node.resolve_topic_name(self.topic)}: subscribing {wanted} to match "
-            f"{self.publishers} publisher(s) (input_reliability auto)")
+            f"{self._node.resolve_topic_name(self.topic)}: subscribing {self._qos_name()} to "
+            f"match {self.publishers} publisher(s) (input_reliability auto)")
         return True
 
     @property
@@ -121,7 +134,10 @@ class MatchedSubscription:
         """No switch in progress (one subscription)."""
         return self._retiring is None
 
+    def _qos_name(self) -> str:
+        return self.reliability + (", transient_local" if self.latched else "")
+
     def describe(self) -> str:
         if self.mode != "auto":
             return self.reliability
-        return f"{self.reliability} (auto: {self.publishers} publisher(s))"
+        return f"{self._qos_name()} (auto: {self.publishers} publisher(s))"

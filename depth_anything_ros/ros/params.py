@@ -76,7 +76,8 @@ SPECS: tuple[ParamSpec, ...] = (
               choices=("raw", "compressed")),
     ParamSpec("input_reliability", "auto", "QoS reliability of the image and camera_info "
               "subscriptions. auto: reliable when every publisher of the topic is reliable, "
-              "otherwise best_effort (as rosbag2 does), re-checked as publishers come and go; "
+              "otherwise best_effort (as rosbag2 does), and transient_local when every "
+              "publisher is latched; re-checked as publishers come and go; "
               "a best-effort subscription to a reliable camera loses large frames in transport.",
               choices=("auto", "best_effort", "reliable")),
     ParamSpec("input_queue_size", 5, "QoS history depth of the input subscriptions.",
