@@ -575,4 +575,9 @@ MUTATIONS: tuple[Mutation, ...] = (
              "    return bool(publisher_durabilities) and all(",
              "    return bool(publisher_durabilities) and any(",
              ("test/test_ros_input_qos.py",), "durability"),
+    Mutation("unstamped sparse depth in a bag keyed by its zero stamp",
+             "depth_anything_ros/bag/metric_scale.py",
+             "self._window.append((stamp_of(msg).ns or bag_time, msg))",
+             "self._window.append((stamp_of(msg).ns, msg))",
+             ("test/test_bag_metric_scale.py",), "do_not_stamp"),
 )

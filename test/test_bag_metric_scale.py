@@ -243,3 +243,24 @@ def test_the_nearest_sparse_depth_is_paired_even_when_it_is_slightly_older_than_
     got = depths(tmp_path / "out")
     for stamp, rgb in frames:
         np.testing.assert_allclose(got[stamp], metric.predict(rgb).values * 2.0, rtol=1e-4)
+
+
+def test_a_camera_and_lidar_that_do_not_stamp_are_paired_by_recording_time(tmp_path, metric):
+    # Both drivers leave the header stamp zero: each frame takes the scan recorded nearest to it
+    # (20 ms later), as the node takes the newest on arrival, not one scan for the whole bag.
+    src = tmp_path / "in"
+    with Writer(src, version=8) as writer:
+        image_conn = writer.add_connection(CAM, "sensor_msgs/msg/Image", typestore=TYPESTORE)
+        sparse_conn = writer.add_connection(SPARSE, "sensor_msgs/msg/Image", typestore=TYPESTORE)
+        for i in range(FRAMES):
+            recorded = START_NS + i * PERIOD_NS
+            rgb = synthetic_rgb(i)
+            writer.write(image_conn, recorded, bytes(TYPESTORE.serialize_cdr(
+                image_msg(rgb, 0), "sensor_msgs/msg/Image")))
+            sparse = scan_line_depth(metric.predict(rgb).values * (1 + 0.1 * i))
+            writer.write(sparse_conn, recorded + 20_000_000, bytes(TYPESTORE.serialize_cdr(
+                sparse_image(sparse, 0), "sensor_msgs/msg/Image")))
+    summary = process_bag(src, tmp_path / "out", metric, BagJobOptions(
+        CAM, sparse_depth_topic=SPARSE, scale_smoothing=0.0, sparse_depth_tolerance=0.05))
+    assert summary.scale_states == {"anchored": FRAMES}
+    assert summary.scales == pytest.approx([1.0, 1.1, 1.2, 1.3, 1.4, 1.5], rel=1e-4)

@@ -47,7 +47,8 @@ class SparseDepthStream:
 
     def nearest(self, stamp_ns: int) -> tuple[Any | None, int | None]:
         """(message within the tolerance or None, |Δt| in ns of the nearest or None if none
-        read yet). Frames must come in stamp order (a bag's camera does)."""
+        read yet). Frames must come in stamp order (a bag's camera does); a frame stamped zero
+        asks by its recording time."""
         while not self._done and (not self._window
                                   or self._window[-1][0] <= stamp_ns + self._tolerance_ns):
             self._read_one()
@@ -71,7 +72,9 @@ class SparseDepthStream:
                         bag_time, exc)
             return
         self.seen += 1
-        self._window.append((stamp_of(msg).ns, msg))
+        # a sensor that does not stamp (zero) is timed by its recording time, as its frames
+        # are: the node pairs such messages by arrival, newest first
+        self._window.append((stamp_of(msg).ns or bag_time, msg))
 
 
 class BagScale:
@@ -112,7 +115,8 @@ class BagScale:
         the frame's camera model by the node's rules (the ground plane needs it); `units` the
         focal factor already in the prediction (`ScaleCorrector.correct`). A frame stamped zero
         (a driver that does not stamp) is timed by its `bag_time_ns` for the filter."""
-        sparse, missing = self._sparse_for(stamp) if self._sparse is not None else (None, None)
+        sparse, missing = (self._sparse_for(stamp, bag_time_ns) if self._sparse is not None
+                           else (None, None))
         intrinsics, rays = (camera_geometry(camera) if self._options.scale_source == "ground_plane"
                             else (None, None))
         out = self._corrector.correct(prediction, (stamp.ns or bag_time_ns) * 1e-9,
@@ -136,8 +140,8 @@ class BagScale:
     def finish(self) -> None:
         self._summary.scale_reasons = {reason: n for n, reason in self._reasons.values()}
 
-    def _sparse_for(self, stamp: Stamp) -> tuple[np.ndarray | None, str | None]:
-        msg, gap = self._sparse.nearest(stamp.ns)
+    def _sparse_for(self, stamp: Stamp, bag_time_ns: int) -> tuple[np.ndarray | None, str | None]:
+        msg, gap = self._sparse.nearest(stamp.ns or bag_time_ns)
         if msg is None:
             tolerance = self._options.sparse_depth_tolerance
             if gap is None:
