@@ -580,4 +580,9 @@ MUTATIONS: tuple[Mutation, ...] = (
              "self._window.append((stamp_of(msg).ns or bag_time, msg))",
              "self._window.append((stamp_of(msg).ns, msg))",
              ("test/test_bag_metric_scale.py",), "do_not_stamp"),
+    Mutation("the node never waits for a scan that arrives after its frame",
+             "depth_anything_ros/ros/metric_scale.py",
+             "                                        s.sparse_depth_wait)",
+             "                                        0.0)",
+             ("test/test_ros_node_metric_scale.py",), "waited_for"),
 )

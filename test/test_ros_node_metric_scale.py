@@ -254,3 +254,25 @@ def test_the_sparse_buffer_pairs_within_the_tolerance_inclusive_and_exact_stamps
     assert buffer.nearest(7_010_000_000, 10_000_000) == (early, 10_000_000)  # gap = tolerance
     assert buffer.nearest(7_010_000_000, 9_999_999) == (None, 10_000_000)
     assert buffer.nearest(7_025_000_000, 10_000_000) == (late, 5_000_000)
+
+
+@pytest.mark.parametrize("wait", [0.0, 1.0])
+def test_a_scan_arriving_after_its_frame_is_waited_for_within_sparse_depth_wait(
+        harness_factory, tiny_weights, wait):
+    """A lidar's projected scan is published after the camera frame it belongs to; the bag
+    pairs it by stamp whenever it was recorded, the node waits up to sparse_depth_wait."""
+    h = harness_factory({"scale_source": "sparse_depth", "sparse_depth_wait": wait,
+                         "scale_smoothing": 0.0})
+    pub = with_sparse_publisher(h)
+    estimator = DepthEstimator.from_weights(tiny_weights, device="cpu")
+    rgb = random_rgb(H, W, seed=4)
+    raw = estimator.predict(rgb).values
+    send(h, pub, sparse_msg(scan_line_depth(raw * 2.0), stamp=(8, 0)), rgb, (8, 0))  # on time
+    h.image_pub.publish(make_image(rgb, stamp=(9, 0)))
+    time.sleep(0.3)  # the scan for (9, 0) comes 0.3 s after its frame
+    pub.publish(sparse_msg(scan_line_depth(raw * 2.2), stamp=(9, 0)))
+    depth = depth_of(h.wait_stamp("depth", (9, 0)))
+    if wait:
+        np.testing.assert_allclose(depth, raw * 2.2, rtol=1e-3)
+    else:  # not waited for: the frame had no scan (the held 2.0 is served)
+        np.testing.assert_allclose(depth, raw * 2.0, rtol=1e-3)

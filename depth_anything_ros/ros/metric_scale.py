@@ -10,6 +10,7 @@ topic or parameter and the reason, and the frame is served with the last scale (
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 
 import numpy as np
@@ -24,6 +25,7 @@ from depth_anything_ros.scale import (Correction, ScaleCorrector, ScaleSettings,
                                       decode_sparse_depth)
 
 SPARSE_BUFFER = 32  # sparse depth messages kept for pairing (≈ 1 s of a 30 Hz sensor)
+ALIVE_S = 1.0  # a sensor silent this long is not waited for (sparse_depth_wait)
 FALLING_BACK = {"unscaled": "publishing the model's own (unscaled) depth",
                 "static": "using relative_scale/relative_shift",
                 "no_metres": "no depth published (a relative model needs a scale)"}
@@ -41,26 +43,51 @@ def scale_settings(s: NodeSettings) -> ScaleSettings:
 
 
 class SparseDepthBuffer:
-    """The latest sparse depth messages, thread-safe; `nearest` pairs one with an image stamp."""
+    """The latest sparse depth messages, thread-safe; `nearest` pairs one with an image stamp,
+    waiting a little for one that has not arrived yet."""
 
     def __init__(self, capacity: int = SPARSE_BUFFER) -> None:
         self._messages: deque[tuple[int, Image]] = deque(maxlen=capacity)
-        self._lock = threading.Lock()
+        self._arrived = threading.Condition()
+        self._last_arrival: float | None = None  # monotonic time of the newest message
 
     def put(self, msg: Image) -> None:
-        with self._lock:
+        with self._arrived:
             self._messages.append((stamp_ns(msg.header.stamp), msg))
+            self._last_arrival = time.monotonic()
+            self._arrived.notify_all()
 
-    def nearest(self, stamp_ns: int, tolerance_ns: int) -> tuple[Image | None, int | None]:
-        """(message within the tolerance or None, |Δt| in ns of the nearest or None if empty)."""
-        with self._lock:
-            if not self._messages:
-                return None, None
-            # the newest among equally near ones: a sensor that does not stamp (all zero)
-            # must not be paired with the oldest message kept
-            gap, msg = min(((abs(t - stamp_ns), m) for t, m in reversed(self._messages)),
-                           key=lambda pair: pair[0])
+    def nearest(self, stamp_ns: int, tolerance_ns: int,
+                wait_s: float = 0.0) -> tuple[Image | None, int | None]:
+        """(message within the tolerance or None, |Δt| in ns of the nearest or None if empty).
+
+        A lidar's projected scan often arrives after the camera frame it belongs to: with
+        `wait_s`, a frame with no partner yet waits up to that long for one, but only while
+        one may still come (the sensor sent something in the last `ALIVE_S`, nothing newer
+        than the frame's window has arrived, and the frame is stamped)."""
+        deadline = time.monotonic() + wait_s
+        with self._arrived:
+            while True:
+                msg, gap = self._nearest(stamp_ns, tolerance_ns)
+                if msg is not None or not self._worth_waiting(stamp_ns, tolerance_ns):
+                    return msg, gap
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._arrived.wait(left):
+                    return self._nearest(stamp_ns, tolerance_ns)
+
+    def _nearest(self, stamp_ns: int, tolerance_ns: int) -> tuple[Image | None, int | None]:
+        if not self._messages:
+            return None, None
+        # the newest among equally near ones: a sensor that does not stamp (all zero)
+        # must not be paired with the oldest message kept
+        gap, msg = min(((abs(t - stamp_ns), m) for t, m in reversed(self._messages)),
+                       key=lambda pair: pair[0])
         return (msg if gap <= tolerance_ns else None), gap
+
+    def _worth_waiting(self, stamp_ns: int, tolerance_ns: int) -> bool:
+        return (stamp_ns > 0 and self._last_arrival is not None
+                and time.monotonic() - self._last_arrival < ALIVE_S
+                and self._messages[-1][0] < stamp_ns + tolerance_ns)
 
 
 class MetricScale:
@@ -116,7 +143,8 @@ class MetricScale:
 
     def _sparse_for(self, header, s: NodeSettings) -> tuple[np.ndarray | None, str | None]:
         """The paired sparse depth in metres, or (None, why not)."""
-        msg, gap = self._sparse.nearest(stamp_ns(header.stamp), int(s.sparse_depth_tolerance * 1e9))
+        msg, gap = self._sparse.nearest(stamp_ns(header.stamp), int(s.sparse_depth_tolerance * 1e9),
+                                        s.sparse_depth_wait)
         if msg is None:
             if gap is None:
                 return None, "no sparse depth received yet"

@@ -143,6 +143,10 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("sparse_depth_tolerance", 0.05, "Seconds between the image stamp and the nearest "
               "sparse_depth stamp for them to be paired.", float_range=(0.0, 10.0),
               runtime=True),
+    ParamSpec("sparse_depth_wait", 0.1, "Seconds a frame waits for its sparse_depth when "
+              "none within the tolerance has arrived yet (a lidar's projected scan often comes "
+              "after the image); only while the sensor is publishing. 0 = never wait.",
+              float_range=(0.0, 2.0), runtime=True),
     ParamSpec("camera_height", 0.0, "ground_plane: height of the optical centre above the "
               "floor (m); must be > 0.", runtime=True),
     ParamSpec("camera_pitch_deg", 0.0, "ground_plane: optical axis below the horizon (deg, "
@@ -223,6 +227,7 @@ class NodeSettings:
     error_log_period: float
     scale_source: str
     sparse_depth_tolerance: float
+    sparse_depth_wait: float
     camera_height: float
     camera_pitch_deg: float
     camera_roll_deg: float
