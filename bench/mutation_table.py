@@ -585,4 +585,9 @@ MUTATIONS: tuple[Mutation, ...] = (
              "                                        s.sparse_depth_wait)",
              "                                        0.0)",
              ("test/test_ros_node_metric_scale.py",), "waited_for"),
+    Mutation("the bag's --scale-min-anchors never reaches the corrector",
+             "depth_anything_ros/bag/options.py",
+             "            min_anchors=self.scale_min_anchors)",
+             "            )",
+             ("test/test_bag_metric_scale.py",), "other_scale"),
 )

@@ -264,3 +264,30 @@ def test_a_camera_and_lidar_that_do_not_stamp_are_paired_by_recording_time(tmp_p
         CAM, sparse_depth_topic=SPARSE, scale_smoothing=0.0, sparse_depth_tolerance=0.05))
     assert summary.scale_states == {"anchored": FRAMES}
     assert summary.scales == pytest.approx([1.0, 1.1, 1.2, 1.3, 1.4, 1.5], rel=1e-4)
+
+
+def test_the_nodes_other_scale_parameters_reach_the_bags_corrector(tmp_path, capsys):
+    """--scale-min-anchors (and beside it --scale-gate, --scale-reset-frames, --scale-max-age,
+    parsed and checked alike): a node tuned away from the defaults can be reproduced on its
+    recordings."""
+    from depth_anything_ros.cli import main
+
+    weights = save_tiny_model(tmp_path / "metric.safetensors")
+    metric = DepthEstimator.from_weights(weights, device="cpu")
+    src = tmp_path / "in"
+    write_bag(src, lambda i, rgb: scan_line_depth(metric.predict(rgb).values * 2.0))
+    common = ["bag", str(src), "--image-topic", CAM, "--weights", str(weights), "--device",
+              "cpu", "--sparse-depth-topic", SPARSE, "--quiet"]
+    assert main([*common, str(tmp_path / "plain")]) == 0
+    assert main([*common, str(tmp_path / "strict"), "--scale-min-anchors", "1000",
+                 "--scale-gate", "0.1", "--scale-reset-frames", "2",
+                 "--scale-max-age", "0"]) == 0
+    raw = {stamp: metric.predict(rgb).values for stamp, rgb in
+           ((s, synthetic_rgb(i)) for i, s in enumerate(START_NS + np.arange(FRAMES) * PERIOD_NS))}
+    plain, strict = depths(tmp_path / "plain"), depths(tmp_path / "strict")
+    for stamp, values in raw.items():  # 3 scan lines give ~hundreds of anchors, not 1000
+        np.testing.assert_allclose(plain[int(stamp)], values * 2.0, rtol=1e-4)
+        np.testing.assert_allclose(strict[int(stamp)], values, rtol=1e-6)
+    # refused with the reason, like the node's parameter
+    assert main([*common, str(tmp_path / "bad"), "--scale-min-anchors", "1"]) == 2
+    assert "min_anchors 1: must be ≥ 2" in capsys.readouterr().err

@@ -8,6 +8,7 @@ from pathlib import Path
 from depth_anything_ros.bag.errors import BagError
 from depth_anything_ros.bag.reader import STORAGES
 from depth_anything_ros.bag.topics import parse_copy_topics
+from depth_anything_ros.scale.corrector import ScaleSettings
 from depth_anything_ros.scale.ground_plane import GroundConfig
 from depth_anything_ros.scale.temporal import DEFAULT_TIME_CONSTANT_S
 
@@ -43,6 +44,10 @@ class BagJobOptions:
     scale_smoothing: float = DEFAULT_TIME_CONSTANT_S  # s, time constant of the log-space average; 0 = per frame
     scale_model: str = "scale_shift"  # metric: scale·p + shift where that fits better; or "scale"
     ground_max_correction: float = GroundConfig.max_correction  # metric; 0 = no limit
+    scale_gate: float = ScaleSettings.gate  # the node's scale_gate and the three below
+    scale_reset_frames: int = ScaleSettings.reset_frames
+    scale_max_age: float = ScaleSettings.max_age_s  # s
+    scale_min_anchors: int = ScaleSettings.min_anchors
 
     @property
     def scale_source(self) -> str:
@@ -58,7 +63,9 @@ class BagJobOptions:
             source=self.scale_source, camera_height=self.camera_height or 0.0,
             camera_pitch_deg=self.camera_pitch, camera_roll_deg=self.camera_roll,
             smoothing_time_s=self.scale_smoothing, scale_model=self.scale_model,
-            ground_max_correction=self.ground_max_correction)
+            ground_max_correction=self.ground_max_correction, gate=self.scale_gate,
+            reset_frames=self.scale_reset_frames, max_age_s=self.scale_max_age,
+            min_anchors=self.scale_min_anchors)
 
     def validate(self) -> None:
         from depth_anything_ros.conversions import DEPTH_ENCODINGS

@@ -7,6 +7,7 @@ import signal
 import sys
 from pathlib import Path
 
+from depth_anything_ros.scale.corrector import ScaleSettings
 from depth_anything_ros.scale.ground_plane import GroundConfig
 from depth_anything_ros.scale.temporal import DEFAULT_TIME_CONSTANT_S
 
@@ -118,6 +119,21 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
                             "the model's depth up by more than X (a desk top or a wall's base "
                             f"taken for the floor); 0 = no limit (default: "
                             f"{GroundConfig.max_correction:g})")
+    # the node's remaining scale parameters, same names and defaults (ScaleSettings), so a node
+    # tuned away from the defaults can be reproduced on its recordings
+    defaults = ScaleSettings()
+    scale.add_argument("--scale-gate", type=float, default=defaults.gate, metavar="G",
+                       help="a per-frame scale farther than G from the smoothed one (|Δ log "
+                            f"scale|) is an outlier (default: {defaults.gate:g})")
+    scale.add_argument("--scale-reset-frames", type=int, default=defaults.reset_frames,
+                       metavar="N", help="after N outliers in a row the filter restarts at the "
+                       f"new scale (default: {defaults.reset_frames})")
+    scale.add_argument("--scale-max-age", type=float, default=defaults.max_age_s, metavar="S",
+                       help="how long the last scale is held for frames without a fit "
+                            f"(default: {defaults.max_age_s:g} s)")
+    scale.add_argument("--scale-min-anchors", type=int, default=defaults.min_anchors,
+                       metavar="N", help="fewer valid anchors than N: no fit "
+                       f"(default: {defaults.min_anchors})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--verbose", action="store_true",
                         help="log every skipped frame (the summary always counts them by reason)")
