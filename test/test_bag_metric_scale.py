@@ -95,7 +95,7 @@ def test_sparse_depth_topic_scales_every_frame_of_a_metric_model(tmp_path, metri
     np.testing.assert_allclose(summary.scales, 2.5, rtol=1e-4)
     assert summary.scale_jitter < 1e-4
     lines = "\n".join(summary.lines())
-    assert "metric scale from sparse_depth: 6 anchored; median scale 2.5" in lines
+    assert "metric scale from sparse_depth: 6 anchored; median scale_factor 2.5" in lines
     # the sparse topic itself is copied like any input topic
     assert len(read_bag(out, (SPARSE,))[SPARSE]) == FRAMES
 

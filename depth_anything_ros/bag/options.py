@@ -198,8 +198,10 @@ class BagSummary:
         states = ", ".join(f"{n} {state}" for state, n in sorted(self.scale_states.items()))
         scaled = [s for s in self.scales if math.isfinite(s)]
         median = f"{statistics.median(scaled):.4g}" if scaled else "none"
-        out = [(f"metric scale from {self.scale_source}: {states or 'no frames'}; median scale "
-                f"{median}, scale_jitter {self.scale_jitter:.3f}")]
+        # the factor applied, median(depth / prediction): the node's /diagnostics scale_factor
+        # (its `scale` is a line's slope where the fit is a line)
+        out = [(f"metric scale from {self.scale_source}: {states or 'no frames'}; median "
+                f"scale_factor {median}, scale_jitter {self.scale_jitter:.3f}")]
         for reason, n in sorted(self.scale_reasons.items(), key=lambda r: -r[1])[:5]:
             out.append(f"  {n} frames not anchored: {reason}")
         return out
