@@ -590,4 +590,9 @@ MUTATIONS: tuple[Mutation, ...] = (
              "            min_anchors=self.scale_min_anchors)",
              "            )",
              ("test/test_bag_metric_scale.py",), "other_scale"),
+    Mutation("a camera_info arriving while the first frame is in the model is not used",
+             "depth_anything_ros/ros/node.py",
+             "        if frame_camera.model is None and frame_camera.problem is None:",
+             "        if False:",
+             ("test/test_ros_node_cameras.py",), "while_the_first_frame"),
 )

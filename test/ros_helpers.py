@@ -275,13 +275,14 @@ def save_plane_model(path, depth_m: float = 2.0, max_depth: float = 10.0):
     return path
 
 
-def save_canonical_plane_model(path, depth_m: float = 2.0, focal: float = 0.5):
+def save_canonical_plane_model(path, depth_m: float = 2.0, focal: float = 0.5,
+                               input_size: int = 42):
     """A vitpico metric model trained "in canonical-focal space" (f_c = ``focal``) whose output
-    is the constant ``depth_m`` canonical metres."""
+    is the constant ``depth_m`` canonical metres (a larger `input_size` makes it slower)."""
     from depth_anything_ros.geometry.focal import CANONICAL
 
     model = DepthAnything(ModelConfig.preset("vitpico", variant="metric", max_depth=10.0,
-                                             input_size=42, canonical_focal=focal,
+                                             input_size=input_size, canonical_focal=focal,
                                              focal_origin=CANONICAL))
     with torch.no_grad():
         last = model.depth_head.scratch.output_conv2[2]

@@ -262,3 +262,19 @@ def test_a_camera_info_latched_before_the_node_started_is_used(ros_context, tiny
             executor.shutdown()
             node.destroy_node()
             probe.destroy_node()
+
+
+def test_a_camera_info_arriving_while_the_first_frame_is_in_the_model_is_used_for_it(
+        harness_factory, tmp_path):
+    """A driver publishes the image and its camera_info back to back; the worker may take the
+    image first. The frame still gets its camera_info, cloud and focal correction (as the bag,
+    which pairs by stamp, gives it), not uncorrected depth."""
+    weights = save_canonical_plane_model(tmp_path / "slow.safetensors", input_size=504)
+    h = harness_factory({}, weights=weights)
+    h.image_pub.publish(make_image(random_rgb(24, 32, seed=6), stamp=(10, 0)))
+    time.sleep(0.05)  # the worker has the frame: its model runs ~0.2 s at input 504
+    h.info_pub.publish(make_camera_info(32, 24, fx=40.0, fy=40.0, stamp=(10, 0)))
+    depth = h.wait_stamp("depth", (10, 0))
+    np.testing.assert_allclose(_depth(depth), 2.0 * (40 / 24) / 0.5, rtol=1e-5)
+    assert h.wait_stamp("info", (10, 0)).k[0] == 40.0
+    h.wait_stamp("points", (10, 0))

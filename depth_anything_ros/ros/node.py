@@ -273,9 +273,18 @@ class DepthNode(Node):
         camera = frame_camera.model
         if camera is None and s.require_camera_info:
             return
+        result = self._estimator.predict(np.ascontiguousarray(rgb), fx=frame_camera.fx)
+        if frame_camera.model is None and frame_camera.problem is None:
+            # no camera_info yet: a driver sends it beside the frame, and it may have arrived
+            # while the model ran (the bag pairs it by stamp; the first frame should too)
+            late = self._cameras.model_for(header, width, height, s)
+            if late.model is not None:
+                frame_camera, camera = late, late.model
+                factor = self._estimator.focal_scale(late.fx, width, height)
+                result.values *= np.float32(factor)
+                result.focal_scale = float(result.focal_scale) * factor
         # the camera's fx in pixels of this image: the focal correction of canonical-focal models
         self._check_focal(frame_camera, header)
-        result = self._estimator.predict(np.ascontiguousarray(rgb), fx=frame_camera.fx)
         depth = self._scale.to_metres(result.values, header, camera, s,
                                       units=float(result.focal_scale))
         if depth is None:  # a relative model without any scale: never publish disparity
