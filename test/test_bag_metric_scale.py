@@ -50,10 +50,11 @@ def sparse_image(depth, stamp, frame_id="cam_optical_frame", encoding="32FC1"):
                                       step=step, data=np.frombuffer(data, np.uint8))
 
 
-def write_bag(path, sparse_of, *, sparse_delay_ns=20_000_000, stamp_offset_ns=0):
+def write_bag(path, sparse_of, *, sparse_delay_ns=20_000_000, stamp_offset_ns=0, stamped=True):
     """Camera frames + CameraInfo + a sparse depth topic. `sparse_of(index, rgb)` gives the
     sparse Image's depth (or None for none); it is recorded `sparse_delay_ns` after its frame,
-    as a lidar's driver would, with its stamp `stamp_offset_ns` from the frame's."""
+    as a lidar's driver would, with its stamp `stamp_offset_ns` from the frame's (every header
+    stamp zero unless `stamped`: drivers that do not stamp)."""
     frames = []
     with Writer(path, version=8) as writer:
         image_conn = writer.add_connection(CAM, "sensor_msgs/msg/Image", typestore=TYPESTORE)
@@ -61,15 +62,16 @@ def write_bag(path, sparse_of, *, sparse_delay_ns=20_000_000, stamp_offset_ns=0)
         sparse_conn = writer.add_connection(SPARSE, "sensor_msgs/msg/Image", typestore=TYPESTORE)
         for i in range(FRAMES):
             stamp = START_NS + i * PERIOD_NS
+            header_stamp = stamp if stamped else 0
             rgb = synthetic_rgb(i)
             writer.write(image_conn, stamp, bytes(TYPESTORE.serialize_cdr(
-                image_msg(rgb, stamp), "sensor_msgs/msg/Image")))
+                image_msg(rgb, header_stamp), "sensor_msgs/msg/Image")))
             writer.write(info_conn, stamp + 1000, bytes(TYPESTORE.serialize_cdr(
-                camera_info_msg(stamp), "sensor_msgs/msg/CameraInfo")))
+                camera_info_msg(header_stamp), "sensor_msgs/msg/CameraInfo")))
             sparse = sparse_of(i, rgb)
             if sparse is not None:
                 msg = sparse if not isinstance(sparse, np.ndarray) else sparse_image(
-                    sparse, stamp + stamp_offset_ns)
+                    sparse, header_stamp + stamp_offset_ns if stamped else 0)
                 writer.write(sparse_conn, stamp + sparse_delay_ns,
                              bytes(TYPESTORE.serialize_cdr(msg, "sensor_msgs/msg/Image")))
             frames.append((stamp, rgb))
@@ -249,17 +251,8 @@ def test_a_camera_and_lidar_that_do_not_stamp_are_paired_by_recording_time(tmp_p
     # Both drivers leave the header stamp zero: each frame takes the scan recorded nearest to it
     # (20 ms later), as the node takes the newest on arrival, not one scan for the whole bag.
     src = tmp_path / "in"
-    with Writer(src, version=8) as writer:
-        image_conn = writer.add_connection(CAM, "sensor_msgs/msg/Image", typestore=TYPESTORE)
-        sparse_conn = writer.add_connection(SPARSE, "sensor_msgs/msg/Image", typestore=TYPESTORE)
-        for i in range(FRAMES):
-            recorded = START_NS + i * PERIOD_NS
-            rgb = synthetic_rgb(i)
-            writer.write(image_conn, recorded, bytes(TYPESTORE.serialize_cdr(
-                image_msg(rgb, 0), "sensor_msgs/msg/Image")))
-            sparse = scan_line_depth(metric.predict(rgb).values * (1 + 0.1 * i))
-            writer.write(sparse_conn, recorded + 20_000_000, bytes(TYPESTORE.serialize_cdr(
-                sparse_image(sparse, 0), "sensor_msgs/msg/Image")))
+    write_bag(src, lambda i, rgb: scan_line_depth(metric.predict(rgb).values * (1 + 0.1 * i)),
+              stamped=False)
     summary = process_bag(src, tmp_path / "out", metric, BagJobOptions(
         CAM, sparse_depth_topic=SPARSE, scale_smoothing=0.0, sparse_depth_tolerance=0.05))
     assert summary.scale_states == {"anchored": FRAMES}
