@@ -149,6 +149,15 @@ def test_predict_never_writes_over_its_inputs(tmp_path, metric_weights, capsys):
     assert main(["predict", str(tmp_path / "a.png"), str(tmp_path / "a_preview.png"),
                  "--weights", str(metric_weights), "--out", str(tmp_path / "o")]) == 2
     assert "would both write" in error_line(capsys)
+    # the ground truth is an input too: out/a.npy given as --gt for a.png
+    (tmp_path / "o").mkdir()
+    truth = tmp_path / "o" / "a.npy"
+    np.save(truth, np.full((20, 20), 2.0, np.float32))
+    before = truth.read_bytes()
+    assert main(["predict", str(tmp_path / "a.png"), "--gt", str(truth), "--weights",
+                 str(metric_weights), "--out", str(tmp_path / "o")]) == 2
+    assert "would overwrite the input" in error_line(capsys)
+    assert truth.read_bytes() == before
 
 
 def test_predict_fp16_on_cpu_is_a_user_error(tmp_path, metric_weights, capsys):
@@ -166,6 +175,7 @@ def test_info_prints_architecture_variant_and_parameter_count(metric_weights, ca
     total = sum(p.numel() for p in model.parameters())
     assert "vitpico (dim 64, depth 4, heads 2, ffn mlp)" in text
     assert "metric, max_depth 10 m" in text
+    assert "input size:  56 (a 640×480 frame runs at 70×56)" in text  # width × height
     assert f"{total:,}" in text
     assert "test_cli_predict_info" in text  # provenance
     assert "focal:       not declared" in text

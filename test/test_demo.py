@@ -174,7 +174,8 @@ def test_demo_refuses_missing_weights_before_starting_anything(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize("flag,value", [("--duration", "0"), ("--rate", "nan"), ("--width", "4")])
+@pytest.mark.parametrize("flag,value", [("--duration", "0"), ("--rate", "nan"), ("--width", "4"),
+                                        ("--height", "4")])
 def test_demo_refuses_unusable_arguments(tmp_path, pico_weights, flag, value, capsys):
     from depth_anything_ros.cli import main
 
@@ -242,8 +243,21 @@ def test_summary_rates_and_latency_percentiles():
     assert rate_hz([3.0]) is None
     stats = latency_stats([0.1] * 19 + [1.0])
     assert stats["p50_ms"] == pytest.approx(100.0)
+    # numpy's linear percentile: rank 0.95 · 19 = 18.05 → 100 + 0.05 · 900 ms
+    assert stats["p95_ms"] == pytest.approx(145.0)
     assert stats["max_ms"] == pytest.approx(1000.0)
     assert latency_stats([])["p50_ms"] is None
+
+
+def test_the_valid_pixel_fraction_counts_only_pixels_the_ground_truth_has():
+    """summary.json's valid_pixel_fraction: of the pixels with ground truth, how many got a
+    usable depth (pixels without truth, the sky in the outdoor scene, do not count)."""
+    from depth_anything_ros.demo.recorder import DepthRecorder
+
+    gt = np.array([[1.0, np.nan], [np.nan, 2.0]])
+    _, all_of_them = DepthRecorder._score(np.ones((2, 2)), gt)
+    _, half = DepthRecorder._score(np.array([[1.0, 1.0], [1.0, np.nan]]), gt)
+    assert (all_of_them, half) == (1.0, 0.5)
 
 
 # --- the README that `make demo` belongs to: its tables and commands match the code ----------

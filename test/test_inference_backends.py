@@ -270,6 +270,40 @@ def test_a_pytorch_backend_cannot_run_an_export(files, tmp_path, capsys):
     assert status == 2 and "runs with backend onnxruntime or openvino" in err
 
 
+def test_an_export_refuses_another_max_depth_naming_it(files, tmp_path, capsys):
+    # max_depth is a constant inside the exported graph: accepting --max-depth 20 for a 10 m
+    # export would label the output 20 m-scaled while every value stays 10 m-scaled.
+    status, err = run_cli("predict", str(tum_frame_path()), "--weights", str(files["onnx"]),
+                          "--max-depth", "20", "--out", str(tmp_path / "o"), capsys=capsys)
+    assert status == 2 and str(files["onnx"]) in err
+    assert "max_depth 10.0 m is part of the exported graph" in err and "max_depth 20.0" in err
+    assert not list((tmp_path / "o").glob("*.npy"))  # no depth written at the wrong scale
+
+
+def test_an_openvino_xml_with_backend_onnxruntime_is_refused_as_needing_openvino(
+        files, tmp_path, capsys):
+    # ONNX Runtime cannot read an OpenVINO .xml: the user must be told to pick openvino, not
+    # that a perfectly good file is "truncated or corrupt".
+    status, err = run_cli("predict", str(tum_frame_path()), "--weights", str(files["xml"]),
+                          "--backend", "onnxruntime", "--out", str(tmp_path / "o"),
+                          capsys=capsys)
+    assert status == 2 and str(files["xml"]) in err
+    assert "needs backend 'openvino'" in err and "corrupt" not in err
+
+
+def test_openvino_batch_through_a_fixed_shape_export_keeps_each_frames_output(files):
+    # A batch-1 export runs a batch frame by frame through one infer request whose output
+    # buffer is reused: each frame's depth must be copied out before the next one overwrites it.
+    rgb = cv2.cvtColor(cv2.imread(str(tum_frame_path())), cv2.COLOR_BGR2RGB)
+    frames = [rgb, np.ascontiguousarray(rgb[:, ::-1])]  # two different real frames
+    estimator = DepthEstimator.from_weights(files["onnx"], backend="openvino")
+    assert estimator.network.info.fixed_batch == 1
+    batch = estimator.predict_batch(frames).values
+    singles = [estimator.predict(frame).values for frame in frames]
+    assert not np.allclose(batch[0], batch[1])
+    np.testing.assert_allclose(batch, np.stack(singles), rtol=1e-6, atol=0)
+
+
 def test_bag_job_runs_an_exported_model_like_the_checkpoint(files, tmp_path):
     from bag_helpers import read_bag, write_camera_bag
 

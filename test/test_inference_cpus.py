@@ -36,6 +36,29 @@ def test_cgroup_v1_cfs_quota(tmp_path):
     assert usable_cpus(root, proc) == 1
 
 
+def test_nested_cgroup_quotas_the_tightest_wins_even_above_a_looser_leaf(tmp_path):
+    # A service may set 4 CPUs inside a slice capped at 1.5: the kernel enforces the slice's
+    # cap, so sizing threads by the leaf's looser quota would oversubscribe 2-3 times over.
+    root = tmp_path / "cgroup"
+    write(root / "cpu.max", "max 100000\n")
+    write(root / "robot.slice" / "cpu.max", "150000 100000\n")
+    write(root / "robot.slice" / "depth.service" / "cpu.max", "400000 100000\n")
+    proc = tmp_path / "self_cgroup"
+    proc.write_text("0::/robot.slice/depth.service\n")
+    assert cgroup_cpu_quota(root, proc) == 1.5
+
+
+def test_a_quota_at_the_cgroup_mount_root_is_found(tmp_path):
+    # Docker --cpus 2 with a private cgroup namespace: the process sits at "0::/" and the
+    # limit is the mount root's own cpu.max.
+    root = tmp_path / "cgroup"
+    write(root / "cpu.max", "200000 100000\n")
+    proc = tmp_path / "self_cgroup"
+    proc.write_text("0::/\n")
+    assert cgroup_cpu_quota(root, proc) == 2.0
+    assert usable_cpus(root, proc) == min(len(os.sched_getaffinity(0)), 2)
+
+
 def test_no_quota_and_no_cgroup_filesystem_mean_no_limit(tmp_path):
     proc = tmp_path / "self_cgroup"
     proc.write_text("0::/\n")

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from depth_anything_ros.model import ENCODER_PRESETS, DepthAnything, ModelConfig
-from depth_anything_ros.model.dinov2 import interpolate_pos_embed
+from depth_anything_ros.model.dinov2 import _bicubic_resize_symbolic, interpolate_pos_embed
 
 OFFICIAL = {  # size: (dim, depth, ffn, features, out_channels, keys, params) — REFERENCE.md §1-2
     "vits": (384, 12, "mlp", 64, (48, 96, 192, 384), 239, 24_785_089),
@@ -216,6 +216,22 @@ def test_position_interpolation_happens_in_float32_and_returns_the_input_dtype()
     full = interpolate_pos_embed(table.bfloat16().float(), 19, 26, 266, 364, "official")
     assert half.dtype == torch.bfloat16
     assert torch.equal(half, full.bfloat16())
+
+
+@pytest.mark.parametrize("mode", ["official", "size"])
+@pytest.mark.parametrize("rows, cols", [(19, 26), (46, 61), (37, 50)])
+def test_symbolic_position_resize_of_dynamic_exports_equals_the_eager_bicubic(mode, rows, cols):
+    # A dynamic ONNX/OpenVINO export resizes the position table with hand-written cubic weight
+    # matrices (F.interpolate would freeze the example grid); they must match torch's bicubic
+    # (a = -0.75, half-pixel centres) exactly, or exports drift from the PyTorch model.
+    torch.manual_seed(0)
+    table = torch.randn(1, 37 * 37 + 1, 8)
+    eager = interpolate_pos_embed(table, rows, cols, 14 * rows, 14 * cols, mode)
+    eager = eager[0, 1:].view(rows, cols, 8).permute(2, 0, 1)
+    grid = table[:, 1:].reshape(1, 37, 37, 8).permute(0, 3, 1, 2)
+    symbolic = _bicubic_resize_symbolic(grid, rows, cols, mode)[0]
+    assert symbolic.shape == eager.shape == (8, rows, cols)
+    torch.testing.assert_close(symbolic, eager, rtol=0, atol=3e-5)  # float rounding ~1e-5
 
 
 def test_vitg_uses_fused_swiglu_with_official_hidden_width():

@@ -159,6 +159,17 @@ def test_version_argument_contradicting_our_metadata_is_refused(tmp_path, pico):
     assert load_model(path, input_size=364).config.input_size == 364
 
 
+def test_explicit_max_depth_overrides_the_one_in_our_metadata(tmp_path, pico):
+    # A model fine-tuned indoors (20 m) is deployed outdoors with --max-depth 40: the argument
+    # must reach the head, or every range is silently half what the operator asked for.
+    path = tmp_path / "model.safetensors"
+    save_model(pico, path)
+    model = load_model(path, max_depth=40.0)
+    assert model.config.max_depth == 40.0
+    assert inspect_checkpoint(path, max_depth=40.0).max_depth == 40.0
+    assert torch.allclose(output(model), output(pico) * 2.0, rtol=1e-6)  # same sigmoid, 40 vs 20
+
+
 def test_malicious_pickle_is_refused_and_its_code_never_runs(tmp_path):
     target = tmp_path / "pwned"
 

@@ -121,3 +121,10 @@ def test_pixels_without_a_predicted_depth_are_left_out_of_abs_rel_and_drawn_blac
     assert error.abs_rel == pytest.approx(0.5, rel=1e-6)
     assert error.valid_pixels == H * (W - 8)
     assert np.isnan(error.error_map[:, :8]).all()
+
+
+def test_small_panels_are_enlarged_to_at_least_the_minimum_height_and_large_ones_not():
+    from depth_anything_ros.previews import MIN_PANEL_HEIGHT
+
+    assert [enlargement(h) for h in (100, 120, 239, 240, 480)] == [3, 2, 2, 1, 1]
+    assert all(h * enlargement(h) >= MIN_PANEL_HEIGHT for h in range(1, 300))

@@ -190,3 +190,46 @@ def test_dataset_survives_pickling_for_dataloader_workers(recording):
     clone = pickle.loads(pickle.dumps(ds))
     assert len(clone) == 2
     np.testing.assert_array_equal(clone[1]["image"], rgbs[1])
+
+
+def _write_bag(path, messages):
+    """A bag of (topic, type, bag time, message) in the given order."""
+    with Writer(path, version=8, storage_plugin=StoragePlugin.SQLITE3) as writer:
+        connections = {}
+        for topic, kind, time, msg in messages:
+            if topic not in connections:
+                connections[topic] = writer.add_connection(topic, kind, typestore=TYPESTORE)
+            writer.write(connections[topic], time, bytes(TYPESTORE.serialize_cdr(msg, kind)))
+
+
+def test_depth_stamped_slightly_before_its_image_is_paired_within_tolerance(tmp_path):
+    # Many RGB-D drivers stamp the depth frame a few ms before the colour frame; with a
+    # tolerance set, those frames must still pair (with their own depth, not the next one).
+    rgbs, depths = _frames()
+    messages = []
+    for i, (rgb, depth) in enumerate(zip(rgbs, depths)):
+        stamp = START + i * PERIOD
+        messages.append(("/cam/depth", "sensor_msgs/msg/Image", stamp + 5_000_000,
+                         _image(stamp - 3_000_000, depth, "32FC1")))
+        messages.append(("/cam/image_raw", "sensor_msgs/msg/Image", stamp + 7_000_000,
+                         _image(stamp, rgb, "rgb8")))
+    _write_bag(tmp_path / "early", messages)
+    ds = BagDataset(tmp_path / "early", "/cam/image_raw", "/cam/depth", tolerance=0.005)
+    assert len(ds) == 4
+    for i in range(4):
+        np.testing.assert_array_equal(ds[i]["image"], rgbs[i])
+        np.testing.assert_array_equal(ds[i]["depth"], depths[i])
+
+
+def test_camera_info_with_an_all_zero_p_falls_back_to_k(tmp_path):
+    # Uncalibrated or non-rectifying drivers publish K but leave P all zeros; training on
+    # fx = fy = 0 would poison every canonical-focal metric sample from this camera.
+    rgbs, _ = _frames(1)
+    info = _info(START)
+    info.p = np.zeros(12)
+    _write_bag(tmp_path / "zero_p", [
+        ("/cam/image_raw", "sensor_msgs/msg/Image", START, _image(START, rgbs[0], "rgb8")),
+        ("/cam/camera_info", "sensor_msgs/msg/CameraInfo", START, info),
+    ])
+    sample = BagDataset(tmp_path / "zero_p", "/cam/image_raw")[0]
+    np.testing.assert_allclose(sample["intrinsics"], [9.0, 9.5, 3.5, 2.5])  # K, not zeros

@@ -129,3 +129,28 @@ def test_reads_the_bag_exporters_layout(tmp_path):
     np.testing.assert_array_equal(sample["image"], rgb)
     np.testing.assert_array_equal(sample["depth"], depth)  # the exact .npy wins over the mm PNG
     np.testing.assert_allclose(sample["intrinsics"], [30, 31, 7.5, 5.5])
+
+
+def test_hidden_files_such_as_macos_appledouble_junk_are_ignored(tmp_path):
+    # A dataset copied off a Mac carries `._<name>` AppleDouble files next to every real one;
+    # they are not images, and counting them would break pairing or crash the first epoch.
+    rgb, depth = _random_frame(np.random.default_rng(3))
+    _write_frame(tmp_path, "a", rgb, depth)
+    (tmp_path / "rgb" / "._a.png").write_bytes(b"\x00\x05\x16\x07 Mac OS X AppleDouble junk")
+    (tmp_path / "depth" / "._a.npy").write_bytes(b"\x00\x05\x16\x07 Mac OS X AppleDouble junk")
+    ds = FolderDataset(tmp_path)
+    assert ds.stems == ["a"] and len(ds) == 1
+    sample = ds[0]
+    assert sample["name"] == "a"
+    np.testing.assert_array_equal(sample["image"], rgb)
+    np.testing.assert_array_equal(sample["valid"], np.isfinite(depth))
+
+
+def test_intrinsics_for_another_resolution_are_rescaled_per_axis(tmp_path):
+    # A camera.json calibrated at 40x20 used with images squeezed to 20x20 (a non-uniform
+    # resize): fx must follow the width and fy the height, or metric depth is off by 2x.
+    _write_frame(tmp_path, "f", np.zeros((20, 20, 3), np.uint8))
+    (tmp_path / "camera.json").write_text(
+        json.dumps({"fx": 40, "fy": 30, "cx": 19.5, "cy": 9.5, "width": 40, "height": 20})
+    )
+    np.testing.assert_allclose(FolderDataset(tmp_path)[0]["intrinsics"], [20, 30, 9.5, 9.5])

@@ -303,3 +303,30 @@ def test_student_ablation_run_reuses_another_runs_teacher_and_pseudo_labels(teac
     prov = read_provenance(out)
     assert out == tmp_path / "student" / "model.safetensors"
     assert prov["data"]["perturb"] is False and prov["data"]["pseudo_labels"] == str(manifest)
+
+
+def test_labeled_crops_resize_depth_nearest_so_no_depth_value_is_invented(tmp_path):
+    # Robot depth has holes (stored as 0 before resizing) and sharp object edges; a bilinear
+    # resize would blend valid depth with the zeros and across edges, teaching depths that
+    # were never measured. Every cropped depth must be one of the recorded values.
+    import cv2
+
+    from depth_anything_ros.training.stages.common import labeled_source
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "rgb").mkdir()
+    (tmp_path / "depth").mkdir()
+    rgb = rng.integers(0, 256, (30, 45, 3), dtype=np.uint8)  # upscaled to the 42-px crop
+    depth = rng.choice(np.float32([0.7, 1.3, 2.9, 6.1]), (30, 45))
+    depth[5:12, 8:20] = np.nan  # a hole in the depth, next to valid pixels
+    cv2.imwrite(str(tmp_path / "rgb" / "frame.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    np.save(tmp_path / "depth" / "frame.npy", depth)
+    config = _config(tmp_path / "run")
+    source = labeled_source(config, "teacher", f"folder:{tmp_path}", 1)
+    for seed in range(4):
+        crop = source.load(0, np.random.default_rng(seed))
+        assert crop["depth"].shape == (42, 42)
+        assert crop["valid"].any() and not crop["valid"].all()
+        recorded = set(np.unique(depth[np.isfinite(depth)]))
+        assert set(np.unique(crop["depth"][crop["valid"]])) <= recorded
+        assert (crop["depth"][~crop["valid"]] == 0).all()
