@@ -143,7 +143,7 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("sparse_depth_tolerance", 0.05, "Seconds between the image stamp and the nearest "
               "sparse_depth stamp for them to be paired.", float_range=(0.0, 10.0),
               runtime=True),
-    ParamSpec("sparse_depth_wait", 0.1, "Seconds a frame waits for its sparse_depth when "
+    ParamSpec("sparse_depth_wait", 0.2, "Seconds a frame waits for its sparse_depth when "
               "none within the tolerance has arrived yet (a lidar's projected scan often comes "
               "after the image); only while the sensor is publishing. 0 = never wait.",
               float_range=(0.0, 2.0), runtime=True),
