@@ -8,7 +8,10 @@ Parameters come from `params_file` (default: the shipped config/depth.yaml, keys
 and then from the launch arguments `weights`, `device` and `use_sim_time`, which win because they
 come last and are written under the node's fully qualified name (REFERENCE.md § 11). An empty
 `weights` or `device` leaves the YAML value alone (the shipped YAML's empty `weights` = the
-shipped model). `log_level` sets the node's (and RViz's) logger level.
+shipped model). `log_level` sets the node's (and RViz's) logger level. `large_shm` (default true)
+runs the node's process with config/fastdds_large_shm.xml unless a Fast DDS profile is already
+set or another RMW is chosen: on stock Fast DDS best-effort subscribers of its clouds lose most
+of them (README, Transport).
 
 RViz is optional (package.xml does not depend on it, so headless robots do not pull Qt/OGRE):
 with `use_rviz:=true` on a machine without rviz2 the node starts alone and the launch says why.
@@ -59,8 +62,13 @@ ARGUMENTS = (
      "RViz Fixed Frame: the camera optical frame id of the input images (no TF tree needed)."),
     ("use_sim_time", "false", "Use /clock (true when replaying a bag with `ros2 bag play --clock`)."),
     ("log_level", "info", "Logger level of the node and RViz: debug, info, warn, error or fatal."),
+    ("large_shm", "true", "Run the node with config/fastdds_large_shm.xml (Fast DDS: 32 MiB "
+                          "shared-memory segments) unless a Fast DDS profile is already set: "
+                          "best-effort subscribers of its clouds (Nav2) get every one."),
 )
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
+FASTDDS_PROFILE = "fastdds_large_shm.xml"
+PROFILE_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")
 
 
 def resolve_topic(namespace: str, topic: str) -> str:
@@ -104,6 +112,22 @@ def node_parameter_overrides(weights: str, device: str, use_sim_time: bool = Fal
     if use_sim_time:
         overrides["use_sim_time"] = True
     return overrides
+
+
+def transport_environment(enabled: bool, environ, profile: str) -> dict:
+    """Environment for the node's process that gives it the large shared-memory profile.
+
+    With stock Fast DDS (512 KiB segments) a best-effort subscriber (Nav2's costmap layers,
+    sensor-data QoS) got 14-39 % of the node's 4.9 MB clouds on one host, and reliable ones lost
+    a few camera_info; with the profile in the node's process, every one (README, Transport).
+    Empty when switched off, when the user already chose a Fast DDS profile, or when another
+    RMW is selected (the variables would mean nothing to it)."""
+    if not enabled or any(environ.get(name) for name in PROFILE_VARIABLES):
+        return {}
+    rmw = environ.get("RMW_IMPLEMENTATION", "")
+    if rmw and not rmw.startswith("rmw_fastrtps"):
+        return {}
+    return {**dict.fromkeys(PROFILE_VARIABLES, profile), "RMW_FASTRTPS_USE_QOS_FROM_XML": "0"}
 
 
 def log_level_arguments(level: str) -> list:
@@ -192,6 +216,9 @@ def _launch_setup(context, *args, **kwargs):
     use_rviz = as_bool(arg["use_rviz"], "use_rviz")
     ros_arguments = log_level_arguments(arg["log_level"])
     overrides = node_parameter_overrides(arg["weights"], arg["device"], use_sim_time)
+    profile = os.path.join(get_package_share_directory(PACKAGE), "config", FASTDDS_PROFILE)
+    environment = transport_environment(as_bool(arg["large_shm"], "large_shm"), os.environ,
+                                        profile)
     depth_node = Node(
         package=PACKAGE,
         executable=NODE_EXECUTABLE,
@@ -207,6 +234,7 @@ def _launch_setup(context, *args, **kwargs):
             ("camera_info", arg["camera_info"]),
             ("sparse_depth", arg["sparse_depth"]),
         ],
+        additional_env=environment or None,
     )
     actions = [depth_node]
     if use_rviz:
