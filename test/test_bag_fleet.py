@@ -272,3 +272,14 @@ def test_missing_or_empty_input_folder_is_a_one_line_error(tmp_path, weights, ca
     (tmp_path / "empty").mkdir()
     code, _, err = _bags(capsys, tmp_path / "empty", tmp_path / "out", weights)
     assert code == 2 and "no bags found" in err and err.count("\n") == 1
+
+
+def test_an_export_folder_inside_the_output_folder_is_refused_before_any_bag(tmp_path, fleet,
+                                                                               weights, capsys):
+    """One clear line up front, not every bag failing on its own (or an export tree mixed
+    into the fleet's outputs)."""
+    out = tmp_path / "out"
+    code, stdout, err = _bags(capsys, fleet, out, weights, "--export-dir", str(out / "frames"))
+    assert code == 2
+    assert f"export folder {out / 'frames'} overlaps the output folder {out}" in err
+    assert not out.exists()

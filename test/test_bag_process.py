@@ -351,3 +351,20 @@ def test_a_canonical_focal_model_is_corrected_with_each_frames_camera_info(tmp_p
     assert summary.frames_without_focal == 0
     assert "2 frames without camera_info and points: D has 3 values, but distortion_model " \
            "'plumb_bob' needs 4 or 5" in summary.lines()
+
+
+def test_batch_size_is_the_most_frames_one_model_call_gets(tmp_path, weights, monkeypatch):
+    """--batch-size sizes GPU memory: a batch of N must never be N + 1 frames."""
+    spied = DepthEstimator.from_weights(weights, device="cpu")
+    sizes = []
+    real = spied.predict_batch
+
+    def recording(rgbs, *args, **kwargs):
+        sizes.append(len(rgbs))
+        return real(rgbs, *args, **kwargs)
+
+    monkeypatch.setattr(spied, "predict_batch", recording)
+    src = tmp_path / "in"
+    write_camera_bag(src, frames=5)
+    summary = process_bag(src, tmp_path / "out", spied, BagJobOptions(CAM, batch_size=2))
+    assert summary.frames_out == 5 and sizes == [2, 2, 1]

@@ -6,7 +6,7 @@ import pytest
 
 from depth_anything_ros.metrics import (METRIC_NAMES, depth_metrics, mean_metrics,
                                         median_scale, relative_depth_metrics,
-                                        valid_depth_mask)
+                                        scale_jitter, typical_scale, valid_depth_mask)
 
 
 def test_metrics_of_a_hand_made_pair():
@@ -94,3 +94,12 @@ def test_median_scale_is_the_factor_that_takes_the_prediction_to_the_truth():
     assert median_scale(pred, gt) == 3.0
     assert median_scale(pred, gt, mask=np.array([True, True, False, True, True])) == 3.0
     assert math.isnan(median_scale(pred, np.zeros(5)))
+
+
+def test_scale_jitter_and_the_typical_scale_of_per_frame_scales():
+    """scale_jitter is #11's stability figure: one frame has no jitter to speak of (NaN, not a
+    perfect 0); the typical scale is the geometric mean, the centre the jitter spreads around."""
+    assert math.isnan(scale_jitter([2.0])) and math.isnan(scale_jitter([2.0, np.nan, -1.0]))
+    assert scale_jitter([1.0, 4.0]) == pytest.approx(math.log(2.0))  # logs 0, ln 4: std ln 2
+    assert typical_scale([1.0, 1.0, 4.0]) == pytest.approx(4 ** (1 / 3))
+    assert math.isnan(typical_scale([np.nan, 0.0]))

@@ -46,3 +46,12 @@ def test_images_arriving_without_depth_going_out_is_a_warning():
     status = diagnostic_status("n", "cpu", summary, 0, 5, {})
     assert status.level == DiagnosticStatus.WARN
     assert status.message == "images arrive but no depth is published"
+
+
+def test_a_lazy_node_without_subscribers_is_ok_not_a_warning():
+    """Images arrive, nothing is published because nobody listens (lazy): not a fault."""
+    stats = NodeStats()
+    for _ in range(5):
+        stats.frame_in()
+    status = diagnostic_status("n", "cpu", stats.summary(), 0, 5, {}, idle=True)
+    assert status.level == DiagnosticStatus.OK and status.message.startswith("idle")

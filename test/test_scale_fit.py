@@ -192,6 +192,9 @@ def test_sparse_depth_messages_are_decoded_or_refused_with_the_field_named():
     enc, step, data = encode_depth(sparse)
     assert "frame_id 'lidar' differs from the image's 'cam'" in decode_sparse_depth(
         enc, H, W, step, False, data, "lidar", "cam")[1]
+    # an unnamed frame says nothing about registration either
+    assert "frame_id '' differs from the image's 'cam'" in decode_sparse_depth(
+        enc, H, W, step, False, data, "", "cam")[1]
     assert "encoding 'mono8' is not 32FC1" in decode_sparse_depth(
         "mono8", H, W, W, False, bytes(H * W), "cam", "cam")[1]
     assert "does not fit its 100 bytes" in decode_sparse_depth(

@@ -72,6 +72,9 @@ def test_zero_and_negative_depth_are_invalid_black_but_zero_disparity_is_far():
     assert not image[0, :2].any() and image[0, 2:].any()
     disparity = colorize(np.array([[0.0, 1.0]], np.float32), 0.0, 1.0, kind="disparity")
     assert_colour(disparity[0, 0], FAR_BGR)
+    # ... and counts in the automatic range: a sky of zero disparity stays the far colour
+    sky = np.r_[np.zeros(50), np.linspace(0.5, 1.0, 50)].reshape(1, -1).astype(np.float32)
+    assert color_range(sky, kind="disparity")[0] == 0.0
 
 
 def test_error_colours_run_from_dark_at_zero_to_bright_at_vmax_and_clip():
