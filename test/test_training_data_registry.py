@@ -55,3 +55,22 @@ def test_unknown_domain_and_split_name_the_value():
         open_dataset("synthetic:space:train?n=1", cache=False)
     with pytest.raises(ValueError, match="unknown split 'val'"):
         open_dataset("synthetic:indoor:val?n=1", cache=False)
+
+
+def test_folder_spec_with_depth_0_opens_the_images_without_their_depth(tmp_path):
+    # `folder:<export>?depth=0` is how a bag export with (noisy, partial) depth is used as the
+    # student's unlabeled set: its depth must not be read as labels, nor be required to be
+    # complete and readable.
+    import cv2
+    import numpy as np
+
+    (tmp_path / "rgb").mkdir()
+    (tmp_path / "depth").mkdir()
+    for stem in ("a", "b"):
+        cv2.imwrite(str(tmp_path / "rgb" / f"{stem}.png"), np.full((8, 10, 3), 90, np.uint8))
+    np.save(tmp_path / "depth" / "a.npy", np.full((8, 10), 2.0, np.float32))  # b has no depth
+    unlabeled = open_dataset(f"folder:{tmp_path}?depth=0")
+    assert len(unlabeled) == 2 and "depth" not in unlabeled[0]
+    assert unlabeled[1]["image"].shape == (8, 10, 3)
+    np.save(tmp_path / "depth" / "b.npy", np.full((8, 10), 3.0, np.float32))
+    assert open_dataset(f"folder:{tmp_path}")[1]["depth"][0, 0] == 3.0  # depth=1, the default

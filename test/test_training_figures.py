@@ -196,3 +196,28 @@ def test_training_loop_draws_samples_png_as_the_stage_says_depth_or_disparity(
     png = cv2.imread(str(tmp_path / "samples.png"))
     # depth: small = near = red on the left; disparity: large = near = red on the right
     assert (_near_minus_far_column(png) < 0) == (near_side == "left")
+
+
+def test_ground_truth_outside_the_scored_range_is_not_drawn_and_does_not_stretch_the_colours(
+        tmp_path):
+    # Robot depth often has far readings (sky through a window, a sensor's max-range value)
+    # beyond the range a metric model is scored on. Drawn as valid, a 50 m wall would pull the
+    # shared colour scale out to 50 m and flatten every depth panel into one colour.
+    root = tmp_path / "far"
+    (root / "rgb").mkdir(parents=True)
+    (root / "depth").mkdir()
+    gt = GT.copy()
+    gt[:, -12:] = 50.0  # 30 % of the frame beyond max_depth = 10 m
+    rgb = np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    cv2.imwrite(str(root / "rgb" / "f0.png"), rgb)
+    np.save(root / "depth" / "f0.npy", gt)
+    weights = save_pico(tmp_path / "metric.safetensors", "metric")  # max_depth 10 m
+    estimator = DepthEstimator.from_weights(weights, device="cpu")
+    recorder = EvaluationFigure()
+    result = evaluate_estimator(estimator, f"folder:{root}", on_frame=recorder)
+    assert result["max_depth"] == 10.0
+    (frame,) = recorder.frames
+    shown = frame.gt.astype(np.float32)
+    assert np.isnan(shown[:, -12:]).all()
+    np.testing.assert_allclose(shown[:, :-12], GT[:, :-12], rtol=1e-3)
+    assert recorder.shared_range() == pytest.approx(color_range(GT[:, :-12]), rel=1e-3)

@@ -102,6 +102,14 @@ def test_two_process_ddp_on_cpu_matches_one_process_on_the_same_global_batch(tmp
     for k in single:
         torch.testing.assert_close(ddp[k], single[k], rtol=1e-5, atol=1e-6)
     assert not torch.equal(single["head.weight"], Toy().head.weight.detach())  # it did train
+    # The logged losses are the mean over the ranks, as one process logs them: a sum would
+    # show a 2-GPU run's loss curve at twice the height of the same run on one GPU.
+    logs = [[json.loads(ln) for ln in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+            for run in ("single", "ddp")]
+    assert [r["step"] for r in logs[1]] == [r["step"] for r in logs[0]] == list(range(1, 7))
+    for one, two in zip(*logs):
+        assert two["loss"] == pytest.approx(one["loss"], rel=1e-4)
+        assert two["loss_mse"] == pytest.approx(one["loss_mse"], rel=1e-4)
 
 
 def test_batches_cover_each_item_once_per_epoch():
@@ -161,3 +169,52 @@ def test_resuming_with_different_settings_fails_instead_of_mixing_runs(tmp_path)
     with pytest.raises(RuntimeError, match="checkpoint.pt.*different toy settings"):
         train(other, RunOptions(device="cpu", progress=False))
     train(other, RunOptions(device="cpu", progress=False, resume=False))  # --no-resume starts over
+
+
+def test_after_warmup_the_schedule_starts_from_the_full_learning_rate():
+    # Warmup ramps up to the base lr; the decay must then run over the remaining steps from
+    # the top. Counting the warmup steps as decay too would start every robot fine-tune
+    # below the configured lr and end it at zero before its last step.
+    assert lr_factor("linear", 3, 100, warmup=4) == pytest.approx(1.0)  # end of the ramp
+    assert lr_factor("linear", 4, 100, warmup=4) == pytest.approx(1.0)
+    assert lr_factor("linear", 52, 100, warmup=4) == pytest.approx(0.5)
+    assert lr_factor("poly", 20, 20, warmup=10) == pytest.approx(0.0)
+
+
+def test_grad_clip_bounds_the_gradient_norm_the_optimiser_steps_with(tmp_path):
+    # grad_clip is what keeps one bad batch (a depth map full of outliers from a robot's
+    # sensor) from throwing the weights away; the optimiser must see the clipped gradient.
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    seen = []
+
+    def record_grad_norm(optimizer, args, kwargs):  # a spy: reads the gradients, changes nothing
+        grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        seen.append(float(torch.linalg.vector_norm(torch.cat([g.flatten() for g in grads]))))
+
+    spec = _spec(tmp_path, steps=4)
+    spec.optim.grad_clip = 1e-3
+    handle = register_optimizer_step_pre_hook(record_grad_norm)
+    try:
+        train(spec, RunOptions(device="cpu", progress=False))
+    finally:
+        handle.remove()
+    records = [json.loads(ln) for ln in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert len(seen) == 4
+    assert all(r["grad_norm"] > 1e-2 for r in records)  # the raw gradients were far larger
+    assert max(seen) == pytest.approx(1e-3, rel=1e-4)
+
+
+def test_each_sample_of_a_batch_gets_its_own_augmentation_draws():
+    # The random crop, flip and perturbations of every image come from its generator: if all
+    # images of a batch drew the same numbers, each batch would be cropped and flipped alike
+    # and the robot's data would be seen with a fraction of the augmentation it should get.
+    def load(index, rng):
+        return {"draw": np.float64(rng.random())}
+
+    sources = [Source("toy", N_ITEMS, load, 6)]
+    for step in (0, 3):
+        draws = StepBatches(sources, 0, 0, 1)[step]["toy"]["draw"].tolist()
+        assert len(set(draws)) == 6
+        # ... and repeat exactly for the same (seed, source, step, position): resume needs it
+        assert StepBatches(sources, 0, 0, 1)[step]["toy"]["draw"].tolist() == draws
