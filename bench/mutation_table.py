@@ -664,7 +664,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              "depth_anything_ros/inference/cpus.py",
              "    return min(found) if found else None",
              "    return found[0] if found else None",
-             ("test/test_inference_cpus.py",), "tightest_wins_even"),
+             ("test/test_inference_cpus.py",), "tightest_cpu_max"),
     Mutation("a cgroup quota at the mount root skipped",
              "depth_anything_ros/inference/cpus.py",
              "for n in range(len(parts), -1, -1)]",

@@ -90,25 +90,20 @@ def test_resuming_a_stage_with_other_settings_is_one_line(tmp_path, capsys):
                 "data.metric_eval=synthetic:indoor:test?n=2"]) == 0
 
 
-def test_a_boolean_step_count_is_refused_naming_the_field(tmp_path, capsys):
+@pytest.mark.parametrize("override, message", [
     # YAML reads `teacher.steps=true` (a slip for a number) as a bool, and Python's bool is an
-    # int: accepted, it would quietly train the teacher for exactly one step.
-    out = ["--out", str(tmp_path / "run")]
-    assert cli(["train", "teacher", "--config", str(CONFIG), *out, *TINY,
-                "teacher.steps=true"]) == 2
-    err = capsys.readouterr().err
-    assert "train teacher: error:" in err and "teacher.steps: expected an integer, got True" in err
-    assert "Traceback" not in err
-    assert not (tmp_path / "run").exists()
-
-
-def test_a_bad_metric_section_value_is_refused_before_any_stage_trains(tmp_path, capsys):
+    # int: accepted, it would quietly train the teacher for exactly one step
+    pytest.param("teacher.steps=true", "teacher.steps: expected an integer, got True",
+                 id="boolean_step_count"),
     # metric.log_every=0 would end the metric stage in a ZeroDivisionError after the teacher and
-    # student have trained; the metric section is checked when the config loads, like the others.
+    # student have trained: the metric section is checked when the config loads, like the others
+    pytest.param("metric.log_every=0", "metric.log_every: 0", id="bad_metric_section"),
+])
+def test_a_bad_config_value_is_refused_naming_it_before_any_stage_trains(tmp_path, capsys,
+                                                                          override, message):
     out = ["--out", str(tmp_path / "run")]
-    assert cli(["train", "teacher", "--config", str(CONFIG), *out, *TINY,
-                "metric.log_every=0"]) == 2
+    assert cli(["train", "teacher", "--config", str(CONFIG), *out, *TINY, override]) == 2
     err = capsys.readouterr().err
-    assert "train teacher: error:" in err and "metric.log_every: 0" in err
+    assert "train teacher: error:" in err and message in err
     assert "Traceback" not in err
     assert not (tmp_path / "run").exists()
