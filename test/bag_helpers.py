@@ -11,6 +11,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
@@ -36,6 +37,19 @@ def save_tiny_model(path: Path, variant: str = "metric") -> Path:
                                 max_depth=20.0 if variant == "metric" else None)
     save_model(DepthAnything(config).eval(), path, provenance={"trained_by": "test/bag_helpers"})
     return path
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    """A tiny metric checkpoint per test module (import the fixture to use it)."""
+    return save_tiny_model(tmp_path_factory.mktemp("model") / "tiny_metric.safetensors")
+
+
+@pytest.fixture(scope="module")
+def estimator(weights):
+    from depth_anything_ros.inference import DepthEstimator
+
+    return DepthEstimator.from_weights(weights, device="cpu")
 
 
 def synthetic_rgb(index: int, height: int = 48, width: int = 64) -> np.ndarray:

@@ -3,22 +3,12 @@ interrupt, a failure), the input is never touched, and --overwrite replaces only
 output of ours, never the current folder, a folder of other things or the input."""
 import pytest
 
-from bag_helpers import read_bag, save_tiny_model, tree_digest, write_camera_bag
+from bag_helpers import (  # noqa: F401 — weights, estimator: fixtures
+    estimator, read_bag, tree_digest, weights, write_camera_bag)
 from depth_anything_ros.bag.errors import BagError, BagFrameError
 from depth_anything_ros.bag.process import BagJobOptions, process_bag
-from depth_anything_ros.inference import DepthEstimator
 
 CAM = "/cam/image_raw"
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    return save_tiny_model(tmp_path_factory.mktemp("model") / "tiny_metric.safetensors")
-
-
-@pytest.fixture(scope="module")
-def estimator(weights):
-    return DepthEstimator.from_weights(weights, device="cpu")
 
 
 def test_strict_fails_on_a_corrupt_frame_leaving_no_output_and_the_input_untouched(tmp_path, estimator):

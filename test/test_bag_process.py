@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import yaml
 
-from bag_helpers import (
-    CX, CY, FX, FY, read_bag, save_tiny_model, stamp_ns, topic_counts, write_camera_bag,
+from bag_helpers import (  # noqa: F401 — weights, estimator: fixtures
+    CX, CY, FX, FY, estimator, read_bag, save_tiny_model, stamp_ns, topic_counts, weights,
+    write_camera_bag,
 )
 from depth_anything_ros.bag.errors import BagError, BagTopicError
 from depth_anything_ros.bag.process import BagJobOptions, process_bag
@@ -20,16 +21,6 @@ from depth_anything_ros.visualize import color_range
 from picture_helpers import assert_near_red_far_blue, panel
 
 CAM = "/cam/image_raw"
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    return save_tiny_model(tmp_path_factory.mktemp("model") / "tiny_metric.safetensors")
-
-
-@pytest.fixture(scope="module")
-def estimator(weights):
-    return DepthEstimator.from_weights(weights, device="cpu")
 
 
 def _depth(msg) -> np.ndarray:

@@ -215,15 +215,16 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"{name}.schedule: unknown schedule {section.schedule!r}")
         # checked here, not after the first training step (a ZeroDivisionError an hour in)
         for key in ("steps", "batch_size", "checkpoint_every", "log_every"):
-            value = getattr(section, key)
-            if not (isinstance(value, int) and value >= 1):
-                raise ConfigError(f"{name}.{key}: {value!r} must be a whole number ≥ 1")
-    if not (isinstance(config.pseudo_label.batch_size, int) and config.pseudo_label.batch_size >= 1):
-        raise ConfigError(f"pseudo_label.batch_size: {config.pseudo_label.batch_size!r} must be "
-                          "a whole number ≥ 1")
+            _require_count(f"{name}.{key}", getattr(section, key))
+    _require_count("pseudo_label.batch_size", config.pseudo_label.batch_size)
     _check_encoders(config.model)
     _check_device(config.device)
     return config
+
+
+def _require_count(where: str, value: Any) -> None:
+    if not (isinstance(value, int) and value >= 1):
+        raise ConfigError(f"{where}: {value!r} must be a whole number ≥ 1")
 
 
 def _check_encoders(model: ModelSection) -> None:
@@ -246,7 +247,7 @@ def _check_device(device: str) -> None:
 
     try:
         torch.device(device)
-    except (RuntimeError, TypeError) as exc:
+    except (RuntimeError, TypeError):
         raise ConfigError(f"device: {device!r} is not a torch device (auto, cpu, cuda, "
                           "cuda:N)") from None
 

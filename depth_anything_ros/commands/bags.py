@@ -129,9 +129,7 @@ def job_model_record(args: argparse.Namespace, estimator) -> dict:
     """Which model made a fleet's outputs: the file (and its sha256, so a retrained file at the
     same path is told apart), the options it ran with and, where this rank loaded it, what it
     resolved to."""
-    import hashlib
-
-    from depth_anything_ros.model import default_weights_path
+    from depth_anything_ros.model import default_weights_path, file_sha256
 
     weights = Path(args.weights if args.weights is not None else default_weights_path())
     record = {"weights": str(weights), "sha256": None, "backend": args.backend,
@@ -140,11 +138,7 @@ def job_model_record(args: argparse.Namespace, estimator) -> dict:
               "input_size": args.input_size,
               "focal_correction": getattr(args, "focal_correction", None)}
     if weights.is_file():
-        digest = hashlib.sha256()
-        with open(weights, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        record["sha256"] = digest.hexdigest()
+        record["sha256"] = file_sha256(weights)
     if estimator is not None:
         config = estimator.config
         record["resolved"] = {"encoder": config.encoder, "version": config.version,
@@ -154,4 +148,3 @@ def job_model_record(args: argparse.Namespace, estimator) -> dict:
                               "backend": estimator.backend, "precision": estimator.precision,
                               "device": str(estimator.device)}
     return record
-

@@ -10,7 +10,7 @@ from .checkpoints import (
     save_model,
 )
 from .depth_anything import ENCODER_PRESETS, DepthAnything, EncoderPreset, ModelConfig
-from .state_dicts import CheckpointError
+from .state_dicts import CheckpointError, file_sha256
 
 __all__ = [
     "CheckpointError",
@@ -19,6 +19,7 @@ __all__ = [
     "EncoderPreset",
     "ModelConfig",
     "default_weights_path",
+    "file_sha256",
     "inspect_checkpoint",
     "load_dinov2_backbone",
     "load_model",

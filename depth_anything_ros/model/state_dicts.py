@@ -7,10 +7,11 @@ checkpoint can never run code on the robot.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import pickle
 import zipfile
-import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -29,6 +30,16 @@ def require_existing(path: Path, missing: str = "no such file") -> None:
         if path.is_symlink():
             raise CheckpointError(f"{path}: a symlink to nothing (broken, or a loop)")
         raise CheckpointError(f"{path}: {missing}")
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a weight file's bytes, read in 1 MiB blocks: tells a retrained file at the same
+    path from the old one (pseudo-labels' teacher, a fleet's model)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _check_file(path: Path) -> None:

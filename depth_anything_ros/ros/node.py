@@ -269,14 +269,16 @@ class DepthNode(Node):
             return
         header = frame.msg.header
         height, width = rgb.shape[:2]
+        first_info_awaited = not self._cameras.infos  # none has arrived yet, for any frame_id
         frame_camera = self._cameras.model_for(header, width, height, s)
         camera = frame_camera.model
         if camera is None and s.require_camera_info:
             return
         result = self._estimator.predict(np.ascontiguousarray(rgb), fx=frame_camera.fx)
-        if frame_camera.model is None and frame_camera.problem is None:
-            # no camera_info yet: a driver sends it beside the frame, and it may have arrived
-            # while the model ran (the bag pairs it by stamp; the first frame should too)
+        if first_info_awaited and camera is None and self._cameras.infos:
+            # the first camera_info arrived while the model ran (a driver sends it beside the
+            # frame; the bag pairs it by stamp, so the first frame should get it too). Checked
+            # only then: a camera without camera_info costs no second look-up per frame
             late = self._cameras.model_for(header, width, height, s)
             if late.model is not None:
                 frame_camera, camera = late, late.model

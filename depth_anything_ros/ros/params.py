@@ -69,7 +69,8 @@ SPECS: tuple[ParamSpec, ...] = (
               "anchors it.",
               float_range=(0.0, 1.0e6)),
     ParamSpec("relative_shift", 0.0, "Relative weights only: the shift of that fit (least "
-              "squares of 1/depth against metric depth on your camera's frames).", float_range=(-1.0e6, 1.0e6)),
+              "squares of 1/depth against metric depth on your camera's frames).",
+              float_range=(-1.0e6, 1.0e6)),
     # topics and QoS (read at start-up)
     ParamSpec("image_transport", "raw", "raw: sensor_msgs/Image on 'image'; compressed: "
               "sensor_msgs/CompressedImage on '<image>/compressed'.",

@@ -9,7 +9,6 @@ i % world == r; rank 0 then writes ``manifest.json`` naming every item, atomical
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -20,7 +19,7 @@ from tqdm import tqdm
 
 from depth_anything_ros.atomic_file import write_bytes_atomic
 from depth_anything_ros.inference import DepthEstimator
-from depth_anything_ros.model import load_model
+from depth_anything_ros.model import file_sha256, load_model
 from depth_anything_ros.training.config import Config
 from depth_anything_ros.training.data.cache import save_atomic
 from depth_anything_ros.training.data.registry import held_out_note
@@ -98,12 +97,8 @@ def run_pseudo_label(
 def labels_key(config: Config, teacher_weights: Path) -> dict:
     """What the labels in a folder depend on: the unlabeled set, the teacher (its file's sha256,
     so a retrained teacher at the same path counts as another) and the input size."""
-    digest = hashlib.sha256()
-    with open(teacher_weights, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
     return {"source": config.data.unlabeled, "num_unlabeled": config.data.num_unlabeled,
-            "teacher_sha256": digest.hexdigest(), "input_size": config.data.crop}
+            "teacher_sha256": file_sha256(teacher_weights), "input_size": config.data.crop}
 
 
 def drop_stale_labels(out_dir: Path, key: dict) -> None:
