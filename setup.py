@@ -50,7 +50,8 @@ setup(
         # needs onnx + onnxscript (torch's dynamo ONNX exporter) for both.
         "onnx": ["onnx>=1.16", "onnxscript>=0.3", "onnxruntime>=1.18"],
         "openvino": ["openvino>=2024.4", "onnx>=1.16", "onnxscript>=0.3"],
-        "test": ROS_WHEELS + ["pytest>=7", "pytest-timeout>=2", "transformers>=4.45"],
+        "test": ROS_WHEELS + ["pytest>=7", "pytest-timeout>=2", "transformers>=4.45",
+                 "vermin>=1.6"],
     },
     zip_safe=True,
     maintainer="depth_anything_ros maintainers",

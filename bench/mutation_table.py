@@ -810,4 +810,9 @@ MUTATIONS: tuple[Mutation, ...] = (
              'use_depth=_bool(spec, "depth", p.get("depth", True)),',
              "use_depth=True,",
              ("test/test_training_data_registry.py",), "depth_0_opens"),
+    Mutation("a Python 3.11-only module in the package (Humble runs 3.10)",
+             "depth_anything_ros/scale_bar.py",
+             "from functools import lru_cache\n",
+             "from functools import lru_cache\nimport tomllib  # noqa: F401\n",
+             ("test/test_packaging.py",), "humble"),
 )
