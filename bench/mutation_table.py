@@ -815,4 +815,9 @@ MUTATIONS: tuple[Mutation, ...] = (
              "from functools import lru_cache\n",
              "from functools import lru_cache\nimport tomllib  # noqa: F401\n",
              ("test/test_packaging.py",), "humble"),
+    Mutation("the backends' agreement measure lets a NaN output through (no finiteness check)",
+             "depth_anything_ros/inference/export.py",
+             "if values.shape != reference.shape or not np.isfinite(values).all():",
+             "if values.shape != reference.shape:",
+             ("test/test_inference_traced.py",), "nan_where_eager"),
 )

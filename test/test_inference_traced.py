@@ -90,6 +90,28 @@ def test_a_trace_that_differs_from_eager_is_not_used(caplog):
     assert "differs from eager" in caplog.text and "running it eager" in caplog.text
 
 
+class NanAfterFirstCall(torch.nn.Module):
+    """Finite on its first (eager) call, NaN from then on: the trace, recorded on the second
+    call, freezes the NaN factor in, as a trace broken by an unsupported op could."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return x.mean(dim=1) * (1.0 if self.calls == 1 else float("nan"))
+
+
+def test_a_trace_that_gives_nan_where_eager_is_finite_is_not_used(caplog):
+    forward = TracedForward(NanAfterFirstCall())
+    x = torch.randn(1, 3, 8, 8)
+    with caplog.at_level(logging.WARNING, logger="depth_anything_ros.inference.traced"):
+        forward(x)
+    assert forward.graphs[((1, 3, 8, 8), torch.float32, "cpu", False)] is forward.model
+    assert "differs from eager by inf" in caplog.text
+
+
 def test_torchscript_refuses_an_autocast_precision_naming_the_alternative():
     with pytest.raises(ValueError, match="backend 'torchscript' runs fp32.*use backend 'torch'"):
         DepthEstimator(tiny_model(), device="cpu", backend="torchscript", precision="bf16")
