@@ -820,4 +820,15 @@ MUTATIONS: tuple[Mutation, ...] = (
              "if values.shape != reference.shape or not np.isfinite(values).all():",
              "if values.shape != reference.shape:",
              ("test/test_inference_traced.py",), "nan_where_eager"),
+    Mutation("evaluate scores to 80 m whatever the model's max_depth",
+             "training/stages/evaluate.py",
+             "return 1e-3, float(model_max_depth or 80.0)",
+             "return 1e-3, 80.0",
+             ("test/test_training_stages.py",), "constant_metric"),
+    Mutation("evaluate --min-depth alone scores to 80 m, not to the model's max_depth",
+             "training/__main__.py",
+             "rng = (args.min_depth, args.max_depth)  # an end not given keeps its default",
+             "rng = None if args.min_depth is None and args.max_depth is None else "
+             "(args.min_depth or 1e-3, args.max_depth or 80.0)",
+             ("test/test_training_stages.py",), "constant_metric"),
 )

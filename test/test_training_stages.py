@@ -248,14 +248,18 @@ def test_evaluate_scores_a_constant_metric_model_on_hand_made_depth(tmp_path, ca
     for stem, depth in (("a", first), ("b", second)):
         cv2.imwrite(str(root / "rgb" / f"{stem}.png"), np.full((28, 28, 3), 90, np.uint8))
         np.save(root / "depth" / f"{stem}.npy", depth)
-    assert main(["evaluate", "--weights", str(weights), "--data", f"folder:{root}", "--json",
-                 "--device", "cpu", "--max-depth", "20"]) == 0
-    m = json.loads(capsys.readouterr().out)
-    assert m["n_images"] == 2
-    assert m["abs_rel"] == pytest.approx((0.5 / 2 + 1.5 / 4) / 2, rel=1e-5)
-    assert m["rmse"] == pytest.approx((0.5 + 1.5) / 2, rel=1e-5)
-    assert m["delta1"] == 0.0 and m["delta2"] == pytest.approx(0.5)  # ratios 1.25 and 1.6
-    assert m["delta3"] == 1.0
+    common = ["evaluate", "--weights", str(weights), "--data", f"folder:{root}", "--json",
+              "--device", "cpu"]
+    # the scoring range by default (to the model's 20 m), given, and with only one end given
+    for given, scored in (([], (1e-3, 20.0)), (["--max-depth", "20"], (1e-3, 20.0)),
+                          (["--min-depth", "0.5"], (0.5, 20.0))):
+        assert main(common + given) == 0
+        m = json.loads(capsys.readouterr().out)
+        assert m["n_images"] == 2 and (m["min_depth"], m["max_depth"]) == scored
+        assert m["abs_rel"] == pytest.approx((0.5 / 2 + 1.5 / 4) / 2, rel=1e-5)
+        assert m["rmse"] == pytest.approx((0.5 + 1.5) / 2, rel=1e-5)
+        assert m["delta1"] == 0.0 and m["delta2"] == pytest.approx(0.5)  # ratios 1.25 and 1.6
+        assert m["delta3"] == 1.0
 
 
 def test_pipeline_cli_runs_every_stage_and_exports_an_evaluated_metric_model(tmp_path, capsys):

@@ -51,10 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--num", type=_count, help="first N items (default: all)")
     e.add_argument("--json", action="store_true", help="print JSON instead of a table")
     e.add_argument("--device", default="auto")
-    e.add_argument("--min-depth", type=float, help="scoring range in metres (default: the "
-                                                    "dataset's)")
+    e.add_argument("--min-depth", type=float, help="scoring range in metres (default: 0.001)")
     e.add_argument("--max-depth", type=float, help="scoring range in metres (default: the "
-                                                    "dataset's, else the model's max_depth)")
+                                                    "model's max_depth, else 80)")
     e.add_argument("--input-size", type=int, help="network input size (default: the model's)")
     e.add_argument("--figure", metavar="OUT.png",
                    help="also draw worst/median/best frames, the abs_rel histogram and (metric "
@@ -128,10 +127,7 @@ def _run_stage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
     if args.stage == "evaluate":
         from depth_anything_ros.training.stages.evaluate import evaluate_weights, format_table
 
-        rng = None
-        if args.min_depth is not None or args.max_depth is not None:
-            rng = (args.min_depth if args.min_depth is not None else 1e-3,
-                   args.max_depth if args.max_depth is not None else 80.0)
+        rng = (args.min_depth, args.max_depth)  # an end not given keeps its default
         figure = None
         if args.figure and not Path(args.figure).resolve().parent.is_dir():
             parser.error(f"--figure {args.figure}: its folder does not exist")

@@ -38,12 +38,10 @@ MIN_VALID_PIXELS = 10
 ANCHORED_FIT = ScaleSettings().fit_config()  # the node's and the bag's default anchor fit
 
 
-def dataset_depth_range(dataset, model_max_depth: float | None) -> tuple[float, float]:
-    """The range to score in: the dataset's if it declares one, else the model's, else 1e-3–80 m."""
-    base = getattr(dataset, "dataset", dataset)  # through a Subset
-    lo = float(getattr(base, "min_depth", 1e-3) or 1e-3)
-    hi = getattr(base, "max_depth", None) or model_max_depth or 80.0
-    return lo, float(hi)
+def default_depth_range(model_max_depth: float | None) -> tuple[float, float]:
+    """The range to score in when none is given: 1 mm to the model's max depth (else 80 m);
+    ground truth outside it (sky, beyond the sensor's reach) is NaN in every dataset already."""
+    return 1e-3, float(model_max_depth or 80.0)
 
 
 # Columns of a metric model's evaluation (each a dict of mean metrics, or None when it does not
@@ -58,7 +56,8 @@ def _sample_fx(sample: dict) -> float | None:
 
 def evaluate_estimator(
     estimator: DepthEstimator, data: str, *, num: int | None = None,
-    depth_range: tuple[float, float] | None = None, on_frame: Callable[..., None] | None = None,
+    depth_range: tuple[float | None, float | None] | None = None,
+    on_frame: Callable[..., None] | None = None,
 ) -> dict:
     """Mean per-image metrics of ``estimator`` on the first ``num`` items of ``data``.
 
@@ -91,7 +90,7 @@ def evaluate_estimator(
 
 def evaluate_predictor(
     predict: Callable[[np.ndarray], np.ndarray], data: str, *, variant: str,
-    num: int | None = None, depth_range: tuple[float, float] | None = None,
+    num: int | None = None, depth_range: tuple[float | None, float | None] | None = None,
     model_max_depth: float | None = None, on_frame: Callable[..., None] | None = None,
 ) -> dict:
     """Mean per-image metrics of ``predict(rgb) -> H×W`` (metres for ``variant`` "metric",
@@ -104,16 +103,18 @@ def evaluate_predictor(
 
 def _evaluate(
     predict: Callable[[dict], tuple[np.ndarray, float]], data: str, *, variant: str,
-    num: int | None, depth_range: tuple[float, float] | None, model_max_depth: float | None,
+    num: int | None, depth_range: tuple[float | None, float | None] | None,
+    model_max_depth: float | None,
     on_frame: Callable[..., None] | None, corrects_focal: bool = False,
 ) -> dict:
     """The loop behind both: ``predict(sample) -> (values as deployed, focal factor applied)``.
     ``corrects_focal``: the predictor would apply f/f_c given intrinsics (so images without
     them are worth a warning)."""
     dataset = open_data(data, num)
-    if depth_range is None:
-        depth_range = dataset_depth_range(dataset, model_max_depth)
-    lo, hi = depth_range
+    lo, hi = default_depth_range(model_max_depth)
+    if depth_range is not None:  # either end may be None: that end keeps its default
+        lo = lo if depth_range[0] is None else depth_range[0]
+        hi = hi if depth_range[1] is None else depth_range[1]
     metric = variant == "metric"
     rows: dict[str, list] = {"raw": [], "focal": [], "median_oracle": [], "anchored": []}
     scales: dict[str, list] = {"raw": [], "focal": [], "anchored": []}
@@ -198,7 +199,7 @@ def _report(on_frame, index, sample, prediction, mask, metrics, depth_range, met
 
 def evaluate_weights(
     weights: str | Path, data: str, *, num: int | None = None, device: str = "auto",
-    depth_range: tuple[float, float] | None = None, input_size: int | None = None,
+    depth_range: tuple[float | None, float | None] | None = None, input_size: int | None = None,
     on_frame: Callable[..., None] | None = None, focal_correction: str = "auto",
 ) -> dict:
     """Load ``weights`` (any supported checkpoint) and evaluate them on ``data``."""
@@ -232,5 +233,4 @@ def format_table(metrics: dict) -> str:
 
 
 __all__ = ["COLUMNS", "evaluate_estimator", "evaluate_predictor", "evaluate_weights",
-           "format_table",
-           "dataset_depth_range"]
+           "format_table", "default_depth_range"]
