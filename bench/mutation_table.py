@@ -157,7 +157,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              "depth_anything_ros/inference/traced.py",
              "            graph = self.graphs[key] = self._trace(x)",
              "            graph = self.graphs[key] = self.model",
-             ("test/test_inference_traced.py",), "gil"),
+             ("test/test_inference_traced.py",), "without_returning_to_python"),
     # --- metric scale: the anchors' line ---------------------------------------------------
     Mutation("metric line extrapolated beyond its span (a near obstacle pushed away)",
              "depth_anything_ros/scale/fit.py",
@@ -819,7 +819,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              "depth_anything_ros/inference/export.py",
              "if values.shape != reference.shape or not np.isfinite(values).all():",
              "if values.shape != reference.shape:",
-             ("test/test_inference_traced.py",), "nan_where_eager"),
+             ("test/test_inference_traced.py",), "nan_where_eager_is_finite"),
     Mutation("evaluate scores to 80 m whatever the model's max_depth",
              "training/stages/evaluate.py",
              "return 1e-3, float(model_max_depth or 80.0)",
