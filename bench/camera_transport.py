@@ -8,7 +8,8 @@ with --listen: a subscription with the case's QoS that records the stamps it rec
                   default transports (512 KiB shared-memory segments)
   stock-rel/be    reliable camera, best-effort subscriber (the node's old default)
   stock-rel/rel   reliable camera, reliable subscriber (what input_reliability auto picks)
-  xml-be          as stock-be, both processes with config/fastdds_large_shm.xml (32 MiB segments)
+  xml-be          as stock-be, both processes with config/fastdds_large_shm_localhost.xml (32 MiB
+                  segments; the README's figures were measured with fastdds_large_shm.xml)
   jpeg-be         best-effort camera publishing JPEG CompressedImage, best-effort subscriber
 
 for each --sizes entry. Prints received/sent per case. DDS stays on this host (LOCALHOST) on the
@@ -29,7 +30,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PROFILE = REPO / "config" / "fastdds_large_shm.xml"
+PROFILE = REPO / "config" / "fastdds_large_shm_localhost.xml"  # DDS stays on this machine
 CASES = {  # name: (camera QoS, listener QoS, Fast DDS profile, format)
     "stock-be": ("best_effort", "best_effort", None, "raw"),
     "stock-rel/be": ("reliable", "best_effort", None, "raw"),

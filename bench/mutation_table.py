@@ -831,4 +831,20 @@ MUTATIONS: tuple[Mutation, ...] = (
              "rng = None if args.min_depth is None and args.max_depth is None else "
              "(args.min_depth or 1e-3, args.max_depth or 80.0)",
              ("test/test_training_stages.py",), "constant_metric"),
+    Mutation("a refused parameter's message is a tuple on Humble (str() of the exception)",
+             "depth_anything_ros/ros/params.py",
+             "text = str(exc.args[0]) if exc.args else str(exc)",
+             "text = str(exc)",
+             ("test/test_ros_node_process.py",), "humble_and_jazzy"),
+    Mutation("the localhost Fast DDS profile listens on every interface",
+             "config/fastdds_large_shm_localhost.xml",
+             "      <interfaceWhiteList>\n        <address>127.0.0.1</address>\n"
+             "      </interfaceWhiteList>\n",
+             "",
+             ("test/test_ros_node_transport.py",), "loopback"),
+    Mutation("the launch file gives the plain profile where DDS must stay on the machine",
+             "launch/depth.launch.py",
+             "name = FASTDDS_LOCALHOST_PROFILE if localhost_only(environ) else FASTDDS_PROFILE",
+             "name = FASTDDS_PROFILE",
+             ("test/test_launch_files.py",), "large_shared_memory_profile"),
 )

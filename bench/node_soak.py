@@ -50,7 +50,7 @@ def parse_args() -> argparse.Namespace:
                         "drivers; the node's input_reliability auto follows it)")
     parser.add_argument("--fastdds-profile", type=Path, default=None, metavar="XML",
                         help="Fast DDS profile for node and camera, e.g. "
-                        "config/fastdds_large_shm.xml")
+                        "config/fastdds_large_shm_localhost.xml")
     parser.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE",
                         help="extra depth_node parameter (repeatable), e.g. points_stride:=2")
     parser.add_argument("--out", type=Path, default=None,

@@ -9,7 +9,8 @@ and then from the launch arguments `weights`, `device` and `use_sim_time`, which
 come last and are written under the node's fully qualified name (REFERENCE.md § 11). An empty
 `weights` or `device` leaves the YAML value alone (the shipped YAML's empty `weights` = the
 shipped model). `log_level` sets the node's (and RViz's) logger level. `large_shm` (default true)
-runs the node's process with config/fastdds_large_shm.xml unless a Fast DDS profile is already
+runs the node's process with config/fastdds_large_shm.xml (its _localhost variant when
+ROS_LOCALHOST_ONLY=1 or the discovery range is LOCALHOST) unless a Fast DDS profile is already
 set or another RMW is chosen: on stock Fast DDS best-effort subscribers of its clouds lose most
 of them (README, Transport).
 
@@ -63,11 +64,13 @@ ARGUMENTS = (
     ("use_sim_time", "false", "Use /clock (true when replaying a bag with `ros2 bag play --clock`)."),
     ("log_level", "info", "Logger level of the node and RViz: debug, info, warn, error or fatal."),
     ("large_shm", "true", "Run the node with config/fastdds_large_shm.xml (Fast DDS: 32 MiB "
-                          "shared-memory segments) unless a Fast DDS profile is already set: "
+                          "shared-memory segments; the _localhost variant under "
+                          "ROS_LOCALHOST_ONLY=1) unless a Fast DDS profile is already set: "
                           "best-effort subscribers of its clouds (Nav2) get every one."),
 )
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
 FASTDDS_PROFILE = "fastdds_large_shm.xml"
+FASTDDS_LOCALHOST_PROFILE = "fastdds_large_shm_localhost.xml"  # its UDPv4 on loopback only
 PROFILE_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")
 
 
@@ -114,19 +117,33 @@ def node_parameter_overrides(weights: str, device: str, use_sim_time: bool = Fal
     return overrides
 
 
-def transport_environment(enabled: bool, environ, profile: str) -> dict:
+def localhost_only(environ) -> bool:
+    """Whether DDS is to stay on this machine, as rcl reads it: ROS_LOCALHOST_ONLY=1 (Humble's
+    only switch, still honoured by Jazzy), or Jazzy's LOCALHOST discovery range without static
+    peers on other hosts."""
+    if environ.get("ROS_LOCALHOST_ONLY") == "1":
+        return True
+    return (environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE") == "LOCALHOST"
+            and not environ.get("ROS_STATIC_PEERS", "").strip())
+
+
+def transport_environment(enabled: bool, environ, config_dir: str) -> dict:
     """Environment for the node's process that gives it the large shared-memory profile.
 
     With stock Fast DDS (512 KiB segments) a best-effort subscriber (Nav2's costmap layers,
     sensor-data QoS) got 14-39 % of the node's 4.9 MB clouds on one host, and reliable ones lost
     a few camera_info; with the profile in the node's process, every one (README, Transport).
-    Empty when switched off, when the user already chose a Fast DDS profile, or when another
-    RMW is selected (the variables would mean nothing to it)."""
+    Where DDS stays on this machine the profile's UDPv4 is on loopback only: a profile's
+    transports replace Fast DDS's own, and Humble's ROS_LOCALHOST_ONLY only adds a loopback one
+    beside them. Empty when switched off, when the user already chose a Fast DDS profile, or
+    when another RMW is selected (the variables would mean nothing to it)."""
     if not enabled or any(environ.get(name) for name in PROFILE_VARIABLES):
         return {}
     rmw = environ.get("RMW_IMPLEMENTATION", "")
     if rmw and not rmw.startswith("rmw_fastrtps"):
         return {}
+    name = FASTDDS_LOCALHOST_PROFILE if localhost_only(environ) else FASTDDS_PROFILE
+    profile = os.path.join(config_dir, name)
     return {**dict.fromkeys(PROFILE_VARIABLES, profile), "RMW_FASTRTPS_USE_QOS_FROM_XML": "0"}
 
 
@@ -216,9 +233,9 @@ def _launch_setup(context, *args, **kwargs):
     use_rviz = as_bool(arg["use_rviz"], "use_rviz")
     ros_arguments = log_level_arguments(arg["log_level"])
     overrides = node_parameter_overrides(arg["weights"], arg["device"], use_sim_time)
-    profile = os.path.join(get_package_share_directory(PACKAGE), "config", FASTDDS_PROFILE)
-    environment = transport_environment(as_bool(arg["large_shm"], "large_shm"), os.environ,
-                                        profile)
+    environment = transport_environment(
+        as_bool(arg["large_shm"], "large_shm"), os.environ,
+        os.path.join(get_package_share_directory(PACKAGE), "config"))
     depth_node = Node(
         package=PACKAGE,
         executable=NODE_EXECUTABLE,

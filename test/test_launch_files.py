@@ -100,7 +100,8 @@ def test_rviz2_is_the_only_foreign_executable_and_stays_optional_in_package_xml(
 def test_every_file_the_launch_file_names_exists_and_is_installed_to_the_share():
     source = LAUNCH_FILE.read_text(encoding="utf-8")
     named = set(re.findall(r"[\"']([\w.-]+\.(?:yaml|rviz|xml))[\"']", source))
-    assert named == {"depth.yaml", "depth.rviz", "fastdds_large_shm.xml"}
+    assert named == {"depth.yaml", "depth.rviz", "fastdds_large_shm.xml",
+                     "fastdds_large_shm_localhost.xml"}
     installed = data_files()
     for name in named:
         assert (ROOT / "config" / name).is_file(), f"config/{name} is missing"
@@ -337,30 +338,46 @@ def test_every_input_topic_is_remapped_from_its_launch_argument(tmp_path, monkey
                                ("sparse_depth", "/lidar/depth_registered")]
 
 
-@pytest.mark.parametrize("environ, large_shm, profiled", [
-    ({}, "true", True),
-    ({"RMW_IMPLEMENTATION": "rmw_fastrtps_cpp"}, "true", True),
-    ({}, "false", False),
-    ({"FASTRTPS_DEFAULT_PROFILES_FILE": "/robot/my_profile.xml"}, "true", False),  # theirs wins
-    ({"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"}, "true", False),  # means nothing to Cyclone
+LOCALHOST = {"ROS_LOCALHOST_ONLY": "1"}
+
+
+@pytest.mark.parametrize("environ, large_shm, profile", [
+    (LOCALHOST, "true", "fastdds_large_shm_localhost.xml"),
+    ({**LOCALHOST, "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp"}, "true",
+     "fastdds_large_shm_localhost.xml"),
+    # Jazzy's range: loopback only unless static peers on other hosts are named
+    ({"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}, "true", "fastdds_large_shm_localhost.xml"),
+    ({"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_STATIC_PEERS": "192.168.1.7"}, "true",
+     "fastdds_large_shm.xml"),
+    ({}, "true", "fastdds_large_shm.xml"),  # a robot talking to other hosts
+    ({"ROS_LOCALHOST_ONLY": "0", "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET"}, "true",
+     "fastdds_large_shm.xml"),
+    (LOCALHOST, "false", None),
+    ({**LOCALHOST, "FASTRTPS_DEFAULT_PROFILES_FILE": "/robot/my_profile.xml"}, "true",
+     None),  # theirs wins
+    ({**LOCALHOST, "RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"}, "true",
+     None),  # means nothing to Cyclone
 ])
 def test_the_node_runs_with_the_large_shared_memory_profile_unless_told_otherwise(
-        tmp_path, monkeypatch, environ, large_shm, profiled):
+        tmp_path, monkeypatch, environ, large_shm, profile):
     """With stock Fast DDS a best-effort subscriber (Nav2) got 14-39 % of the node's clouds;
-    with the profile in the node's process, all of them (README, Transport)."""
+    with the profile in the node's process, all of them (README, Transport). Where DDS stays on
+    the machine, the variant whose UDPv4 is on loopback only (Humble's ROS_LOCALHOST_ONLY does
+    not restrict a profile's own transports)."""
     for name in ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE",
-                 "RMW_IMPLEMENTATION"):
+                 "RMW_IMPLEMENTATION", "ROS_LOCALHOST_ONLY", "ROS_AUTOMATIC_DISCOVERY_RANGE",
+                 "ROS_STATIC_PEERS"):
         monkeypatch.delenv(name, raising=False)
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
     (node,) = _setup_actions(tmp_path, monkeypatch, rviz_installed=False, large_shm=large_shm)[0]
-    if not profiled:
+    if profile is None:
         assert node.additional_env is None
         return
-    profile = node.additional_env["FASTRTPS_DEFAULT_PROFILES_FILE"]
-    assert profile.endswith(f"share/{PACKAGE}/config/fastdds_large_shm.xml")
-    assert node.additional_env == {"FASTRTPS_DEFAULT_PROFILES_FILE": profile,
-                                   "FASTDDS_DEFAULT_PROFILES_FILE": profile,
+    chosen = node.additional_env["FASTRTPS_DEFAULT_PROFILES_FILE"]
+    assert chosen.endswith(f"share/{PACKAGE}/config/{profile}")
+    assert node.additional_env == {"FASTRTPS_DEFAULT_PROFILES_FILE": chosen,
+                                   "FASTDDS_DEFAULT_PROFILES_FILE": chosen,
                                    "RMW_FASTRTPS_USE_QOS_FROM_XML": "0"}
 
 

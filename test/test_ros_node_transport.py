@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
@@ -98,13 +99,71 @@ def test_auto_follows_the_publishers_as_they_come_and_go(harness_factory):
         h.wait_stamp("depth", (32, index))
 
 
-PROFILE = Path(__file__).resolve().parents[1] / "config" / "fastdds_large_shm.xml"
+CONFIG = Path(__file__).resolve().parents[1] / "config"
+# what depth.launch.py gives the node where DDS stays on the machine, as in every test here
+PROFILE = CONFIG / "fastdds_large_shm_localhost.xml"
+
+
+def udp_sockets(pid: int) -> set[tuple[str, int]]:
+    """(address, port) of every IPv4 UDP socket process `pid` holds (/proc, no tools needed)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    bound = set()
+    for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[9] in inodes:
+            address, port = fields[1].split(":")
+            octets = bytes.fromhex(address)[::-1]  # little-endian on x86 and arm
+            bound.add((".".join(map(str, octets)), int(port, 16)))
+    return bound
+
+
+PARTICIPANT = """
+import time, rclpy
+from std_msgs.msg import String
+rclpy.init()
+node = rclpy.create_node("loopback_probe")
+node.create_publisher(String, "loopback_probe", 10)
+print("ready", flush=True)
+time.sleep(30)
+"""
+
+
+@pytest.mark.parametrize("profile, loopback_only", [
+    ("fastdds_large_shm_localhost.xml", True),
+    ("fastdds_large_shm.xml", False),  # the plain profile listens on every interface
+])
+def test_the_localhost_profile_keeps_dds_on_the_loopback_interface(profile, loopback_only):
+    """Every socket on this domain's DDS ports (7400 + 250·domain … +249) is bound to
+    127.0.0.1 with the _localhost profile: nothing from another host can reach the node, which
+    on Humble the plain profile beside ROS_LOCALHOST_ONLY would not ensure."""
+    env = dict(os.environ, FASTRTPS_DEFAULT_PROFILES_FILE=str(CONFIG / profile),
+               FASTDDS_DEFAULT_PROFILES_FILE=str(CONFIG / profile),
+               RMW_FASTRTPS_USE_QOS_FROM_XML="0")
+    process = subprocess.Popen([sys.executable, "-c", PARTICIPANT], env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert process.stdout.readline().strip() == "ready"
+        first = 7400 + 250 * int(os.environ["ROS_DOMAIN_ID"])
+        dds = {(address, port) for address, port in udp_sockets(process.pid)
+               if first <= port < first + 250}
+    finally:
+        process.kill()
+        process.wait(10)
+    assert dds, "no socket on the domain's DDS ports"
+    assert ({address for address, _ in dds} == {"127.0.0.1"}) == loopback_only, dds
 
 
 def test_the_shipped_fast_dds_profile_delivers_a_best_effort_vga_camera(tmp_path, tiny_weights,
                                                                        ros_context, capsys):
-    """config/fastdds_large_shm.xml in both processes (camera and depth_node): every frame of a
-    best-effort 640×480 camera at 30 Hz reaches the node (stock transports: 0.40 in
+    """config/fastdds_large_shm_localhost.xml in both processes (camera and depth_node): every
+    frame of a best-effort 640×480 camera at 30 Hz reaches the node (stock transports: 0.40 in
     bench/camera_transport.py)."""
     env = dict(os.environ, FASTRTPS_DEFAULT_PROFILES_FILE=str(PROFILE),
                FASTDDS_DEFAULT_PROFILES_FILE=str(PROFILE), RMW_FASTRTPS_USE_QOS_FROM_XML="0")
@@ -133,6 +192,6 @@ def test_the_shipped_fast_dds_profile_delivers_a_best_effort_vga_camera(tmp_path
         executor.shutdown(timeout_sec=2.0)
         probe.destroy_node()
     with capsys.disabled():
-        print(f"\nbest-effort 640x480 camera at 30 Hz with config/fastdds_large_shm.xml: the node "
+        print(f"\nbest-effort 640x480 camera at 30 Hz with config/{PROFILE.name}: the node "
               f"received {frames_in} of {len(sent)} frames")
     assert frames_in >= 0.95 * len(sent), (frames_in, len(sent))
