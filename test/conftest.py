@@ -8,6 +8,9 @@ import pytest
 # Must happen before anything imports rclpy (REFERENCE.md § 13: default discovery multicasts).
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ["ROS_LOCALHOST_ONLY"] = "1"  # Humble reads only this one
+# Humble's generated messages always check field types (an int in a float[9] raises); Jazzy's
+# only with this set, so CI on Jazzy wheels catches what would crash a Humble robot.
+os.environ["ROS_PYTHON_CHECK_FIELDS"] = "1"
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 100)))
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 

@@ -80,6 +80,22 @@ def test_unusable_parameters_stop_the_node_with_one_clear_message(args, expected
     assert "Traceback" not in node.output
 
 
+def test_a_refused_parameter_reads_the_same_on_humble_and_jazzy():
+    """Humble's rclpy builds its parameter exceptions with the reason and the name as two
+    arguments (rclpy/exceptions.py on the humble branch), Jazzy's as one "<reason>: <name>"
+    string; str() of Humble's is a tuple. The node's message must be the reason either way."""
+    from rclpy.exceptions import InvalidParameterValueException
+
+    from depth_anything_ros.ros.params import parameter_error_reason
+
+    reason = "Invalid parameter value (5000) for parameter. Reason: out of range"
+    jazzy = InvalidParameterValueException("input_size", 5000, "out of range")
+    humble = InvalidParameterValueException.__new__(InvalidParameterValueException)
+    Exception.__init__(humble, reason, "input_size")  # what Humble's __init__ does
+    assert parameter_error_reason(jazzy, "input_size") == reason
+    assert parameter_error_reason(humble, "input_size") == reason
+
+
 def test_relative_weights_are_refused_without_a_disparity_to_depth_fit(tmp_path):
     weights = save_tiny_model(tmp_path / "relative.safetensors", variant="relative")
     node = NodeProcess("-p", f"weights:={weights}")

@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     from sensor_msgs.msg import CameraInfo, CompressedImage, Image
     from std_msgs.msg import Header
 
+    from depth_anything_ros.geometry.camera_model import IDENTITY_R
     from depth_anything_ros.ros.messages import image_msg
 
     args = parse_args(argv)
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     time.sleep(0.5)  # let the subscriber side finish matching too
     focal = 0.8 * args.width
     info = CameraInfo(width=args.width, height=args.height, distortion_model="plumb_bob",
-                      d=[0.0] * 5, r=[1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0],
+                      d=[0.0] * 5, r=list(IDENTITY_R),
                       k=[focal, 0.0, (args.width - 1) / 2, 0.0, focal, (args.height - 1) / 2,
                          0.0, 0.0, 1.0],
                       p=[focal, 0.0, (args.width - 1) / 2, 0.0, 0.0, focal,

@@ -53,6 +53,7 @@ from depth_anything_ros.ros.params import (
     check_runtime_change,
     check_startup,
     descriptor,
+    parameter_error_reason,
 )
 from depth_anything_ros.ros.throttled_log import ThrottledLog
 from depth_anything_ros.ros.work_items import Frame, Output
@@ -134,7 +135,7 @@ class DepthNode(Node):
                 param = self.declare_parameter(spec.name, spec.default, descriptor(spec))
             except (InvalidParameterTypeException, InvalidParameterValueException,
                     ParameterException) as exc:
-                reason = str(exc).removesuffix(f": {spec.name}")
+                reason = parameter_error_reason(exc, spec.name)
                 if isinstance(spec.default, float) and "'INTEGER'" in reason:
                     reason += " (write it with a decimal point, e.g. 3.0)"
                 raise StartupError(f"parameter '{spec.name}': {reason}") from None

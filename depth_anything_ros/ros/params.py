@@ -270,6 +270,14 @@ def descriptor(spec: ParamSpec) -> ParameterDescriptor:
     return desc
 
 
+def parameter_error_reason(exc: Exception, name: str) -> str:
+    """rclpy's text for a refused parameter, without its trailing ": <name>". Jazzy's parameter
+    exceptions carry one string ("<reason>: <name>"), Humble's the reason and the name as two
+    arguments (whose str() is a tuple), so read the first argument."""
+    text = str(exc.args[0]) if exc.args else str(exc)
+    return text.removesuffix(f": {name}")
+
+
 def check_value(name: str, value: Any) -> None:
     """Raise ParameterError if one value is unusable (NaN, not a choice, unknown colormap)."""
     spec = SPEC_BY_NAME[name]
