@@ -126,8 +126,18 @@ def color_range(
         vmax = float(hi) if vmax is None else float(vmax)
     vmin, vmax = float(vmin), float(vmax)
     if not vmax > vmin:
-        vmax = vmin + max(abs(vmin), 1.0) * 1e-6
+        vmax = vmin + _flat_span(vmin)
     return vmin, vmax
+
+
+def _flat_span(value: float) -> float:
+    """The span color_range gives a flat image (everything then has one colour)."""
+    return max(abs(value), 1.0) * 1e-6
+
+
+def is_flat_range(vmin: float, vmax: float) -> bool:
+    """Whether ``[vmin, vmax]`` is color_range's widening of one value: nothing to tick there."""
+    return math.isclose(vmax - vmin, _flat_span(vmin), rel_tol=1e-3)
 
 
 def _lut_colours(lut: np.ndarray, fraction: np.ndarray, invalid: np.ndarray) -> np.ndarray:
@@ -216,11 +226,12 @@ def scale_ticks(vmin: float, vmax: float, min_ticks: int = 3) -> list[float]:
 
     The largest round step that still gives ``min_ticks`` wins. It never gives more than 5: six
     consecutive multiples of a step hold at least three of the next larger one. A degenerate
-    range gives ``[vmin]``.
+    range, or a flat image's (``is_flat_range``), gives ``[vmin]``.
     """
     span = vmax - vmin
-    if not (math.isfinite(vmin) and math.isfinite(vmax)) or span <= 1e-9 * max(
-            abs(vmin), abs(vmax), 1e-3):
+    # a flat image's widened range: its ticks would read "5.000000 m, 5.000002 m, ..."
+    if not (math.isfinite(vmin) and math.isfinite(vmax)) or is_flat_range(vmin, vmax) or (
+            span <= 1e-9 * max(abs(vmin), abs(vmax), 1e-3)):
         return [float(vmin)]
     top = math.floor(math.log10(span))
     steps = sorted(m * 10.0**k for k in range(top - 2, top + 2) for m in _NICE_MANTISSAS)
@@ -233,14 +244,13 @@ def scale_ticks(vmin: float, vmax: float, min_ticks: int = 3) -> list[float]:
 
 def tick_labels(ticks: list[float], unit: str = "") -> list[str]:
     """Labels with as many decimals as the spacing needs (0.5 m, 1.0 m, 1.5 m), plus ``unit``."""
-    if len(ticks) > 1:
-        step = min(abs(b - a) for a, b in itertools.pairwise(ticks))
-    else:
-        step = abs(ticks[0]) if ticks and ticks[0] else 1.0
+    suffix = f" {unit}" if unit else ""
+    if len(ticks) == 1:  # a flat image's one value (float32 noise beyond mm left out)
+        return [f"{ticks[0]:.3f}".rstrip("0").rstrip(".") + suffix]
+    step = min(abs(b - a) for a, b in itertools.pairwise(ticks)) if ticks else 1.0
     decimals = 0
     while decimals < 6 and abs(round(step, decimals) - step) > 1e-9 * max(step, 1e-12):
         decimals += 1
-    suffix = f" {unit}" if unit else ""
     return [f"{value:.{decimals}f}{suffix}" for value in ticks]
 
 

@@ -12,7 +12,13 @@ from depth_anything_ros.scale_bar import (
     scale_bar,
     with_scale_bar,
 )
-from depth_anything_ros.visualize import colorize, colorize_error, scale_ticks, tick_labels
+from depth_anything_ros.visualize import (
+    color_range,
+    colorize,
+    colorize_error,
+    scale_ticks,
+    tick_labels,
+)
 
 
 @pytest.mark.parametrize("vmin, vmax, expected", [
@@ -43,6 +49,14 @@ def test_scale_ticks_give_three_to_five_evenly_spaced_round_values_for_any_range
 
 def test_degenerate_range_has_one_tick():
     assert scale_ticks(2.0, 2.0) == [2.0]
+
+
+@pytest.mark.parametrize("value, label", [(5.0, "5 m"), (0.37, "0.37 m"), (12.3456, "12.346 m")])
+def test_a_flat_depth_image_gets_one_readable_label(value, label):
+    """color_range widens a flat image's range by a millionth: no ticks in that sliver
+    ("5.000000 m, 5.000002 m, ...") and no float32 noise in the one label."""
+    lo, hi = color_range(np.full((6, 8), value, np.float32))
+    assert [text for _, text in bar_ticks(240, lo, hi)] == [label]
 
 
 def test_tick_labels_carry_the_decimals_the_spacing_needs_and_the_unit():
