@@ -2,6 +2,7 @@
 relative model plus anchors gives metres, /diagnostics report the scale, and every bad input
 (size, frame_id, encoding, no anchors, negative camera_height) is logged, served unscaled and
 said so in the diagnostics."""
+import threading
 import time
 
 import numpy as np
@@ -256,23 +257,51 @@ def test_the_sparse_buffer_pairs_within_the_tolerance_inclusive_and_exact_stamps
     assert buffer.nearest(7_025_000_000, 10_000_000) == (late, 5_000_000)
 
 
-@pytest.mark.parametrize("wait", [0.0, 1.0])
+class WatchedCondition(threading.Condition):
+    """The sparse buffer's condition, telling the test when the worker waits on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits = 0
+        self.waiting = threading.Event()
+
+    def wait(self, timeout=None):
+        self.waits += 1
+        self.waiting.set()
+        return super().wait(timeout)
+
+
+def wait_buffered(h, count):
+    deadline = time.monotonic() + 20
+    while len(h.node._scale._sparse._messages) < count:
+        assert time.monotonic() < deadline, "sparse_depth not received"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("wait", [0.0, 2.0])
 def test_a_scan_arriving_after_its_frame_is_waited_for_within_sparse_depth_wait(
-        harness_factory, tiny_weights, wait):
+        harness_factory, tiny_weights, wait, monkeypatch):
     """A lidar's projected scan is published after the camera frame it belongs to; the bag
     pairs it by stamp whenever it was recorded, the node waits up to sparse_depth_wait."""
+    from depth_anything_ros.ros import metric_scale
+    monkeypatch.setattr(metric_scale, "ALIVE_S", 60.0)  # the sensor is live however slow the host
     h = harness_factory({"scale_source": "sparse_depth", "sparse_depth_wait": wait,
                          "scale_smoothing": 0.0})
+    watched = h.node._scale._sparse._arrived = WatchedCondition()
     pub = with_sparse_publisher(h)
     estimator = DepthEstimator.from_weights(tiny_weights, device="cpu")
     rgb = random_rgb(H, W, seed=4)
     raw = estimator.predict(rgb).values
-    send(h, pub, sparse_msg(scan_line_depth(raw * 2.0), stamp=(8, 0)), rgb, (8, 0))  # on time
+    pub.publish(sparse_msg(scan_line_depth(raw * 2.0), stamp=(8, 0)))
+    wait_buffered(h, 1)
+    h.image_pub.publish(make_image(rgb, stamp=(8, 0)))  # on time
+    np.testing.assert_allclose(depth_of(h.wait_stamp("depth", (8, 0))), raw * 2.0, rtol=1e-3)
+    assert watched.waits == 0  # its scan was there: no wait
     h.image_pub.publish(make_image(rgb, stamp=(9, 0)))
-    time.sleep(0.3)  # the scan for (9, 0) comes 0.3 s after its frame
-    pub.publish(sparse_msg(scan_line_depth(raw * 2.2), stamp=(9, 0)))
-    depth = depth_of(h.wait_stamp("depth", (9, 0)))
     if wait:
-        np.testing.assert_allclose(depth, raw * 2.2, rtol=1e-3)
+        assert watched.waiting.wait(20), "the frame did not wait for its scan"
+        pub.publish(sparse_msg(scan_line_depth(raw * 2.2), stamp=(9, 0)))
+        np.testing.assert_allclose(depth_of(h.wait_stamp("depth", (9, 0))), raw * 2.2, rtol=1e-3)
     else:  # not waited for: the frame had no scan (the held 2.0 is served)
-        np.testing.assert_allclose(depth, raw * 2.0, rtol=1e-3)
+        np.testing.assert_allclose(depth_of(h.wait_stamp("depth", (9, 0))), raw * 2.0, rtol=1e-3)
+        assert watched.waits == 0

@@ -3,10 +3,10 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from rcl_interfaces.srv import SetParameters
 from rclpy.parameter import Parameter
@@ -71,8 +71,10 @@ def diag_values(h, timeout=5.0):
     raise TimeoutError("no diagnostics from the node")
 
 
-def test_fast_camera_into_a_slow_model_keeps_outputs_recent_and_counts_drops(
+def test_fast_camera_into_a_slow_model_publishes_some_frames_in_order_and_counts_the_rest(
         harness_factory, tmp_path):
+    """Counted, not timed: which frame wins is pinned by the gated test below, latency under
+    load by bench/node_soak.py and bench/node_throughput.py."""
     # input_size 350 makes the vitpico forward several times slower than the 60 Hz camera.
     weights = save_tiny_model(tmp_path / "slow.safetensors", input_size=350)
     h = harness_factory({"diagnostics_period": 0.5, "input_queue_size": 100}, weights=weights,
@@ -89,19 +91,51 @@ def test_fast_camera_into_a_slow_model_keeps_outputs_recent_and_counts_drops(
     assert model_ms > 1000 / 50, "the model must be slower than the camera"
     assert 2 < len(outputs) < len(sent) / 2
     assert set(outputs) <= set(sent) and outputs == sorted(outputs)
-    # Each output is (nearly) the newest frame: its age at publication is bounded by about two
-    # model runs (the frame in flight + the newest waiting), with no backlog growing over time.
-    p95_ms = float(diag["latency_p95_ms"])
-    assert p95_ms < 3 * model_ms + 150, diag
-    # The first gap includes the model's cold start (first run at a new size), so it is left out.
-    skipped_between = np.diff([sent.index(o) for o in outputs])[1:]
-    assert skipped_between.max() <= 3 * model_ms / (1000 / 60) + 10
     # All frames the model could not take are counted as dropped.
     dropped, received = int(diag["frames_dropped"]), int(diag["frames_received"])
     # best-effort input: DDS may still lose a few on a loaded machine before the callback
     assert received >= 0.8 * len(sent)
     assert dropped == received - len(outputs) - int(diag["frames_rejected"])
     assert diag["device"] == "cpu" and float(diag["model_time_ms"]) > 0
+
+
+class GatedEstimator:
+    """A real estimator whose predict waits for `gate`: a model as slow as the test wants,
+    on any machine. `entered` counts predicts begun."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+        self.gate = threading.Event()
+        self.entered = threading.Semaphore(0)
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def predict(self, rgb, fx=None):
+        self.entered.release()
+        assert self.gate.wait(30), "test never opened the gate"
+        return self._inner.predict(rgb, fx=fx)
+
+
+def test_frames_arriving_during_inference_leave_only_the_newest_and_count_the_rest_dropped(
+        harness_factory, tiny_weights):
+    from depth_anything_ros.inference import DepthEstimator
+
+    model = GatedEstimator(DepthEstimator.from_weights(tiny_weights, device="cpu"))
+    h = harness_factory({"input_queue_size": 100}, estimator=model, subscribe=("depth",))
+    rgb = random_rgb()
+    h.image_pub.publish(make_image(rgb, stamp=(50, 0)))
+    assert model.entered.acquire(timeout=20), "frame 0 never reached the model"
+    for index in range(1, 11):  # ten frames while frame 0 is in the model
+        h.image_pub.publish(make_image(rgb, stamp=(50, index)))
+    deadline = time.monotonic() + 20
+    while h.node._mailbox.received < 11:
+        assert time.monotonic() < deadline, f"{h.node._mailbox.received} of 11 frames received"
+        time.sleep(0.01)
+    model.gate.set()
+    h.wait_stamp("depth", (50, 10))  # one topic, one writer: earlier outputs came first
+    assert [m.header.stamp.nanosec for m in h.received["depth"]] == [0, 10]
+    assert (h.node._mailbox.received, h.node._mailbox.dropped) == (11, 9)
 
 
 def test_lazy_node_runs_no_inference_without_subscribers(harness_factory):
