@@ -141,10 +141,13 @@ def test_signal_while_serving_frames_exits_cleanly_with_the_worker_joined(
 
 @pytest.fixture(scope="module")
 def slow_weights(tmp_path_factory):
-    """A random vitpico at input size 1400: a 640×480 frame runs at 1862×1400 (13,300 tokens),
-    5–10 s on 2 cores, so a signal reliably arrives while the frame is in the model."""
-    return save_tiny_model(tmp_path_factory.mktemp("slow") / "vitpico_1400.safetensors",
-                           input_size=1400)
+    """A random vitpico at input size 1960: a 640×480 frame runs at 2613×1960 (26,000 tokens),
+    16 s on one thread of the 2-core CI machine (2 GB), so a signal arrives while the frame is
+    in the model and it is still there 3 s later even on a core three times as fast (at 1400
+    it took 4.7 s, with one thread or two). The test's time does not grow with it: the node
+    exits after its 3 s stop timeout."""
+    return save_tiny_model(tmp_path_factory.mktemp("slow") / "vitpico_1960.safetensors",
+                           input_size=1960)
 
 
 @pytest.mark.parametrize("second_signal", [False, True])
@@ -153,7 +156,8 @@ def test_a_signal_during_a_long_inference_ends_the_node_within_the_stop_timeout(
     """launch escalates to SIGTERM, then SIGKILL, after a few seconds: a node stuck in the model
     must end by itself in STOP_TIMEOUT_S (3 s; exit 1, saying so), or at once on a second
     signal (128 + N), not wait for the frame."""
-    node = NodeProcess("-p", f"weights:={slow_weights}")
+    # one thread: the frame's time then depends on one core's speed, not on how many there are
+    node = NodeProcess("-p", f"weights:={slow_weights}", "-p", "torch_threads:=1")
     probe = rclpy.create_node(f"slow_probe_{next(_IDS)}", context=ros_context)
     executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(probe)
