@@ -97,6 +97,29 @@ OUTPUTS = {"depth": ("depth/image", Image), "info": ("depth/camera_info", Camera
            "points": ("depth/points", PointCloud2), "colored": ("depth/colored", Image)}
 
 
+STORE_TIMEOUT = 20.0  # seconds a message may take to reach the node's cache on a loaded host
+
+
+def _publish_until_stored(pub, msg, stored, timeout: float, what: str) -> None:
+    """Publish `msg` and wait until `stored()` (the node's own cache, as a list) holds a copy
+    that was not there before: a repeat of an identical message counts only once it arrived.
+    A best-effort publisher re-sends every 0.5 s (DDS may drop a best-effort message)."""
+    before = [m for m in stored() if m == msg]  # kept alive here, so their ids stay unique
+    known = {id(m) for m in before}
+    best_effort = pub.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
+    deadline = time.monotonic() + timeout
+    resend_at = time.monotonic() + 0.5
+    pub.publish(msg)
+    while not any(m == msg and id(m) not in known for m in stored()):
+        now = time.monotonic()
+        assert now < deadline, (f"{what}: the node did not store the published message within "
+                                f"{timeout:g} s ({len(stored())} message(s) in its cache)")
+        if best_effort and now >= resend_at:
+            pub.publish(msg)
+            resend_at = now + 0.5
+        time.sleep(0.005)
+
+
 class NodeHarness:
     """A DepthNode plus a probe node, spinning in a background SingleThreadedExecutor, as
     `depth_node`'s main spins it (the node's inference runs on its own worker thread)."""
@@ -197,6 +220,27 @@ class NodeHarness:
         return self.wait_for(key, lambda m: (m.header.stamp.sec, m.header.stamp.nanosec)
                              == tuple(stamp), timeout)
 
+    def send_info(self, msg: CameraInfo, timeout: float = STORE_TIMEOUT) -> None:
+        """Publish a camera_info and return once the node has it in its cache, so an image
+        published next is processed with it (instead of sleeping and hoping)."""
+        infos = self.node._cameras.infos
+
+        def stored():
+            with infos._lock:
+                return list(infos._by_frame.get(msg.header.frame_id, ()))
+        _publish_until_stored(self.info_pub, msg, stored, timeout,
+                              f"{self.ns}/camera_info (frame_id '{msg.header.frame_id}')")
+
+    def send_sparse(self, pub, msg, timeout: float = STORE_TIMEOUT) -> None:
+        """Publish a sparse depth image on `pub` and return once the node's sparse buffer holds
+        it, so an image published next can be paired with it."""
+        buffer = self.node._scale._sparse
+
+        def stored():
+            with buffer._arrived:
+                return [m for _, m in buffer._messages]
+        _publish_until_stored(pub, msg, stored, timeout, pub.topic_name)
+
     def close(self) -> None:
         self.executor.shutdown(timeout_sec=2.0)
         self._thread.join(5.0)
@@ -231,22 +275,50 @@ def torch_threads_kept():
         torch.set_num_threads(threads)
 
 
-class RosoutLog:
-    """/rosout records of the node under test at `level` or above (ERROR by default)."""
+_MARKERS = itertools.count()
 
-    def __init__(self, h, level: int = Log.ERROR):
+
+class RosoutLog:
+    """/rosout records of the node under test at `level` or above (ERROR by default).
+
+    Ready when constructed: the node logs a marker line (INFO, never recorded) until the
+    subscription receives one, so no line logged afterwards is missed. `sync()` does the same
+    later: every line the node logged before it has then arrived (one writer, in order), so a
+    test can assert that a line did *not* come."""
+
+    def __init__(self, h, level: int = Log.ERROR, timeout: float = STORE_TIMEOUT):
         self.records = []
+        self.lines: list[tuple[int, str]] = []  # (level, text) of the records
         self._ns = h.ns.strip("/")
+        self._node = h.node
         self._level = level
+        self._markers_seen: set[str] = set()
         h.probe.create_subscription(Log, "/rosout", self._on_log, 100)
-        time.sleep(0.3)
+        self.sync(timeout)
 
     def _on_log(self, msg):
-        if self._ns in msg.name and msg.level >= self._level:
+        if self._ns not in msg.name:
+            return
+        if msg.msg.startswith("rosout marker "):
+            self._markers_seen.add(msg.msg)
+        elif msg.level >= self._level:
             self.records.append(msg.msg)
+            self.lines.append((msg.level, msg.msg))
 
-    def matching(self, text):
-        return [r for r in self.records if text in r]
+    def sync(self, timeout: float = STORE_TIMEOUT) -> None:
+        """Log a fresh marker through the node's logger (re-logged every 0.5 s until one
+        arrives: the first may precede the subscription's discovery) and wait for it."""
+        marker = f"rosout marker {self._ns} {next(_MARKERS)}"
+        deadline = time.monotonic() + timeout
+        while marker not in self._markers_seen:
+            assert time.monotonic() < deadline, f"/rosout: no marker line within {timeout:g} s"
+            self._node.get_logger().info(marker)
+            wait_until = min(deadline, time.monotonic() + 0.5)
+            while marker not in self._markers_seen and time.monotonic() < wait_until:
+                time.sleep(0.005)
+
+    def matching(self, text, level=None):
+        return [m for lv, m in self.lines if text in m and (level is None or lv == level)]
 
     def wait(self, text, timeout: float = 5.0):
         """The records containing `text`, waiting for the first (AssertionError after timeout)."""
@@ -255,6 +327,24 @@ class RosoutLog:
             time.sleep(0.02)
         assert self.matching(text), f"no log line with {text!r}: {self.records}"
         return self.matching(text)
+
+
+class GatedEstimator:
+    """A real estimator whose predict waits for `gate`: a model as slow as the test wants,
+    on any machine. `entered` counts predicts begun."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+        self.gate = threading.Event()
+        self.entered = threading.Semaphore(0)
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def predict(self, rgb, fx=None):
+        self.entered.release()
+        assert self.gate.wait(30), "test never opened the gate"
+        return self._inner.predict(rgb, fx=fx)
 
 
 __all__ = ["harness_factory", "ros_context", "tiny_weights", "qos_profile_sensor_data"]

@@ -5,6 +5,7 @@ import time
 
 import pytest
 from rosbags.rosbag2 import Writer
+from thread_helpers import WatchedSemaphore
 
 from depth_anything_ros.bag.writer_thread import WriterThread
 
@@ -22,24 +23,34 @@ def test_at_most_max_heavy_frames_wait_however_many_copied_messages_passed(tmp_p
     """A long bag's memory is bounded by max_heavy frames in flight: copied (light) messages
     must not free frame slots, or frames pile up while the writer is slow."""
     gate = threading.Event()  # holds the writer on frames (a slow disk)
+    in_frame = threading.Event()  # the writer is writing a frame (held at the gate)
     written = []
 
     def consume(writer, item) -> None:
         if item.startswith("frame"):
+            in_frame.set()
             gate.wait(10)
         written.append(item)
 
-    job = WriterThread(bag_writer(tmp_path / "out"), consume, max_heavy=1).start()
+    job = WriterThread(bag_writer(tmp_path / "out"), consume, max_heavy=1)
+    slots = job._heavy_slots = WatchedSemaphore(job._heavy_slots)  # its own count, watched
+    job.start()
     for i in range(3):
         job.put(f"copied {i}")
     deadline = time.monotonic() + 5
     while len(written) < 3 and time.monotonic() < deadline:
         time.sleep(0.01)
     job.put("frame 0", heavy=True)  # takes the one slot, held in the writer
+    assert in_frame.wait(20), "the writer never took frame 0"
     second = threading.Thread(target=job.put, args=("frame 1",), kwargs={"heavy": True})
     second.start()
-    time.sleep(0.3)
+    # until the second frame was refused a slot at least once, or got one (the bug)
+    deadline = time.monotonic() + 20
+    while slots.refusals == 0 and second.is_alive():
+        assert time.monotonic() < deadline, "the second frame neither got nor was refused a slot"
+        time.sleep(0.005)
     assert second.is_alive(), "a second frame got a slot while the first is still written"
+    assert written == ["copied 0", "copied 1", "copied 2"]  # frame 0 is held in the writer
     gate.set()
     second.join(5)
     job.finish()

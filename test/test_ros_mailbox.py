@@ -1,6 +1,8 @@
 """The node's one-slot mailbox between the executor and the worker: the newest frame wins."""
 import threading
 
+from thread_helpers import WatchedCondition
+
 from depth_anything_ros.ros.mailbox import LatestMailbox
 
 
@@ -15,9 +17,12 @@ def test_the_worker_takes_the_newest_frame_and_older_untaken_ones_are_counted_dr
 
 def test_close_wakes_a_waiting_worker_for_shutdown():
     mailbox = LatestMailbox()
+    watched = mailbox._cond = WatchedCondition()
     result = []
     worker = threading.Thread(target=lambda: result.append(mailbox.take(timeout=30)))
     worker.start()
+    # the worker waits (close takes the same lock, so it runs once the worker sleeps in wait)
+    assert watched.waiting.wait(20), "the worker never waited for a frame"
     mailbox.close()
     worker.join(5)
     assert not worker.is_alive() and result == [None]

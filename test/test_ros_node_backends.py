@@ -1,8 +1,6 @@
 """The node on an exported model over real DDS: weights:=model.onnx picks ONNX Runtime, the
 backend parameter switches to OpenVINO (or a checkpoint to a TorchScript trace), and an
 impossible choice stops start-up in one line."""
-import time
-
 import numpy as np
 import pytest
 from rclpy.parameter import Parameter
@@ -35,8 +33,7 @@ def test_node_serves_depth_and_points_from_an_exported_model(harness_factory, ti
     h = harness_factory({"backend": backend}, weights=onnx_weights)
     assert h.node._estimator.backend == ("onnxruntime" if backend == "auto" else backend)
     rgb = random_rgb(HEIGHT, WIDTH, seed=3)
-    h.info_pub.publish(make_camera_info(WIDTH, HEIGHT, stamp=(4, 0)))
-    time.sleep(0.2)  # the camera_info reaches the node before the image
+    h.send_info(make_camera_info(WIDTH, HEIGHT, stamp=(4, 0)))  # cached before the image
     h.image_pub.publish(make_image(rgb, stamp=(4, 0)))
     depth_msg = h.wait_stamp("depth", (4, 0), timeout=30)
     points = cloud_from_msg(h.wait_stamp("points", (4, 0), timeout=30))
@@ -51,8 +48,7 @@ def test_node_with_backend_torchscript_serves_the_eager_depth(harness_factory, t
     h = harness_factory({"backend": "torchscript"}, weights=tiny_weights)
     assert h.node._estimator.backend == "torchscript"
     rgb = random_rgb(HEIGHT, WIDTH, seed=5)
-    h.info_pub.publish(make_camera_info(WIDTH, HEIGHT, stamp=(6, 0)))
-    time.sleep(0.2)
+    h.send_info(make_camera_info(WIDTH, HEIGHT, stamp=(6, 0)))
     h.image_pub.publish(make_image(rgb, stamp=(6, 0)))
     depth_msg = h.wait_stamp("depth", (6, 0), timeout=30)
     depth = decode_depth("32FC1", HEIGHT, WIDTH, depth_msg.step, depth_msg.is_bigendian,

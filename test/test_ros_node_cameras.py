@@ -9,6 +9,8 @@ from rclpy.parameter import Parameter
 
 import lens_truth
 from ros_helpers import (  # noqa: F401 — fixtures
+    GatedEstimator,
+    RosoutLog,
     harness_factory,
     make_camera_info,
     make_image,
@@ -43,8 +45,7 @@ def opencv_rays(u_full, v_full):
 def send(h, rgb, info, stamp, keys=("depth", "points", "info")):
     if info is not None:
         info.header.stamp.sec, info.header.stamp.nanosec = stamp
-        h.info_pub.publish(info)
-        time.sleep(0.1)
+        h.send_info(info)  # in the node's cache before the image is sent
     h.image_pub.publish(make_image(rgb, stamp=stamp))
     return [h.wait_stamp(key, stamp) for key in keys]
 
@@ -96,21 +97,9 @@ def test_roi_and_binning_camera_info(harness_factory, tmp_path, roi, binning, si
     np.testing.assert_allclose(info.d, TUM_D)
 
 
-class Rosout:
+def Rosout(h):
     """WARN and ERROR lines the node under test sends to /rosout."""
-
-    def __init__(self, h):
-        self.lines: list[tuple[int, str]] = []
-        self._ns = h.ns.strip("/")
-        h.probe.create_subscription(Log, "/rosout", self._on_log, 100)
-        time.sleep(0.3)
-
-    def _on_log(self, msg):
-        if self._ns in msg.name and msg.level >= Log.WARN:
-            self.lines.append((msg.level, msg.msg))
-
-    def matching(self, text, level=None):
-        return [m for lv, m in self.lines if text in m and (level is None or lv == level)]
+    return RosoutLog(h, Log.WARN)
 
 
 def diagnostics(h, since, timeout=5.0):
@@ -140,6 +129,7 @@ def test_an_uncalibrated_camera_gets_assumed_intrinsics_with_one_warning(harness
     values = {kv.key: kv.value for kv in status.values}
     assert status.level == status.WARN and "intrinsics assumed" in status.message
     assert "fallback_hfov_deg = 90" in values["intrinsics"]
+    log.sync()  # the lines logged for both frames have arrived
     warnings = log.matching("fallback_hfov_deg", Log.WARN)
     assert len(warnings) == 1 and "assumed" in warnings[0]
     # a calibrated camera_info takes over
@@ -150,8 +140,11 @@ def test_an_uncalibrated_camera_gets_assumed_intrinsics_with_one_warning(harness
 def test_without_fallback_an_uncalibrated_camera_gets_depth_only(harness_factory):
     h = harness_factory()
     depth, = send(h, random_rgb(24, 32), None, (6, 0), keys=("depth",))
-    time.sleep(0.3)
-    assert not h.received["points"] and not h.received["info"]
+    # a later frame with a camera_info gets points and info: any of the first frame's, on the
+    # same topics from the same writers, would have come before them
+    send(h, random_rgb(24, 32), make_camera_info(32, 24), (6, 1))
+    assert not [m for m in h.received["points"] + h.received["info"]
+                if (m.header.stamp.sec, m.header.stamp.nanosec) == (6, 0)]
 
 
 @pytest.mark.parametrize("info, text", [
@@ -167,14 +160,16 @@ def test_bad_calibrations_give_one_throttled_line_and_the_node_keeps_serving(
     rgb = random_rgb(240, 320, seed=4) if "roi" in text else random_rgb(480, 640, seed=4)
     for index in range(3):
         depth, = send(h, rgb, info, (7, index), keys=("depth",))
-    time.sleep(0.3)
+    log.sync()  # every line logged for the three frames has arrived
     lines = log.matching(text, Log.ERROR)
     assert len(lines) == 1, log.lines
     assert h.info_pub.topic_name in lines[0] and "depth/points skipped" in lines[0]
-    assert not h.received["points"] and not h.received["info"]
-    # a usable calibration restores the cloud
+    # a usable calibration restores the cloud; the bad frames' points or info, had there been
+    # any, came before it on the same topics
     good = tum_info(roi=(0, 0, 320, 240)) if "roi" in text else tum_info()
     send(h, rgb, good, (7, 9))
+    assert [m.header.stamp.nanosec for m in h.received["points"]] == [9]
+    assert [m.header.stamp.nanosec for m in h.received["info"]] == [9]
     assert h.node.worker_alive
 
 
@@ -193,6 +188,7 @@ def test_a_canonical_model_without_a_focal_length_says_so_and_a_bad_d_keeps_the_
     np.testing.assert_allclose(_depth(depth), 2.0, rtol=1e-5)  # still flows, uncorrected ...
     status = diagnostics(h, len(h.received["diagnostics"]))
     assert status.level == status.WARN and "not focal-corrected" in status.message
+    log.sync()
     lines = log.matching("depth is not focal-corrected", Log.WARN)  # ... and both say so
     assert len(lines) == 1 and "no camera_info for frame_id" in lines[0]
     # D unusable (3 values for plumb_bob) but K good: no cloud, yet the focal is K's (fx 40 px
@@ -201,6 +197,7 @@ def test_a_canonical_model_without_a_focal_length_says_so_and_a_bad_d_keeps_the_
     bad.d = [0.1, 0.01, 0.0]
     depth, = send(h, rgb, bad, (8, 1), keys=("depth",))
     np.testing.assert_allclose(_depth(depth), 2.0 * (40 / 24) / 0.5, rtol=1e-5)
+    log.sync()
     assert log.matching("D has 3 values", Log.ERROR)[0].endswith("the focal correction uses its K")
     # a good camera_info: the warning goes from /diagnostics
     send(h, rgb, make_camera_info(32, 24, fx=40.0, fy=40.0), (8, 2))
@@ -269,11 +266,16 @@ def test_a_camera_info_arriving_while_the_first_frame_is_in_the_model_is_used_fo
     """A driver publishes the image and its camera_info back to back; the worker may take the
     image first. The frame still gets its camera_info, cloud and focal correction (as the bag,
     which pairs by stamp, gives it), not uncorrected depth."""
-    weights = save_canonical_plane_model(tmp_path / "slow.safetensors", input_size=504)
-    h = harness_factory({}, weights=weights)
+    from depth_anything_ros.inference import DepthEstimator
+
+    weights = save_canonical_plane_model(tmp_path / "canonical.safetensors")
+    model = GatedEstimator(DepthEstimator.from_weights(weights, device="cpu"))
+    h = harness_factory({}, weights=weights, estimator=model)
     h.image_pub.publish(make_image(random_rgb(24, 32, seed=6), stamp=(10, 0)))
-    time.sleep(0.05)  # the worker has the frame: its model runs ~0.2 s at input 504
-    h.info_pub.publish(make_camera_info(32, 24, fx=40.0, fy=40.0, stamp=(10, 0)))
+    assert model.entered.acquire(timeout=20), "the frame never reached the model"
+    # the frame is in the model (held there): its camera_info arrives now
+    h.send_info(make_camera_info(32, 24, fx=40.0, fy=40.0, stamp=(10, 0)))
+    model.gate.set()
     depth = h.wait_stamp("depth", (10, 0))
     np.testing.assert_allclose(_depth(depth), 2.0 * (40 / 24) / 0.5, rtol=1e-5)
     assert h.wait_stamp("info", (10, 0)).k[0] == 40.0

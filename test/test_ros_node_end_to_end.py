@@ -1,5 +1,4 @@
 """Frames in, depth/image + depth/camera_info + depth/points out, under the input header."""
-import time
 
 import cv2
 import numpy as np
@@ -20,9 +19,8 @@ def test_outputs_keep_the_input_stamp_and_frame_id_and_depth_equals_the_estimato
         harness_factory, tiny_weights):
     h = harness_factory(image_qos=qos_profile_sensor_data)
     rgb = random_rgb()
-    h.info_pub.publish(make_camera_info(32, 24, frame_id="cam_a", stamp=(5, 0)))
     h.wait_connected()
-    time.sleep(0.2)  # let the camera_info reach the node before the image
+    h.send_info(make_camera_info(32, 24, frame_id="cam_a", stamp=(5, 0)))
     h.image_pub.publish(make_image(rgb, "rgb8", frame_id="cam_a", stamp=(7, 123)))
     depth_msg = h.wait_stamp("depth", (7, 123))
     info_msg = h.wait_stamp("info", (7, 123))
@@ -49,8 +47,7 @@ def send_and_wait(h, msg, key="points", stamp=None):
 @pytest.fixture
 def calibrated(harness_factory):
     h = harness_factory()
-    h.info_pub.publish(make_camera_info(32, 24))
-    time.sleep(0.2)  # let the camera_info reach the node before the image
+    h.send_info(make_camera_info(32, 24))
     return h
 
 
@@ -80,8 +77,7 @@ def compressed(rgb, ext, stamp, fmt):
 def test_compressed_png_and_jpeg_input_on_image_compressed(harness_factory):
     h = harness_factory({"image_transport": "compressed"}, compressed=True)
     assert h.node.image_topic == f"{h.ns}/image/compressed"
-    h.info_pub.publish(make_camera_info(32, 24))
-    time.sleep(0.2)  # let the camera_info reach the node before the image
+    h.send_info(make_camera_info(32, 24))
     rgb = random_rgb(seed=2)
     png = compressed(rgb, ".png", (20, 0), "rgb8; png compressed bgr8")
     cloud = cloud_from_msg(send_and_wait(h, png))
@@ -93,8 +89,7 @@ def test_compressed_png_and_jpeg_input_on_image_compressed(harness_factory):
 
 def test_camera_info_of_another_resolution_is_scaled_to_the_depth_image(harness_factory):
     h = harness_factory()
-    h.info_pub.publish(make_camera_info(64, 48, fx=80.0, fy=84.0, cx=31.0, cy=23.0))
-    time.sleep(0.2)  # let the camera_info reach the node before the image
+    h.send_info(make_camera_info(64, 48, fx=80.0, fy=84.0, cx=31.0, cy=23.0))
     send_and_wait(h, make_image(random_rgb(), stamp=(30, 0)), key="depth")
     info = h.wait_stamp("info", (30, 0))
     assert (info.width, info.height) == (32, 24)
@@ -105,8 +100,7 @@ def test_camera_info_of_another_resolution_is_scaled_to_the_depth_image(harness_
 def test_without_camera_info_depth_is_published_and_points_wait(harness_factory):
     h = harness_factory()
     send_and_wait(h, make_image(random_rgb(), stamp=(40, 0)), key="depth")
-    h.info_pub.publish(make_camera_info(32, 24))
-    time.sleep(0.2)  # let the camera_info reach the node before the image
+    h.send_info(make_camera_info(32, 24))
     send_and_wait(h, make_image(random_rgb(), stamp=(40, 1)), key="points")
     stamps = [(m.header.stamp.sec, m.header.stamp.nanosec) for m in h.received["points"]]
     assert (40, 0) not in stamps and not any(
@@ -115,8 +109,7 @@ def test_without_camera_info_depth_is_published_and_points_wait(harness_factory)
 
 def test_require_exact_stamp_uses_only_a_camera_info_with_the_image_stamp(harness_factory):
     h = harness_factory({"require_exact_stamp": True})
-    h.info_pub.publish(make_camera_info(32, 24, stamp=(50, 0)))
-    time.sleep(0.2)  # let the camera_info reach the node before the image
+    h.send_info(make_camera_info(32, 24, stamp=(50, 0)))
     send_and_wait(h, make_image(random_rgb(), stamp=(50, 1)), key="depth")
     send_and_wait(h, make_image(random_rgb(), stamp=(50, 0)), key="points")
     assert [m.header.stamp.nanosec for m in h.received["points"]] == [0]
@@ -150,8 +143,7 @@ def test_depth_is_focal_corrected_with_the_frames_camera_info(harness_factory, t
     np.testing.assert_allclose(decode_depth("32FC1", 24, 32, plain.step, plain.is_bigendian,
                                             plain.data), 2.0, rtol=1e-5)
     # calibrated at 64×48 with fx 80: fx 40 px on the 32×24 image, f = 40 / 24
-    h.info_pub.publish(make_camera_info(64, 48, fx=80.0, fy=84.0, cx=31.0, cy=23.0))
-    time.sleep(0.2)  # let the camera_info reach the node before the image
+    h.send_info(make_camera_info(64, 48, fx=80.0, fy=84.0, cx=31.0, cy=23.0))
     msg = send_and_wait(h, make_image(random_rgb(), stamp=(60, 1)), key="points")
     depth = h.wait_stamp("depth", (60, 1))
     np.testing.assert_allclose(decode_depth("32FC1", 24, 32, depth.step, depth.is_bigendian,
@@ -165,6 +157,5 @@ def test_weights_under_the_home_folder_load_as_the_start_up_check_found_them(
     monkeypatch.setenv("HOME", str(tmp_path))
     (tmp_path / "model.safetensors").write_bytes(tiny_weights.read_bytes())
     h = harness_factory(weights="~/model.safetensors")
-    h.info_pub.publish(make_camera_info(32, 24))
-    time.sleep(0.2)
+    h.send_info(make_camera_info(32, 24))
     send_and_wait(h, make_image(random_rgb(), stamp=(80, 0)), key="depth")

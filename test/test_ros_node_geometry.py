@@ -1,6 +1,5 @@
 """depth/points from the node: z equals the published depth, x/y follow the pinhole formulas."""
 import math
-import time
 
 import numpy as np
 import pytest
@@ -17,9 +16,8 @@ FX, FY, CX, CY = 40.0, 42.0, 15.0, 11.0
 
 
 def send(h, rgb, stamp, info=None):
-    h.info_pub.publish(info or make_camera_info(rgb.shape[1], rgb.shape[0], fx=FX, fy=FY, cx=CX,
-                                                cy=CY, stamp=stamp))
-    time.sleep(0.05)
+    h.send_info(info or make_camera_info(rgb.shape[1], rgb.shape[0], fx=FX, fy=FY, cx=CX,
+                                         cy=CY, stamp=stamp))
     h.image_pub.publish(make_image(rgb, stamp=stamp))
     depth_msg = h.wait_stamp("depth", stamp)
     depth = decode_depth("32FC1", depth_msg.height, depth_msg.width, depth_msg.step, False,

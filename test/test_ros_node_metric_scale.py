@@ -2,7 +2,6 @@
 relative model plus anchors gives metres, /diagnostics report the scale, and every bad input
 (size, frame_id, encoding, no anchors, negative camera_height) is logged, served unscaled and
 said so in the diagnostics."""
-import threading
 import time
 
 import numpy as np
@@ -22,6 +21,7 @@ from ros_helpers import (  # noqa: F401 — fixtures
     tiny_weights,
 )
 from sensor_msgs.msg import Image
+from thread_helpers import WatchedCondition
 
 from depth_anything_ros.conversions import decode_depth, encode_depth
 from depth_anything_ros.geometry.camera import CameraIntrinsics
@@ -53,7 +53,7 @@ def with_sparse_publisher(h):
     while pub.get_subscription_count() == 0:
         assert time.monotonic() < deadline, "sparse_depth subscription not discovered"
         time.sleep(0.02)
-    h.info_pub.publish(make_camera_info(W, H))
+    h.send_info(make_camera_info(W, H))
     return pub
 
 
@@ -75,8 +75,7 @@ def scale_status(h, predicate=lambda s: True, timeout=5.0):
 
 def send(h, sparse_pub, sparse, rgb, stamp):
     if sparse is not None:
-        sparse_pub.publish(sparse)
-        time.sleep(0.15)  # the sensor's message reaches the node before the camera frame
+        h.send_sparse(sparse_pub, sparse)  # the sensor's message is in the node before the frame
     h.image_pub.publish(make_image(rgb, stamp=stamp))
     return depth_of(h.wait_stamp("depth", stamp))
 
@@ -192,8 +191,7 @@ def test_ground_plane_uses_the_camera_info_and_a_negative_height_falls_back(harn
                          "camera_pitch_deg": 20.0, "diagnostics_period": 0.2,
                          "error_log_period": 0.0})
     log = RosoutLog(h, Log.WARN)
-    h.info_pub.publish(make_camera_info(W, H))
-    time.sleep(0.2)
+    h.send_info(make_camera_info(W, H))
     rgb = random_rgb(H, W)
     raw = DepthEstimator.from_weights(tiny_weights, device="cpu").predict(rgb).values
     h.image_pub.publish(make_image(rgb, stamp=(40, 0)))
@@ -229,8 +227,8 @@ def test_a_sensor_that_does_not_stamp_gets_the_newest_anchors_and_a_moving_scale
     raw = DepthEstimator.from_weights(tiny_weights, device="cpu").predict(rgb).values
     applied = []
     for factor in (2.0, 2.0, 2.4, 2.4, 2.4, 2.4, 2.4):
-        pub.publish(sparse_msg(scan_line_depth(raw * factor), stamp=(0, 0)))
-        time.sleep(0.15)
+        h.send_sparse(pub, sparse_msg(scan_line_depth(raw * factor), stamp=(0, 0)))
+        time.sleep(0.15)  # not ordering: the filter is timed by the node's clock, let it run
         count = len(h.received["depth"])
         h.image_pub.publish(make_image(rgb, stamp=(0, 0)))
         deadline = time.monotonic() + 10
@@ -255,20 +253,6 @@ def test_the_sparse_buffer_pairs_within_the_tolerance_inclusive_and_exact_stamps
     assert buffer.nearest(7_010_000_000, 10_000_000) == (early, 10_000_000)  # gap = tolerance
     assert buffer.nearest(7_010_000_000, 9_999_999) == (None, 10_000_000)
     assert buffer.nearest(7_025_000_000, 10_000_000) == (late, 5_000_000)
-
-
-class WatchedCondition(threading.Condition):
-    """The sparse buffer's condition, telling the test when the worker waits on it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.waits = 0
-        self.waiting = threading.Event()
-
-    def wait(self, timeout=None):
-        self.waits += 1
-        self.waiting.set()
-        return super().wait(timeout)
 
 
 def wait_buffered(h, count):

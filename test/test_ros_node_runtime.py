@@ -3,7 +3,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from rclpy.parameter import Parameter
 from depth_anything_ros.inference.cpus import usable_cpus
 from depth_anything_ros.ros.messages import cloud_from_msg
 from ros_helpers import (  # noqa: F401 — fixtures
-    harness_factory, make_camera_info, make_image, random_rgb, ros_context, save_tiny_model,
+    GatedEstimator, harness_factory, make_camera_info, make_image, random_rgb, ros_context, save_tiny_model,
     tiny_weights, torch_threads_kept)
 
 
@@ -99,24 +98,6 @@ def test_fast_camera_into_a_slow_model_publishes_some_frames_in_order_and_counts
     assert diag["device"] == "cpu" and float(diag["model_time_ms"]) > 0
 
 
-class GatedEstimator:
-    """A real estimator whose predict waits for `gate`: a model as slow as the test wants,
-    on any machine. `entered` counts predicts begun."""
-
-    def __init__(self, inner) -> None:
-        self._inner = inner
-        self.gate = threading.Event()
-        self.entered = threading.Semaphore(0)
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
-
-    def predict(self, rgb, fx=None):
-        self.entered.release()
-        assert self.gate.wait(30), "test never opened the gate"
-        return self._inner.predict(rgb, fx=fx)
-
-
 def test_frames_arriving_during_inference_leave_only_the_newest_and_count_the_rest_dropped(
         harness_factory, tiny_weights):
     from depth_anything_ros.inference import DepthEstimator
@@ -138,27 +119,39 @@ def test_frames_arriving_during_inference_leave_only_the_newest_and_count_the_re
     assert (h.node._mailbox.received, h.node._mailbox.dropped) == (11, 9)
 
 
+def wait_frames_done(h, count, timeout=20.0):
+    """Until the node received `count` frames and each is accounted for: skipped (lazy),
+    dropped (replaced in the mailbox), rejected or published."""
+    mailbox, stats = h.node._mailbox, h.node.stats
+    deadline = time.monotonic() + timeout
+    while True:
+        done = stats.skipped_lazy + mailbox.dropped + stats.rejected + stats.published
+        if mailbox.received >= count and done >= mailbox.received:
+            return
+        assert time.monotonic() < deadline, (
+            f"{mailbox.received} of {count} frames received, {done} accounted for")
+        time.sleep(0.01)
+
+
 def test_lazy_node_runs_no_inference_without_subscribers(harness_factory):
     h = harness_factory(subscribe=())
     for index in range(3):
         h.image_pub.publish(make_image(random_rgb(), stamp=(1, index)))
-        time.sleep(0.1)
-    time.sleep(0.3)
+    wait_frames_done(h, 3)
     assert h.node.stats.published == 0 and h.node.stats.skipped_lazy >= 1
     h.subscribe("depth")
     h.wait_connected()
     h.image_pub.publish(make_image(random_rgb(), stamp=(2, 0)))
     h.wait_stamp("depth", (2, 0))
+    wait_frames_done(h, 4)  # the count follows the publish
     assert h.node.stats.published == 1
-
 
 
 def test_lazy_node_ignores_subscribers_of_switched_off_outputs(harness_factory):
     h = harness_factory({"publish_colored": False}, subscribe=("colored",))
     for index in range(3):
         h.image_pub.publish(make_image(random_rgb(), stamp=(4, index)))
-        time.sleep(0.1)
-    time.sleep(0.3)
+    wait_frames_done(h, 3)
     assert h.node.stats.published == 0 and h.node.stats.skipped_lazy >= 1
 
 def test_eager_node_publishes_without_subscribers(harness_factory):
@@ -185,8 +178,7 @@ def set_remote(h, **values):
 
 def test_runtime_safe_parameters_change_live_through_the_parameter_service(harness_factory):
     h = harness_factory()
-    h.info_pub.publish(make_camera_info(32, 24))
-    time.sleep(0.2)
+    h.send_info(make_camera_info(32, 24))
     h.image_pub.publish(make_image(random_rgb(), stamp=(4, 0)))
     assert h.wait_stamp("points", (4, 0)).width == 32
     results = set_remote(h, points_stride=4, min_range=0.5)
@@ -197,7 +189,10 @@ def test_runtime_safe_parameters_change_live_through_the_parameter_service(harne
     assert all(r.successful for r in set_remote(h, publish_points=False))
     h.image_pub.publish(make_image(random_rgb(), stamp=(4, 2)))
     h.wait_stamp("depth", (4, 2))
-    time.sleep(0.2)
+    # points on again: the next frame's cloud comes after any of frame 2's (one writer, in order)
+    assert all(r.successful for r in set_remote(h, publish_points=True))
+    h.image_pub.publish(make_image(random_rgb(), stamp=(4, 3)))
+    h.wait_stamp("points", (4, 3))
     assert not any(m.header.stamp.nanosec == 2 for m in h.received["points"])
 
 

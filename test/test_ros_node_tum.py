@@ -2,8 +2,6 @@
 calibration (plumb_bob K and D from the dataset's README) through the node and the shipped model:
 every output under the frame's header, the raw camera model republished, every point on its
 pixel's true ray (OpenCV's undistortion), and depth that follows the Kinect's measurement."""
-import time
-
 import numpy as np
 from lens_truth import opencv_rays
 from ros_helpers import (  # noqa: F401 — fixtures
@@ -31,8 +29,7 @@ def test_real_tum_frames_with_their_calibration_through_the_node(harness_factory
         info = make_camera_info(640, 480, fx=TUM_K[0], fy=TUM_K[4], cx=TUM_K[2], cy=TUM_K[5],
                                 frame_id="openni_rgb_optical_frame", stamp=stamp)
         info.d = list(TUM_D)
-        h.info_pub.publish(info)
-        time.sleep(0.05)
+        h.send_info(info)
         h.image_pub.publish(make_image(rgb, frame_id="openni_rgb_optical_frame", stamp=stamp))
         depth_msg = h.wait_stamp("depth", stamp, timeout=60.0)
         out_info = h.wait_stamp("info", stamp, timeout=60.0)
