@@ -34,15 +34,19 @@ setup(
          glob("models/*.safetensors") + glob("models/*.md") + glob("models/*.json")),
     ],
     python_requires=">=3.10",
+    # Floors = Ubuntu 22.04's apt versions (ROS 2 Humble), which the suite passes on: colcon
+    # does not install these, so a Humble robot runs with exactly those. Raising a floor above
+    # them claims Humble unsupported; and where pip does honour them, it replaces apt's numpy
+    # with a 2.x that apt's cv2/cv_bridge (built for NumPy 1.x) cannot import.
     install_requires=[
-        "numpy>=1.23",
-        "opencv-python-headless>=4.6",
+        "numpy>=1.21.5",
+        "opencv-python-headless>=4.5.4",
         "torch>=2.1",
         "safetensors>=0.4",
-        "pyyaml>=5.4",
-        "tqdm>=4.60",
+        "pyyaml>=5.4.1",
+        "tqdm>=4.57",
         "rosbags>=0.10.9",
-        "matplotlib>=3.5",
+        "matplotlib>=3.5",  # training/figures.py: Figure(layout="constrained") is 3.5.0+
     ],
     extras_require={
         "ros": ROS_WHEELS,
