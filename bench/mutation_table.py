@@ -867,4 +867,9 @@ MUTATIONS: tuple[Mutation, ...] = (
              "missing = [j for j in shards if not self._shard_path(j).exists()]",
              "missing = list(shards)",
              ("test/test_training_data_synthetic_cache.py",), "renders_nothing"),
+    Mutation("a depth picture with nothing valid gets a 0-1 m bar",
+             "depth_anything_ros/scale_bar.py",
+             "    return with_scale_bar(picture, lo, hi, colormap, kind, empty), (lo, hi)",
+             "    return with_scale_bar(picture, lo, hi, colormap, kind), (lo, hi)",
+             ("test/test_scale_bar.py",), "no_valid_value"),
 )

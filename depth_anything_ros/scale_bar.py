@@ -14,9 +14,11 @@ import numpy as np
 
 from depth_anything_ros.visualize import (
     DEFAULT_COLORMAP,
+    EMPTY_RANGE,
     color_range,
     colorize,
     colour_ramp,
+    invalid_mask,
     scale_ticks,
     tick_labels,
 )
@@ -44,13 +46,19 @@ def ramp_extent(height: int) -> tuple[int, int]:
     return margin, height - 1 - margin
 
 
+NO_VALUES_LABEL = {"depth": "no depth", "disparity": "no depth", "error": "no data"}
+
+
 def bar_ticks(
-    height: int, vmin: float, vmax: float, kind: str = "depth"
+    height: int, vmin: float, vmax: float, kind: str = "depth", empty: bool = False
 ) -> list[tuple[int, str]]:
-    """(row, label) of every tick of a bar ``height`` tall over ``[vmin, vmax]``."""
+    """(row, label) of every tick of a bar ``height`` tall over ``[vmin, vmax]``; ``empty``: the
+    picture has no valid value, so the bar says so instead of showing a made-up range."""
     if kind not in BAR_KINDS:
         raise ValueError(f"scale bar kind must be one of {BAR_KINDS}, got {kind!r}")
     top, bottom = ramp_extent(height)
+    if empty:
+        return [((top + bottom) // 2, NO_VALUES_LABEL[kind])]
     if kind == "disparity":
         return [(bottom, "near"), (top, "far")]
     values = scale_ticks(vmin, vmax)
@@ -62,10 +70,11 @@ def bar_ticks(
 
 
 @lru_cache(maxsize=64)
-def _scale_bar(height: int, vmin: float, vmax: float, colormap: str, kind: str) -> np.ndarray:
+def _scale_bar(height: int, vmin: float, vmax: float, colormap: str, kind: str,
+               empty: bool) -> np.ndarray:
     scale = text_scale(height)
     thickness = text_thickness(scale)
-    ticks = bar_ticks(height, vmin, vmax, kind)
+    ticks = bar_ticks(height, vmin, vmax, kind, empty)
     (_, text_h), _ = cv2.getTextSize("0", FONT, scale, thickness)
     pad = max(3, text_h // 2)
     ramp_w = max(6, round(height * 0.035))
@@ -90,21 +99,23 @@ def _scale_bar(height: int, vmin: float, vmax: float, colormap: str, kind: str) 
 
 
 def scale_bar(
-    height: int, vmin: float, vmax: float, colormap: str = DEFAULT_COLORMAP, kind: str = "depth"
+    height: int, vmin: float, vmax: float, colormap: str = DEFAULT_COLORMAP, kind: str = "depth",
+    empty: bool = False,
 ) -> np.ndarray:
     """A read-only H×w×3 BGR strip: the ramp of ``colormap`` over ``[vmin, vmax]`` with ticks.
 
     ``kind``: "depth" (metres), "disparity" (near/far) or "error" (unitless, ERROR_COLORMAP).
+    ``empty``: one label, "no depth" ("no data"), for a picture without a valid value.
     """
-    return _scale_bar(int(height), float(vmin), float(vmax), colormap, kind)
+    return _scale_bar(int(height), float(vmin), float(vmax), colormap, kind, bool(empty))
 
 
 def with_scale_bar(
     picture: np.ndarray, vmin: float, vmax: float, colormap: str = DEFAULT_COLORMAP,
-    kind: str = "depth",
+    kind: str = "depth", empty: bool = False,
 ) -> np.ndarray:
     """``picture`` with its scale bar appended on the right (a new array)."""
-    return np.hstack([picture, scale_bar(picture.shape[0], vmin, vmax, colormap, kind)])
+    return np.hstack([picture, scale_bar(picture.shape[0], vmin, vmax, colormap, kind, empty)])
 
 
 def depth_picture(
@@ -114,4 +125,9 @@ def depth_picture(
     """Colourised depth (the convention), with its scale bar if ``bar``; and the range used."""
     lo, hi = color_range(depth, vmin, vmax, kind)
     picture = colorize(depth, lo, hi, colormap, kind=kind)
-    return (with_scale_bar(picture, lo, hi, colormap, kind) if bar else picture), (lo, hi)
+    if not bar:
+        return picture, (lo, hi)
+    # color_range's (0, 1) for a picture with nothing valid is not a range to label in metres
+    empty = (vmin is None or vmax is None) and (lo, hi) == EMPTY_RANGE and bool(
+        invalid_mask(depth, kind).all())
+    return with_scale_bar(picture, lo, hi, colormap, kind, empty), (lo, hi)

@@ -104,6 +104,9 @@ def invalid_mask(values: np.ndarray, kind: str = "depth") -> np.ndarray:
     return bad
 
 
+EMPTY_RANGE = (0.0, 1.0)  # color_range of a picture with no valid value
+
+
 def color_range(
     values: np.ndarray, vmin: float | None = None, vmax: float | None = None,
     kind: str = "depth",
@@ -121,7 +124,7 @@ def color_range(
             stride = math.ceil(math.sqrt(values.size / RANGE_SAMPLES))
             values = values[::stride, ::stride]
         finite = values[~invalid_mask(values, kind)]
-        lo, hi = np.percentile(finite, ROBUST_PERCENTILES) if finite.size else (0.0, 1.0)
+        lo, hi = np.percentile(finite, ROBUST_PERCENTILES) if finite.size else EMPTY_RANGE
         vmin = float(lo) if vmin is None else float(vmin)
         vmax = float(hi) if vmax is None else float(vmax)
     vmin, vmax = float(vmin), float(vmax)

@@ -102,6 +102,22 @@ def test_disparity_bar_says_near_and_far_instead_of_metres():
     assert [label for _, label in bar_ticks(240, 0.1, 7.0, "disparity")] == ["near", "far"]
 
 
+@pytest.mark.parametrize("invalid", [np.nan, 0.0, -1.0])
+def test_a_depth_picture_with_no_valid_value_has_a_bar_saying_no_depth(invalid):
+    """Not a 0-1 m ramp over a black picture (color_range's fallback): nothing is in range."""
+    depth = np.full((60, 80), invalid, np.float32)
+    picture, (lo, hi) = depth_picture(depth)
+    empty_bar = scale_bar(60, lo, hi, empty=True)
+    assert [label for _, label in bar_ticks(60, lo, hi, empty=True)] == ["no depth"]
+    np.testing.assert_array_equal(picture[:, 80:], empty_bar)
+    assert not np.array_equal(empty_bar, scale_bar(60, lo, hi))
+    # one valid pixel, or a range given by the caller (the node's colored_min/max): a real bar
+    depth[30, 40] = 2.0
+    np.testing.assert_array_equal(depth_picture(depth)[0][:, 80:], scale_bar(60, 2.0, 2.0 + 2e-6))
+    depth[30, 40] = invalid
+    np.testing.assert_array_equal(depth_picture(depth, 0.0, 1.0)[0][:, 80:], scale_bar(60, 0, 1))
+
+
 def test_with_scale_bar_appends_the_bar_right_of_the_picture_and_caches_it():
     depth = np.tile(np.linspace(1.0, 4.0, 80, dtype=np.float32), (60, 1))
     picture, (lo, hi) = depth_picture(depth)
