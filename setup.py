@@ -55,7 +55,7 @@ setup(
         "onnx": ["onnx>=1.16", "onnxscript>=0.3", "onnxruntime>=1.18"],
         "openvino": ["openvino>=2024.4", "onnx>=1.16", "onnxscript>=0.3"],
         "test": ROS_WHEELS + ["pytest>=7", "pytest-timeout>=2", "transformers>=4.45",
-                 "vermin>=1.6"],
+                 "vermin>=1.6", "colcon-core>=0.15", "colcon-ros>=0.4"],
     },
     zip_safe=True,
     maintainer="depth_anything_ros maintainers",

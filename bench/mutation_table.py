@@ -872,4 +872,9 @@ MUTATIONS: tuple[Mutation, ...] = (
              "    return with_scale_bar(picture, lo, hi, colormap, kind, empty), (lo, hi)",
              "    return with_scale_bar(picture, lo, hi, colormap, kind), (lo, hi)",
              ("test/test_scale_bar.py",), "no_valid_value"),
+    Mutation("colcon installs the scripts to bin/, where ros2 run does not look",
+             "setup.cfg",
+             "install_scripts=$base/lib/depth_anything_ros",
+             "install_scripts=$base/bin",
+             ("test/test_packaging.py",), "colcon_build"),
 )

@@ -43,6 +43,39 @@ def test_built_wheel_installs_only_names_under_depth_anything_ros(tmp_path):
                for n in names)
 
 
+def test_colcon_build_installs_what_ros2_run_and_launch_find(tmp_path):
+    """A ROS user's path: `colcon build` in a workspace (colcon from PyPI; no ROS install
+    needed for an ament_python package). The scripts go where `ros2 run` looks, the launch,
+    config, profiles and shipped model into the share, and the installed CLI finds the shipped
+    model through the ament index, not through this checkout."""
+    import os
+
+    _tracked_copy(tmp_path / "src" / "depth_anything_ros")
+    env = dict(os.environ, COLCON_HOME=str(tmp_path / "colcon_home"))
+    build = subprocess.run(
+        [str(Path(sys.executable).parent / "colcon"), "--log-base", str(tmp_path / "log"),
+         "build", "--base-paths", "src", "--event-handlers", "console_direct-"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    prefix = tmp_path / "install" / "depth_anything_ros"
+    share = prefix / "share" / "depth_anything_ros"
+    for name in ("lib/depth_anything_ros/depth_node", "lib/depth_anything_ros/depth-anything-ros",
+                 "share/ament_index/resource_index/packages/depth_anything_ros"):
+        assert (prefix / name).is_file(), name
+    for name in ("package.xml", "launch/depth.launch.py", "config/depth.yaml",
+                 "config/fastdds_large_shm.xml", "config/fastdds_large_shm_localhost.xml",
+                 "models/default.safetensors"):
+        assert (share / name).is_file(), name
+    (site,) = prefix.glob("lib/python3*/site-packages")
+    assert (site / "depth_anything_ros" / "training" / "__main__.py").is_file()
+    installed = dict(env, PYTHONPATH=str(site), AMENT_PREFIX_PATH=str(prefix))
+    info = subprocess.run([str(prefix / "lib/depth_anything_ros/depth-anything-ros"), "info"],
+                          cwd=tmp_path, env=installed, capture_output=True, text=True,
+                          timeout=120)
+    assert info.returncode == 0, info.stderr
+    assert f"weights:     {share / 'models' / 'default.safetensors'}" in info.stdout, info.stdout
+
+
 def test_training_runs_as_a_cli_subcommand_and_from_a_checkout():
     installed = subprocess.run([sys.executable, "-m", "depth_anything_ros.cli", "train", "--help"],
                                capture_output=True, text=True, timeout=120)
