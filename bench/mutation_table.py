@@ -877,4 +877,9 @@ MUTATIONS: tuple[Mutation, ...] = (
              "install_scripts=$base/lib/depth_anything_ros",
              "install_scripts=$base/bin",
              ("test/test_packaging.py",), "colcon_build"),
+    Mutation("predict's preview of a prediction with nothing valid shows a 0-1 m bar",
+             "depth_anything_ros/previews.py",
+             "                              nothing_to_label(values, vmin, vmax, depth_range, kind)),",
+             "                              False),",
+             ("test/test_previews.py",), "no_valid_depth"),
 )

@@ -24,6 +24,7 @@ from depth_anything_ros.scale_bar import (
     FONT,
     TEXT_BGR,
     depth_picture,
+    nothing_to_label,
     text_scale,
     text_thickness,
     with_scale_bar,
@@ -146,7 +147,8 @@ def depth_preview(
     depth_title = "depth (m)" if kind == "depth" else "relative disparity (no metres)"
     panels = [
         titled(enlarge(image_bgr, factor), input_title),
-        titled(with_scale_bar(enlarge(depth_bgr, factor), *depth_range, colormap, kind),
+        titled(with_scale_bar(enlarge(depth_bgr, factor), *depth_range, colormap, kind,
+                              nothing_to_label(values, vmin, vmax, depth_range, kind)),
                depth_title),
     ]
     if error is not None:

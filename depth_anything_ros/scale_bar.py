@@ -127,7 +127,15 @@ def depth_picture(
     picture = colorize(depth, lo, hi, colormap, kind=kind)
     if not bar:
         return picture, (lo, hi)
-    # color_range's (0, 1) for a picture with nothing valid is not a range to label in metres
-    empty = (vmin is None or vmax is None) and (lo, hi) == EMPTY_RANGE and bool(
-        invalid_mask(depth, kind).all())
+    empty = nothing_to_label(depth, vmin, vmax, (lo, hi), kind)
     return with_scale_bar(picture, lo, hi, colormap, kind, empty), (lo, hi)
+
+
+def nothing_to_label(
+    values: np.ndarray, vmin: float | None, vmax: float | None, shown: tuple[float, float],
+    kind: str = "depth",
+) -> bool:
+    """Whether a bar over ``shown`` (color_range's result for ``values`` and the given ends)
+    would label a made-up range: no end was given and no value is valid (color_range's 0-1)."""
+    return ((vmin is None or vmax is None) and tuple(shown) == EMPTY_RANGE
+            and bool(invalid_mask(values, kind).all()))

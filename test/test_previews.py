@@ -128,3 +128,19 @@ def test_small_panels_are_enlarged_to_at_least_the_minimum_height_and_large_ones
 
     assert [enlargement(h) for h in (100, 120, 239, 240, 480)] == [3, 2, 2, 1, 1]
     assert all(h * enlargement(h) >= MIN_PANEL_HEIGHT for h in range(1, 300))
+
+
+def _contains(image, part) -> bool:
+    """Whether `part` appears pixel for pixel somewhere in `image` (matchTemplate's sum of
+    squared differences: a few units of float rounding where it does, millions where a
+    different bar stands)."""
+    scores = cv2.matchTemplate(image.astype(np.float32), part.astype(np.float32), cv2.TM_SQDIFF)
+    return float(scores.min()) < 1e3
+
+
+def test_a_prediction_with_no_valid_depth_is_previewed_with_a_bar_saying_no_depth():
+    rgb = np.zeros((240, 320, 3), np.uint8)
+    preview = depth_preview(rgb, np.full((240, 320), np.nan, np.float32))
+    assert preview.depth_range == (0.0, 1.0)  # color_range's fallback: not a range to label
+    assert _contains(preview.image, scale_bar(240, 0.0, 1.0, empty=True))
+    assert not _contains(preview.image, scale_bar(240, 0.0, 1.0))
