@@ -6,7 +6,7 @@ Every mutation is an exact search → replace on one file (the MUTATIONS table, 
 found exactly once is an error that names the mutation, the file and the snippet, so the table cannot rot silently; CI runs
 ``--check`` (test/test_bench_mutations.py), which only looks the snippets up.
 
-    python bench/mutations.py                  # all 156: ~15 min on 2 cores (156/156 on 7abc16b)
+    python bench/mutations.py                  # all 170: ~16 min on 2 cores (170/170 on 4350c58)
     python bench/mutations.py --only label     # mutations whose name contains "label"
     python bench/mutations.py --check          # snippets only, no tests (seconds)
     python bench/mutations.py --list
