@@ -24,12 +24,17 @@ from depth_anything_ros.scale_bar import (
     FONT,
     TEXT_BGR,
     depth_picture,
-    nothing_to_label,
     text_scale,
     text_thickness,
     with_scale_bar,
 )
-from depth_anything_ros.visualize import DEFAULT_COLORMAP, ERROR_VMAX, KINDS, colorize_error
+from depth_anything_ros.visualize import (
+    DEFAULT_COLORMAP,
+    ERROR_VMAX,
+    KINDS,
+    color_range_or_empty,
+    colorize_error,
+)
 
 MIN_PANEL_HEIGHT = 240
 # Range in which a relative model's disparity is aligned to ground truth (as `train evaluate`).
@@ -142,13 +147,13 @@ def depth_preview(
                          f"{values.shape[1]}x{values.shape[0]} (WxH)")
     error = frame_error(values, gt, kind) if gt is not None else None
     factor = enlargement(values.shape[0])
-    depth_bgr, depth_range = depth_picture(values, vmin, vmax, colormap, kind=kind, bar=False)
+    depth_range, empty = color_range_or_empty(values, vmin, vmax, kind)
+    depth_bgr, _ = depth_picture(values, *depth_range, colormap, kind=kind, bar=False)
     image_bgr = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
     depth_title = "depth (m)" if kind == "depth" else "relative disparity (no metres)"
     panels = [
         titled(enlarge(image_bgr, factor), input_title),
-        titled(with_scale_bar(enlarge(depth_bgr, factor), *depth_range, colormap, kind,
-                              nothing_to_label(values, vmin, vmax, depth_range, kind)),
+        titled(with_scale_bar(enlarge(depth_bgr, factor), *depth_range, colormap, kind, empty),
                depth_title),
     ]
     if error is not None:

@@ -14,11 +14,9 @@ import numpy as np
 
 from depth_anything_ros.visualize import (
     DEFAULT_COLORMAP,
-    EMPTY_RANGE,
-    color_range,
+    color_range_or_empty,
     colorize,
     colour_ramp,
-    invalid_mask,
     scale_ticks,
     tick_labels,
 )
@@ -123,19 +121,6 @@ def depth_picture(
     colormap: str = DEFAULT_COLORMAP, *, kind: str = "depth", bar: bool = True,
 ) -> tuple[np.ndarray, tuple[float, float]]:
     """Colourised depth (the convention), with its scale bar if ``bar``; and the range used."""
-    lo, hi = color_range(depth, vmin, vmax, kind)
+    (lo, hi), empty = color_range_or_empty(depth, vmin, vmax, kind)
     picture = colorize(depth, lo, hi, colormap, kind=kind)
-    if not bar:
-        return picture, (lo, hi)
-    empty = nothing_to_label(depth, vmin, vmax, (lo, hi), kind)
-    return with_scale_bar(picture, lo, hi, colormap, kind, empty), (lo, hi)
-
-
-def nothing_to_label(
-    values: np.ndarray, vmin: float | None, vmax: float | None, shown: tuple[float, float],
-    kind: str = "depth",
-) -> bool:
-    """Whether a bar over ``shown`` (color_range's result for ``values`` and the given ends)
-    would label a made-up range: no end was given and no value is valid (color_range's 0-1)."""
-    return ((vmin is None or vmax is None) and tuple(shown) == EMPTY_RANGE
-            and bool(invalid_mask(values, kind).all()))
+    return (with_scale_bar(picture, lo, hi, colormap, kind, empty) if bar else picture), (lo, hi)

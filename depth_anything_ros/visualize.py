@@ -118,19 +118,33 @@ def color_range(
 
     A flat or empty image gets a tiny positive span (everything then has one colour).
     """
+    return color_range_or_empty(values, vmin, vmax, kind)[0]
+
+
+def color_range_or_empty(
+    values: np.ndarray, vmin: float | None = None, vmax: float | None = None,
+    kind: str = "depth",
+) -> tuple[tuple[float, float], bool]:
+    """color_range, and whether it had nothing to take a missing end from: no valid value in
+    the picture, so the range is EMPTY_RANGE, made up (a scale bar says "no depth" instead)."""
+    empty = False
     if vmin is None or vmax is None:
-        values = np.asarray(values, dtype=np.float32)
+        full = values = np.asarray(values, dtype=np.float32)
         if values.ndim == 2 and values.size > RANGE_SAMPLES:  # a regular grid is plenty
             stride = math.ceil(math.sqrt(values.size / RANGE_SAMPLES))
             values = values[::stride, ::stride]
         finite = values[~invalid_mask(values, kind)]
-        lo, hi = np.percentile(finite, ROBUST_PERCENTILES) if finite.size else EMPTY_RANGE
+        if finite.size:
+            lo, hi = np.percentile(finite, ROBUST_PERCENTILES)
+        else:  # the grid missed every valid pixel, or there is none
+            lo, hi = EMPTY_RANGE
+            empty = values is full or bool(invalid_mask(full, kind).all())
         vmin = float(lo) if vmin is None else float(vmin)
         vmax = float(hi) if vmax is None else float(vmax)
     vmin, vmax = float(vmin), float(vmax)
     if not vmax > vmin:
         vmax = vmin + _flat_span(vmin)
-    return vmin, vmax
+    return (vmin, vmax), empty
 
 
 def _flat_span(value: float) -> float:
