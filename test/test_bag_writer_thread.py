@@ -5,7 +5,7 @@ import time
 
 import pytest
 from rosbags.rosbag2 import Writer
-from thread_helpers import WatchedSemaphore
+from thread_helpers import WatchedSemaphore, wait_until
 
 from depth_anything_ros.bag.writer_thread import WriterThread
 
@@ -37,18 +37,14 @@ def test_at_most_max_heavy_frames_wait_however_many_copied_messages_passed(tmp_p
     job.start()
     for i in range(3):
         job.put(f"copied {i}")
-    deadline = time.monotonic() + 5
-    while len(written) < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: len(written) >= 3, "the writer did not write the copied messages")
     job.put("frame 0", heavy=True)  # takes the one slot, held in the writer
     assert in_frame.wait(20), "the writer never took frame 0"
     second = threading.Thread(target=job.put, args=("frame 1",), kwargs={"heavy": True})
     second.start()
     # until the second frame was refused a slot at least once, or got one (the bug)
-    deadline = time.monotonic() + 20
-    while slots.refusals == 0 and second.is_alive():
-        assert time.monotonic() < deadline, "the second frame neither got nor was refused a slot"
-        time.sleep(0.005)
+    wait_until(lambda: slots.refusals > 0 or not second.is_alive(),
+               "the second frame neither got nor was refused a slot")
     assert second.is_alive(), "a second frame got a slot while the first is still written"
     assert written == ["copied 0", "copied 1", "copied 2"]  # frame 0 is held in the writer
     gate.set()

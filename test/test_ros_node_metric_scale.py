@@ -255,13 +255,6 @@ def test_the_sparse_buffer_pairs_within_the_tolerance_inclusive_and_exact_stamps
     assert buffer.nearest(7_025_000_000, 10_000_000) == (late, 5_000_000)
 
 
-def wait_buffered(h, count):
-    deadline = time.monotonic() + 20
-    while len(h.node._scale._sparse._messages) < count:
-        assert time.monotonic() < deadline, "sparse_depth not received"
-        time.sleep(0.01)
-
-
 @pytest.mark.parametrize("wait", [0.0, 2.0])
 def test_a_scan_arriving_after_its_frame_is_waited_for_within_sparse_depth_wait(
         harness_factory, tiny_weights, wait, monkeypatch):
@@ -276,8 +269,7 @@ def test_a_scan_arriving_after_its_frame_is_waited_for_within_sparse_depth_wait(
     estimator = DepthEstimator.from_weights(tiny_weights, device="cpu")
     rgb = random_rgb(H, W, seed=4)
     raw = estimator.predict(rgb).values
-    pub.publish(sparse_msg(scan_line_depth(raw * 2.0), stamp=(8, 0)))
-    wait_buffered(h, 1)
+    h.send_sparse(pub, sparse_msg(scan_line_depth(raw * 2.0), stamp=(8, 0)))
     h.image_pub.publish(make_image(rgb, stamp=(8, 0)))  # on time
     np.testing.assert_allclose(depth_of(h.wait_stamp("depth", (8, 0))), raw * 2.0, rtol=1e-3)
     assert watched.waits == 0  # its scan was there: no wait

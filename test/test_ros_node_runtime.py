@@ -13,8 +13,9 @@ from rclpy.parameter import Parameter
 from depth_anything_ros.inference.cpus import usable_cpus
 from depth_anything_ros.ros.messages import cloud_from_msg
 from ros_helpers import (  # noqa: F401 — fixtures
-    GatedEstimator, harness_factory, make_camera_info, make_image, random_rgb, ros_context, save_tiny_model,
-    tiny_weights, torch_threads_kept)
+    GatedEstimator, harness_factory, make_camera_info, make_image, random_rgb, ros_context,
+    save_tiny_model, tiny_weights, torch_threads_kept)
+from thread_helpers import wait_until
 
 
 CAMERA_SCRIPT = """
@@ -109,10 +110,8 @@ def test_frames_arriving_during_inference_leave_only_the_newest_and_count_the_re
     assert model.entered.acquire(timeout=20), "frame 0 never reached the model"
     for index in range(1, 11):  # ten frames while frame 0 is in the model
         h.image_pub.publish(make_image(rgb, stamp=(50, index)))
-    deadline = time.monotonic() + 20
-    while h.node._mailbox.received < 11:
-        assert time.monotonic() < deadline, f"{h.node._mailbox.received} of 11 frames received"
-        time.sleep(0.01)
+    wait_until(lambda: h.node._mailbox.received >= 11,
+               lambda: f"{h.node._mailbox.received} of 11 frames received")
     model.gate.set()
     h.wait_stamp("depth", (50, 10))  # one topic, one writer: earlier outputs came first
     assert [m.header.stamp.nanosec for m in h.received["depth"]] == [0, 10]
@@ -123,14 +122,13 @@ def wait_frames_done(h, count, timeout=20.0):
     """Until the node received `count` frames and each is accounted for: skipped (lazy),
     dropped (replaced in the mailbox), rejected or published."""
     mailbox, stats = h.node._mailbox, h.node.stats
-    deadline = time.monotonic() + timeout
-    while True:
-        done = stats.skipped_lazy + mailbox.dropped + stats.rejected + stats.published
-        if mailbox.received >= count and done >= mailbox.received:
-            return
-        assert time.monotonic() < deadline, (
-            f"{mailbox.received} of {count} frames received, {done} accounted for")
-        time.sleep(0.01)
+
+    def done() -> int:
+        return stats.skipped_lazy + mailbox.dropped + stats.rejected + stats.published
+
+    wait_until(lambda: mailbox.received >= count and done() >= mailbox.received,
+               lambda: f"{mailbox.received} of {count} frames received, {done()} accounted for",
+               timeout)
 
 
 def test_lazy_node_runs_no_inference_without_subscribers(harness_factory):
@@ -153,6 +151,7 @@ def test_lazy_node_ignores_subscribers_of_switched_off_outputs(harness_factory):
         h.image_pub.publish(make_image(random_rgb(), stamp=(4, index)))
     wait_frames_done(h, 3)
     assert h.node.stats.published == 0 and h.node.stats.skipped_lazy >= 1
+
 
 def test_eager_node_publishes_without_subscribers(harness_factory):
     h = harness_factory({"lazy": False}, subscribe=())

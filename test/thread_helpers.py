@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from typing import Callable
 
 
 class WatchedCondition(threading.Condition):
@@ -41,3 +43,13 @@ class WatchedSemaphore:
 
     def __exit__(self, *exc):
         self.release()
+
+
+def wait_until(condition: Callable[[], bool], what: str | Callable[[], str],
+               timeout: float = 20.0) -> None:
+    """Poll `condition` until it holds; AssertionError naming `what` (text, or a function
+    giving it at the time) after `timeout` seconds (generous: a loaded host is slow)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what() if callable(what) else what
+        time.sleep(0.005)
