@@ -64,7 +64,7 @@ setup(
     entry_points={
         "console_scripts": [
             "depth-anything-ros = depth_anything_ros.cli:main",
-            "depth_node = depth_anything_ros.ros.node:main",
+            "depth_node = depth_anything_ros.ros.executable:main",
         ],
     },
 )

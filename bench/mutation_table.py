@@ -361,7 +361,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              "STOP_TIMEOUT_S = 60.0",
              ("test/test_ros_node_process.py",), "long_inference"),
     Mutation("a second signal does not end the node at once",
-             "depth_anything_ros/ros/node.py",
+             "depth_anything_ros/ros/executable.py",
              "            os._exit(128 + signum)",
              "            return",
              ("test/test_ros_node_process.py",), "long_inference"),

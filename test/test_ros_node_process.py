@@ -25,7 +25,7 @@ class NodeProcess:
     def __init__(self, *ros_args: str) -> None:
         self.ns = f"/proc{os.getpid()}_{next(_IDS)}"
         command = [str(EXECUTABLE)] if EXECUTABLE.exists() else [
-            sys.executable, "-m", "depth_anything_ros.ros.node"]
+            sys.executable, "-m", "depth_anything_ros.ros.executable"]
         self.proc = subprocess.Popen(
             command + ["--ros-args", "-r", f"__ns:={self.ns}", *ros_args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

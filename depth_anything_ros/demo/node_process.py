@@ -46,11 +46,11 @@ def depth_node_command(parameters: Mapping[str, object]) -> list[str]:
     """argv for the installed ``depth_node`` console script with ``-p name:=value`` overrides.
 
     The script next to this interpreter is preferred (the venv's), then PATH, then
-    ``python -m depth_anything_ros.ros.node`` for a source tree that was never installed.
+    ``python -m depth_anything_ros.ros.executable`` for a source tree that was never installed.
     """
     here = Path(sys.executable).parent / "depth_node"
     script = str(here) if here.exists() else shutil.which("depth_node")
-    argv = [script] if script else [sys.executable, "-m", "depth_anything_ros.ros.node"]
+    argv = [script] if script else [sys.executable, "-m", "depth_anything_ros.ros.executable"]
     if parameters:
         argv.append("--ros-args")
         for name, value in parameters.items():
