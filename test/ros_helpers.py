@@ -180,8 +180,27 @@ class NodeHarness:
         self._subs[key] = self.probe.create_subscription(
             kind, f"{self.ns}/{topic}", lambda m, k=key: self._store(k, m), qos)
 
-    def unsubscribe(self, key: str) -> None:
-        self.probe.destroy_subscription(self._subs.pop(key))
+    def on_spin_thread(self, work, timeout: float = 5.0):
+        """`work()` run on the executor's thread; its result. Destroy entities this way: an
+        rclpy executor building its wait set while another thread destroys a publisher or
+        subscription dies with "cannot use Destroyable because destruction was requested"
+        (Jazzy, about 1 run in 3 here), and the node then stops serving."""
+        done, outcome = threading.Event(), {}
+
+        def run():
+            try:
+                outcome["value"] = work()
+            except BaseException as exc:  # noqa: BLE001 — re-raised on the calling thread
+                outcome["error"] = exc
+            finally:
+                done.set()
+        self.executor.create_task(run)
+        if not done.wait(timeout):
+            raise TimeoutError(f"the executor did not run the work within {timeout} s "
+                               f"(executor error: {self.spin_error!r})")
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome.get("value")
 
     def wait_connected(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout

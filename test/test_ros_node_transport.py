@@ -78,13 +78,14 @@ def test_auto_follows_the_publishers_as_they_come_and_go(harness_factory):
             if h.node.image_input.reliability == reliability and h.node.image_input.settled:
                 return
             time.sleep(0.05)
-        raise AssertionError(f"input stayed {h.node.image_input.describe()}")
+        raise AssertionError(f"input stayed {h.node.image_input.describe()} (executor error: "
+                             f"{h.spin_error!r})")
 
     wait_for("best_effort")  # one best-effort publisher: only best-effort reaches both
     for index in range(3):  # frames flow from both publishers after the switch
         sensor.publish(make_image(random_rgb(), stamp=(30, index)))
         h.wait_stamp("depth", (30, index))
-    h.probe.destroy_publisher(sensor)
+    h.on_spin_thread(lambda: h.probe.destroy_publisher(sensor))
     wait_for("reliable")
     # The reader has matched; the camera's writer may learn of it a moment later on a loaded
     # machine (DDS discovery is asynchronous), so a camera-like stream, not one lone frame.
