@@ -61,8 +61,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--encoder", default=None,
                         help="instead of --weights: a random metric model of this preset")
     parser.add_argument("--input-size", type=int, default=None, help="network input short side")
-    parser.add_argument("--backend", default="torch",
-                        choices=("torch", "compile", "torchscript", "onnxruntime", "openvino"))
+    parser.add_argument("--backend", default="auto",
+                        choices=("auto", "torch", "compile", "torchscript", "onnxruntime",
+                                 "openvino"),
+                        help="both sides alike (default auto: what the node runs when nobody "
+                             "names one; torchscript on the CPU)")
     parser.add_argument("--precision", default=None, choices=("fp32", "fp16", "bf16"))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0,
@@ -182,7 +185,7 @@ def main() -> int:
         "mode": "separate-processes" if args.separate_processes else "one-process",
         "model": f"{estimator.config.encoder} input {estimator.input_size}",
         "weights": str(weights if args.encoder is None else f"random {args.encoder}"),
-        "backend": args.backend, "precision": estimator.precision, "threads": threads,
+        "backend": estimator.backend, "precision": estimator.precision, "threads": threads,
         "frame": f"{args.width}x{args.height}", "points_stride": args.points_stride,
         "rounds": args.rounds, "phase_s": args.phase, "cores": os.cpu_count(),
         "load_avg_1m": round(os.getloadavg()[0], 2),

@@ -9,6 +9,7 @@ import torch
 from test_inference_estimator import assert_close_to, frames, tiny_model
 
 from depth_anything_ros.inference import DepthEstimator
+from depth_anything_ros.inference.backends import backend_for_weights
 from depth_anything_ros.inference.traced import TracedForward
 from depth_anything_ros.training.data.tum import TumDataset, default_tum_dir
 
@@ -94,3 +95,51 @@ def test_a_trace_that_differs_from_eager_is_not_used(network, says, caplog):
 def test_torchscript_refuses_an_autocast_precision_naming_the_alternative():
     with pytest.raises(ValueError, match="backend 'torchscript' runs fp32.*use backend 'torch'"):
         DepthEstimator(tiny_model(), device="cpu", backend="torchscript", precision="bf16")
+
+
+def test_only_the_first_max_shapes_are_traced_later_new_shapes_run_eager(caplog):
+    """Each frozen graph costs memory and seconds: a folder of photos of many sizes must not
+    keep tracing. Shapes seen before keep their graph; outputs stay the eager ones."""
+    model = tiny_model(variant="metric", max_depth=20.0).eval()
+    forward = TracedForward(model, max_shapes=2)
+    shapes = [(1, 3, 28, 28), (1, 3, 28, 42), (1, 3, 42, 28)]
+    with torch.inference_mode(), caplog.at_level(logging.WARNING,
+                                                 logger="depth_anything_ros.inference.traced"):
+        outputs = [forward(torch.randn(*shape)) for shape in shapes]
+        forward(torch.randn(*shapes[0]))  # seen before: its graph, not a new trace
+    graphs = [forward.graphs[(shape, torch.float32, "cpu", False)] for shape in shapes]
+    assert [isinstance(g, torch.jit.ScriptModule) for g in graphs] == [True, True, False]
+    assert graphs[2] is model and forward.traced == 2 and len(forward.graphs) == 3
+    assert "new shape after 2 traced ones" in caplog.text and "(1, 3, 42, 28)" in caplog.text
+    assert [tuple(o.shape) for o in outputs] == [(1, 28, 28), (1, 28, 42), (1, 42, 28)]
+
+
+@pytest.mark.parametrize("device, precision, expected", [
+    ("cpu", None, "torchscript"), ("cpu", "fp32", "torchscript"),
+    ("cpu", "bf16", "torch"),  # autocast does not go through a trace
+    ("cuda", None, "torch"), ("cuda:1", "fp16", "torch"),
+])
+def test_auto_runs_a_checkpoint_traced_on_the_cpu_in_fp32_else_eager(device, precision, expected):
+    assert backend_for_weights("model.safetensors", "auto", torch.device(device),
+                               precision) == expected
+    assert backend_for_weights("model.onnx", "auto", torch.device(device),
+                               precision) == "onnxruntime"  # a file's own runtime first
+    assert backend_for_weights("model.safetensors", "torch", "cpu") == "torch"  # a choice wins
+
+
+def test_a_checkpoint_loaded_with_the_defaults_runs_traced_on_the_cpu(tmp_path):
+    """What the node, `bag` and `predict` get when nobody names a backend: the trace, with the
+    eager numbers."""
+    from depth_anything_ros.model import save_model
+
+    path = tmp_path / "tiny.safetensors"
+    save_model(tiny_model(variant="metric", max_depth=20.0), path)
+    rgb = frames(height=48, width=64, seed=2)[0]
+    default = DepthEstimator.from_weights(path, device="cpu")
+    eager = DepthEstimator.from_weights(path, device="cpu", backend="torch")
+    assert (default.backend, eager.backend) == ("torchscript", "torch")
+    assert default.config.encoder == "vitpico"  # the file given, not the shipped model
+    np.testing.assert_allclose(default.predict(rgb).values, eager.predict(rgb).values, rtol=1e-5)
+    assert default.network.traced == 1
+    bf16 = DepthEstimator.from_weights(path, device="cpu", precision="bf16")
+    assert bf16.backend == "torch"

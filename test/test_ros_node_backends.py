@@ -1,6 +1,6 @@
 """The node on an exported model over real DDS: weights:=model.onnx picks ONNX Runtime, the
-backend parameter switches to OpenVINO (or a checkpoint to a TorchScript trace), and an
-impossible choice stops start-up in one line."""
+backend parameter switches to OpenVINO (a checkpoint runs as a TorchScript trace on the CPU,
+by default or by choice), and an impossible choice stops start-up in one line."""
 import numpy as np
 import pytest
 from rclpy.parameter import Parameter
@@ -44,8 +44,11 @@ def test_node_serves_depth_and_points_from_an_exported_model(harness_factory, ti
     np.testing.assert_allclose(points["z"], depth, rtol=1e-6)
 
 
-def test_node_with_backend_torchscript_serves_the_eager_depth(harness_factory, tiny_weights):
-    h = harness_factory({"backend": "torchscript"}, weights=tiny_weights)
+@pytest.mark.parametrize("params", [{"backend": "torchscript"}, {}],
+                         ids=["torchscript", "default_on_cpu"])
+def test_node_with_backend_torchscript_serves_the_eager_depth(harness_factory, tiny_weights,
+                                                              params):
+    h = harness_factory(params, weights=tiny_weights)
     assert h.node._estimator.backend == "torchscript"
     rgb = random_rgb(HEIGHT, WIDTH, seed=5)
     h.send_info(make_camera_info(WIDTH, HEIGHT, stamp=(6, 0)))
@@ -53,7 +56,8 @@ def test_node_with_backend_torchscript_serves_the_eager_depth(harness_factory, t
     depth_msg = h.wait_stamp("depth", (6, 0), timeout=30)
     depth = decode_depth("32FC1", HEIGHT, WIDTH, depth_msg.step, depth_msg.is_bigendian,
                          depth_msg.data)
-    expected = DepthEstimator.from_weights(tiny_weights, device="cpu").predict(rgb).values
+    expected = DepthEstimator.from_weights(tiny_weights, device="cpu",
+                                           backend="torch").predict(rgb).values
     np.testing.assert_allclose(depth, expected, rtol=1e-5)
     assert len(h.node._estimator.network.graphs) == 1  # it ran the trace, not eager
 

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 TORCH_BACKENDS = ("torch", "compile", "torchscript")
 RUNTIME_BACKENDS = ("onnxruntime", "openvino")
 BACKENDS = TORCH_BACKENDS + RUNTIME_BACKENDS
-# What users may choose (node parameter, --backend): "auto" = from the weights file.
+# What users may choose (node parameter, --backend): "auto" = from the weights file and device.
 BACKEND_CHOICES = ("auto",) + BACKENDS
 # "eager" is the earlier name of "torch", still accepted by DepthEstimator.
 _ALIASES = {"eager": "torch"}
@@ -71,14 +71,21 @@ def import_runtime(name: str):
             f"(or pip install {module})") from exc
 
 
-def backend_for_weights(path: str | Path | None, backend: str | None) -> str:
-    """The backend that runs `path`: an explicit choice, else by file type (.onnx → onnxruntime,
-    .xml → openvino, anything else → torch). A PyTorch-only choice for an exported file is a
-    ValueError naming the file."""
+def backend_for_weights(path: str | Path | None, backend: str | None,
+                        device: torch.device | str = "cpu", precision: str | None = None) -> str:
+    """The backend that runs `path`: an explicit choice, else ("auto") by file type (.onnx →
+    onnxruntime, .xml → openvino) and, for a checkpoint, by where it runs: torchscript on the
+    CPU in fp32, torch on a GPU or in fp16/bf16 (autocast does not go through a trace). Why
+    torchscript on the CPU: the same numbers as eager, 1.2× faster end to end for the shipped
+    model, and it releases the GIL, so the node's rclpy threads do not stall inference
+    (`traced.py`). A PyTorch-only choice for an exported file is a ValueError naming the file."""
     suffix = Path(path).suffix.lower() if path is not None else ""
     exported = EXPORTED_SUFFIXES.get(suffix)
     if backend in (None, "", "auto"):
-        return exported or "torch"
+        if exported:
+            return exported
+        on_cpu = torch.device(device).type == "cpu"
+        return "torchscript" if on_cpu and precision in (None, "", "fp32") else "torch"
     backend = normalise_backend(backend)
     if exported and backend in TORCH_BACKENDS:
         raise ValueError(

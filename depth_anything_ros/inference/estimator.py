@@ -182,7 +182,8 @@ class DepthEstimator:
         """Load weights (None → the shipped default model) and wrap them.
 
         A checkpoint (.safetensors, .pth, HF folder) loads into PyTorch and runs with
-        ``backend`` (default torch; onnxruntime/openvino export it on first use). An exported
+        ``backend`` (default "auto": torchscript on the CPU in fp32, else torch; see
+        `backend_for_weights`; onnxruntime/openvino export it on first use). An exported
         .onnx (default backend onnxruntime, or openvino) or .xml (openvino) runs as it is.
         ``version``, ``variant``, ``max_depth`` and ``input_size`` go to the loader (for an
         export without our metadata they are required, as for an anonymous .pth); the other
@@ -198,7 +199,10 @@ class DepthEstimator:
                     f"{path}: the shipped default model is not installed; pass the weights "
                     "explicitly (CLI: --weights PATH, node: the 'weights' parameter)"
                 )
-        backend = backend_for_weights(path, kwargs.pop("backend", None))
+        device = "cpu" if Path(path).suffix.lower() in EXPORTED_SUFFIXES else resolve_device(
+            kwargs.get("device", "auto"))
+        backend = backend_for_weights(path, kwargs.pop("backend", None), device,
+                                      kwargs.get("precision"))
         if Path(path).suffix.lower() in EXPORTED_SUFFIXES:
             from .runtimes import open_network
 

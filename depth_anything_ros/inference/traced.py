@@ -13,7 +13,8 @@ eager (max relative difference 0 on the shipped model).
 release the GIL; it still works in every PyTorch 2 release this package supports. Tracing
 records one input shape, so each new (batch, height, width) is traced on first use (about a
 second for the shipped model, longer for ViT-L; `DepthEstimator(warmup=...)` pays it up
-front; a bag's shorter last batch is one more shape) and checked against eager on that input:
+front; a bag's shorter last batch is one more shape; after `MAX_TRACED_SHAPES` shapes, new
+ones run eager) and checked against eager on that input:
 a trace that disagrees (or fails) is not used, and that shape runs eager, with one warning.
 Checked on the CPU; on CUDA the check covers the first run only (TorchScript may fuse later
 runs differently), so compare once against `torch` on your GPU. Weights are frozen into the graph: build a new
@@ -34,22 +35,39 @@ log = logging.getLogger(__name__)
 # A trace is used only if it reproduces eager this closely on its first input (max |diff| over
 # max |eager|, as `export` checks its files).
 TRACE_TOLERANCE = 1e-4
+# Shapes traced at most; later new shapes run eager. Each frozen graph costs memory (a random
+# ViT-S: resident memory +345, +172, +62 MB for its first three shapes, measured) and seconds
+# to make: a camera needs one shape, a bag two (its shorter last batch); a folder of photos of
+# many sizes must not grow it without bound.
+MAX_TRACED_SHAPES = 4
 
 
 class TracedForward:
     """Callable like the model: (B, 3, H, W) → (B, H, W), one frozen trace per input shape."""
 
-    def __init__(self, model: nn.Module, tolerance: float = TRACE_TOLERANCE) -> None:
+    def __init__(self, model: nn.Module, tolerance: float = TRACE_TOLERANCE,
+                 max_shapes: int = MAX_TRACED_SHAPES) -> None:
         self.model = model
         self.tolerance = tolerance
-        self.graphs: dict[tuple, nn.Module] = {}  # input shape, dtype, device, layout → graph
+        self.max_shapes = max_shapes
+        # input shape, dtype, device, layout → frozen graph (or the eager model, where none)
+        self.graphs: dict[tuple, nn.Module] = {}
+        self.traced = 0  # graphs made
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         key = (tuple(x.shape), x.dtype, str(x.device),
                x.is_contiguous(memory_format=torch.channels_last))
         graph = self.graphs.get(key)
         if graph is None:
-            graph = self.graphs[key] = self._trace(x)
+            if self.traced < self.max_shapes:
+                self.traced += 1
+                graph = self._trace(x)
+            else:
+                log.warning("backend torchscript: input %s is a new shape after %d traced ones; "
+                            "it runs eager (each trace costs memory)",
+                            tuple(x.shape), self.max_shapes)
+                graph = self.model
+            self.graphs[key] = graph
         return graph(x)
 
     def _trace(self, x: torch.Tensor) -> nn.Module:

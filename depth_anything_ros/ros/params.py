@@ -45,7 +45,8 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("input_size", 0, "Network input short side in pixels, a multiple of 14; 0 = the "
               "checkpoint's (518 for official weights).", int_range=(0, 4004, 14)),
     ParamSpec("backend", "auto", "What runs the network: auto (from 'weights': .onnx → "
-              "onnxruntime, .xml → openvino, checkpoints → torch), torch, compile "
+              "onnxruntime, .xml → openvino; checkpoints: torchscript on the CPU in fp32, else "
+              "torch), torch, compile "
               "(torch.compile), torchscript (a frozen trace per image size that runs without "
               "the GIL: keeps up beside ROS threads), onnxruntime, openvino (a checkpoint is "
               "exported on first use into 'cache_dir').",
