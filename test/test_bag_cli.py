@@ -163,3 +163,20 @@ def test_without_rosbags_the_bag_tools_say_what_to_install(tmp_path, command):
     assert run.returncode == 2, run.stderr
     lines = [line for line in run.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "pip install rosbags" in lines[0], run.stderr
+
+
+def test_bag_runs_a_checkpoint_traced_on_the_cpu_and_predict_eager(tmp_path, bag, weights):
+    """backend auto: a bag is a stream of one image size, so on the CPU it runs the trace
+    (GIL-free beside the bag's writer and pool threads); `predict`'s few images run eager."""
+    from depth_anything_ros.cli import build_parser
+    from depth_anything_ros.commands.bag import load_job_estimator
+    from depth_anything_ros.commands.predict import load_estimator
+
+    parser = build_parser()
+    bag_args = parser.parse_args(["bag", str(bag), str(tmp_path / "out"), "--image-topic",
+                                  "/cam/image_raw", "--weights", str(weights), "--device", "cpu"])
+    assert load_job_estimator(bag_args).backend == "torchscript"
+    predict_args = parser.parse_args(["predict", str(tmp_path / "x.png"), "--out",
+                                      str(tmp_path / "p"), "--weights", str(weights),
+                                      "--device", "cpu"])
+    assert load_estimator(predict_args, device="cpu").backend == "torch"

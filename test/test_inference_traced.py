@@ -119,27 +119,31 @@ def test_only_the_first_max_shapes_are_traced_later_new_shapes_run_eager(caplog)
     ("cpu", "bf16", "torch"),  # autocast does not go through a trace
     ("cuda", None, "torch"), ("cuda:1", "fp16", "torch"),
 ])
-def test_auto_runs_a_checkpoint_traced_on_the_cpu_in_fp32_else_eager(device, precision, expected):
-    assert backend_for_weights("model.safetensors", "auto", torch.device(device),
-                               precision) == expected
-    assert backend_for_weights("model.onnx", "auto", torch.device(device),
-                               precision) == "onnxruntime"  # a file's own runtime first
-    assert backend_for_weights("model.safetensors", "torch", "cpu") == "torch"  # a choice wins
+def test_auto_traces_a_stream_on_the_cpu_in_fp32_and_nothing_else(device, precision, expected):
+    device = torch.device(device)
+    assert backend_for_weights("m.safetensors", "auto", device, precision,
+                               streaming=True) == expected
+    # one-off images (predict, evaluate): a trace would cost more than it saves
+    assert backend_for_weights("m.safetensors", "auto", device, precision) == "torch"
+    assert backend_for_weights("m.onnx", "auto", device, precision,
+                               streaming=True) == "onnxruntime"  # a file's own runtime first
+    assert backend_for_weights("m.safetensors", "torch", "cpu", streaming=True) == "torch"
 
 
-def test_a_checkpoint_loaded_with_the_defaults_runs_traced_on_the_cpu(tmp_path):
-    """What the node, `bag` and `predict` get when nobody names a backend: the trace, with the
-    eager numbers."""
+def test_a_stream_loads_traced_on_the_cpu_and_one_off_images_eager(tmp_path):
+    """What the node and `bag` (streaming) and `predict` get when nobody names a backend; the
+    trace gives the eager numbers."""
     from depth_anything_ros.model import save_model
 
     path = tmp_path / "tiny.safetensors"
     save_model(tiny_model(variant="metric", max_depth=20.0), path)
     rgb = frames(height=48, width=64, seed=2)[0]
-    default = DepthEstimator.from_weights(path, device="cpu")
-    eager = DepthEstimator.from_weights(path, device="cpu", backend="torch")
-    assert (default.backend, eager.backend) == ("torchscript", "torch")
-    assert default.config.encoder == "vitpico"  # the file given, not the shipped model
-    np.testing.assert_allclose(default.predict(rgb).values, eager.predict(rgb).values, rtol=1e-5)
-    assert default.network.traced == 1
-    bf16 = DepthEstimator.from_weights(path, device="cpu", precision="bf16")
-    assert bf16.backend == "torch"
+    stream = DepthEstimator.from_weights(path, device="cpu", streaming=True)
+    one_off = DepthEstimator.from_weights(path, device="cpu")
+    assert (stream.backend, one_off.backend) == ("torchscript", "torch")
+    assert stream.config.encoder == "vitpico"  # the file given, not the shipped model
+    np.testing.assert_allclose(stream.predict(rgb).values, one_off.predict(rgb).values,
+                               rtol=1e-5)
+    assert stream.network.traced == 1
+    assert DepthEstimator.from_weights(path, device="cpu", precision="bf16",
+                                       streaming=True).backend == "torch"

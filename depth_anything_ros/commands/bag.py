@@ -155,7 +155,8 @@ def load_job_estimator(args: argparse.Namespace, device: str | None = None):
     rank's device)."""
     from depth_anything_ros.commands.predict import load_estimator
 
-    return load_estimator(args, device=device or args.device, precision=args.precision)
+    return load_estimator(args, device=device or args.device, precision=args.precision,
+                          streaming=True)  # frames of one size: backend auto traces on the CPU
 
 
 def setup_logging(verbose: bool) -> None:

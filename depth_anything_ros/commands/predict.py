@@ -88,8 +88,8 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
                         choices=("auto", "torch", "compile", "torchscript", "onnxruntime",
                                  "openvino"),
                         help="what runs the network; auto: from --weights (.onnx → onnxruntime, "
-                             ".xml → openvino; checkpoints: torchscript on the CPU in fp32, "
-                             "else torch); onnxruntime/openvino on a "
+                             ".xml → openvino; a checkpoint: torch for predict, torchscript "
+                             "for bag on the CPU in fp32); onnxruntime/openvino on a "
                              "checkpoint export it on first use into --cache-dir")
     parser.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
                         help="exports made on first use (default: $DAR_CACHE_DIR, else "

@@ -72,20 +72,24 @@ def import_runtime(name: str):
 
 
 def backend_for_weights(path: str | Path | None, backend: str | None,
-                        device: torch.device | str = "cpu", precision: str | None = None) -> str:
+                        device: torch.device | str = "cpu", precision: str | None = None,
+                        streaming: bool = False) -> str:
     """The backend that runs `path`: an explicit choice, else ("auto") by file type (.onnx →
-    onnxruntime, .xml → openvino) and, for a checkpoint, by where it runs: torchscript on the
-    CPU in fp32, torch on a GPU or in fp16/bf16 (autocast does not go through a trace). Why
-    torchscript on the CPU: the same numbers as eager, 1.2× faster end to end for the shipped
-    model, and it releases the GIL, so the node's rclpy threads do not stall inference
-    (`traced.py`). A PyTorch-only choice for an exported file is a ValueError naming the file."""
+    onnxruntime, .xml → openvino) and, for a checkpoint, by how it runs. `streaming` (the node,
+    a bag: frames of one size, as long as the robot runs) on the CPU in fp32: torchscript, the
+    same numbers as eager, 1.2× faster end to end for the shipped model, and GIL-free, so the
+    node's rclpy threads do not stall inference (`traced.py`). Otherwise torch: on a GPU or in
+    fp16/bf16 (autocast does not go through a trace), and for one-off images (`predict`,
+    `evaluate`), where the first frame's trace (1.3 s for the shipped model, ~10 s for ViT-S
+    on 2 cores) would cost more than it saves (12 ms, ~40 ms per frame). A PyTorch-only choice for an exported file is
+    a ValueError naming the file."""
     suffix = Path(path).suffix.lower() if path is not None else ""
     exported = EXPORTED_SUFFIXES.get(suffix)
     if backend in (None, "", "auto"):
         if exported:
             return exported
-        on_cpu = torch.device(device).type == "cpu"
-        return "torchscript" if on_cpu and precision in (None, "", "fp32") else "torch"
+        traceable = torch.device(device).type == "cpu" and precision in (None, "", "fp32")
+        return "torchscript" if streaming and traceable else "torch"
     backend = normalise_backend(backend)
     if exported and backend in TORCH_BACKENDS:
         raise ValueError(

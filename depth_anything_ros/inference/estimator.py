@@ -182,8 +182,9 @@ class DepthEstimator:
         """Load weights (None → the shipped default model) and wrap them.
 
         A checkpoint (.safetensors, .pth, HF folder) loads into PyTorch and runs with
-        ``backend`` (default "auto": torchscript on the CPU in fp32, else torch; see
-        `backend_for_weights`; onnxruntime/openvino export it on first use). An exported
+        ``backend`` (default "auto": torchscript on the CPU in fp32 when ``streaming=True``, as
+        the node and `bag` load it, else torch; see `backend_for_weights`; onnxruntime/openvino
+        export it on first use). An exported
         .onnx (default backend onnxruntime, or openvino) or .xml (openvino) runs as it is.
         ``version``, ``variant``, ``max_depth`` and ``input_size`` go to the loader (for an
         export without our metadata they are required, as for an anonymous .pth); the other
@@ -202,7 +203,7 @@ class DepthEstimator:
         device = "cpu" if Path(path).suffix.lower() in EXPORTED_SUFFIXES else resolve_device(
             kwargs.get("device", "auto"))
         backend = backend_for_weights(path, kwargs.pop("backend", None), device,
-                                      kwargs.get("precision"))
+                                      kwargs.get("precision"), kwargs.pop("streaming", False))
         if Path(path).suffix.lower() in EXPORTED_SUFFIXES:
             from .runtimes import open_network
 

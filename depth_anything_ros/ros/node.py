@@ -157,7 +157,8 @@ class DepthNode(Node):
                 version=s.version or None, variant=s.variant or None,
                 max_depth=s.max_depth or None, input_size=s.input_size or None,
                 device=s.device, precision=s.precision, backend=s.backend,
-                cache_dir=s.cache_dir or None, focal_correction=s.focal_correction)
+                cache_dir=s.cache_dir or None, focal_correction=s.focal_correction,
+                streaming=True)
         except (ValueError, OSError, RuntimeError, KeyError, ImportError) as exc:
             raise StartupError(f"cannot load the model (parameter 'weights' = "
                                f"{s.weights or 'shipped default'!r}): {exc}") from None
