@@ -81,8 +81,8 @@ def backend_for_weights(path: str | Path | None, backend: str | None,
     node's rclpy threads do not stall inference (`traced.py`). Otherwise torch: on a GPU or in
     fp16/bf16 (autocast does not go through a trace), and for one-off images (`predict`,
     `evaluate`), where the first frame's trace (1.3 s for the shipped model, ~10 s for ViT-S
-    on 2 cores) would cost more than it saves (12 ms, ~40 ms per frame). A PyTorch-only choice for an exported file is
-    a ValueError naming the file."""
+    on 2 cores) costs more than it saves (12 / ~40 ms per frame). A PyTorch-only choice for an
+    exported file is a ValueError naming the file."""
     suffix = Path(path).suffix.lower() if path is not None else ""
     exported = EXPORTED_SUFFIXES.get(suffix)
     if backend in (None, "", "auto"):

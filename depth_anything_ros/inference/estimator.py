@@ -200,11 +200,11 @@ class DepthEstimator:
                     f"{path}: the shipped default model is not installed; pass the weights "
                     "explicitly (CLI: --weights PATH, node: the 'weights' parameter)"
                 )
-        device = "cpu" if Path(path).suffix.lower() in EXPORTED_SUFFIXES else resolve_device(
-            kwargs.get("device", "auto"))
+        exported = Path(path).suffix.lower() in EXPORTED_SUFFIXES
+        device = "cpu" if exported else resolve_device(kwargs.get("device", "auto"))
         backend = backend_for_weights(path, kwargs.pop("backend", None), device,
                                       kwargs.get("precision"), kwargs.pop("streaming", False))
-        if Path(path).suffix.lower() in EXPORTED_SUFFIXES:
+        if exported:
             from .runtimes import open_network
 
             threads = kwargs.pop("threads", None) or torch.get_num_threads()

@@ -52,7 +52,7 @@ class TracedForward:
         self.max_shapes = max_shapes
         # input shape, dtype, device, layout → frozen graph (or the eager model, where none)
         self.graphs: dict[tuple, nn.Module] = {}
-        self.traced = 0  # graphs made
+        self.traced = 0  # shapes traced (a trace that failed or disagreed counts: it cost too)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         key = (tuple(x.shape), x.dtype, str(x.device),
