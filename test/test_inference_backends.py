@@ -322,3 +322,28 @@ def test_bag_job_runs_an_exported_model_like_the_checkpoint(files, tmp_path):
     assert len(depths["openvino"]) == 3
     for ov_depth, torch_depth in zip(depths["openvino"], depths["torch"]):
         assert max_relative_difference(ov_depth, torch_depth) < 2e-2
+
+
+def test_an_openvino_model_freed_on_another_thread_leaves_signal_handling_working(files):
+    # OpenVINO's CPU plugin gives the compiling thread its own signal stack and unmaps it when
+    # the model is freed; freed on another thread (the garbage collector, a node's worker), the
+    # compiling thread kept a stack on unmapped memory and the next Python signal handler there
+    # killed the process with SIGSEGV (CI's pytest died so). In a child: it must not kill ours.
+    code = f"""if True:
+        import gc, os, signal, threading
+        from depth_anything_ros.inference.runtimes import open_network
+        network = open_network({str(files['xml'])!r}, "openvino", threads=1, precision=None)
+        held = [network]
+        del network
+        freeing = threading.Thread(target=held.clear)
+        freeing.start()
+        freeing.join()
+        gc.collect()
+        signal.signal(signal.SIGUSR1, lambda *_: print("handled", flush=True))
+        os.kill(os.getpid(), signal.SIGUSR1)
+        print("alive", flush=True)
+    """
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    assert proc.stdout.split() == ["handled", "alive"]

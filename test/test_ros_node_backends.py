@@ -8,6 +8,7 @@ from rclpy.parameter import Parameter
 from depth_anything_ros.conversions import decode_depth
 from depth_anything_ros.inference import DepthEstimator, network_size
 from depth_anything_ros.inference.export import export_model, max_relative_difference
+from depth_anything_ros.inference.signal_stack import current_signal_stack
 from depth_anything_ros.model import load_model
 from depth_anything_ros.ros.messages import cloud_from_msg
 from depth_anything_ros.ros.node import DepthNode, StartupError
@@ -42,6 +43,21 @@ def test_node_serves_depth_and_points_from_an_exported_model(harness_factory, ti
     expected = DepthEstimator.from_weights(tiny_weights, device="cpu").predict(rgb).values
     assert max_relative_difference(depth, expected) < 1e-3
     np.testing.assert_allclose(points["z"], depth, rtol=1e-6)
+
+
+def test_an_openvino_node_leaves_the_starting_threads_signal_stack_as_it_was(ros_context,
+                                                                            onnx_weights):
+    # OpenVINO's compile swapped its own signal stack onto this thread; freed with the node on
+    # another thread, it left this one's on unmapped memory: the next SIGINT/SIGCHLD handler
+    # here was a silent SIGSEGV (inference/signal_stack.py)
+    before = current_signal_stack()
+    node = DepthNode(context=ros_context, namespace="/openvino_signal_stack", parameter_overrides=[
+        Parameter("weights", value=str(onnx_weights)), Parameter("backend", value="openvino")])
+    try:
+        assert node._estimator.backend == "openvino"
+        assert current_signal_stack() == before
+    finally:
+        node.destroy_node()
 
 
 @pytest.mark.parametrize("params", [{"backend": "torchscript"}, {}],

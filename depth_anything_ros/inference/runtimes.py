@@ -23,6 +23,7 @@ from depth_anything_ros.model import CheckpointError
 
 from .backends import import_runtime
 from .export_metadata import ExportInfo, export_info
+from .signal_stack import signal_stack_kept
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +208,10 @@ class OpenVinoNetwork(_RuntimeNetwork):
             "PERFORMANCE_HINT": "LATENCY",
         }
         try:
-            self.compiled = ov.Core().compile_model(model, "CPU", config)
+            # the plugin swaps in a signal stack of its own: keep ours (signal_stack.py)
+            with signal_stack_kept():
+                self.compiled = ov.Core().compile_model(model, "CPU", config)
+                self._request = self.compiled.create_infer_request()
         except Exception as exc:
             raise CheckpointError(f"{path}: OpenVINO cannot compile it ({_short(exc)})") from exc
         # What the plugin really computes in: a CPU without bf16/fp16 units stays at f32.
@@ -216,7 +220,6 @@ class OpenVinoNetwork(_RuntimeNetwork):
         if self.precision != requested:
             log.warning("%s: OpenVINO runs %s here, not the requested %s (this CPU has no "
                         "native %s)", path, self.precision, requested, requested)
-        self._request = self.compiled.create_infer_request()
         self._lock = threading.Lock()  # one infer request: one frame at a time
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
