@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 # (pattern searched in the skip message, why CI may skip it)
 ALLOWED_SKIPS: tuple[tuple[str, str], ...] = (
@@ -39,6 +40,10 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print(__doc__.strip().splitlines()[-1].strip(), file=sys.stderr)
         return 2
+    if not Path(argv[0]).is_file():  # pytest was killed (a signal, the OOM killer) mid-run
+        print(f"ci: no test report at {argv[0]}: pytest did not finish; its last lines are "
+              "above (a crash shows as make's 'Segmentation fault' or 'Killed')")
+        return 1
     root = ET.parse(argv[0]).getroot()
     suites = [root] if root.tag == "testsuite" else list(root)
     total = sum(int(s.get("tests", 0)) for s in suites)

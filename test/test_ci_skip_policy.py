@@ -52,3 +52,10 @@ def test_no_pass_or_a_failure_fails_ci(tmp_path):
     assert _check(_report(tmp_path, _case("test_a", "needs CUDA"), 1, skipped=1)).returncode == 1
     failed = _report(tmp_path, _case("test_a") + _case("test_b"), 2, failures=1)
     assert _check(failed).returncode == 1
+
+
+def test_a_run_that_left_no_report_fails_with_a_line_not_a_traceback(tmp_path):
+    # a pytest process killed mid-run (SIGSEGV, the OOM killer) writes no junit report
+    done = _check(tmp_path / "junit.xml")
+    assert done.returncode == 1
+    assert "pytest did not finish" in done.stdout and "Traceback" not in done.stderr
