@@ -80,6 +80,17 @@ def predict_npy(tmp_path: Path, image: Path, *args: str) -> np.ndarray:
     return np.load(out / f"{image.stem}.npy")
 
 
+@pytest.mark.parametrize("values, reference, expected", [
+    ([1.0, 3.0], [1.0, 4.0], 0.25),  # relative to the reference's largest magnitude
+    ([0.0, 0.0], [0.0, 0.0], 0.0),  # two all-zero outputs agree (a random model after ReLU)
+    ([0.0, 1e-9], [0.0, 0.0], float("inf")),  # anything against an all-zero reference: no scale
+    ([1.0, float("nan")], [1.0, 1.0], float("inf")),
+    ([1.0], [1.0, 1.0], float("inf")),
+])
+def test_max_relative_difference(values, reference, expected):
+    assert max_relative_difference(np.array(values), np.array(reference)) == expected
+
+
 def test_export_prints_its_check_against_pytorch_and_writes_nothing_else(files):
     onnx_out, xml_out = files["printed"]["onnx"], files["printed"]["openvino"]
     assert "input 1x3x56x70 (a 640x480 camera at input size 56)" in onnx_out

@@ -113,12 +113,16 @@ def export_model(model: nn.Module, out: str | Path, *, fmt: str,
 
 def max_relative_difference(values: np.ndarray, reference: np.ndarray) -> float:
     """max |values − reference| / max |reference| (scale-relative, so near-zero pixels of a
-    relative model cannot blow it up); inf when the shapes differ or a value is not finite."""
+    relative model cannot blow it up); inf when the shapes differ or a value is not finite.
+    Two all-zero outputs (a random relative model can output zeros after its ReLU) agree: 0."""
     values, reference = np.asarray(values, np.float64), np.asarray(reference, np.float64)
     if values.shape != reference.shape or not np.isfinite(values).all():
         return float("inf")
-    scale = float(np.abs(reference).max())
-    return float(np.abs(values - reference).max() / scale) if scale > 0 else float("inf")
+    error = float(np.abs(values - reference).max(initial=0.0))
+    scale = float(np.abs(reference).max(initial=0.0))
+    if scale > 0:
+        return error / scale
+    return 0.0 if error == 0 else float("inf")
 
 
 @contextlib.contextmanager
