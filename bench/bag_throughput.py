@@ -1,6 +1,6 @@
 """Bag job throughput, measured side by side in one run on the same frames and model.
 
-    python bench/bag_throughput.py [--frames 48] [--batch-size 8] [--encoder vitpico] [--device auto]
+    python bench/bag_throughput.py [--frames 48] [--batch-size 8] [--encoder vitpico] [--device auto] [--backend auto]
 
 Builds a bag of N synthetic 640×480 rgb8 frames (+ CameraInfo) with a random metric model of
 the given encoder, then times:
@@ -164,6 +164,9 @@ def main() -> int:
     parser.add_argument("--input-size", type=int, default=518)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--backend", default="auto",
+                        help="as the bag command's --backend; auto picks what it picks for a "
+                             "checkpoint (torchscript on the CPU in fp32, else torch)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--points-stride", type=int, default=1,
@@ -182,6 +185,8 @@ def main() -> int:
     import torch
 
     from depth_anything_ros.inference import DepthEstimator
+    from depth_anything_ros.inference.backends import backend_for_weights
+    from depth_anything_ros.inference.estimator import resolve_device
     from depth_anything_ros.model import DepthAnything, ModelConfig
 
     torch.manual_seed(0)
@@ -191,8 +196,11 @@ def main() -> int:
     else:
         config = ModelConfig.preset(args.encoder, variant="metric", max_depth=20.0,
                                     input_size=args.input_size)
-        estimator = DepthEstimator(DepthAnything(config), device=args.device,
-                                   precision=args.precision)
+        device = resolve_device(args.device)
+        backend = backend_for_weights(None, args.backend, device, args.precision,
+                                      streaming=True)  # the bag job's choice
+        estimator = DepthEstimator(DepthAnything(config), device=device,
+                                   precision=args.precision, backend=backend)
     work = Path(tempfile.mkdtemp(prefix="bag_bench_"))
     try:
         src = work / "in"
@@ -221,7 +229,8 @@ def main() -> int:
                                                               args.storage))
                 shutil.rmtree(work / f"naive{r}")
         fps = {k: args.frames / v for k, v in best.items()}
-        print(f"device {estimator.device}, torch threads {torch.get_num_threads()}, encoder "
+        print(f"device {estimator.device}, backend {getattr(estimator, 'backend', 'emulated')}, "
+              f"torch threads {torch.get_num_threads()}, encoder "
               f"{args.encoder} @ {args.input_size}, {args.frames} frames {WIDTH}x{HEIGHT}, "
               f"batch {args.batch_size}, {args.storage}, points stride {args.points_stride}, "
               f"best of {args.repeats}")
