@@ -88,6 +88,7 @@ class EmulatedAccelerator:
     """The `DepthEstimator` surface a bag job uses, with a GPU's timing and no CPU work."""
 
     device = "emulated accelerator"
+    backend = "none (a sleep per frame)"
 
     def __init__(self, ms_per_frame: float) -> None:
         from depth_anything_ros.inference import DepthKind
@@ -229,7 +230,7 @@ def main() -> int:
                                                               args.storage))
                 shutil.rmtree(work / f"naive{r}")
         fps = {k: args.frames / v for k, v in best.items()}
-        print(f"device {estimator.device}, backend {getattr(estimator, 'backend', 'emulated')}, "
+        print(f"device {estimator.device}, backend {estimator.backend}, "
               f"torch threads {torch.get_num_threads()}, encoder "
               f"{args.encoder} @ {args.input_size}, {args.frames} frames {WIDTH}x{HEIGHT}, "
               f"batch {args.batch_size}, {args.storage}, points stride {args.points_stride}, "

@@ -18,8 +18,7 @@ from collections.abc import Iterator
 
 log = logging.getLogger(__name__)
 
-SS_ONSTACK = 1  # <signal.h> on Linux: the thread runs on the stack now (read only)
-SS_DISABLE = 2  # no alternate stack
+SS_DISABLE = 2  # <signal.h> on Linux: no alternate stack
 
 
 class _Stack(ctypes.Structure):
