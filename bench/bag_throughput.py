@@ -96,15 +96,16 @@ class EmulatedAccelerator:
         self.kind = DepthKind.METRIC_DEPTH
         self.seconds_per_frame = ms_per_frame / 1000.0
 
-    def predict_batch(self, rgbs: np.ndarray):
+    def predict_batch(self, rgbs: np.ndarray, fx=None):
+        """A constant depth; `fx` (the camera's focal, which the bag job now passes) is unused."""
         from depth_anything_ros.inference import DepthResult
 
         time.sleep(self.seconds_per_frame * len(rgbs))  # the "GPU" works, the GIL is free
         depth = np.full(rgbs.shape[:3], 2.5, dtype=np.float32)  # a fresh result, like .cpu()
         return DepthResult(depth, self.kind, self.seconds_per_frame * len(rgbs))
 
-    def predict(self, rgb: np.ndarray):
-        result = self.predict_batch(rgb[None])
+    def predict(self, rgb: np.ndarray, fx=None):
+        result = self.predict_batch(rgb[None], fx)
         result.values = result.values[0]
         return result
 
