@@ -2,7 +2,8 @@
 temporary copy of the repository and run the test files that should catch each.
 
 Every mutation is an exact search → replace on one file (the MUTATIONS table, data, lives in
-`bench/mutation_table.py`: when code moves, update the snippet there). A snippet that is not
+`bench/mutation_rows_<area>.py`, joined in `bench/mutation_table.py`: when code moves, update
+the snippet there). A snippet that is not
 found exactly once is an error that names the mutation, the file and the snippet, so the table cannot rot silently; CI runs
 ``--check`` (test/test_bench_mutations.py), which only looks the snippets up.
 

@@ -12,7 +12,7 @@ def mutations():
 def test_every_mutation_snippet_is_found_exactly_once_and_names_existing_tests(mutations):
     assert len(mutations.MUTATIONS) >= 15
     problems = mutations.check_snippets()
-    assert not problems, "update MUTATIONS in bench/mutation_table.py:\n" + "\n".join(problems)
+    assert not problems, "update the row in bench/mutation_rows_<area>.py:\n" + "\n".join(problems)
 
 
 def test_a_missing_snippet_is_reported_with_the_mutation_and_file(mutations, tmp_path):
