@@ -5,6 +5,7 @@
 - `fit`: robust scale or scale+shift (metric) or scale+shift in disparity (relative) from
   anchors (`ScaleFit`).
 - `ground_plane`: the same from a flat floor and the camera's known height.
+- `gravity`: the floor's normal from an IMU's accelerometer, for a camera that tilts.
 - `temporal`: log-space smoothing with outlier gating and resets (`ScaleFilter`).
 - `corrector`: `ScaleCorrector`, the per-camera object the node and the bag job share.
 """

@@ -174,10 +174,13 @@ class ScaleCorrector:
     def correct(self, prediction: np.ndarray, stamp_s: float, *,
                 sparse_depth: np.ndarray | Anchors | None = None,
                 intrinsics: Any = None, rays: np.ndarray | None = None,
-                missing: str | None = None, units: float = 1.0) -> Correction:
+                missing: str | None = None, units: float = 1.0,
+                up: tuple[float, float, float] | None = None) -> Correction:
         """Metres for one frame. `sparse_depth` (H×W metres, NaN/≤0 none) for "sparse_depth";
-        `intrinsics` (fx, fy, cx, cy attributes) or `rays` for "ground_plane"; `missing` says
-        why the caller has no sparse depth for this frame (e.g. none within the tolerance).
+        `intrinsics` (fx, fy, cx, cy attributes) or `rays` for "ground_plane", and `up`, the
+        floor's normal in the optical frame when it is measured (an IMU's gravity) rather than
+        the settings' pitch and roll; `missing` says why the caller has no sparse depth, or no
+        measured `up`, for this frame (e.g. none within the tolerance).
         `units`: the factor already in the prediction (the focal correction f/f_c,
         `DepthResult.focal_scale`). The filter's scale belongs to one value of it: when it
         changes (a camera_info arrived, or became unusable) the state is dropped, else the
@@ -189,7 +192,7 @@ class ScaleCorrector:
         self._units = units
         if s.source == "none":
             return self._fallback(prediction, OFF, None, None, None)
-        fit = self._fit(prediction, sparse_depth, intrinsics, rays, missing)
+        fit = self._fit(prediction, sparse_depth, intrinsics, rays, missing, up)
         if fit.ok:
             if self.filter.stamp_s is not None and stamp_s - self.filter.stamp_s > s.max_age_s:
                 # the held scale expired long ago (a parked robot, a sensor dropout): gating
@@ -202,14 +205,17 @@ class ScaleCorrector:
             return self._filtered(prediction, HELD, fit, None, fit.reason, fit.code)
         return self._fallback(prediction, None, fit, fit.reason, fit.code)
 
-    def _fit(self, prediction, sparse_depth, intrinsics, rays, missing) -> ScaleFit:
+    def _fit(self, prediction, sparse_depth, intrinsics, rays, missing, up) -> ScaleFit:
         s = self.settings
         problem = s.problem()
         if problem is not None:
             code = "camera_height" if "camera_height" in problem else "settings"
             return ScaleFit(self.relative, reason=problem, code=code)
         if s.source == "ground_plane":
-            return fit_ground_plane(prediction, s.ground_plane(), relative=self.relative,
+            if missing is not None:
+                return ScaleFit(self.relative, reason=missing, code="no_gravity")
+            plane = s.ground_plane() if up is None else GroundPlane(s.camera_height, tuple(up))
+            return fit_ground_plane(prediction, plane, relative=self.relative,
                                     intrinsics=intrinsics, rays=rays, config=s.ground_config())
         if sparse_depth is None:
             return ScaleFit(self.relative, reason=missing or "no sparse depth for this frame",

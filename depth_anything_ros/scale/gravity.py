@@ -1,0 +1,127 @@
+"""Which way is up, from an IMU's accelerometer: the floor's normal for the ground plane on a
+camera that tilts (a hand-held or legged robot's camera, a pan-tilt head).
+
+At rest an accelerometer reads the specific force, about 9.81 m/s² pointing *up* (REP-145);
+while the camera accelerates it reads that plus the acceleration. So readings are averaged
+over time (an exponential average with a time constant, as the scale filter does) and a
+reading whose magnitude is far from 1 g (a bump, a sharp turn) is skipped. The IMU's axes are
+turned into the camera's optical frame (REP-103: x right, y down, z forward) by a fixed
+rotation, given as the IMU frame's roll/pitch/yaw in the optical frame (URDF's convention,
+R = Rz(yaw)·Ry(pitch)·Rx(roll)): all zero for an IMU published in the optical frame's axes
+(RealSense's `*_imu_optical_frame`); yaw 180° for the Kinect of TUM RGB-D, whose
+accelerometer reads (−x, −y, z) of the optical frame (measured against its motion capture:
+test_scale_gravity.py).
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["STANDARD_GRAVITY", "GravityConfig", "GravityFilter", "pitch_roll_of_up",
+           "rotation_from_rpy"]
+
+STANDARD_GRAVITY = 9.80665  # m/s²
+HISTORY = 2048  # averaged states kept, so a frame gets the one of its own stamp (2 s at 1 kHz)
+
+
+def rotation_from_rpy(roll_deg: float, pitch_deg: float, yaw_deg: float) -> np.ndarray:
+    """3×3 rotation of a frame given by URDF roll/pitch/yaw (fixed axes x, then y, then z):
+    v_parent = R · v_child."""
+    r, p, y = (math.radians(a) for a in (roll_deg, pitch_deg, yaw_deg))
+    rx = np.array([[1, 0, 0], [0, math.cos(r), -math.sin(r)], [0, math.sin(r), math.cos(r)]])
+    ry = np.array([[math.cos(p), 0, math.sin(p)], [0, 1, 0], [-math.sin(p), 0, math.cos(p)]])
+    rz = np.array([[math.cos(y), -math.sin(y), 0], [math.sin(y), math.cos(y), 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+def pitch_roll_of_up(up: Any) -> tuple[float, float]:
+    """(pitch, roll) in degrees of a camera whose floor normal in its optical frame is `up`:
+    the inverse of `GroundPlane.from_pitch_roll` (pitch positive looking down)."""
+    x, y, z = (float(v) for v in up)
+    return (math.degrees(math.asin(max(-1.0, min(1.0, -z)))),
+            math.degrees(math.atan2(-x, -y)))
+
+
+@dataclass(frozen=True)
+class GravityConfig:
+    rotation_rpy_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)  # IMU frame in optical
+    # averaging of readings; 0 = the latest reading as is. Chosen on TUM fr1_rpy's first 80 %
+    # (a hand-held Kinect turning fast; angle to the motion capture's floor normal, median /
+    # 90th percentile: 0 s 4.9° / 10.2°, 0.05 s 4.6° / 7.1°, 0.1 s 5.7° / 9.1°, 0.2 s
+    # 9.2° / 14.4°: longer lags the turns). A camera that tilts slowly may smooth more.
+    time_constant_s: float = 0.05
+    tolerance: float = 0.15  # readings whose |a| is more than this share away from 1 g skip
+    max_age_s: float = 0.5  # the average must have a reading this close to the image stamp
+
+    def problem(self) -> str | None:
+        """Why this configuration cannot be used (one line), or None."""
+        if not all(math.isfinite(a) for a in self.rotation_rpy_deg):
+            return f"IMU rotation {self.rotation_rpy_deg} deg: must be finite"
+        if not (math.isfinite(self.time_constant_s) and self.time_constant_s >= 0):
+            return f"IMU smoothing {self.time_constant_s} s: must be ≥ 0"
+        return None
+
+
+class GravityFilter:
+    """The averaged accelerometer reading (IMU frame) over time; `up` turns the average as it
+    was at an image's stamp into the floor's upward normal in the optical frame. (A frame is
+    fitted after inference, when the IMU has already sent newer readings: a camera turning
+    meanwhile would otherwise get the floor of a later moment.)"""
+
+    def __init__(self, config: GravityConfig = GravityConfig()) -> None:
+        self.config = config
+        self._mean: np.ndarray | None = None
+        self._stamp_s: float | None = None
+        self._history: deque[tuple[float, np.ndarray]] = deque(maxlen=HISTORY)
+        self._skipped: float | None = None  # |a| of the newest skipped reading, m/s²
+
+    def add(self, stamp_s: float, acceleration: Any) -> bool:
+        """Feed one reading (m/s², IMU frame); False when it was skipped (not finite, or its
+        magnitude not near 1 g). A stamp earlier than the last one restarts the average (a
+        bag played again, sim time reset)."""
+        a = np.asarray(acceleration, dtype=np.float64).reshape(3)
+        norm = float(np.linalg.norm(a))
+        if not (math.isfinite(stamp_s) and math.isfinite(norm)) or \
+                abs(norm - STANDARD_GRAVITY) > self.config.tolerance * STANDARD_GRAVITY:
+            self._skipped = norm
+            return False
+        self._skipped = None
+        tau = self.config.time_constant_s
+        if self._stamp_s is not None and stamp_s < self._stamp_s:
+            self._history.clear()
+        if not self._history or tau <= 0:
+            self._mean = a
+        else:
+            gain = 1.0 - math.exp(-(stamp_s - self._stamp_s) / tau)
+            self._mean = self._mean + gain * (a - self._mean)
+        self._stamp_s = stamp_s
+        self._history.append((stamp_s, self._mean))
+        return True
+
+    def up(self, stamp_s: float) -> tuple[tuple[float, float, float] | None, str | None]:
+        """(unit floor normal in the optical frame, None), or (None, why there is none)."""
+        if not self._history:
+            why = "no IMU reading received yet"
+            return None, why + self._skipped_note()
+        # the average as of the frame's stamp: the newest state not after it (else the oldest)
+        at, mean = next((state for state in reversed(self._history) if state[0] <= stamp_s),
+                        self._history[0])
+        gap = abs(stamp_s - at)
+        if gap > self.config.max_age_s:
+            return None, (f"the nearest usable IMU reading is {gap:.2f} s from the image stamp "
+                          f"(at most {self.config.max_age_s:g} s)" + self._skipped_note())
+        up = rotation_from_rpy(*self.config.rotation_rpy_deg) @ mean
+        norm = float(np.linalg.norm(up))
+        if not norm > 0:  # opposite readings averaged out: no direction
+            return None, "the averaged IMU readings cancel out: no direction of gravity"
+        return tuple(float(v) for v in up / norm), None
+
+    def _skipped_note(self) -> str:
+        if self._skipped is None:
+            return ""
+        return (f"; the latest reading was skipped: |a| = {self._skipped:.3g} m/s², not within "
+                f"{self.config.tolerance:.0%} of 1 g ({STANDARD_GRAVITY} m/s²)")
