@@ -20,7 +20,7 @@ from ros_helpers import (  # noqa: F401 — fixtures
     save_tiny_model,
     tiny_weights,
 )
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import Image, Imu
 from thread_helpers import WatchedCondition
 
 from depth_anything_ros.conversions import decode_depth, encode_depth
@@ -214,6 +214,49 @@ def test_ground_plane_uses_the_camera_info_and_a_negative_height_falls_back(harn
     h.image_pub.publish(make_image(rgb, stamp=(42, 0)))
     np.testing.assert_allclose(depth_of(h.wait_stamp("depth", (42, 0))), raw, rtol=1e-6)
     log.wait("ground_max_correction 0.5: use 0 (no limit) or a factor ≥ 1")
+
+
+def test_ground_plane_takes_the_floor_normal_from_the_imu_topic(harness_factory, tiny_weights):
+    """`ground_normal: imu`: the camera's parameters say level (pitch 0), its IMU, mounted in a
+    body frame (x forward, y left, z up: imu_pitch_deg -90, imu_yaw_deg 90), says the camera
+    looks straight down. The random model reads the same depth everywhere, which is exactly
+    what a floor seen from straight above gives, so only the IMU's normal finds the floor."""
+    intrinsics = CameraIntrinsics(40.0, 42.0, 31.5, 23.5, W, H)
+    rgb = random_rgb(H, W)
+    raw = DepthEstimator.from_weights(tiny_weights, device="cpu").predict(rgb).values
+    height = 0.5 * float(np.median(raw))
+    h = harness_factory({"scale_source": "ground_plane", "ground_normal": "imu",
+                         "camera_height": height, "imu_pitch_deg": -90.0, "imu_yaw_deg": 90.0,
+                         "diagnostics_period": 0.2, "error_log_period": 0.0})
+    log = RosoutLog(h, Log.WARN)
+    h.send_info(make_camera_info(W, H))
+    h.image_pub.publish(make_image(rgb, stamp=(50, 0)))  # no IMU yet: unscaled, and said
+    np.testing.assert_allclose(depth_of(h.wait_stamp("depth", (50, 0))), raw, rtol=1e-6)
+    assert log.wait("no IMU reading received yet")[-1].startswith(
+        f"{h.ns}/imu: no IMU reading received yet; publishing the model's own")
+    pub = h.probe.create_publisher(Imu, f"{h.ns}/imu", QoSProfile(depth=20))
+    reading = Imu()
+    reading.header.frame_id = "imu_link"
+    # looking straight down, up is −z of the optical frame, which is −x of the body frame (its
+    # forward axis points at the floor): at rest the accelerometer reads 1 g along −x
+    reading.linear_acceleration.x, reading.linear_acceleration.z = -9.81, 0.0
+    expected = fit_ground_plane(raw, GroundPlane(height, (0.0, 0.0, -1.0)), relative=False,
+                                intrinsics=intrinsics)
+    assert expected.ok and expected.scale == pytest.approx(0.5, rel=1e-3)
+    deadline = time.monotonic() + 20
+    for second in range(51, 100):  # until the IMU's readings reach the node before a frame
+        reading.header.stamp.sec = second
+        for _ in range(3):
+            pub.publish(reading)
+        h.image_pub.publish(make_image(rgb, stamp=(second, 0)))
+        depth = depth_of(h.wait_stamp("depth", (second, 0)))
+        if not np.allclose(depth, raw, rtol=1e-6) or time.monotonic() > deadline:
+            break
+    np.testing.assert_allclose(depth, expected.apply(raw), rtol=1e-5)
+    status, values = scale_status(
+        h, lambda s: {kv.key: kv.value for kv in s.values}.get("scale_state") == "anchored")
+    assert float(values["imu_camera_pitch_deg"]) == pytest.approx(90.0, abs=0.05)
+    assert float(values["scale"]) == pytest.approx(0.5, rel=1e-3)
 
 
 def test_a_sensor_that_does_not_stamp_gets_the_newest_anchors_and_a_moving_scale(

@@ -1,21 +1,23 @@
 """The node's side of metric scale: the `sparse_depth` subscription, pairing by stamp, the
+`imu` subscription (the floor's normal for a camera that tilts, `ground_normal: imu`), the
 shared `ScaleCorrector` (depth_anything_ros.scale, also used by the bag job) and its
 /diagnostics status.
 
 Bad input never stops the node: a sparse depth of another size, frame_id or encoding, no
-anchors, a refused fit or an unusable camera_height each log one throttled line naming the
-topic or parameter and the reason, and the frame is served with the last scale (for up to
-`scale_max_age`) or unscaled — which the diagnostics status says.
+anchors, no usable IMU reading, a refused fit or an unusable camera_height each log one
+throttled line naming the topic or parameter and the reason, and the frame is served with the
+last scale (for up to `scale_max_age`) or unscaled — which the diagnostics status says.
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import Image, Imu
 
 from depth_anything_ros.geometry.camera_model import CameraModel
 from depth_anything_ros.ros.input_qos import MatchedSubscription
@@ -23,8 +25,10 @@ from depth_anything_ros.ros.messages import stamp_ns
 from depth_anything_ros.ros.params import NodeSettings
 from depth_anything_ros.scale import (Correction, ScaleCorrector, ScaleSettings, camera_geometry,
                                       decode_sparse_depth)
+from depth_anything_ros.scale.gravity import GravityConfig, GravityFilter, pitch_roll_of_up
 
 SPARSE_BUFFER = 32  # sparse depth messages kept for pairing (≈ 1 s of a 30 Hz sensor)
+IMU_QUEUE = 50  # an IMU publishes at 100-400 Hz; each reading only updates an average
 ALIVE_S = 1.0  # a sensor silent this long is not waited for (sparse_depth_wait)
 FALLING_BACK = {"unscaled": "publishing the model's own (unscaled) depth",
                 "static": "using relative_scale/relative_shift",
@@ -40,6 +44,12 @@ def scale_settings(s: NodeSettings) -> ScaleSettings:
         reset_frames=s.scale_reset_frames, max_age_s=s.scale_max_age,
         min_anchors=s.scale_min_anchors, scale_model=s.scale_model,
         ground_max_correction=s.ground_max_correction)
+
+
+def gravity_config(s: NodeSettings) -> GravityConfig:
+    """The IMU average's settings from the node's parameters (ground_normal imu)."""
+    return GravityConfig(rotation_rpy_deg=(s.imu_roll_deg, s.imu_pitch_deg, s.imu_yaw_deg),
+                         time_constant_s=s.imu_smoothing)
 
 
 class SparseDepthBuffer:
@@ -105,6 +115,15 @@ class MetricScale:
         self._last: Correction | None = None
         self._lock = threading.Lock()
         self.topic = None
+        self.imu_topic = None
+        self._gravity = None  # GravityFilter, with ground_normal imu
+        self._gravity_lock = threading.Lock()  # not _lock: a fit must not hold up the IMU
+        self._up = None  # the floor normal of the latest frame (ground_normal imu)
+        if settings.scale_source == "ground_plane" and settings.ground_normal == "imu":
+            self.imu_topic = node.resolve_topic_name("imu")
+            self._gravity = GravityFilter(gravity_config(settings))
+            self.imu_input = MatchedSubscription(node, Imu, self.imu_topic, self._imu,
+                                                 IMU_QUEUE, settings.input_reliability)
         if settings.scale_source == "sparse_depth":
             self.topic = node.resolve_topic_name("sparse_depth")
             # like the camera inputs: reliability follows the publishers under "auto"
@@ -115,6 +134,15 @@ class MetricScale:
     def update_settings(self, settings: NodeSettings) -> None:
         with self._lock:
             self._corrector.update_settings(scale_settings(settings))
+        if self._gravity is not None:
+            with self._gravity_lock:
+                self._gravity.config = gravity_config(settings)
+
+    def _imu(self, msg: Imu) -> None:
+        a = msg.linear_acceleration
+        time_ns = stamp_ns(msg.header.stamp) or self._clock.now().nanoseconds
+        with self._gravity_lock:
+            self._gravity.add(time_ns * 1e-9, (a.x, a.y, a.z))
 
     def to_metres(self, values: np.ndarray, header, camera: CameraModel | None, s: NodeSettings,
                   units: float = 1.0) -> np.ndarray | None:
@@ -127,15 +155,22 @@ class MetricScale:
         intrinsics, rays = camera_geometry(camera) if s.scale_source == "ground_plane" \
             else (None, None)
         time_ns = stamp_ns(header.stamp) or self._clock.now().nanoseconds
+        up = None
+        if self._gravity is not None:
+            with self._gravity_lock:
+                up, missing = self._gravity.up(time_ns * 1e-9)
         with self._lock:
+            self._up = up
             out = self._corrector.correct(values, time_ns * 1e-9, sparse_depth=sparse,
                                           intrinsics=intrinsics, rays=rays, missing=missing,
-                                          units=units)
+                                          units=units, up=up)
             self._last = out
         if out.reason is not None:
             where = self.topic if s.scale_source == "sparse_depth" else "ground_plane"
             if out.code == "camera_height":
                 where = "parameter 'camera_height'"
+            elif out.code == "no_gravity":
+                where = self.imu_topic
             action = (f"holding the last scale {out.factor:.3g}" if out.state == "held"
                       else FALLING_BACK.get(out.state, out.state))
             self._log("warn", f"scale:{out.problem_key}", f"{out.located(where)}; {action}")
@@ -158,10 +193,13 @@ class MetricScale:
     def diagnostics(self) -> list[DiagnosticStatus]:
         """One status for the scale (none when source is none and the model is metric)."""
         with self._lock:
-            settings, last = self._corrector.settings, self._last
+            settings, last, up = self._corrector.settings, self._last, self._up
         if settings.source == "none" and not self._relative:
             return []
         values = {"scale_source": settings.source}
+        if self._gravity is not None:  # what the IMU says of the camera: check its rotation
+            pitch, roll = pitch_roll_of_up(up) if up is not None else (math.nan, math.nan)
+            values.update(imu_camera_pitch_deg=f"{pitch:.1f}", imu_camera_roll_deg=f"{roll:.1f}")
         if last is None:
             level, message = DiagnosticStatus.OK, "waiting for frames"
         else:

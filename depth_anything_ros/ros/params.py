@@ -156,6 +156,21 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("camera_roll_deg", 0.0, "ground_plane: rotation about the optical axis (deg, "
               "positive turns the image x axis towards the floor).", float_range=(-90.0, 90.0),
               runtime=True),
+    ParamSpec("ground_normal", "pitch_roll", "ground_plane: where the floor's direction comes "
+              "from: pitch_roll = camera_pitch_deg/camera_roll_deg (a fixed mount); imu = "
+              "gravity from the accelerometer of the 'imu' topic (sensor_msgs/Imu, REP-145), "
+              "for a camera that tilts.", choices=("pitch_roll", "imu")),
+    ParamSpec("imu_roll_deg", 0.0, "ground_normal imu: the IMU frame's roll in the camera's "
+              "optical frame (deg, URDF roll/pitch/yaw; all 0 when the IMU reports in the "
+              "optical frame's axes).", float_range=(-180.0, 180.0), runtime=True),
+    ParamSpec("imu_pitch_deg", 0.0, "ground_normal imu: the IMU frame's pitch in the camera's "
+              "optical frame (deg).", float_range=(-180.0, 180.0), runtime=True),
+    ParamSpec("imu_yaw_deg", 0.0, "ground_normal imu: the IMU frame's yaw in the camera's "
+              "optical frame (deg; 180 for a Kinect v1's accelerometer).",
+              float_range=(-180.0, 180.0), runtime=True),
+    ParamSpec("imu_smoothing", 0.05, "ground_normal imu: time constant (s) of the average of the "
+              "accelerometer readings (readings more than 15 % from 1 g are skipped); 0 = the "
+              "latest reading.", float_range=(0.0, 60.0), runtime=True),
     ParamSpec("scale_smoothing", 0.3, "Time constant (s) of the log-space average of the "
               "per-frame scale; 0 = use each frame's fit as is.", float_range=(0.0, 3600.0),
               runtime=True),
@@ -233,6 +248,11 @@ class NodeSettings:
     camera_height: float
     camera_pitch_deg: float
     camera_roll_deg: float
+    ground_normal: str
+    imu_roll_deg: float
+    imu_pitch_deg: float
+    imu_yaw_deg: float
+    imu_smoothing: float
     scale_smoothing: float
     scale_gate: float
     scale_reset_frames: int
