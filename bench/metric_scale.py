@@ -25,7 +25,9 @@ Sections (one function each, returning table rows; ground and tumground live in
              the shipped model was fine-tuned on: raw figures there flatter it; the comparison
              with the oracle on the same frames does not), with each frame's camera height and
              floor normal from the motion capture; all frames, and those whose view is ≥ 5 %
-             floor
+             floor; then again with the floor's normal from the Kinect's own accelerometer
+             (`ground_normal: imu` as the node runs it), with its angle to the motion capture's
+             (normal°: median, nrm°p90: 90th percentile)
   tum        the held-out last 20 % of TUM fr1_rpy (real Kinect frames, never trained on; CC BY
              4.0, Sturm et al., IROS 2012) through `train evaluate`, plus the temporal filter at
              each --smoothing time constant; with --via-bag also through
@@ -193,6 +195,7 @@ CELLS = (("raw_abs_rel", "raw"), ("raw_delta1", "raw δ1"), ("focal_abs_rel", "f
          ("anchored_abs_rel", "anchored"), ("anchored_delta1", "anch δ1"),
          ("floor_oracle_abs_rel", "floor or"), ("ground_abs_rel", "ground"),
          ("ground_scale_abs_rel", "gr 1scal"), ("ground_unlimited_abs_rel", "gr nolim"),
+         ("normal_error_median", "normal°"), ("normal_error_p90", "nrm°p90"),
          ("scale", "scale"),
          ("jitter", "jitter"),
          ("anchored_jitter", "anch jit"), ("applied_jitter", "appl jit"))

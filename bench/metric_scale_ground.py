@@ -207,31 +207,62 @@ def tum_ground_section(estimator, quick: bool, **_) -> list[dict]:
     for split, name in (("test", "TUM tail"), ("train", "TUM first 80 %")):
         every = 4 if quick else 1
         stamps = TumDataset(default_tum_dir(), split=split, every=every).timestamps
+        imu_up = kinect_up([float(t) for t in stamps])
         frames: list[dict] = []
+        imu_frames: list[dict] = []  # the same frames, the floor's normal from the accelerometer
 
         def score(index, prediction, sample, mask, **_):
             pose = floors.at(float(stamps[index]))
             if pose is None:  # a gap in the motion capture: no floor to check against
                 return
             height, up = pose
-            fit, free = (fit_ground_plane(prediction, GroundPlane(height, up), relative=False,
-                                          intrinsics=intrinsics, rays=rays, config=c)
-                         for c in (config, unlimited))
             depth = np.where(mask, sample["depth"], np.nan)
-            metrics = _scored(prediction, depth, mask,
-                              fit.apply(prediction) if fit.ok else None)
-            metrics["ground_unlimited"] = depth_metrics(
-                free.apply(prediction) if free.ok else prediction, depth, mask)
             below = depth * ray_down(depth_rays, up)
-            metrics.update(line=fit.ok and fit.span is not None,
-                           floor_share=float(np.mean(mask & (np.abs(below - height) < 0.05))))
-            frames.append(metrics)
+            floor_share = float(np.mean(mask & (np.abs(below - height) < 0.05)))
+            for normal, into in ((up, frames), (imu_up[index], imu_frames)):
+                fit, free = (fit_ground_plane(prediction, GroundPlane(height, normal),
+                                              relative=False, intrinsics=intrinsics, rays=rays,
+                                              config=c) for c in (config, unlimited))
+                metrics = _scored(prediction, depth, mask,
+                                  fit.apply(prediction) if fit.ok else None)
+                metrics["ground_unlimited"] = depth_metrics(
+                    free.apply(prediction) if free.ok else prediction, depth, mask)
+                metrics.update(line=fit.ok and fit.span is not None, floor_share=floor_share,
+                               normal_error=_angle_deg(normal, up))
+                into.append(metrics)
 
         evaluate_estimator(estimator, f"tum:default?split={split}&every={every}", on_frame=score)
-        in_view = [f for f in frames if f["floor_share"] >= FLOOR_IN_VIEW]
-        rows += [ground_row(f"{name}, ground plane", frames),
-                 ground_row(f"  floor ≥ {FLOOR_IN_VIEW:.0%} of view, {len(in_view)}", in_view)]
+        for label, chosen in (("ground plane", frames), ("IMU normal", imu_frames)):
+            in_view = [f for f in chosen if f["floor_share"] >= FLOOR_IN_VIEW]
+            rows += [ground_row(f"{name}, {label}", chosen),
+                     ground_row(f"  floor ≥ {FLOOR_IN_VIEW:.0%} of view, {len(in_view)}",
+                                in_view)]
     return rows
+
+
+def kinect_up(stamps: list[float]) -> list[tuple[float, float, float]]:
+    """The floor's normal at each stamp from TUM fr1_rpy's own Kinect accelerometer, as the node
+    gets it with `ground_normal: imu`, `imu_yaw_deg: 180` and the default smoothing."""
+    from depth_anything_ros.scale.gravity import GravityConfig, GravityFilter
+    from depth_anything_ros.training.data.tum import default_tum_dir
+
+    readings = np.loadtxt(default_tum_dir() / "accelerometer.txt", comments="#", ndmin=2)
+    readings = readings[np.argsort(readings[:, 0])]
+    gravity, i, out = GravityFilter(GravityConfig(rotation_rpy_deg=(0.0, 0.0, 180.0))), 0, []
+    for stamp in stamps:
+        while i < len(readings) and readings[i, 0] <= stamp:
+            gravity.add(readings[i, 0], readings[i, 1:])
+            i += 1
+        up, why = gravity.up(stamp)
+        if up is None:
+            raise RuntimeError(f"TUM accelerometer at {stamp}: {why}")
+        out.append(up)
+    return out
+
+
+def _angle_deg(a, b) -> float:
+    cosine = float(np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b))
+    return float(np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0))))
 
 
 def _scored(prediction: np.ndarray, gt: np.ndarray, mask: np.ndarray,
@@ -261,6 +292,10 @@ def ground_row(name: str, frames: list[dict]) -> dict:
         per_image = [f[column] for f in frames if column in f]
         mean = mean_metrics(per_image) if per_image else {"abs_rel": None, "delta1": None}
         row[f"{column}_abs_rel"], row[f"{column}_delta1"] = mean["abs_rel"], mean["delta1"]
+    errors = [f["normal_error"] for f in frames if "normal_error" in f]
+    if errors and max(errors) > 0:  # the floor's normal measured, not given: how far off
+        row["normal_error_median"] = float(np.median(errors))
+        row["normal_error_p90"] = float(np.percentile(errors, 90))
     gaps = [f["ground"]["abs_rel"] - f["median_oracle"]["abs_rel"] for f in frames]
     row["gap_se"] = float(np.std(gaps, ddof=1) / np.sqrt(len(gaps))) if len(gaps) > 1 else None
     return row
