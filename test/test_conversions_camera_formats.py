@@ -129,3 +129,11 @@ def test_with_a_pixel_limit_only_jpeg_and_png_are_decoded():
     assert decode_compressed("webp", webp.tobytes()).shape == (60, 80, 3)  # no limit: decoded
     with pytest.raises(ImageDecodeError, match="format 'webp' is not a JPEG or PNG"):
         decode_compressed("webp", webp.tobytes(), max_pixels=10_000)
+
+
+def test_mono16_values_above_the_declared_bits_saturate_to_white():
+    """mono16_bits set below what the sensor sends (10 for a 12-bit camera, or stray high bits)
+    must clip to 255, not wrap around to dark grey."""
+    values = np.array([[1023, 1024, 4095, 65535]], "<u2")
+    ten = decode_image("mono16", 1, 4, 8, False, values.tobytes(), mono16_bits=10)
+    assert ten[0, :, 0].tolist() == [255, 255, 255, 255]

@@ -126,3 +126,14 @@ def test_batch_takes_one_focal_per_frame_and_none_where_unknown():
         estimator.predict_batch(images, fx=[15.0])
     with pytest.raises(ValueError, match="fx"):
         estimator.predict(images[0], fx=-1.0)
+
+
+def test_batch_focal_may_be_a_numpy_array_of_one_per_frame():
+    """An array of focals (as a caller holding per-frame fx in numpy has) is one per frame,
+    exactly as the list is, not one focal for every frame."""
+    estimator = DepthEstimator(metric_model(0.5, CANONICAL), device="cpu")
+    images = np.stack([rgb(seed=0), rgb(seed=1), rgb(seed=2)])
+    from_list = estimator.predict_batch(images, fx=[15.0, 30.0, 45.0])
+    from_array = estimator.predict_batch(images, fx=np.array([15.0, 30.0, 45.0]))
+    np.testing.assert_allclose(from_array.focal_scale, [1.0, 2.0, 3.0], rtol=1e-6)
+    np.testing.assert_array_equal(from_array.values, from_list.values)

@@ -242,3 +242,18 @@ def test_vitg_uses_fused_swiglu_with_official_hidden_width():
         4096,
     )
     assert math.isclose(model.pretrained.blocks[0].norm1.eps, 1e-6)
+
+
+def test_alignment_features_hold_the_last_taps_token_of_each_patch_at_its_place():
+    """Feature alignment (P1 Eq. 9) compares the student's and the frozen encoder's feature of
+    the same patch: [:, :, r, c] must be the last tap's normed token of patch (r, c)."""
+    torch.manual_seed(0)
+    model = DepthAnything(ModelConfig.preset("vitpico", input_size=56)).eval()
+    rows, cols = 3, 5
+    x = torch.randn(1, 3, 14 * rows, 14 * cols)
+    with torch.no_grad():
+        _, features = model.forward_with_features(x)
+        tokens, _ = model.pretrained.get_intermediate_layers(x, (model.config.taps[-1],))[0]
+    assert features.shape == (1, 64, rows, cols)
+    for r, c in ((0, 0), (0, 4), (1, 2), (2, 1), (2, 4)):
+        torch.testing.assert_close(features[0, :, r, c], tokens[0, r * cols + c])

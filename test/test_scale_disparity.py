@@ -60,3 +60,25 @@ def test_infinite_or_overflowing_disparity_has_no_depth():
     # an fp16 export can overflow to +inf: 1/inf = 0 m is no depth, nor 0 from an underflow
     depth = disparity_to_depth(np.array([np.inf, 1e300, 2.0]), 1.0, 0.0)
     assert np.isnan(depth[:2]).all() and depth[2] == np.float32(0.5)
+
+
+def test_non_finite_predictions_are_left_out_of_the_fit():
+    """An fp16 export can output inf or NaN at a few pixels: they carry no scale information and
+    must not turn the fitted scale and shift (so the whole depth image) into NaN."""
+    rng = np.random.default_rng(1)
+    depth = rng.uniform(0.5, 10.0, (6, 8))
+    output = (1.0 / depth - 0.05) / 0.2
+    output[0, :3] = [np.inf, np.nan, -np.inf]
+    scale, shift = fit_disparity_scale_shift(output, depth)
+    assert scale == pytest.approx(0.2, rel=1e-9) and shift == pytest.approx(0.05, abs=1e-9)
+
+
+def test_a_constant_prediction_fits_no_scale_and_the_mean_inverse_depth():
+    """A flat output (a blank frame) says nothing about scale: scale 0 and shift = mean of 1/gt,
+    so the depth is one finite value, not a division by the zero variance of the output."""
+    depth = np.array([[1.0, 2.0, 4.0], [0.5, 1.0, 8.0]])
+    output = np.full(depth.shape, 0.7)
+    scale, shift = fit_disparity_scale_shift(output, depth)
+    assert scale == 0.0 and shift == pytest.approx(np.mean(1.0 / depth))
+    np.testing.assert_allclose(disparity_to_depth(output, scale, shift), 1.0 / np.mean(1.0 / depth),
+                               rtol=1e-6)

@@ -83,3 +83,34 @@ def test_a_non_finite_stamp_is_refused_rather_than_poisoning_the_state():
     with pytest.raises(ValueError, match="stamp nan s: must be finite"):
         f.update(math.nan, 2.0)
     assert f.update(1.1, 2.0) == "accepted" and math.isfinite(f.log_scale)
+
+
+def test_isolated_outliers_between_good_fits_never_add_up_to_a_reset():
+    """reset_frames counts outliers in a row: a good fit in between shows the scale has not
+    changed, so six scattered bad fits that agree (one bad scan now and then) stay clipped."""
+    values = np.zeros(60)
+    values[5::10] = math.log(3.0)
+    smoothed, events = run(ScaleFilter(FilterConfig(time_constant_s=1.0, reset_frames=5)), values)
+    assert "reset" not in events and events.count("clipped") == 6
+    assert np.abs(smoothed).max() < 0.05
+
+
+def test_an_outliers_shift_is_clipped_in_proportion_to_its_scale():
+    """A relative fit's (or a metric line's) shift rides with its scale: an outlier may move the
+    shift only the same fraction gate/|pull| of the way that its clipped scale moves."""
+    filt = ScaleFilter(FilterConfig(time_constant_s=0.0, gate=0.25))  # gain 1: one step shows it
+    filt.update(0.0, 1.0, shift=0.0)
+    assert filt.update(0.1, math.e, shift=2.0) == "clipped"  # pull 1.0 (log): a quarter of it
+    assert filt.scale == pytest.approx(math.exp(0.25))
+    assert filt.shift == pytest.approx(0.5)
+
+
+def test_a_reset_lands_on_the_median_of_the_agreeing_outliers_not_on_the_last_one():
+    """Outliers that agree on a new scale still jitter: the state jumps to their median scale and
+    median shift, so the last (noisy) fit alone does not set the new state."""
+    filt = ScaleFilter(FilterConfig(time_constant_s=5.0, gate=0.25, reset_frames=3))
+    filt.update(0.0, 1.0, shift=0.0)
+    events = [filt.update(i / RATE_HZ, scale, shift=shift)
+              for i, (scale, shift) in enumerate([(2.0, 0.1), (2.2, 0.3), (1.9, 0.4)], 1)]
+    assert events == ["clipped", "clipped", "reset"]
+    assert filt.scale == pytest.approx(2.0) and filt.shift == pytest.approx(0.3)

@@ -4,6 +4,7 @@ are refused naming the files, and nothing is written."""
 
 import pytest
 import torch
+from safetensors import safe_open
 from test_inference_estimator import tiny_model
 
 from depth_anything_ros.cli import main as cli
@@ -50,6 +51,8 @@ def test_other_architectures_or_bad_shares_are_refused_and_nothing_is_written(
         (["--weights", *map(str, pair), "--shares", "0.5", "0.6"], "must be ≥ 0 and sum to 1"),
         (["--weights", *map(str, pair), "--shares", "1"], "1 shares for 2 checkpoints"),
         (["--weights", *map(str, pair), "--shares", "nan", "nan"], "must be ≥ 0 and sum to 1"),
+        # summing to 1 is not enough: a negative share extrapolates past the ingredients
+        (["--weights", *map(str, pair), "--shares", "1.5", "-0.5"], "must be ≥ 0 and sum to 1"),
         (["--weights", str(pair[0])], "at least two checkpoints"),
     ]
     for args, message in cases:
@@ -57,3 +60,14 @@ def test_other_architectures_or_bad_shares_are_refused_and_nothing_is_written(
         err = capsys.readouterr().err
         assert err.startswith("depth-anything-ros train average: error: ") and message in err, err
         assert not out.exists()
+
+
+def test_average_is_stored_in_the_requested_dtype(pair, tmp_path):
+    """--dtype float16 stores the soup at half size as export does; it loads as float32."""
+    out = tmp_path / "soup16.safetensors"
+    assert cli(["train", "average", "--weights", *map(str, pair), "--out", str(out),
+                "--dtype", "float16"]) == 0
+    with safe_open(str(out), "pt") as f:
+        names = list(f.keys())  # a safetensors handle, not a dict
+        assert {f.get_tensor(name).dtype for name in names} == {torch.float16}
+    assert all(v.dtype == torch.float32 for v in load_model(out).state_dict().values())

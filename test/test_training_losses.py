@@ -153,3 +153,25 @@ def test_gradient_matching_matches_reference_and_ignores_affine_changes(maps):
         ref += g / m.sum()
     assert got == pytest.approx(ref, rel=1e-10)
     assert gradient_matching_loss(t(3 * pred + 1), t(target), t(mask), scales=2).item() == pytest.approx(got, rel=1e-9)
+
+
+def test_affine_invariant_loss_leaves_out_an_image_without_a_valid_pixel(maps):
+    """An image with nothing valid (a blank label, a crop of sky) has no loss: averaging it in as
+    0 would shrink the loss, and the gradient, of every other image in the batch."""
+    pred, target, mask = maps
+    mask = mask.copy()
+    mask[1] = False
+    got = affine_invariant_loss(t(pred), t(target), t(mask)).item()
+    assert got == pytest.approx(_np_affine(pred, target, mask), rel=1e-10)
+
+
+def test_silog_leaves_out_infinite_ground_truth_when_no_max_depth_caps_the_range():
+    """Sky rendered at +inf depth is no valid pixel, not an infinite loss that ends the run."""
+    rng = np.random.default_rng(4)
+    gt = rng.uniform(0.5, 10.0, (2, 5, 6))
+    gt[0, 0, :2] = np.inf
+    pred = rng.uniform(0.5, 10.0, gt.shape)
+    valid = np.isfinite(gt)
+    d = np.log(gt[valid]) - np.log(pred[valid])
+    ref = np.sqrt(np.mean(d**2) - 0.5 * np.mean(d) ** 2)
+    assert silog_loss(t(pred), t(gt)).item() == pytest.approx(ref, rel=1e-10)
