@@ -158,8 +158,8 @@ ROWS: tuple[Mutation, ...] = (
     # inference/estimator.py, model/dpt.py, model/depth_anything.py (audit of unrowed modules)
     Mutation("predict_batch takes a numpy array of per-frame fx as one focal for every frame",
              "depth_anything_ros/inference/estimator.py",
-             "fx = list(fx) if isinstance(fx, (list, tuple, np.ndarray)) else [fx] * len(rgbs)",
-             "fx = list(fx) if isinstance(fx, (list, tuple)) else [fx] * len(rgbs)",
+             "per_frame = isinstance(fx, (list, tuple)) or (isinstance(fx, np.ndarray)",
+             "per_frame = isinstance(fx, (list, tuple)) or (False",
              ("test/test_geometry_focal.py",)),
     Mutation("focal correction applied only when every frame of a batch has one",
              "depth_anything_ros/inference/estimator.py",

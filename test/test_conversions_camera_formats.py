@@ -77,6 +77,19 @@ def test_semi_planar_yuv_decodes_with_its_chroma_plane(encoding, padding):
         decode_image(encoding, 48, 64, step, False, data[: step * 48])
 
 
+def test_nv24_of_any_size_decodes_and_nv21_and_packed_yuv_need_even_sizes():
+    # NV24 is 4:4:4 (one chroma pair per pixel): an odd-sized frame is a valid image
+    rgb = np.random.default_rng(3).integers(0, 256, (3, 5, 3), dtype=np.uint8)
+    step, data = encode_image(rgb, "nv24")
+    decoded = decode_image("nv24", 3, 5, step, False, data)
+    assert np.abs(decoded.astype(int) - rgb).max() <= 3
+    # chroma shared by two columns (4:2:2) or a 2×2 block (NV21) cannot cover an odd size
+    with pytest.raises(ImageDecodeError, match="yuv422 needs an even width, got 5x4"):
+        decode_image("yuv422", 4, 5, 10, False, bytes(40))
+    with pytest.raises(ImageDecodeError, match="nv21 needs an even width and height, got 4x3"):
+        decode_image("nv21", 3, 4, 4, False, bytes(18))
+
+
 def test_a_12_bit_sensor_in_mono16_is_scaled_by_mono16_bits():
     values = np.array([[0, 1024, 2048, 4095]], "<u2")
     full = decode_image("mono16", 1, 4, 8, False, values.tobytes())

@@ -137,3 +137,5 @@ def test_batch_focal_may_be_a_numpy_array_of_one_per_frame():
     from_array = estimator.predict_batch(images, fx=np.array([15.0, 30.0, 45.0]))
     np.testing.assert_allclose(from_array.focal_scale, [1.0, 2.0, 3.0], rtol=1e-6)
     np.testing.assert_array_equal(from_array.values, from_list.values)
+    one = estimator.predict_batch(images, fx=np.array(30.0))  # a 0-d array: one for all
+    np.testing.assert_allclose(one.focal_scale, [2.0, 2.0, 2.0], rtol=1e-6)

@@ -77,12 +77,15 @@ def test_bad_filter_settings_are_named():
     assert FilterConfig().problem() is None
 
 
-def test_a_non_finite_stamp_is_refused_rather_than_poisoning_the_state():
+def test_a_non_finite_stamp_or_shift_is_refused_rather_than_poisoning_the_state():
     f = ScaleFilter()
     f.update(1.0, 2.0)
     with pytest.raises(ValueError, match="stamp nan s: must be finite"):
         f.update(math.nan, 2.0)
     assert f.update(1.1, 2.0) == "accepted" and math.isfinite(f.log_scale)
+    with pytest.raises(ValueError, match="shift nan: must be finite"):
+        f.update(1.2, 2.0, shift=math.nan)
+    assert f.update(1.3, 2.0, shift=0.5) == "accepted" and math.isfinite(f.shift)
 
 
 def test_isolated_outliers_between_good_fits_never_add_up_to_a_reset():

@@ -51,7 +51,8 @@ RAW_ENCODINGS: dict[str, tuple[int, int]] = {
 SEMI_PLANAR_ENCODINGS: dict[str, tuple[float, int]] = {"nv21": (0.5, 1), "nv24": (1.0, 2)}
 SUPPORTED_ENCODINGS: tuple[str, ...] = tuple(RAW_ENCODINGS) + tuple(SEMI_PLANAR_ENCODINGS)
 _YUV422_ORDER = {"yuv422": "uyvy", "uyvy": "uyvy", "yuv422_yuy2": "yuyv", "yuyv": "yuyv"}
-_EVEN_WIDTH = {*_YUV422_ORDER, *SEMI_PLANAR_ENCODINGS}
+# chroma shared by two columns (4:2:2) or by 2×2 pixels (NV21); NV24 is 4:4:4, any size
+_EVEN_WIDTH = {*_YUV422_ORDER, "nv21"}
 
 
 class ImageDecodeError(ValueError):
@@ -223,8 +224,9 @@ def encode_image(rgb: np.ndarray, encoding: str, *, row_padding: int = 0,
         raise ValueError(f"rgb: expected uint8 H×W×3, got {rgb.dtype} {rgb.shape}")
     bytes_per_pixel(encoding)
     height, width = rgb.shape[:2]
-    if encoding in _EVEN_WIDTH and (width % 2 or height % 2):
-        raise ValueError(f"rgb: {encoding} needs an even width and height, got {width}x{height}")
+    if encoding in _EVEN_WIDTH and (width % 2 or (encoding == "nv21" and height % 2)):
+        both = " and height" if encoding == "nv21" else ""
+        raise ValueError(f"rgb: {encoding} needs an even width{both}, got {width}x{height}")
     wide = ">u2" if is_bigendian else "<u2"
     if encoding in SEMI_PLANAR_ENCODINGS:
         pixels = rgb_to_semi_planar(rgb, encoding)

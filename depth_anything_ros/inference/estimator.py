@@ -289,7 +289,9 @@ class DepthEstimator:
             rgbs = np.stack(rgbs) if rgbs else np.empty((0, 0, 0, 3), np.uint8)
         _check_image(rgbs, "rgbs", ndim=4)
         if fx is not None:
-            fx = list(fx) if isinstance(fx, (list, tuple, np.ndarray)) else [fx] * len(rgbs)
+            per_frame = isinstance(fx, (list, tuple)) or (isinstance(fx, np.ndarray)
+                                                          and fx.ndim > 0)
+            fx = list(fx) if per_frame else [fx] * len(rgbs)  # a 0-d array is one focal
             if len(fx) != len(rgbs):
                 raise ValueError(f"fx: {len(fx)} focal lengths for a batch of {len(rgbs)} frames")
         return self._run(rgbs, fx)

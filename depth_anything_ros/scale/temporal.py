@@ -76,6 +76,8 @@ class ScaleFilter:
             raise ValueError(f"scale {scale}: must be finite and > 0")
         if not math.isfinite(stamp_s):  # NaN would make the state NaN for good
             raise ValueError(f"stamp {stamp_s} s: must be finite")
+        if not math.isfinite(shift):  # the same, for the shift
+            raise ValueError(f"shift {shift}: must be finite")
         if span is not None:
             self.span = span
         value = math.log(scale)
