@@ -191,6 +191,67 @@ def test_camera_height_uses_each_frames_camera_info(tmp_path, metric):
     assert expected.reason in summary.scale_reasons
 
 
+def write_imu_bag(path, *, first_reading_frame=2):
+    """Camera frames + CameraInfo + an /imu topic at 100 Hz from frame `first_reading_frame`
+    on: an IMU in a body frame (x forward, y left, z up) on a camera looking straight down,
+    so at rest it reads 1 g along −x (its forward axis points at the floor)."""
+    frames = []
+    with Writer(path, version=8) as writer:
+        image_conn = writer.add_connection(CAM, "sensor_msgs/msg/Image", typestore=TYPESTORE)
+        info_conn = writer.add_connection(INFO, "sensor_msgs/msg/CameraInfo", typestore=TYPESTORE)
+        imu_conn = writer.add_connection("/imu", "sensor_msgs/msg/Imu", typestore=TYPESTORE)
+        first = START_NS + first_reading_frame * PERIOD_NS - 50_000_000
+        reading = TYPESTORE.types["sensor_msgs/msg/Imu"]
+        vector = TYPESTORE.types["geometry_msgs/msg/Vector3"]
+        quaternion = TYPESTORE.types["geometry_msgs/msg/Quaternion"]
+        for t in range(first, START_NS + FRAMES * PERIOD_NS, 10_000_000):
+            msg = reading(header=_header(t, "imu_link"),
+                          orientation=quaternion(x=0.0, y=0.0, z=0.0, w=1.0),
+                          orientation_covariance=np.full(9, -1.0),
+                          angular_velocity=vector(x=0.0, y=0.0, z=0.0),
+                          angular_velocity_covariance=np.zeros(9),
+                          linear_acceleration=vector(x=-9.81, y=0.0, z=0.0),
+                          linear_acceleration_covariance=np.zeros(9))
+            writer.write(imu_conn, t + 1_000_000,
+                         bytes(TYPESTORE.serialize_cdr(msg, "sensor_msgs/msg/Imu")))
+        for i in range(FRAMES):
+            stamp = START_NS + i * PERIOD_NS
+            rgb = synthetic_rgb(i)
+            writer.write(image_conn, stamp, bytes(TYPESTORE.serialize_cdr(
+                image_msg(rgb, stamp), "sensor_msgs/msg/Image")))
+            writer.write(info_conn, stamp + 1000, bytes(TYPESTORE.serialize_cdr(
+                camera_info_msg(stamp), "sensor_msgs/msg/CameraInfo")))
+            frames.append((stamp, rgb))
+    return frames
+
+
+def test_imu_topic_gives_the_ground_planes_direction_as_in_the_node(tmp_path, metric):
+    """--imu-topic: the floor's normal from the accelerometer, turned by --imu-rpy (the node's
+    ground_normal: imu). The random model reads the same depth everywhere, what a floor seen
+    from straight above gives, so only the IMU's normal finds the floor; the frames before the
+    IMU's first reading are served unscaled, and the summary says why."""
+    src = tmp_path / "in"
+    frames = write_imu_bag(src)
+    intrinsics = CameraIntrinsics(60.0, 58.0, 31.5, 23.0, 64, 48)
+    height = 0.5 * float(np.median(metric.predict(frames[0][1]).values))
+    summary = process_bag(src, tmp_path / "out", metric, BagJobOptions(
+        CAM, camera_height=height, imu_topic="/imu", imu_rpy=(0.0, -90.0, 90.0),
+        scale_smoothing=0.0))
+    assert summary.scale_states == {"unscaled": 2, "anchored": FRAMES - 2}
+    assert summary.scale_reasons == {"no IMU reading received yet": 2}
+    got = depths(tmp_path / "out")
+    for stamp, rgb in frames[2:]:
+        prediction = metric.predict(rgb).values
+        fit = fit_ground_plane(prediction, GroundPlane(height, (0.0, 0.0, -1.0)),
+                               relative=False, intrinsics=intrinsics)
+        assert fit.ok and fit.scale == pytest.approx(0.5, rel=0.01)
+        np.testing.assert_allclose(got[stamp], fit.apply(prediction), rtol=1e-4)
+    # the same bag with the IMU's mounting left out: its −x reads as a camera rolled 90°
+    plain = process_bag(src, tmp_path / "plain", metric, BagJobOptions(
+        CAM, camera_height=height, imu_topic="/imu", scale_smoothing=0.0))
+    assert plain.scale_states == {"unscaled": FRAMES}
+
+
 @pytest.mark.parametrize("options, error, message", [
     (dict(sparse_depth_topic="/nope"), BagTopicError,
      ("--sparse-depth-topic: bag .* has no topic '/nope'; its Image topics are: "
@@ -203,6 +264,13 @@ def test_camera_height_uses_each_frames_camera_info(tmp_path, metric):
     (dict(sparse_depth_topic=SPARSE, scale_model="plane"), BagError,
      "scale model 'plane': use one of scale_shift, scale"),
     (dict(camera_height=1.0, camera_info_topic=None, image_topic="/cam/image_raw"), None, None),
+    (dict(imu_topic="/imu"), BagError, "--imu-topic /imu: .* pass --camera-height too"),
+    (dict(camera_height=1.0, imu_topic="/nope"), BagTopicError,
+     "--imu-topic: bag .* has no topic '/nope'; its Imu topics are: "),
+    (dict(camera_height=1.0, imu_topic=INFO), BagTopicError,
+     "has sensor_msgs/msg/CameraInfo, not an Imu, on '/cam/camera_info'"),
+    (dict(camera_height=1.0, imu_topic=SPARSE, imu_rpy=(0.0, float("nan"), 0.0)), BagError,
+     "--imu-rpy / --imu-smoothing: IMU rotation .* must be finite"),
 ])
 def test_unusable_scale_options_are_refused_before_any_frame(tmp_path, metric, options, error,
                                                            message):

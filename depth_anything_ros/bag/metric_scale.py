@@ -1,5 +1,6 @@
 """Metric scale in a bag job: the same `ScaleCorrector` as the node (depth_anything_ros.scale),
-fed in bag order from `--sparse-depth-topic` or `--camera-height`.
+fed in bag order from `--sparse-depth-topic` or `--camera-height` (the floor's direction from
+`--camera-pitch/--camera-roll`, or from an `--imu-topic` as the node's `ground_normal: imu`).
 
 Sparse depth is read lazily beside the main read by a second reader on the same bag (a window
 of messages around the current frame, so a long bag costs no memory) and paired with each frame
@@ -26,6 +27,7 @@ from depth_anything_ros.bag.topics import TopicPlan
 from depth_anything_ros.geometry.camera_model import CameraModel
 from depth_anything_ros.scale import (ScaleCorrector, camera_geometry,
                                       decode_sparse_depth)
+from depth_anything_ros.scale.gravity import GravityConfig, GravityFilter
 
 log = logging.getLogger(__name__)
 
@@ -77,14 +79,57 @@ class SparseDepthStream:
         self._window.append((stamp_of(msg).ns or bag_time, msg))
 
 
+class ImuStream:
+    """An Imu topic's accelerometer in bag order, fed into the node's `GravityFilter` up to each
+    frame's stamp (so a frame gets the average as of its own stamp, as in the node)."""
+
+    def __init__(self, reader: Any, topic: str, config: GravityConfig) -> None:
+        connections = [c for c in reader.connections if c.topic == topic]
+        self._reader = reader
+        self._topic = topic
+        self._messages = iter(reader.messages(connections=connections))
+        self._pending: tuple[int, Any] | None = None  # read, not yet due
+        self._gravity = GravityFilter(config)
+        self.seen = 0
+
+    def up(self, stamp_ns: int) -> tuple[tuple[float, float, float] | None, str | None]:
+        """The floor's normal in the optical frame at `stamp_ns`, or (None, why not). Frames
+        must come in stamp order; a frame stamped zero asks by its recording time."""
+        while True:
+            if self._pending is None:
+                self._pending = self._read_one()
+                if self._pending is None:
+                    break
+            at, msg = self._pending
+            if at > stamp_ns:
+                break
+            a = msg.linear_acceleration
+            self._gravity.add(at * 1e-9, (float(a.x), float(a.y), float(a.z)))
+            self._pending = None
+        return self._gravity.up(stamp_ns * 1e-9)
+
+    def _read_one(self) -> tuple[int, Any] | None:
+        for conn, bag_time, raw in self._messages:
+            try:
+                msg = self._reader.deserialize(raw, conn.msgtype)
+            except Exception as exc:  # noqa: BLE001 - one bad message is skipped
+                log.warning("skipping unreadable %s message at bag time %d: %s", self._topic,
+                            bag_time, exc)
+                continue
+            self.seen += 1
+            return stamp_of(msg).ns or bag_time, msg  # unstamped: by its recording time
+        return None
+
+
 class BagScale:
     """Per job: the corrector (its filter state runs through the bag in order) and its tally."""
 
     def __init__(self, options: BagJobOptions, relative: bool, summary: BagSummary,
-                 sparse: SparseDepthStream | None) -> None:
+                 sparse: SparseDepthStream | None, imu: ImuStream | None = None) -> None:
         self._options = options
         self._summary = summary
         self._sparse = sparse
+        self._imu = imu
         self._corrector = ScaleCorrector(options.scale_settings(), relative=relative)
         self._reasons: dict[str, list] = {}  # problem key → [frames, first reason]
 
@@ -97,12 +142,14 @@ class BagScale:
             yield None
             return
         reader = None
-        if plan.sparse_depth_topic is not None:
+        if plan.sparse_depth_topic is not None or plan.imu_topic is not None:
             reader = open_reader(input_path)
         try:
-            sparse = (None if reader is None else SparseDepthStream(
+            sparse = (None if plan.sparse_depth_topic is None else SparseDepthStream(
                 reader, plan.sparse_depth_topic, int(options.sparse_depth_tolerance * 1e9)))
-            scale = cls(options, relative, summary, sparse)
+            imu = (None if plan.imu_topic is None else ImuStream(
+                reader, plan.imu_topic, options.gravity_config()))
+            scale = cls(options, relative, summary, sparse, imu)
             yield scale
             scale.finish()
         finally:
@@ -119,10 +166,13 @@ class BagScale:
                            else (None, None))
         intrinsics, rays = (camera_geometry(camera) if self._options.scale_source == "ground_plane"
                             else (None, None))
+        up = None
+        if self._imu is not None:
+            up, missing = self._imu.up(stamp.ns or bag_time_ns)
         out = self._corrector.correct(prediction, (stamp.ns or bag_time_ns) * 1e-9,
                                       sparse_depth=sparse,
                                       intrinsics=intrinsics, rays=rays, missing=missing,
-                                      units=units)
+                                      units=units, up=up)
         summary = self._summary
         summary.scales.append(out.factor if out.depth is not None else math.nan)
         summary.scale_states[out.state] = summary.scale_states.get(out.state, 0) + 1
@@ -130,6 +180,8 @@ class BagScale:
             entry = self._reasons.setdefault(out.problem_key, [0, out.reason])
             if not entry[0]:
                 where = self._options.sparse_depth_topic or "ground plane"
+                if out.code == "no_gravity":
+                    where = self._options.imu_topic
                 log.warning("%s (%s from frame %s on; later ones are counted in the summary)",
                             out.located(where), out.state, stamp.name)
             entry[0] += 1

@@ -9,6 +9,7 @@ from depth_anything_ros.bag.errors import BagError
 from depth_anything_ros.bag.reader import STORAGES
 from depth_anything_ros.bag.topics import parse_copy_topics
 from depth_anything_ros.scale.corrector import ScaleSettings
+from depth_anything_ros.scale.gravity import GravityConfig
 from depth_anything_ros.scale.ground_plane import GroundConfig
 from depth_anything_ros.scale.temporal import DEFAULT_TIME_CONSTANT_S
 
@@ -41,6 +42,9 @@ class BagJobOptions:
     camera_height: float | None = None  # ground plane: optical centre above the floor (m)
     camera_pitch: float = 0.0  # deg below the horizon
     camera_roll: float = 0.0  # deg
+    imu_topic: str | None = None  # ground plane: the floor's direction from this Imu topic
+    imu_rpy: tuple[float, float, float] = (0.0, 0.0, 0.0)  # the IMU frame in the optical frame
+    imu_smoothing: float = GravityConfig.time_constant_s  # s, the accelerometer's average
     scale_smoothing: float = DEFAULT_TIME_CONSTANT_S  # s, time constant of the log-space average; 0 = per frame
     scale_model: str = "scale_shift"  # metric: scale·p + shift where that fits better; or "scale"
     ground_max_correction: float = GroundConfig.max_correction  # metric; 0 = no limit
@@ -66,6 +70,11 @@ class BagJobOptions:
             ground_max_correction=self.ground_max_correction, gate=self.scale_gate,
             reset_frames=self.scale_reset_frames, max_age_s=self.scale_max_age,
             min_anchors=self.scale_min_anchors)
+
+    def gravity_config(self):
+        """The node's IMU average for these options (`ground_normal: imu`)."""
+        return GravityConfig(rotation_rpy_deg=tuple(float(a) for a in self.imu_rpy),
+                             time_constant_s=self.imu_smoothing)
 
     def validate(self) -> None:
         from depth_anything_ros.conversions import DEPTH_ENCODINGS
@@ -104,6 +113,12 @@ class BagJobOptions:
         if not 0 <= self.sparse_depth_tolerance <= 10:
             raise BagError(f"--sparse-depth-tolerance {self.sparse_depth_tolerance}: must be "
                            "within 0..10 s")
+        if self.imu_topic is not None and self.camera_height is None:
+            raise BagError(f"--imu-topic {self.imu_topic}: the IMU gives the ground plane's "
+                           "direction; pass --camera-height too")
+        problem = self.gravity_config().problem()
+        if problem is not None:
+            raise BagError(f"--imu-rpy / --imu-smoothing: {problem}")
         if not self.scale_smoothing >= 0:
             raise BagError(f"--scale-smoothing {self.scale_smoothing}: must be >= 0 s")
         if GroundConfig(max_correction=self.ground_max_correction).problem() is not None:

@@ -48,7 +48,8 @@ def preflight(input_path: Path, output_path: Path, options: BagJobOptions) -> To
         plan = plan_topics(topic_types(reader), options.image_topic, options.camera_info_topic,
                            options.copy_topics, bag_name=f"bag {input_path}",
                            sparse_depth_topic=options.sparse_depth_topic,
-                           fallback_hfov_deg=options.fallback_hfov_deg)
+                           fallback_hfov_deg=options.fallback_hfov_deg,
+                           imu_topic=options.imu_topic)
     if options.camera_height is not None and plan.camera_info_topic is None:
         raise BagError(f"--camera-height: the ground plane needs the camera's intrinsics, and bag "
                        f"{input_path} has no CameraInfo beside {options.image_topic} (pass "

@@ -15,6 +15,7 @@ COMPRESSED_IMAGE_TYPE = "sensor_msgs/msg/CompressedImage"
 CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 POINTCLOUD_TYPE = "sensor_msgs/msg/PointCloud2"
 IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_IMAGE_TYPE)
+IMU_TYPE = "sensor_msgs/msg/Imu"
 
 # Last name segments that are an image transport rather than part of the camera namespace.
 TRANSPORT_SUFFIXES = ("compressed", "theora", "compressedDepth", "zstd")
@@ -40,6 +41,7 @@ class TopicPlan:
     copy_topics: tuple[str, ...]
     notes: tuple[str, ...] = ()  # warnings for the user (logged once by the job)
     sparse_depth_topic: str | None = None  # metric anchors (an Image topic), if any
+    imu_topic: str | None = None  # the ground plane's direction (an Imu topic), if any
 
 
 def camera_namespace(image_topic: str) -> str:
@@ -87,6 +89,7 @@ def plan_topics(
     bag_name: str = "the bag",
     sparse_depth_topic: str | None = None,
     fallback_hfov_deg: float = 0.0,
+    imu_topic: str | None = None,
 ) -> TopicPlan:
     """Check the requested topics against a bag's `{topic: msgtype}`; errors list what it has."""
     notes: list[str] = []
@@ -131,6 +134,12 @@ def plan_topics(
             f"are: {_listing(topic_types, (IMAGE_TYPE,))}"
         )
 
+    if imu_topic is not None and topic_types.get(imu_topic) != IMU_TYPE:
+        found = topic_types.get(imu_topic)
+        why = "has no topic" if found is None else f"has {found}, not an Imu, on"
+        raise BagTopicError(f"--imu-topic: {bag_name} {why} {imu_topic!r}; its Imu topics are: "
+                            f"{_listing(topic_types, (IMU_TYPE,))}")
+
     outputs = output_topics(image_topic)
     produced = {outputs.image, outputs.camera_info, outputs.points}
     selection = parse_copy_topics(copy_topics)
@@ -154,4 +163,4 @@ def plan_topics(
             )
         copies = tuple(selection)
     return TopicPlan(image_topic, image_type, info_topic, outputs, copies, tuple(notes),
-                     sparse_depth_topic)
+                     sparse_depth_topic, imu_topic)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from depth_anything_ros.scale.corrector import ScaleSettings
+from depth_anything_ros.scale.gravity import GravityConfig
 from depth_anything_ros.scale.ground_plane import GroundConfig
 from depth_anything_ros.scale.temporal import DEFAULT_TIME_CONSTANT_S
 
@@ -106,6 +107,18 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
                             "(default: 0)")
     scale.add_argument("--camera-roll", type=float, default=0.0, metavar="DEG",
                        help="ground plane: rotation about the optical axis (default: 0)")
+    scale.add_argument("--imu-topic", default=None, metavar="T",
+                       help="ground plane: the floor's direction from this sensor_msgs/Imu "
+                            "topic's accelerometer instead of --camera-pitch/--camera-roll (a "
+                            "camera that tilts; the node's ground_normal: imu)")
+    scale.add_argument("--imu-rpy", type=float, nargs=3, default=(0.0, 0.0, 0.0),
+                       metavar=("R", "P", "Y"),
+                       help="the IMU frame's roll, pitch, yaw in the camera's optical frame "
+                            "(degrees, URDF convention; default: 0 0 0, an IMU in the optical "
+                            "frame's axes)")
+    scale.add_argument("--imu-smoothing", type=float, default=GravityConfig.time_constant_s,
+                       metavar="S", help="time constant of the accelerometer's average "
+                       f"(default: {GravityConfig.time_constant_s:g} s)")
     scale.add_argument("--scale-smoothing", type=float, default=DEFAULT_TIME_CONSTANT_S,
                        metavar="S", help="time constant of the scale's log-space average; 0 = "
                        f"every frame's own fit (default: {DEFAULT_TIME_CONSTANT_S:g})")
