@@ -259,6 +259,19 @@ def test_ground_plane_takes_the_floor_normal_from_the_imu_topic(harness_factory,
     assert float(values["scale"]) == pytest.approx(0.5, rel=1e-3)
 
 
+def test_ground_normal_imu_without_the_ground_plane_is_said_and_subscribes_nothing(
+        harness_factory, capfd):
+    h = harness_factory({"scale_source": "sparse_depth", "ground_normal": "imu"})
+    # said while the node starts, before any /rosout subscriber could be ready: its console
+    assert ("parameter 'ground_normal' is 'imu', but scale_source is 'sparse_depth'"
+            in capfd.readouterr().err)
+    deadline = time.monotonic() + 10  # the graph is discovered, then imu is seen absent
+    while h.probe.count_subscribers(f"{h.ns}/sparse_depth") != 1:
+        assert time.monotonic() < deadline, "the node's sparse_depth subscription not seen"
+        time.sleep(0.02)
+    assert h.probe.count_subscribers(f"{h.ns}/imu") == 0
+
+
 def test_a_sensor_that_does_not_stamp_gets_the_newest_anchors_and_a_moving_scale(
         harness_factory, tiny_weights):
     # Camera and sparse sensor both publish stamp 0: every buffered sparse message is equally

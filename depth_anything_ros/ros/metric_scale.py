@@ -119,6 +119,10 @@ class MetricScale:
         self._gravity = None  # GravityFilter, with ground_normal imu
         self._gravity_lock = threading.Lock()  # not _lock: a fit must not hold up the IMU
         self._up = None  # the floor normal of the latest frame (ground_normal imu)
+        if settings.ground_normal == "imu" and settings.scale_source != "ground_plane":
+            log("warn", "scale:ground_normal", "parameter 'ground_normal' is 'imu', but "
+                f"scale_source is '{settings.scale_source}': the IMU is only read for "
+                "scale_source ground_plane, so no 'imu' subscription is made")
         if settings.scale_source == "ground_plane" and settings.ground_normal == "imu":
             self.imu_topic = node.resolve_topic_name("imu")
             self._gravity = GravityFilter(gravity_config(settings))
