@@ -69,6 +69,19 @@ def test_bad_arguments_are_one_line_errors_before_the_model_loads(tmp_path, bag,
     assert code == 2 and message in err and err.count("\n") == 1
 
 
+def test_camera_height_on_a_bag_without_camera_info_is_refused_before_the_model_loads(
+        tmp_path, capsys):
+    """The ground plane needs the camera's intrinsics: on a bag with no CameraInfo beside the
+    image, --camera-height is one line naming the fix before the model loads (no --weights:
+    reaching the model would fail differently), and nothing is written."""
+    write_camera_bag(tmp_path / "in", frames=2, info_topic=None)
+    code, _, err = _run(capsys, tmp_path / "in", tmp_path / "out", "--image-topic",
+                        "/cam/image_raw", "--camera-height", "1.2")
+    assert code == 2 and err.count("\n") == 1
+    assert "--camera-height: the ground plane needs the camera's intrinsics" in err
+    assert "--camera-info-topic" in err and not (tmp_path / "out").exists()
+
+
 def test_missing_input_and_existing_output_are_refused(tmp_path, bag, weights, capsys):
     code, _, err = _run(capsys, tmp_path / "nope", tmp_path / "out", "--image-topic", "/x")
     assert code == 2 and "input bag" in err and "does not exist" in err

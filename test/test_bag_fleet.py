@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,7 +18,10 @@ from bag_helpers import (
 )
 from depth_anything_ros.bag.errors import BagError
 from depth_anything_ros.bag.fleet import FleetBag, find_bags, shard_by_size
-from depth_anything_ros.bag.ranks import rank_device
+from depth_anything_ros.bag.fleet_job import BagRecord
+from depth_anything_ros.bag.fleet_summary import summary_dict, table_lines
+from depth_anything_ros.bag.options import BagJobOptions
+from depth_anything_ros.bag.ranks import Counters, Ranks, Totals, rank_device
 from depth_anything_ros.cli import build_parser, main
 
 CAM = "/cam/image_raw"
@@ -129,6 +133,59 @@ def test_each_rank_takes_its_own_gpu_and_shares_them_round_robin_when_there_are_
         "cuda:0", "cuda:1", "cuda:2", "cuda:3", "cuda:0", "cuda:1"]
     assert rank_device("auto", 3, gpus=2) == "cuda:1" and rank_device("auto", 3, gpus=0) == "cpu"
     assert rank_device("cpu", 1, gpus=2) == "cpu" and rank_device("cuda:1", 0, gpus=2) == "cuda:1"
+
+
+def test_the_heartbeat_reports_totals_passes_a_strict_stop_on_and_ends_with_the_run():
+    """The heartbeat thread is how a --strict failure reaches every rank (`stop_requested`),
+    and `finish_progress` is where a run waits for all ranks: once this (only) rank is
+    finished it must return the final totals at once, not wait for ranks that do not exist."""
+    ranks, seen, counters = Ranks(), [], Counters()
+    ranks.start_progress(counters, seen.append)
+    counters.bags_done, counters.frames_done, counters.failed = 2, 11, 1
+    counters.stop = True  # what a rank's --strict failure sets on its own counters
+    deadline = time.monotonic() + 5
+    while not ranks.stop_requested:
+        assert time.monotonic() < deadline, "a --strict stop never reached stop_requested"
+        time.sleep(0.01)
+    done = []
+    finisher = threading.Thread(target=lambda: done.append(ranks.finish_progress(counters)),
+                                daemon=True)
+    finisher.start()
+    finisher.join(timeout=3 * 0.5 + 2)
+    assert done == [Totals(bags_done=2, frames_done=11, failed=1, finished=1, stop=1)]
+    assert seen[-1] == done[0] and all(isinstance(t, Totals) for t in seen)
+
+
+def test_the_summary_and_table_count_this_runs_bags_and_print_each_bags_lines_under_its_row():
+    """A re-run with one bag done, one failed and one finished earlier: the earlier one is
+    only counted (no row, and its frames are not frames this run wrote), and each bag's error
+    and skipped-frame reasons are printed under its own row, not its neighbour's."""
+    records = [  # as gathered: not in path order
+        BagRecord("c_bad", "c_bad", "failed", frames=0, frames_in=8, seconds=0.5, rank=0,
+                  error="none of the 8 frames produced depth",
+                  problems=["8 frames skipped: cannot decode image"]),
+        BagRecord("b_old", "b_old", "already_done", frames=100),
+        BagRecord("a_good", "a_good", "done", frames=5, frames_in=6, frames_skipped=1,
+                  seconds=2.0, rank=1, problems=["1 frame skipped: cannot decode image"]),
+    ]
+    summary = summary_dict(records, in_dir=Path("in"), out_dir=Path("out"),
+                           options=BagJobOptions(CAM), world_size=2, seconds=4.0)
+    assert summary["bags"] == {"done": 1, "already_done": 1, "failed": 1, "not_run": 0}
+    assert (summary["frames_written"], summary["frames_per_second"]) == (5, 1.25)
+    assert [r["input"] for r in summary["records"]] == ["a_good", "b_old", "c_bad"]
+    assert not summary["ok"] and summary["options"]["image_topic"] == CAM
+
+    lines = table_lines(records, 4.0)
+    assert [line.split() for line in (lines[0], lines[1], lines[3])] == [
+        ["bag", "status", "frames", "seconds", "frames/s", "rank"],
+        ["a_good", "done", "5/6", "2.0", "2.50", "1"],
+        ["c_bad", "failed", "0/8", "0.5", "-", "0"]]
+    assert lines[2] == "    1 frame skipped: cannot decode image"
+    assert lines[4:6] == ["    error: none of the 8 frames produced depth",
+                          "    8 frames skipped: cannot decode image"]
+    assert lines[6:] == ["1 bag done, 1 failed: 5 frames with depth in 4.0 s, 1.25 frames/s",
+                         "1 bag already done, skipped (--overwrite redoes them)",
+                         "failed: c_bad"]
 
 
 def test_bags_takes_every_option_of_bag():
@@ -272,6 +329,16 @@ def test_missing_or_empty_input_folder_is_a_one_line_error(tmp_path, weights, ca
     (tmp_path / "empty").mkdir()
     code, _, err = _bags(capsys, tmp_path / "empty", tmp_path / "out", weights)
     assert code == 2 and "no bags found" in err and err.count("\n") == 1
+
+
+def test_a_relative_model_is_refused_in_one_line_before_any_bag(tmp_path, fleet, capsys):
+    """Bag jobs write metres: a relative (disparity) checkpoint is one clear error up front,
+    not every bag of the fleet failing on its own with the same reason."""
+    weights = save_tiny_model(tmp_path / "relative.safetensors", variant="relative")
+    out = tmp_path / "out"
+    code, _, err = _bags(capsys, fleet, out, weights)
+    assert code == 2 and "relative disparity" in err and err.count("\n") == 1
+    assert not out.exists() or list(out.iterdir()) == []  # no bag output, no summary.json
 
 
 def test_an_export_folder_inside_the_output_folder_is_refused_before_any_bag(tmp_path, fleet,

@@ -64,6 +64,18 @@ def test_an_existing_output_is_refused_unless_overwrite(tmp_path, estimator):
     assert len(read_bag(out)["/cam/depth/image"]) == 2
 
 
+def test_overwrite_writes_into_an_empty_output_folder(tmp_path, estimator):
+    """`mkdir out` before the run: an empty folder holds nothing to lose, so --overwrite
+    writes the bag there (without it, it is still refused as existing)."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    write_camera_bag(src, frames=2)
+    out.mkdir()
+    with pytest.raises(BagError, match=r"out already exists \(pass --overwrite"):
+        process_bag(src, out, estimator, BagJobOptions(CAM))
+    process_bag(src, out, estimator, BagJobOptions(CAM, overwrite=True))
+    assert len(read_bag(out)["/cam/depth/image"]) == 2
+
+
 def test_overwrite_never_replaces_the_current_folder_or_a_foreign_export_folder(
         tmp_path, estimator, monkeypatch):
     src, out = tmp_path / "in", tmp_path / "out"
@@ -106,6 +118,25 @@ def test_an_mcap_cut_short_is_refused_with_the_way_to_repair_it(tmp_path, estima
     with pytest.raises(BagError, match=r"cannot open bag: .*mcap recover IN -o OUT"):
         process_bag(data, tmp_path / "out", estimator, BagJobOptions(CAM))
     assert not (tmp_path / "out").exists()
+
+
+def test_a_ros1_bag_and_an_unsupported_storage_are_refused_saying_what_to_do(tmp_path, estimator):
+    """A ROS 1 `.bag` gets the conversion command; a bag folder recorded with a storage plugin
+    this tool cannot read names that plugin and the ones it can. Neither writes anything."""
+    ros1 = tmp_path / "drive.bag"
+    ros1.write_bytes(b"#ROSBAG V2.0\n" + bytes(4096))
+    with pytest.raises(BagError, match=r"drive.bag: ROS 1 bags are not supported; convert it "
+                                       r"with `rosbags-convert`"):
+        process_bag(ros1, tmp_path / "out", estimator, BagJobOptions(CAM))
+    src = tmp_path / "in"
+    write_camera_bag(src, frames=1)
+    meta = src / "metadata.yaml"
+    meta.write_text(meta.read_text().replace("storage_identifier: sqlite3",
+                                             "storage_identifier: custom_store"))
+    with pytest.raises(BagError, match=r"in: storage 'custom_store' is not supported "
+                                       r"\(only sqlite3, mcap\)"):
+        process_bag(src, tmp_path / "out", estimator, BagJobOptions(CAM))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["drive.bag", "in"]
 
 
 def test_an_export_folder_holding_the_output_bag_is_refused(tmp_path, estimator):

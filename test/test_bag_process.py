@@ -231,6 +231,25 @@ def test_missing_topic_error_lists_image_topics_and_writes_nothing(tmp_path, est
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
 
 
+def test_a_topic_without_messages_is_an_error_saying_so_and_writes_nothing(tmp_path, estimator):
+    """A recording whose camera topic exists but never carried a frame (the driver died) is a
+    failure naming that, not "none of the 0 frames produced depth"."""
+    from bag_helpers import TYPESTORE
+    from rosbags.rosbag2 import Writer
+
+    from depth_anything_ros.bag.errors import BagNoDepthError
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    with Writer(src, version=8) as writer:
+        writer.add_connection(CAM, "sensor_msgs/msg/Image", typestore=TYPESTORE)
+        note = writer.add_connection("/note", "std_msgs/msg/String", typestore=TYPESTORE)
+        msg = TYPESTORE.types["std_msgs/msg/String"](data="driver died")
+        writer.write(note, 1000, bytes(TYPESTORE.serialize_cdr(msg, "std_msgs/msg/String")))
+    with pytest.raises(BagNoDepthError, match=r"no messages on /cam/image_raw; nothing written"):
+        process_bag(src, out, estimator, BagJobOptions(CAM))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
 def test_relative_models_are_refused(tmp_path):
     src = tmp_path / "in"
     write_camera_bag(src, frames=1)
@@ -264,6 +283,53 @@ def test_export_dir_has_rgb_depth_mm_npy_preview_and_intrinsics_named_by_stamp(t
         intr = json.loads((export / "intrinsics" / f"{name}.json").read_text())
         assert (intr["fx"], intr["fy"], intr["cx"], intr["cy"]) == (FX, FY, CX, CY)
         assert (intr["width"], intr["height"], intr["frame_id"]) == (64, 48, "cam_optical_frame")
+
+
+def test_frames_with_one_repeated_stamp_are_exported_under_numbered_names(tmp_path, estimator):
+    """A driver that stamps every frame alike (a stuck clock) must not lose frames in the
+    export: the repeats of a stamp get `-1`, `-2`, ... in frame order, each with its own
+    picture."""
+    from bag_helpers import TYPESTORE, image_msg, synthetic_rgb
+    from rosbags.rosbag2 import Writer
+
+    src, out, export = tmp_path / "in", tmp_path / "out", tmp_path / "export"
+    with Writer(src, version=8) as writer:
+        conn = writer.add_connection(CAM, "sensor_msgs/msg/Image", typestore=TYPESTORE)
+        for i in range(4):
+            msg = image_msg(synthetic_rgb(i), 7_000_000_001)  # one stamp for all four
+            writer.write(conn, 2000 + i, bytes(TYPESTORE.serialize_cdr(msg, "sensor_msgs/msg/Image")))
+    process_bag(src, out, estimator, BagJobOptions(CAM, batch_size=2, export_dir=export))
+    names = ["7_000000001", "7_000000001-1", "7_000000001-2", "7_000000001-3"]
+    assert sorted(p.stem for p in (export / "rgb").iterdir()) == names
+    for i, name in enumerate(names):
+        rgb = cv2.cvtColor(cv2.imread(str(export / "rgb" / f"{name}.png")), cv2.COLOR_BGR2RGB)
+        np.testing.assert_array_equal(rgb, synthetic_rgb(i))
+        assert (export / "depth" / f"{name}.npy").is_file()
+
+
+def test_export_intrinsics_carry_a_distorted_lens_and_say_when_they_were_assumed(tmp_path,
+                                                                                  estimator):
+    """Exported RGB is the raw frame: for a distorted lens its JSON must carry the lens model
+    (D) too, or training would treat it as a pinhole; intrinsics assumed from
+    --fallback-hfov-deg are marked as such, with the reason."""
+    d = (-0.2, 0.05, 0.001, -0.002, 0.0)
+    write_camera_bag(tmp_path / "distorted", frames=1, info_d=d)
+    process_bag(tmp_path / "distorted", tmp_path / "out1", estimator,
+                BagJobOptions(CAM, export_dir=tmp_path / "export1"))
+    (path,) = (tmp_path / "export1" / "intrinsics").iterdir()
+    intr = json.loads(path.read_text())
+    assert (intr["fx"], intr["fy"], intr["cx"], intr["cy"]) == (FX, FY, CX, CY)
+    assert intr["distortion_model"] == "plumb_bob" and intr["d"] == list(d)
+    assert "assumed" not in intr
+
+    write_camera_bag(tmp_path / "webcam", frames=1, info_topic=None)
+    process_bag(tmp_path / "webcam", tmp_path / "out2", estimator,
+                BagJobOptions(CAM, export_dir=tmp_path / "export2", fallback_hfov_deg=90.0))
+    (path,) = (tmp_path / "export2" / "intrinsics").iterdir()
+    intr = json.loads(path.read_text())
+    assert intr["fx"] == pytest.approx(32.0) and (intr["width"], intr["height"]) == (64, 48)
+    assert "d" not in intr
+    assert intr["assumed"].startswith("assumed: no camera_info") and "90" in intr["assumed"]
 
 
 def test_distro_jazzy_writes_bag_version_9_humble_version_8(tmp_path, estimator):

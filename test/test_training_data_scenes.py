@@ -5,8 +5,10 @@ import pytest
 
 from depth_anything_ros.training.data.domains import make_scene
 from depth_anything_ros.training.data.primitives import Box, Cylinder, Rect, Sphere
-from depth_anything_ros.training.data.scene import CameraPose, Scene, intrinsics_from_fov
-from depth_anything_ros.training.data.synthetic import SPLIT_STRIDE, camera_trajectory, frame_seed, render_frame
+from depth_anything_ros.training.data.scene import CameraPose, DirectionalLight, Scene, intrinsics_from_fov
+from depth_anything_ros.training.data.synthetic import (
+    SPLIT_STRIDE, camera_trajectory, frame_seed, render_frame, sample_camera,
+)
 from depth_anything_ros.training.data.textures import Material
 
 GREY = Material("plain", (0.5, 0.5, 0.5), (0.6, 0.6, 0.6))
@@ -158,3 +160,127 @@ def test_pose_axes_follow_rep103_optical_convention():
     np.testing.assert_allclose(y_down, [0, 0, -1], atol=1e-12)
     look = CameraPose.look_at((0, 0, 0), (0, 5, 0))
     np.testing.assert_allclose(look.rotation[:, 2], [0, 1, 0], atol=1e-12)
+
+
+def _inside(primitive, points: np.ndarray, margin: float = 0.0) -> np.ndarray:
+    """Whether world points lie inside a solid primitive (shrunk by ``margin``), written
+    independently of the ray casting it checks."""
+    if isinstance(primitive, Sphere):
+        return np.linalg.norm(points - primitive.center, axis=-1) <= primitive.radius - margin
+    if isinstance(primitive, Box):
+        c, s = np.cos(primitive.yaw), np.sin(primitive.yaw)
+        offset = points - primitive.center
+        local = np.stack([c * offset[..., 0] + s * offset[..., 1],
+                          -s * offset[..., 0] + c * offset[..., 1], offset[..., 2]], axis=-1)
+        return (np.abs(local) <= np.asarray(primitive.half_size) - margin).all(axis=-1)
+    bx, by, bz = primitive.base
+    radial = np.hypot(points[..., 0] - bx, points[..., 1] - by)
+    return ((radial <= primitive.radius - margin) & (points[..., 2] >= bz + margin)
+            & (points[..., 2] <= bz + primitive.height - margin))
+
+
+@pytest.mark.parametrize("primitive", [
+    Sphere((4.0, 0.3, -0.2), 1.0, GREY),
+    Box((4.0, 0.2, -0.3), (0.8, 0.5, 0.3), 0.6, GREY),
+    Cylinder((4.0, 0.0, -1.0), 0.5, 2.0, GREY),
+    Cylinder((3.0, 0.4, -1.5), 0.7, 1.0, GREY),
+])
+@pytest.mark.parametrize("pose", [
+    CameraPose.from_yaw_pitch((0.0, 0.0, 0.0), 0.0, 0.0),
+    CameraPose.look_at((1.5, -0.5, 1.8), (4.0, 0.0, -0.5)),  # from above: tops and far caps
+    CameraPose.look_at((2.0, 0.5, -2.5), (4.0, 0.0, -0.5)),  # from below: bottoms
+], ids=["level", "above", "below"])
+def test_depth_is_the_first_point_of_the_solid_along_every_pixel_ray(primitive, pose):
+    """March each pixel's ray through the solid: a rendered depth is where the ray first
+    enters it (nothing of it nearer, the hit point on it), and NaN only where the ray never
+    passes through it. The optical axis alone misses hits behind a nearer face (e.g. a
+    cylinder's far cap taking over from its side)."""
+    width, height, step = 21, 17, 0.004
+    intrinsics = intrinsics_from_fov(width, height, 80.0)
+    fx, fy, cx, cy = intrinsics
+    _, depth = _scene(primitive).render(pose, intrinsics, width, height)
+    u, v = np.meshgrid(np.arange(width), np.arange(height))
+    dirs = np.stack([(u - cx) / fx, (v - cy) / fy, np.ones_like(u, dtype=float)], -1) @ pose.rotation.T
+    t = np.arange(step, 9.0, step)
+    samples = pose.position + dirs[..., None, :] * t[:, None]  # (H, W, T, 3)
+    inside = _inside(primitive, samples, margin=1e-6)
+    entered = np.where(inside.any(axis=-1), t[np.argmax(inside, axis=-1)], np.nan)
+    assert np.isfinite(depth).sum() > 10  # the primitive is in view
+    deep = _inside(primitive, samples, margin=0.02).any(axis=-1)
+    assert np.isfinite(depth[deep]).all()  # a ray through the solid always hits it
+    hit = np.isfinite(depth)
+    # first entry: no sample before the rendered depth is inside, and one within a step after
+    assert (entered[hit] >= depth[hit] - 1e-5).all(), np.max(depth[hit] - entered[hit])
+    near_hit = _inside(primitive, pose.position + dirs[hit] * depth[hit][:, None], margin=-1e-4)
+    assert near_hit.all()
+
+
+def test_a_bounded_rectangle_is_hit_exactly_within_its_two_half_sizes():
+    """A rectangle 1.2 m wide (half_u along world y) and 0.5 m tall (half_v along z) seen
+    face-on: a pixel hits it exactly when its ray meets the plane within both half sizes."""
+    sign = Rect((3.0, 0.1, 0.0), (0, 1, 0), (0, 0, 1), 0.6, 0.25, GREY)
+    width, height = 41, 31
+    intrinsics = intrinsics_from_fov(width, height, 60.0)
+    fx, fy, cx, cy = intrinsics
+    _, depth = _scene(sign).render(_facing_x(), intrinsics, width, height)
+    u, v = np.meshgrid(np.arange(width), np.arange(height))
+    y_world, z_world = -(u - cx) / fx * 3.0, -(v - cy) / fy * 3.0  # optical x right = -y, y down = -z
+    inside = (np.abs(y_world - 0.1) <= 0.6) & (np.abs(z_world) <= 0.25)
+    edge = (np.abs(np.abs(y_world - 0.1) - 0.6) < 1e-6) | (np.abs(np.abs(z_world) - 0.25) < 1e-6)
+    assert inside.sum() > 50 and (~inside).sum() > 50
+    np.testing.assert_array_equal(np.isfinite(depth)[~edge], inside[~edge])
+    np.testing.assert_allclose(depth[inside & ~edge], 3.0, rtol=1e-6)
+
+
+def test_box_faces_get_their_own_outward_normals_whatever_the_box_proportions():
+    """A flat, wide, rotated box (a table top): points on each face near its edges report that
+    face's normal. Picking the face by raw offset instead of offset over half size would give a
+    point on the top near a long edge the side's normal, and shade it as a wall."""
+    box = Box((1.0, -2.0, 0.7), (0.9, 0.4, 0.03), 0.5, GREY)
+    c, s = np.cos(0.5), np.sin(0.5)
+    axes = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])  # the box's local x, y, z in world
+    half = np.array(box.half_size)
+    rng = np.random.default_rng(0)
+    for axis in range(3):
+        for sign in (-1.0, 1.0):
+            local = rng.uniform(-0.95, 0.95, (20, 3)) * half
+            local[:, axis] = sign * half[axis]
+            points = np.asarray(box.center) + local @ axes
+            normals, _ = box.surface(points)
+            np.testing.assert_allclose(normals, np.tile(sign * axes[axis], (20, 1)), atol=1e-9)
+
+
+@pytest.mark.parametrize("towards_camera", [False, True])
+def test_a_surface_is_lit_from_the_side_the_camera_sees_whichever_way_its_normal_points(
+        towards_camera):
+    """Scenes build walls and box faces with normals either way round, so shading is
+    two-sided: a wall lit by a sun behind the camera is brighter than by ambient light alone,
+    whether its normal points towards the camera or away from it."""
+    axes = ((0, 0, 1), (0, 1, 0)) if towards_camera else ((0, 1, 0), (0, 0, 1))
+    wall = Rect((3.0, 0, 0), *axes, np.inf, np.inf, GREY)
+    intrinsics = intrinsics_from_fov(16, 12, 60.0)
+    sun = DirectionalLight((-1.0, 0.0, 0.0), (0.6, 0.6, 0.6))  # from the camera's side
+    pictures = [Scene(domain="test", seed=0, primitives=[wall], ambient=(0.2, 0.2, 0.2),
+                      lights=lights).render(_facing_x(), intrinsics, 16, 12)[0].astype(float)
+                for lights in ([], [sun])]
+    dark, lit = pictures
+    assert dark.min() > 10
+    np.testing.assert_allclose(lit, 4.0 * dark, atol=2.5)  # (0.2 + 0.6) / 0.2, head-on sun
+
+
+@pytest.mark.parametrize("domain", ["indoor", "outdoor"])
+def test_random_cameras_stand_in_the_scenes_free_region_at_a_sensible_height(domain):
+    """Cameras are drawn inside the scene's free floor space (outdoors: anywhere along the
+    road, x within ±20 m) at a height in its range, so they never start inside furniture or a
+    building."""
+    for seed in range(12):
+        scene = make_scene(domain, seed)
+        x0, x1, y0, y1 = scene.free_region
+        if domain == "outdoor":
+            x0, x1 = -20.0, 20.0
+        rng = np.random.default_rng(seed)
+        for _ in range(4):
+            pose, _ = sample_camera(scene, rng)
+            x, y, z = pose.position
+            assert x0 <= x <= x1 and y0 <= y <= y1, (seed, pose.position, scene.free_region)
+            assert scene.camera_height[0] <= z <= scene.camera_height[1]

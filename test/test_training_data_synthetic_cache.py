@@ -1,5 +1,7 @@
 """SyntheticDataset and its disk cache: hits are identical and render nothing, writes are atomic."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -102,6 +104,41 @@ def test_a_corrupt_shard_is_reported_by_path(tmp_path):
     path.write_bytes(b"garbage")
     with pytest.raises(ValueError, match=f"{path}.*unreadable"):
         load_shard(path, frame_dtype(8, 8), 2)
+
+
+def test_a_shard_of_another_record_layout_is_refused_by_path(tmp_path):
+    """A shard written with an older record layout (here: before `camera_height` was added)
+    can hold the expected number of records; read as the new layout its bytes would land in
+    the wrong fields, so it must be refused, naming the file to delete."""
+    path = tmp_path / "frames_000000000_00002.npy"
+    older = np.dtype([field for field in frame_dtype(8, 8).descr if field[0] != "camera_height"])
+    save_atomic(path, np.zeros(2, dtype=older))
+    with pytest.raises(ValueError, match=f"{path}.*expected \\(2,\\) of.*delete it"):
+        load_shard(path, frame_dtype(8, 8), 2)
+
+
+def test_a_shard_is_memory_mapped_not_read_whole(tmp_path):
+    """A shuffled DataLoader must touch only the frames it reads: a shard is opened as a
+    read-only memory map of its file, not copied into every worker's memory."""
+    path = tmp_path / "frames_000000000_00003.npy"
+    records = np.zeros(3, dtype=frame_dtype(8, 8))
+    records["seed"] = [5, 6, 7]
+    save_atomic(path, records)
+    shard = load_shard(path, frame_dtype(8, 8), 3)
+    assert isinstance(shard, np.memmap) and Path(shard.filename) == path
+    assert not shard.flags.writeable
+    np.testing.assert_array_equal(shard["seed"], [5, 6, 7])
+
+
+def test_without_the_variable_the_cache_is_the_repository_cache_folder(monkeypatch):
+    """The default root is `<repo>/.cache/depth_anything_ros` (git-ignored), not a folder
+    inside the training package, which is installed and shipped; an empty variable counts as
+    unset."""
+    default = Path(__file__).resolve().parents[1] / ".cache" / "depth_anything_ros"
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    assert cache_root() == default
+    monkeypatch.setenv(CACHE_ENV, "")
+    assert cache_root() == default
 
 
 def test_spec_opens_the_same_frames_as_the_constructor(cache_dir):

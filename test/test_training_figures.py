@@ -1,17 +1,31 @@
 """Training pictures: sample grids and the evaluation figure, in the one colour convention."""
+import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
-from picture_helpers import FAR_BGR, NEAR_BGR, assert_near_red_far_blue
+from picture_helpers import (
+    ERROR_HIGH_BGR,
+    ERROR_LOW_BGR,
+    FAR_BGR,
+    NEAR_BGR,
+    assert_colour,
+    assert_near_red_far_blue,
+)
 
 from depth_anything_ros.inference import DepthEstimator
 from depth_anything_ros.model import DepthAnything, ModelConfig, save_model
 from depth_anything_ros.training.__main__ import main
 from depth_anything_ros.training.figures import EvaluationFigure, stamp_seconds
-from depth_anything_ros.training.plots import plt, sample_grid, sample_grid_figure
+from depth_anything_ros.training.plots import (
+    colour_bar,
+    loss_curves,
+    plt,
+    sample_grid,
+    sample_grid_figure,
+)
 from depth_anything_ros.training.stages.evaluate import evaluate_estimator
 from depth_anything_ros.visualize import color_range, scale_ticks, tick_labels
 
@@ -61,6 +75,45 @@ def test_relative_sample_grid_draws_high_disparity_near_red():
         assert tick_texts(bar) == ["near", "far"]
     finally:
         plt.close(fig)
+
+
+@pytest.mark.parametrize("kind, bottom_bgr, top_bgr", [
+    ("depth", NEAR_BGR, FAR_BGR), ("disparity", NEAR_BGR, FAR_BGR),
+    ("error", ERROR_LOW_BGR, ERROR_HIGH_BGR),
+])
+def test_colour_bar_is_drawn_in_the_colours_of_the_panels(kind, bottom_bgr, top_bgr):
+    """The bar is the key to the panels, which are BGR pictures: matplotlib wants RGB, so the
+    bar's bottom must be the panels' near dark red (or 0-error purple) and its top their far
+    violet-blue (or high-error yellow), not the same colours with red and blue swapped."""
+    fig, ax = plt.subplots()
+    try:
+        bar = colour_bar(fig, ax, 1.0, 4.0, kind=kind)
+        bgr = lambda rgba: np.round(np.asarray(rgba[:3]) * 255)[::-1]
+        assert_colour(bgr(bar.cmap(0.0)), bottom_bgr, what=f"{kind} bar bottom")
+        assert_colour(bgr(bar.cmap(1.0)), top_bgr, what=f"{kind} bar top")
+    finally:
+        plt.close(fig)
+
+
+def test_loss_curves_draw_the_losses_and_nothing_else_that_was_logged(tmp_path):
+    """The log also holds learning rates and other numbers; drawn on the loss axes they would
+    squash the curves and crowd the legend. Adding them to the log leaves the picture as it
+    was, while a change in a loss does change it."""
+    def log(path, extra, scale=1.0):
+        lines = [json.dumps({"stage": "toy", "step": s, "time_s": 0.1 * s, "grad_norm": 3.0,
+                             "loss": scale / (s + 1), "loss_grad": 0.5 / (s + 1), **extra(s)})
+                 for s in range(0, 60, 5)]
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def drawn(name, extra, scale=1.0):
+        loss_curves(log(tmp_path / f"{name}.jsonl", extra, scale), tmp_path / f"{name}.png", "toy")
+        return cv2.imread(str(tmp_path / f"{name}.png"))
+
+    plain = drawn("plain", lambda s: {})
+    with_lr = drawn("lr", lambda s: {"lr_encoder": 1e-5 * s, "lr_decoder": 1e-4, "valid": 0.9})
+    np.testing.assert_array_equal(with_lr, plain)
+    assert not np.array_equal(drawn("scaled", lambda s: {}, scale=2.0), plain)
 
 
 @pytest.fixture(scope="module")
