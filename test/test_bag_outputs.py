@@ -139,6 +139,19 @@ def test_a_ros1_bag_and_an_unsupported_storage_are_refused_saying_what_to_do(tmp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["drive.bag", "in"]
 
 
+@pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
+def test_a_ros2_bag_folder_named_like_a_ros1_bag_is_read(tmp_path, estimator, storage):
+    """`ros2 bag record -o drive.bag` makes a ROS 2 bag *folder* named drive.bag: it is
+    processed (rosbags alone would take the name for a ROS 1 bag file), and a fleet finds it."""
+    from depth_anything_ros.bag.fleet import find_bags
+
+    src = tmp_path / "fleet" / "drive.bag"
+    write_camera_bag(src, frames=2, storage=storage)
+    summary = process_bag(src, tmp_path / "out", estimator, BagJobOptions(CAM))
+    assert summary.frames_out == 2 and len(read_bag(tmp_path / "out")["/cam/depth/image"]) == 2
+    assert [bag.input for bag in find_bags(tmp_path / "fleet")] == [src]
+
+
 def test_an_export_folder_holding_the_output_bag_is_refused(tmp_path, estimator):
     # `--export-dir export --overwrite` with the output bag written inside an earlier export:
     # replacing the export folder at the end would delete the bag the run just wrote.

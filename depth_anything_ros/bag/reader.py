@@ -45,11 +45,12 @@ def open_reader(path: Path) -> "AnyReader":  # noqa: F821 - rosbags is imported 
     path = Path(path)
     if not path.exists():
         raise BagError(f"input bag {path} does not exist")
-    if path.suffix == ".bag":
+    if path.suffix == ".bag" and path.is_file():  # `ros2 bag record -o x.bag` makes a folder
         raise BagError(f"{path}: ROS 1 bags are not supported; convert it with `rosbags-convert`")
     bag_storage(path)
     try:
-        reader = AnyReader([path], default_typestore=get_typestore(Stores.ROS2_HUMBLE))
+        source = _BagFolder(path) if path.is_dir() else path
+        reader = AnyReader([source], default_typestore=get_typestore(Stores.ROS2_HUMBLE))
         reader.open()
     except (AnyReaderError, FileNotFoundError, OSError) as exc:
         hint = ""
@@ -74,6 +75,16 @@ def open_bag(path: Path) -> Iterator["AnyReader"]:  # noqa: F821
 def topic_types(reader: "AnyReader") -> dict[str, str]:  # noqa: F821
     """`{topic: msgtype}` of an open reader."""
     return {topic: info.msgtype or "?" for topic, info in reader.topics.items()}
+
+
+class _BagFolder(type(Path())):
+    """A ROS 2 bag folder as rosbags' `AnyReader` should see it: it takes any path whose name
+    ends in `.bag` for a ROS 1 bag file, and `ros2 bag record -o drive.bag` makes a folder so
+    named. The folder has no suffix of its own."""
+
+    @property
+    def suffix(self) -> str:
+        return ""
 
 
 def _is_mcap(path: Path) -> bool:
