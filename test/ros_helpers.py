@@ -235,7 +235,9 @@ class NodeHarness:
                                        f"executor error: {self.spin_error!r})")
                 self._cond.wait(left)
 
-    def wait_stamp(self, key: str, stamp, timeout: float = 10.0):
+    def wait_stamp(self, key: str, stamp, timeout: float = 30.0):
+        # 30 s: a node's first frame traces its model (backend auto on the CPU), which took
+        # 15 s once with other test processes on the same 2 cores
         return self.wait_for(key, lambda m: (m.header.stamp.sec, m.header.stamp.nanosec)
                              == tuple(stamp), timeout)
 
