@@ -204,4 +204,21 @@ ROWS: tuple[Mutation, ...] = (
              "install_scripts=$base/lib/depth_anything_ros",
              "install_scripts=$base/bin",
              ("test/test_packaging.py",), "colcon_build"),
+    # ros/camera_info_cache.py (audit of an unrowed module)
+    Mutation("require_exact_stamp: only the newest camera_info kept (no history to match)",
+             "depth_anything_ros/ros/camera_info_cache.py",
+             "deque(maxlen=HISTORY)",
+             "deque(maxlen=1)",
+             ("test/test_ros_node_cameras.py",), "info_cache"),
+    Mutation("an image whose frame_id has no camera_info is projected with another camera's",
+             "depth_anything_ros/ros/camera_info_cache.py",
+             "            history = self._by_frame.get(frame_id)\n",
+             "            history = (self._by_frame.get(frame_id)\n"
+             "                       or next(reversed(self._by_frame.values()), None))\n",
+             ("test/test_ros_node_cameras.py",), "info_cache"),
+    Mutation("require_exact_stamp matches camera_info on whole seconds",
+             "depth_anything_ros/ros/camera_info_cache.py",
+             "if (msg.header.stamp.sec, msg.header.stamp.nanosec) == (stamp.sec, stamp.nanosec):",
+             "if msg.header.stamp.sec == stamp.sec:",
+             ("test/test_ros_node_end_to_end.py",), "require_exact_stamp"),
 )

@@ -150,3 +150,37 @@ def test_mono16_values_above_the_declared_bits_saturate_to_white():
     values = np.array([[1023, 1024, 4095, 65535]], "<u2")
     ten = decode_image("mono16", 1, 4, 8, False, values.tobytes(), mono16_bits=10)
     assert ten[0, :, 0].tolist() == [255, 255, 255, 255]
+
+
+def _jpeg_segments(data: bytes) -> tuple[bytes, list[bytes], bytes]:
+    """(SOI, the marker segments before the scan, the scan to the end) of a JPEG."""
+    i, segments = 2, []
+    while data[i + 1] != 0xDA:
+        length = int.from_bytes(data[i + 2:i + 4], "big")
+        segments.append(data[i:i + 2 + length])
+        i += 2 + length
+    return data[:2], segments, data[i:]
+
+
+def test_a_jpeg_header_with_its_huffman_tables_before_the_frame_gives_the_frame_size():
+    """Many camera encoders write DHT (0xFFC4) before the frame header; C4 sits among the SOF
+    markers' numbers but carries Huffman tables, and read as a frame it gives a garbage size
+    that refuses (or lets through) the image wrongly."""
+    ok, data = cv2.imencode(".jpg", smooth_rgb(37, 53))
+    soi, segments, scan = _jpeg_segments(data.tobytes())
+    tables = [s for s in segments if s[1] == 0xC4]
+    assert tables and any(s[1] == 0xC0 for s in segments)
+    reordered = soi + b"".join(tables + [s for s in segments if s[1] != 0xC4]) + scan
+    assert cv2.imdecode(np.frombuffer(reordered, np.uint8), cv2.IMREAD_COLOR).shape == (37, 53, 3)
+    assert compressed_image_size(reordered) == (53, 37)
+    assert decode_compressed("jpeg", reordered, max_pixels=53 * 37).shape == (37, 53, 3)
+
+
+def test_a_jpeg_header_with_fill_bytes_before_a_marker_gives_the_frame_size():
+    """Any marker may be preceded by 0xFF fill bytes (ITU T.81 B.1.1.2); they are skipped, not
+    read as a marker with a length."""
+    ok, data = cv2.imencode(".jpg", smooth_rgb(37, 53))
+    soi, segments, scan = _jpeg_segments(data.tobytes())
+    padded = soi + b"".join(b"\xff\xff" + s for s in segments) + scan
+    assert cv2.imdecode(np.frombuffer(padded, np.uint8), cv2.IMREAD_COLOR).shape == (37, 53, 3)
+    assert compressed_image_size(padded) == (53, 37)

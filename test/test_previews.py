@@ -144,3 +144,21 @@ def test_a_prediction_with_no_valid_depth_is_previewed_with_a_bar_saying_no_dept
     assert preview.depth_range == (0.0, 1.0)  # color_range's fallback: not a range to label
     assert _contains(preview.image, scale_bar(240, 0.0, 1.0, empty=True))
     assert not _contains(preview.image, scale_bar(240, 0.0, 1.0))
+
+
+def test_demo_preview_top_view_puts_ground_truth_on_the_side_of_the_image_it_came_from():
+    """Ground truth only in the image's right half (x > 0 in the optical frame) must be drawn
+    right of the camera in the top view; mirrored, it would sit opposite the predicted cloud."""
+    from depth_anything_ros.demo.preview import GT_POINT_BGR
+
+    gt = ramp(2.0, 3.0)
+    gt[:, : W // 2 + 4] = np.nan
+    xyz = np.full((1, 3), np.nan, np.float32)  # no predicted cloud: the grey truth alone
+    picture = compose_preview(photo(), gt.copy(), gt, xyz, None, fx=60.0, cx=(W - 1) / 2)
+    f = enlargement(H)
+    bar_width = picture.shape[1] - 4 * W * f
+    top_view = picture[-H * f:, 3 * W * f + bar_width:]  # the camera at its bottom centre
+    grey = (top_view == np.array(GT_POINT_BGR, np.uint8)).all(axis=-1)
+    middle = top_view.shape[1] // 2
+    left, right = grey[:, :middle].sum(), grey[:, middle + 1:].sum()
+    assert right > 100 and left < right / 5, (left, right)  # left: grey pixels of the labels

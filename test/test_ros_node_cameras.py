@@ -280,3 +280,35 @@ def test_a_camera_info_arriving_while_the_first_frame_is_in_the_model_is_used_fo
     np.testing.assert_allclose(_depth(depth), 2.0 * (40 / 24) / 0.5, rtol=1e-5)
     assert h.wait_stamp("info", (10, 0)).k[0] == 40.0
     h.wait_stamp("points", (10, 0))
+
+
+def test_the_info_cache_finds_an_exact_stamp_among_the_recent_camera_infos():
+    """With require_exact_stamp an image is matched to the camera_info of its own stamp, which
+    may be several messages old when camera_info runs ahead of a slow image pipeline; stamps
+    differing only in nanoseconds are different frames."""
+    from depth_anything_ros.ros.camera_info_cache import CameraInfoCache
+
+    cache = CameraInfoCache()
+    infos = [make_camera_info(32, 24, fx=40.0 + n, stamp=(10, n)) for n in range(4)]
+    for info in infos:
+        cache.put(info)
+    stamp = infos[0].header.stamp
+    assert cache.lookup("camera_optical_frame", stamp, exact=True) is infos[0]
+    assert cache.lookup("camera_optical_frame", infos[2].header.stamp, exact=True) is infos[2]
+    later = make_camera_info(32, 24, stamp=(10, 9)).header.stamp
+    assert cache.lookup("camera_optical_frame", later, exact=True) is None
+    assert cache.lookup("camera_optical_frame", later, exact=False) is infos[-1]  # the latest
+
+
+def test_the_info_cache_never_lends_one_cameras_info_to_another_frame_id():
+    """Two cameras on one topic (a stereo pair): an image of the right camera must not be
+    projected with the left camera's calibration while the right one has none yet."""
+    from depth_anything_ros.ros.camera_info_cache import CameraInfoCache
+
+    cache = CameraInfoCache()
+    left = make_camera_info(32, 24, frame_id="left", stamp=(5, 0))
+    cache.put(left)
+    for exact in (False, True):
+        assert cache.lookup("right", left.header.stamp, exact=exact) is None
+        assert cache.lookup("left", left.header.stamp, exact=exact) is left
+    assert cache.frame_ids() == ["left"] and cache

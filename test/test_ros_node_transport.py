@@ -196,3 +196,39 @@ def test_the_shipped_fast_dds_profile_delivers_a_best_effort_vga_camera(tmp_path
         print(f"\nbest-effort 640x480 camera at 30 Hz with config/{PROFILE.name}: the node "
               f"received {frames_in} of {len(sent)} frames")
     assert frames_in >= 0.95 * len(sent), (frames_in, len(sent))
+
+
+def test_camera_process_sends_each_images_camera_info_beside_it_with_its_stamp(ros_context):
+    """Like a driver, the camera process publishes `<ns>/camera_info` next to `<ns>/image_raw`
+    with each image's header: that is where the node looks for it, and require_exact_stamp
+    matches the two by stamp."""
+    from sensor_msgs.msg import CameraInfo, Image
+
+    from ros_helpers import unique_namespace
+
+    namespace = unique_namespace("camera_process")
+    probe = rclpy.create_node("camera_process_probe", context=ros_context)
+    infos, images = [], []
+    qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+    probe.create_subscription(CameraInfo, f"{namespace}/camera_info", infos.append, qos)
+    probe.create_subscription(Image, f"{namespace}/image_raw", images.append, qos)
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(probe)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    try:
+        sent = run_camera(f"{namespace}/image_raw", reliability="reliable", width=64, height=48,
+                          rate=10.0, seconds=1.0)
+        time.sleep(0.5)
+    finally:
+        executor.shutdown(timeout_sec=2.0)
+        probe.destroy_node()
+
+    def stamps(messages):
+        return [m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec for m in messages]
+
+    assert len(sent) >= 8 and len(infos) >= 0.8 * len(sent), (len(sent), len(infos))
+    assert set(stamps(infos)) <= set(sent) and set(stamps(images)) <= set(sent)
+    assert set(stamps(infos)) & set(stamps(images))
+    info = infos[-1]
+    assert (info.width, info.height, info.header.frame_id) == (64, 48, "camera_optical_frame")
+    assert list(info.k) == pytest.approx([51.2, 0.0, 31.5, 0.0, 51.2, 23.5, 0.0, 0.0, 1.0])

@@ -154,3 +154,27 @@ def test_intrinsics_for_another_resolution_are_rescaled_per_axis(tmp_path):
         json.dumps({"fx": 40, "fy": 30, "cx": 19.5, "cy": 9.5, "width": 40, "height": 20})
     )
     np.testing.assert_allclose(FolderDataset(tmp_path)[0]["intrinsics"], [20, 30, 9.5, 9.5])
+
+
+def test_npy_depth_of_zero_negative_or_infinite_metres_is_invalid(tmp_path):
+    """.npy ground truth marks missing depth in several ways (0, -1, ±inf after a divide by
+    zero); none is a distance, so each reads as NaN and stays out of the loss and metrics."""
+    from depth_anything_ros.conversions.depth_files import read_depth_file
+
+    values = np.array([[0.0, -1.0, np.inf, -np.inf], [np.nan, 1.5, 1e-3, 20.0]], np.float32)
+    np.save(tmp_path / "d.npy", values)
+    depth = read_depth_file(tmp_path / "d.npy")
+    assert depth.dtype == np.float32
+    np.testing.assert_array_equal(np.isnan(depth), [[True] * 4, [True, False, False, False]])
+    np.testing.assert_array_equal(depth[1, 1:], values[1, 1:])
+
+
+def test_an_integer_npy_is_refused_not_read_as_metres(tmp_path):
+    """A uint16 .npy of millimetres (a depth PNG's content saved with np.save) read as metres
+    would put everything 1000× too far; the reader names the file and the type instead."""
+    from depth_anything_ros.conversions.depth_files import DepthFileError, read_depth_file
+
+    np.save(tmp_path / "mm.npy", np.full((4, 5), 1500, np.uint16))
+    with pytest.raises(DepthFileError, match=r"mm\.npy: depth \.npy must be a 2-D float array "
+                                             r"of metres, got uint16 \(4, 5\)"):
+        read_depth_file(tmp_path / "mm.npy")

@@ -284,3 +284,68 @@ def test_random_cameras_stand_in_the_scenes_free_region_at_a_sensible_height(dom
             x, y, z = pose.position
             assert x0 <= x <= x1 and y0 <= y <= y1, (seed, pose.position, scene.free_region)
             assert scene.camera_height[0] <= z <= scene.camera_height[1]
+
+
+# Furniture is cleared from the free region by its footprint's half diagonal + 0.1 m, outdoor
+# objects by their radius + 0.5 m; what reaches in regardless is a few centimetres: a bin or ball
+# (radius up to 0.35 m, cleared by as little as 0.31 m) or a parked car (0.9 m half width, cleared
+# as a 0.3 m pole: 0.1 m).
+FREE_REGION_SLACK_M = 0.15
+
+
+@pytest.mark.parametrize("domain", ["indoor", "outdoor"])
+def test_no_solid_reaches_into_the_free_region_where_cameras_stand(domain):
+    """Cameras (random ones and the demo's path) stand anywhere in `free_region`; a table or a
+    building reaching into it puts the camera inside a solid, whose inside faces render as a
+    wall a few centimetres away (or nothing at all)."""
+    for seed in range(40):
+        scene = make_scene(domain, seed)
+        x0, x1, y0, y1 = scene.free_region
+        for primitive in scene.primitives:
+            if not isinstance(primitive, (Box, Cylinder, Sphere)):
+                continue
+            corners = primitive.bounds()
+            (bx0, by0), (bx1, by1) = corners[:, :2].min(axis=0), corners[:, :2].max(axis=0)
+            reach = min(min(bx1, x1) - max(bx0, x0), min(by1, y1) - max(by0, y0))
+            assert reach <= FREE_REGION_SLACK_M, (seed, primitive, scene.free_region)
+
+
+def test_a_plain_surface_is_its_first_colour_with_a_little_of_the_second():
+    """Materials are (colour_a, colour_b, pattern): a plain surface is colour_a with at most 15 %
+    of colour_b mixed in, the base colour the scene builder picked for a wall or a table."""
+    from depth_anything_ros.training.data.textures import albedo
+
+    a, b = np.array([0.8, 0.2, 0.1]), np.array([0.1, 0.3, 0.9])
+    uv = np.random.default_rng(0).uniform(-20, 20, (5000, 2))
+    colours = albedo(Material("plain", tuple(a), tuple(b), 1.0, 5), uv)
+    weight = (colours - a) @ (b - a) / ((b - a) @ (b - a))  # how far towards colour_b
+    assert weight.min() >= -1e-6 and weight.max() <= 0.15 + 1e-6
+    np.testing.assert_allclose(colours, a + weight[:, None] * (b - a), atol=1e-5)
+
+
+def test_value_noise_is_continuous_across_its_lattice_and_within_0_1():
+    """Textures are smooth functions of the surface position: walking along a surface in
+    millimetre steps never jumps (a seam at every lattice line would show as stripes)."""
+    from depth_anything_ros.training.data.textures import fbm, value_noise
+
+    x = np.arange(0.0, 20.0, 1e-3)
+    for y in (0.3, 2.7, -5.45):
+        noise = value_noise(x, np.full_like(x, y), seed=3)
+        assert noise.min() >= 0.0 and noise.max() < 1.0
+        assert np.abs(np.diff(noise)).max() < 2e-3
+    xy = np.random.default_rng(1).uniform(-50, 50, (2, 20000))
+    total = fbm(xy[0], xy[1], seed=3, octaves=4)
+    assert total.min() >= 0.0 and total.max() < 1.0 and 0.4 < total.mean() < 0.6
+
+
+def test_materials_of_one_kind_with_different_seeds_have_different_patterns():
+    """Two tables of the same kind and colours differ in their grain (the seed), and one
+    material looks the same every time it is evaluated."""
+    from depth_anything_ros.training.data.textures import albedo
+
+    uv = np.random.default_rng(2).uniform(-5, 5, (2000, 2))
+    for kind in ("plaster", "wood", "tiles"):
+        one, other = (Material(kind, (0.6, 0.5, 0.4), (0.2, 0.2, 0.2), 1.0, seed)
+                      for seed in (11, 12))
+        np.testing.assert_array_equal(albedo(one, uv), albedo(one, uv))
+        assert np.abs(albedo(one, uv) - albedo(other, uv)).mean() > 0.01, kind
