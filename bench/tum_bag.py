@@ -152,7 +152,8 @@ def main() -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     write = sub.add_parser("write", help="TUM frames → a bag")
     write.add_argument("out", type=Path, help="bag folder to write (must not exist)")
-    write.add_argument("--tum", type=Path, default=None, help="TUM folder (default: $DAR_TUM_DIR)")
+    write.add_argument("--tum", type=Path, default=None, help="TUM folder (default: $DAR_TUM_DIR, else "
+                       "../shared/data/tum_fr1_rpy beside the repository)")
     write.add_argument("--split", default="test", choices=("train", "test", "all"))
     write.add_argument("--every", type=int, default=1)
     score = sub.add_parser("score", help="the bag tool's depth against the sensor depth")

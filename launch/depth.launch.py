@@ -55,6 +55,8 @@ ARGUMENTS = (
     ("camera_info", "camera_info", "Input sensor_msgs/CameraInfo topic."),
     ("sparse_depth", "sparse_depth", "Metric anchors (sensor_msgs/Image, 32FC1 m or 16UC1 mm, "
                                      "registered to the camera) for scale_source: sparse_depth."),
+    ("imu", "imu", "sensor_msgs/Imu whose accelerometer gives the floor's direction for "
+                   "scale_source: ground_plane with ground_normal: imu."),
     ("namespace", "", "Namespace of the node; outputs are <namespace>/depth/*."),
     ("device", "", "Inference device: auto, cpu, cuda, cuda:N; empty = the YAML's value."),
     ("use_rviz", "false", "Start rviz2 with the shipped config showing depth and the cloud "
@@ -250,6 +252,7 @@ def _launch_setup(context, *args, **kwargs):
             ("image/compressed", image.rstrip("/") + "/compressed"),
             ("camera_info", arg["camera_info"]),
             ("sparse_depth", arg["sparse_depth"]),
+            ("imu", arg["imu"]),
         ],
         additional_env=environment or None,
     )

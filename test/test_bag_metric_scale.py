@@ -271,6 +271,13 @@ def test_imu_topic_gives_the_ground_planes_direction_as_in_the_node(tmp_path, me
      "has sensor_msgs/msg/CameraInfo, not an Imu, on '/cam/camera_info'"),
     (dict(camera_height=1.0, imu_topic=SPARSE, imu_rpy=(0.0, float("nan"), 0.0)), BagError,
      "--imu-rpy / --imu-smoothing: IMU rotation .* must be finite"),
+    (dict(camera_height=1.0, imu_topic=SPARSE, camera_pitch=20.0), BagError,
+     "--camera-pitch/--camera-roll and --imu-topic are two sources of the floor's direction"),
+    (dict(camera_height=1.0, imu_rpy=[0.0, 0.0, 180.0]), BagError,
+     "--imu-rpy/--imu-smoothing describe the --imu-topic, which was not given"),
+    (dict(camera_height=1.0, imu_smoothing=0.5), BagError,
+     "--imu-rpy/--imu-smoothing describe the --imu-topic, which was not given"),
+    (dict(camera_height=1.0, imu_rpy=[0.0, 0.0, 0.0]), None, None),  # the CLI's default, a list
 ])
 def test_unusable_scale_options_are_refused_before_any_frame(tmp_path, metric, options, error,
                                                            message):

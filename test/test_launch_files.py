@@ -25,6 +25,7 @@ EXPECTED_ARGUMENTS = {
     "image": "image",
     "camera_info": "camera_info",
     "sparse_depth": "sparse_depth",
+    "imu": "imu",
     "namespace": "",
     "device": "",
     "use_rviz": "false",
@@ -332,10 +333,12 @@ def test_sim_time_and_log_level_reach_the_node_and_rviz(tmp_path, monkeypatch):
 
 def test_every_input_topic_is_remapped_from_its_launch_argument(tmp_path, monkeypatch):
     (node,) = _setup_actions(tmp_path, monkeypatch, rviz_installed=False, image="/cam/raw",
-                             camera_info="/cam/info", sparse_depth="/lidar/depth_registered")[0]
+                             camera_info="/cam/info", sparse_depth="/lidar/depth_registered",
+                             imu="/camera/imu")[0]
     assert node.remappings == [("image", "/cam/raw"), ("image/compressed", "/cam/raw/compressed"),
                                ("camera_info", "/cam/info"),
-                               ("sparse_depth", "/lidar/depth_registered")]
+                               ("sparse_depth", "/lidar/depth_registered"),
+                               ("imu", "/camera/imu")]
 
 
 LOCALHOST = {"ROS_LOCALHOST_ONLY": "1"}

@@ -116,6 +116,13 @@ class BagJobOptions:
         if self.imu_topic is not None and self.camera_height is None:
             raise BagError(f"--imu-topic {self.imu_topic}: the IMU gives the ground plane's "
                            "direction; pass --camera-height too")
+        if self.imu_topic is not None and (self.camera_pitch or self.camera_roll):
+            raise BagError("--camera-pitch/--camera-roll and --imu-topic are two sources of the "
+                           "floor's direction: pass one")
+        if self.imu_topic is None and (any(self.imu_rpy)
+                                       or self.imu_smoothing != GravityConfig.time_constant_s):
+            raise BagError("--imu-rpy/--imu-smoothing describe the --imu-topic, which was not "
+                           "given: pass it, or leave them out")
         problem = self.gravity_config().problem()
         if problem is not None:
             raise BagError(f"--imu-rpy / --imu-smoothing: {problem}")

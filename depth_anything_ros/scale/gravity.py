@@ -51,7 +51,7 @@ class GravityConfig:
     rotation_rpy_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)  # IMU frame in optical
     # averaging of readings; 0 = the latest reading as is. Chosen on TUM fr1_rpy's first 80 %
     # (a hand-held Kinect turning fast; angle to the motion capture's floor normal, median /
-    # 90th percentile: 0 s 4.9° / 10.2°, 0.05 s 4.6° / 7.1°, 0.1 s 5.7° / 9.1°, 0.2 s
+    # 90th percentile: 0 s 4.9° / 10.2°, 0.05 s 4.6° / 7.2°, 0.1 s 5.7° / 9.1°, 0.2 s
     # 9.2° / 14.4°: longer lags the turns). A camera that tilts slowly may smooth more.
     time_constant_s: float = 0.05
     tolerance: float = 0.15  # readings whose |a| is more than this share away from 1 g skip
