@@ -16,6 +16,10 @@ ROS_DOMAIN_ID := $(shell shuf -i 1-100 -n 1)
 endif
 export ROS_DOMAIN_ID
 export OMP_NUM_THREADS ?= 2
+# Where torch comes from. Empty: the package index pip is set up with (on PyPI, torch for Linux
+# x86-64 is the CUDA build, several GB). For the small CPU-only wheel:
+#   make demo TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu"
+TORCH_INDEX ?=
 
 .PHONY: test demo venv clean bench
 
@@ -24,8 +28,9 @@ venv: $(STAMP)
 $(STAMP): setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# the CPU wheel of torch (a plain `torch` requirement could pull a multi-GB CUDA build)
-	$(PY) -m pip install -q torch==2.13.0
+	# torch first, pinned, from TORCH_INDEX (see above), so the package's own `torch`
+	# requirement below is already met
+	$(PY) -m pip install -q torch==2.13.0 $(TORCH_INDEX)
 	# every CPU backend, so CI tests onnxruntime and openvino too
 	$(PY) -m pip install -q -e '.[test,onnx,openvino]'
 	touch $(STAMP)
