@@ -493,7 +493,7 @@ def test_the_demo_drains_the_last_frames_outputs_before_stopping_the_node(tmp_pa
     before it stops the node, so the run ends with the last frame scored and previewed."""
     out = tmp_path / "drained"
     done = run_demo(demo_argv(out, pico_weights, "--duration", "1", "--rate", "20",
-                              "--width", "160", "--height", "120", "--param", "input_size:=336"))
+                              "--width", "160", "--height", "120", "--param", "input_size:=518"))
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["preview"]["frame_index"] == summary["frames"]["published"] - 1, summary["frames"]
