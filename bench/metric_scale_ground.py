@@ -186,10 +186,11 @@ def tum_ground_section(estimator, quick: bool, **_) -> list[dict]:
     from depth_anything_ros.metrics import depth_metrics
     from depth_anything_ros.scale import (GroundPlane, ScaleSettings, camera_geometry,
                                           fit_ground_plane, pixel_rays)
-    from depth_anything_ros.scale.ground_plane import ray_down
+    from depth_anything_ros.scale.ground_plane import angle_deg, ray_down
     from depth_anything_ros.training.data.tum import (TUM_DEPTH_REGISTRATION_INTRINSICS,
                                                       TUM_FR1_DISTORTION, TUM_FR1_INTRINSICS,
-                                                      TumDataset, TumFloor, default_tum_dir)
+                                                      TumAccelerometer, TumDataset, TumFloor,
+                                                      default_tum_dir)
     from depth_anything_ros.training.stages.evaluate import evaluate_estimator
 
     fx, fy, cx, cy = TUM_FR1_INTRINSICS
@@ -207,7 +208,9 @@ def tum_ground_section(estimator, quick: bool, **_) -> list[dict]:
     for split, name in (("test", "TUM tail"), ("train", "TUM first 80 %")):
         every = 4 if quick else 1
         stamps = TumDataset(default_tum_dir(), split=split, every=every).timestamps
-        imu_up = kinect_up([float(t) for t in stamps])
+        imu_up = TumAccelerometer(default_tum_dir()).floor_normals([float(t) for t in stamps])
+        if None in imu_up:
+            raise RuntimeError(f"{name}: a frame with no usable accelerometer reading")
         frames: list[dict] = []
         imu_frames: list[dict] = []  # the same frames, the floor's normal from the accelerometer
 
@@ -228,7 +231,7 @@ def tum_ground_section(estimator, quick: bool, **_) -> list[dict]:
                 metrics["ground_unlimited"] = depth_metrics(
                     free.apply(prediction) if free.ok else prediction, depth, mask)
                 metrics.update(line=fit.ok and fit.span is not None, floor_share=floor_share,
-                               normal_error=_angle_deg(normal, up))
+                               normal_error=angle_deg(normal, up))
                 into.append(metrics)
 
         evaluate_estimator(estimator, f"tum:default?split={split}&every={every}", on_frame=score)
@@ -238,31 +241,6 @@ def tum_ground_section(estimator, quick: bool, **_) -> list[dict]:
                      ground_row(f"  floor ≥ {FLOOR_IN_VIEW:.0%} of view, {len(in_view)}",
                                 in_view)]
     return rows
-
-
-def kinect_up(stamps: list[float]) -> list[tuple[float, float, float]]:
-    """The floor's normal at each stamp from TUM fr1_rpy's own Kinect accelerometer, as the node
-    gets it with `ground_normal: imu`, `imu_yaw_deg: 180` and the default smoothing."""
-    from depth_anything_ros.scale.gravity import GravityConfig, GravityFilter
-    from depth_anything_ros.training.data.tum import default_tum_dir
-
-    readings = np.loadtxt(default_tum_dir() / "accelerometer.txt", comments="#", ndmin=2)
-    readings = readings[np.argsort(readings[:, 0])]
-    gravity, i, out = GravityFilter(GravityConfig(rotation_rpy_deg=(0.0, 0.0, 180.0))), 0, []
-    for stamp in stamps:
-        while i < len(readings) and readings[i, 0] <= stamp:
-            gravity.add(readings[i, 0], readings[i, 1:])
-            i += 1
-        up, why = gravity.up(stamp)
-        if up is None:
-            raise RuntimeError(f"TUM accelerometer at {stamp}: {why}")
-        out.append(up)
-    return out
-
-
-def _angle_deg(a, b) -> float:
-    cosine = float(np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b))
-    return float(np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0))))
 
 
 def _scored(prediction: np.ndarray, gt: np.ndarray, mask: np.ndarray,

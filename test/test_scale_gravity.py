@@ -92,30 +92,20 @@ def test_a_stamp_going_back_restarts_the_average():
     assert gravity.up(5.0) == ((0.0, 0.0, -1.0), None)
 
 
-def _kinect_readings():
-    rows = np.loadtxt(tum_dir() / "accelerometer.txt", comments="#", ndmin=2)
-    return rows[np.argsort(rows[:, 0])]
-
-
 def test_the_real_kinect_accelerometer_gives_the_motion_captures_floor_normal():
     """TUM fr1_rpy, the held-out last 20 % of its colour frames: up from the Kinect's own
     accelerometer (yaw 180°: it reads −x, −y, z of the optical frame) against the floor normal
     from the motion capture, at each frame's stamp. The camera is hand-held and turning fast."""
-    from depth_anything_ros.training.data.tum import TumDataset, TumFloor
+    from depth_anything_ros.training.data.tum import TumAccelerometer, TumDataset, TumFloor
 
-    readings, floors = _kinect_readings(), TumFloor(tum_dir())
+    accelerometer, floors = TumAccelerometer(tum_dir()), TumFloor(tum_dir())
     stamps = [float(t) for t in TumDataset(tum_dir(), split="test").timestamps]
     errors = {}
     for name, config in (("kinect", GravityConfig(rotation_rpy_deg=(0.0, 0.0, 180.0))),
                          ("no rotation", GravityConfig())):
-        gravity, i, errors[name] = GravityFilter(config), 0, []
-        for stamp in stamps:
-            while i < len(readings) and readings[i, 0] <= stamp:
-                gravity.add(readings[i, 0], readings[i, 1:])
-                i += 1
-            up, why = gravity.up(stamp)
-            assert why is None, why
-            errors[name].append(angle_deg(up, floors.at(stamp)[1]))
+        normals = accelerometer.floor_normals(stamps, config)
+        assert None not in normals
+        errors[name] = [angle_deg(up, floors.at(stamp)[1]) for up, stamp in zip(normals, stamps)]
     kinect = np.array(errors["kinect"])
     assert len(kinect) >= 60
     assert np.median(kinect) < 7.0 and np.percentile(kinect, 90) < 12.0, kinect

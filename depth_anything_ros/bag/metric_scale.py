@@ -34,18 +34,29 @@ log = logging.getLogger(__name__)
 WINDOW = 64  # sparse depth messages kept around the current frame
 
 
+def stamped_messages(reader: Any, topic: str) -> Iterator[tuple[int, Any]]:
+    """(stamp in ns, message) of a topic in bag order; an unreadable message is skipped with a
+    warning, as camera frames are. A sensor that does not stamp (zero) is timed by its
+    recording time, as its frames are (the node pairs such messages by arrival)."""
+    connections = [c for c in reader.connections if c.topic == topic]
+    for conn, bag_time, raw in reader.messages(connections=connections):
+        try:
+            msg = reader.deserialize(raw, conn.msgtype)
+        except Exception as exc:  # noqa: BLE001 - one bad message is skipped
+            log.warning("skipping unreadable %s message at bag time %d: %s", topic, bag_time,
+                        exc)
+            continue
+        yield stamp_of(msg).ns or bag_time, msg
+
+
 class SparseDepthStream:
     """A topic's messages in bag order, read ahead just far enough to pair each frame stamp."""
 
     def __init__(self, reader: Any, topic: str, tolerance_ns: int) -> None:
-        connections = [c for c in reader.connections if c.topic == topic]
-        self._reader = reader
-        self._topic = topic
-        self._messages = iter(reader.messages(connections=connections))
+        self._messages = stamped_messages(reader, topic)
         self._window: deque[tuple[int, Any]] = deque(maxlen=WINDOW)
         self._tolerance_ns = tolerance_ns
         self._done = False
-        self.seen = 0
 
     def nearest(self, stamp_ns: int) -> tuple[Any | None, int | None]:
         """(message within the tolerance or None, |Δt| in ns of the nearest or None if none
@@ -62,21 +73,11 @@ class SparseDepthStream:
         return (msg if gap <= self._tolerance_ns else None), gap
 
     def _read_one(self) -> None:
-        try:
-            conn, bag_time, raw = next(self._messages)
-        except StopIteration:
+        stamped = next(self._messages, None)
+        if stamped is None:
             self._done = True
-            return
-        try:
-            msg = self._reader.deserialize(raw, conn.msgtype)
-        except Exception as exc:  # noqa: BLE001 - one bad message is skipped, as camera frames
-            log.warning("skipping unreadable %s message at bag time %d: %s", self._topic,
-                        bag_time, exc)
-            return
-        self.seen += 1
-        # a sensor that does not stamp (zero) is timed by its recording time, as its frames
-        # are: the node pairs such messages by arrival, newest first
-        self._window.append((stamp_of(msg).ns or bag_time, msg))
+        else:
+            self._window.append(stamped)
 
 
 class ImuStream:
@@ -84,20 +85,16 @@ class ImuStream:
     frame's stamp (so a frame gets the average as of its own stamp, as in the node)."""
 
     def __init__(self, reader: Any, topic: str, config: GravityConfig) -> None:
-        connections = [c for c in reader.connections if c.topic == topic]
-        self._reader = reader
-        self._topic = topic
-        self._messages = iter(reader.messages(connections=connections))
+        self._messages = stamped_messages(reader, topic)
         self._pending: tuple[int, Any] | None = None  # read, not yet due
         self._gravity = GravityFilter(config)
-        self.seen = 0
 
     def up(self, stamp_ns: int) -> tuple[tuple[float, float, float] | None, str | None]:
         """The floor's normal in the optical frame at `stamp_ns`, or (None, why not). Frames
         must come in stamp order; a frame stamped zero asks by its recording time."""
         while True:
             if self._pending is None:
-                self._pending = self._read_one()
+                self._pending = next(self._messages, None)
                 if self._pending is None:
                     break
             at, msg = self._pending
@@ -107,18 +104,6 @@ class ImuStream:
             self._gravity.add(at * 1e-9, (float(a.x), float(a.y), float(a.z)))
             self._pending = None
         return self._gravity.up(stamp_ns * 1e-9)
-
-    def _read_one(self) -> tuple[int, Any] | None:
-        for conn, bag_time, raw in self._messages:
-            try:
-                msg = self._reader.deserialize(raw, conn.msgtype)
-            except Exception as exc:  # noqa: BLE001 - one bad message is skipped
-                log.warning("skipping unreadable %s message at bag time %d: %s", self._topic,
-                            bag_time, exc)
-                continue
-            self.seen += 1
-            return stamp_of(msg).ns or bag_time, msg  # unstamped: by its recording time
-        return None
 
 
 class BagScale:

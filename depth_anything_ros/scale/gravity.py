@@ -74,8 +74,7 @@ class GravityFilter:
 
     def __init__(self, config: GravityConfig = GravityConfig()) -> None:
         self.config = config
-        self._mean: np.ndarray | None = None
-        self._stamp_s: float | None = None
+        # (stamp s, averaged reading) after each used reading, newest last
         self._history: deque[tuple[float, np.ndarray]] = deque(maxlen=HISTORY)
         self._skipped: float | None = None  # |a| of the newest skipped reading, m/s²
 
@@ -91,15 +90,13 @@ class GravityFilter:
             return False
         self._skipped = None
         tau = self.config.time_constant_s
-        if self._stamp_s is not None and stamp_s < self._stamp_s:
+        if self._history and stamp_s < self._history[-1][0]:
             self._history.clear()
-        if not self._history or tau <= 0:
-            self._mean = a
-        else:
-            gain = 1.0 - math.exp(-(stamp_s - self._stamp_s) / tau)
-            self._mean = self._mean + gain * (a - self._mean)
-        self._stamp_s = stamp_s
-        self._history.append((stamp_s, self._mean))
+        mean = a
+        if self._history and tau > 0:
+            last_s, last = self._history[-1]
+            mean = last + (1.0 - math.exp(-(stamp_s - last_s) / tau)) * (a - last)
+        self._history.append((stamp_s, mean))
         return True
 
     def up(self, stamp_s: float) -> tuple[tuple[float, float, float] | None, str | None]:

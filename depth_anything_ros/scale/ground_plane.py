@@ -32,7 +32,7 @@ from depth_anything_ros.scale.anchors import Anchors
 from depth_anything_ros.scale.fit import FitConfig, ScaleFit, fit_anchors, refused, window_counts
 
 __all__ = ["GroundConfig", "GroundPlane", "camera_geometry", "fit_ground_plane", "floor_anchors",
-           "lowest_surface", "pixel_rays", "ray_down"]
+           "angle_deg", "lowest_surface", "pixel_rays", "ray_down"]
 
 
 @dataclass(frozen=True)
@@ -207,7 +207,7 @@ def fit_ground_plane(prediction: np.ndarray, plane: GroundPlane, *, relative: bo
     if not fit.ok:
         return _ground_refusal(fit)
     measured = _floor_normal(prediction, rays, anchors, up, fit, config)
-    tilt = math.nan if measured is None else _angle_deg(measured, expected)
+    tilt = math.nan if measured is None else angle_deg(measured, expected)
     if not tilt <= config.max_floor_tilt_deg:
         return refused(relative, "no_floor", f"ground plane: the {fit.inliers} pixels that "
                        f"agree with one scale are no floor (their plane tilts {tilt:.0f}° from "
@@ -215,7 +215,7 @@ def fit_ground_plane(prediction: np.ndarray, plane: GroundPlane, *, relative: bo
                        "in view, are camera_pitch_deg/camera_roll_deg right?",
                        fit.anchors, fit.inliers)
     for _ in range(config.refinements if config.normal_tolerance_deg > 0 else 0):
-        if measured is None or _angle_deg(measured, expected) > config.normal_tolerance_deg:
+        if measured is None or angle_deg(measured, expected) > config.normal_tolerance_deg:
             break
         tilted = candidates(measured)
         refit = fit_anchors(prediction, tilted, relative=relative, config=one_scale)
@@ -234,7 +234,7 @@ def fit_ground_plane(prediction: np.ndarray, plane: GroundPlane, *, relative: bo
                            f"×{config.max_correction:g}: a surface above the floor (a desk top, "
                            "the base of a wall) was probably taken for it; is the floor in view?",
                            fit.anchors, fit.inliers)
-    return replace(fit, extra={"floor_tilt_deg": _angle_deg(up, expected),
+    return replace(fit, extra={"floor_tilt_deg": angle_deg(up, expected),
                                "measured_tilt_deg": tilt})
 
 
@@ -266,8 +266,9 @@ def lowest_surface(prediction: np.ndarray, anchors: Anchors,
     return anchors.subset(~above)
 
 
-def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
-    return math.degrees(math.acos(float(np.clip(a @ b, -1.0, 1.0))))
+def angle_deg(a: Any, b: Any) -> float:
+    """The angle between two unit vectors, in degrees."""
+    return math.degrees(math.acos(float(np.clip(np.dot(a, b), -1.0, 1.0))))
 
 
 def _ground_refusal(fit: ScaleFit) -> ScaleFit:

@@ -43,6 +43,9 @@ TUM_FR1_DISTORTION = (0.2624, -0.9531, -0.0054, 0.0026, 1.1633)  # k1 k2 p1 p2 k
 # The driver registered depth to the colour image with its default pinhole: the dataset's
 # advice for back-projecting depth pixels (e.g. to find which of them lie on the floor).
 TUM_DEPTH_REGISTRATION_INTRINSICS = (525.0, 525.0, 319.5, 239.5)
+# The Kinect accelerometer's frame in the colour camera's optical frame (URDF roll, pitch, yaw
+# in degrees): it reads −x, −y, z (TumAccelerometer).
+KINECT_ACCELEROMETER_RPY = (0.0, 0.0, 180.0)
 
 
 class TumDatasetError(ValueError):
@@ -215,3 +218,35 @@ class TumFloor:
         x, y, z, w = self.rows[i, 4:8] / np.linalg.norm(self.rows[i, 4:8])
         up = np.array([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)])
         return float(self.rows[i, 3]), tuple(float(v) for v in up / np.linalg.norm(up))
+
+
+class TumAccelerometer:
+    """The Kinect's accelerometer, ``accelerometer.txt`` (``timestamp ax ay az``, m/s²): what
+    an IMU gives the node's ``ground_normal: imu``. It reads −x, −y, z of the colour camera's
+    optical frame (fitted to the motion capture), so its mounting is yaw 180°
+    (`KINECT_ACCELEROMETER_RPY`)."""
+
+    def __init__(self, folder: str | Path) -> None:
+        path = tum_folder(folder) / "accelerometer.txt"
+        try:
+            rows = np.loadtxt(path, comments="#", ndmin=2)
+        except (OSError, ValueError) as error:
+            raise TumDatasetError(f"{path}: cannot read the accelerometer ({error})") from None
+        if rows.shape[1] != 4 or not len(rows):
+            raise TumDatasetError(f"{path}: expected 'timestamp ax ay az' rows")
+        self.rows = rows[np.argsort(rows[:, 0])]
+
+    def floor_normals(self, stamps, config=None) -> list:
+        """The floor's upward normal in the optical frame at each stamp (in time order), or
+        None with no usable reading: every reading up to a stamp fed to the node's
+        `GravityFilter` (default: the Kinect's mounting, the node's smoothing)."""
+        from depth_anything_ros.scale.gravity import GravityConfig, GravityFilter
+
+        gravity = GravityFilter(config or GravityConfig(rotation_rpy_deg=KINECT_ACCELEROMETER_RPY))
+        i, out = 0, []
+        for stamp in stamps:
+            while i < len(self.rows) and self.rows[i, 0] <= stamp:
+                gravity.add(self.rows[i, 0], self.rows[i, 1:])
+                i += 1
+            out.append(gravity.up(stamp)[0])
+        return out
