@@ -230,9 +230,9 @@ def tum_ground_section(estimator, quick: bool, **_) -> list[dict]:
                                   fit.apply(prediction) if fit.ok else None)
                 metrics["ground_unlimited"] = depth_metrics(
                     free.apply(prediction) if free.ok else prediction, depth, mask)
-                metrics.update(line=fit.ok and fit.span is not None, floor_share=floor_share,
-                               normal_error=angle_deg(normal, up))
+                metrics.update(line=fit.ok and fit.span is not None, floor_share=floor_share)
                 into.append(metrics)
+            imu_frames[-1]["normal_error"] = angle_deg(imu_up[index], up)
 
         evaluate_estimator(estimator, f"tum:default?split={split}&every={every}", on_frame=score)
         for label, chosen in (("ground plane", frames), ("IMU normal", imu_frames)):
@@ -271,7 +271,7 @@ def ground_row(name: str, frames: list[dict]) -> dict:
         mean = mean_metrics(per_image) if per_image else {"abs_rel": None, "delta1": None}
         row[f"{column}_abs_rel"], row[f"{column}_delta1"] = mean["abs_rel"], mean["delta1"]
     errors = [f["normal_error"] for f in frames if "normal_error" in f]
-    if errors and max(errors) > 0:  # the floor's normal measured, not given: how far off
+    if errors:  # the floor's normal measured, not given: how far off
         row["normal_error_median"] = float(np.median(errors))
         row["normal_error_p90"] = float(np.percentile(errors, 90))
     gaps = [f["ground"]["abs_rel"] - f["median_oracle"]["abs_rel"] for f in frames]
