@@ -186,6 +186,18 @@ class TumDataset(DepthDataset):
         return make_sample(rgb, f"tum-{stamp:.6f}", depth, self.intrinsics)
 
 
+def _timed_rows(path: Path, what: str, columns: str) -> np.ndarray:
+    """A TUM ``timestamp ...`` table (``#`` comments), sorted by time; errors name the file,
+    what it holds and the columns expected."""
+    try:
+        rows = np.loadtxt(path, comments="#", ndmin=2)
+    except (OSError, ValueError) as error:
+        raise TumDatasetError(f"{path}: cannot read the {what} ({error})") from None
+    if rows.shape[1] != len(columns.split()) or not len(rows):
+        raise TumDatasetError(f"{path}: expected '{columns}' rows")
+    return rows[np.argsort(rows[:, 0])]
+
+
 class TumFloor:
     """Where the floor is for each colour frame, from ``groundtruth.txt`` (motion capture,
     ``timestamp tx ty tz qx qy qz qw``: the colour camera's optical centre in the mocap world).
@@ -198,15 +210,8 @@ class TumFloor:
     """
 
     def __init__(self, folder: str | Path) -> None:
-        path = tum_folder(folder) / "groundtruth.txt"
-        try:
-            rows = np.loadtxt(path, comments="#", ndmin=2)
-        except (OSError, ValueError) as error:
-            raise TumDatasetError(f"{path}: cannot read the poses ({error})") from None
-        if rows.shape[1] != 8 or not len(rows):
-            raise TumDatasetError(f"{path}: expected 'timestamp tx ty tz qx qy qz qw' rows")
-        self.path = path
-        self.rows = rows[np.argsort(rows[:, 0])]
+        self.path = tum_folder(folder) / "groundtruth.txt"
+        self.rows = _timed_rows(self.path, "poses", "timestamp tx ty tz qx qy qz qw")
 
     def at(self, stamp: float) -> tuple[float, tuple[float, float, float]] | None:
         """(camera height m, upward floor normal in the optical frame) at the pose nearest to
@@ -227,14 +232,8 @@ class TumAccelerometer:
     (`KINECT_ACCELEROMETER_RPY`)."""
 
     def __init__(self, folder: str | Path) -> None:
-        path = tum_folder(folder) / "accelerometer.txt"
-        try:
-            rows = np.loadtxt(path, comments="#", ndmin=2)
-        except (OSError, ValueError) as error:
-            raise TumDatasetError(f"{path}: cannot read the accelerometer ({error})") from None
-        if rows.shape[1] != 4 or not len(rows):
-            raise TumDatasetError(f"{path}: expected 'timestamp ax ay az' rows")
-        self.rows = rows[np.argsort(rows[:, 0])]
+        self.rows = _timed_rows(tum_folder(folder) / "accelerometer.txt", "accelerometer",
+                                "timestamp ax ay az")
 
     def floor_normals(self, stamps, config=None) -> list:
         """The floor's upward normal in the optical frame at each stamp (in time order), or
