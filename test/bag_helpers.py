@@ -228,3 +228,44 @@ def depth_messages(path: Path, topic: str = "/cam/depth/image") -> list[tuple[in
     """(bag time, header stamp, encoding, payload) of every depth image in an output bag."""
     return [(m.bag_time_ns, stamp_ns(m.msg), m.msg.encoding, bytes(m.msg.data))
             for m in read_bag(path, (topic,)).get(topic, [])]
+
+
+FLOOR_FRAME = "base_footprint"
+
+
+def write_tf_bag(path, height, *, optical=True, tf_topic="/tf_static", frames=6):
+    """Camera frames + CameraInfo + the robot's static transforms, as robot_state_publisher and
+    a camera driver latch them (two messages): base_footprint → base_link (0.1 m up) →
+    camera_link (`height` − 0.1 m above it, pitched 90° down) → cam_optical_frame, the frames'
+    own frame_id (left out unless `optical`)."""
+    transform = T["geometry_msgs/msg/TransformStamped"]
+    vector, quaternion = T["geometry_msgs/msg/Vector3"], T["geometry_msgs/msg/Quaternion"]
+    half = np.sqrt(0.5)
+
+    def link(parent, child, xyz, xyzw):
+        return transform(header=_header(START_NS - 10**9, parent), child_frame_id=child,
+                         transform=T["geometry_msgs/msg/Transform"](
+                             translation=vector(*xyz), rotation=quaternion(*xyzw)))
+
+    robot = [link(FLOOR_FRAME, "base_link", (0.0, 0.0, 0.1), (0.0, 0.0, 0.0, 1.0)),
+             link("base_link", "camera_link", (0.2, 0.0, height - 0.1), (0.0, half, 0.0, half))]
+    driver = [link("camera_link", "cam_optical_frame", (0.0, 0.0, 0.0), (-0.5, 0.5, -0.5, 0.5))]
+    written = []
+    with Writer(path, version=8) as writer:
+        tf_conn = writer.add_connection(tf_topic, "tf2_msgs/msg/TFMessage", typestore=TYPESTORE)
+        image_conn = writer.add_connection("/cam/image_raw", "sensor_msgs/msg/Image",
+                                           typestore=TYPESTORE)
+        info_conn = writer.add_connection("/cam/camera_info", "sensor_msgs/msg/CameraInfo",
+                                          typestore=TYPESTORE)
+        for i, transforms in enumerate([robot] + ([driver] if optical else [])):
+            writer.write(tf_conn, START_NS - 10**9 + i, bytes(TYPESTORE.serialize_cdr(
+                T["tf2_msgs/msg/TFMessage"](transforms=transforms), "tf2_msgs/msg/TFMessage")))
+        for i in range(frames):
+            stamp = START_NS + i * PERIOD_NS
+            rgb = synthetic_rgb(i)
+            writer.write(image_conn, stamp, bytes(TYPESTORE.serialize_cdr(
+                image_msg(rgb, stamp), "sensor_msgs/msg/Image")))
+            writer.write(info_conn, stamp + 1000, bytes(TYPESTORE.serialize_cdr(
+                camera_info_msg(stamp), "sensor_msgs/msg/CameraInfo")))
+            written.append((stamp, rgb))
+    return written

@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from bag_helpers import (
-    depth_messages, save_tiny_model, topic_counts, tree_digest, write_camera_bag, write_fleet,
+    FLOOR_FRAME, depth_messages, save_tiny_model, topic_counts, tree_digest, write_camera_bag,
+    write_fleet, write_tf_bag,
 )
 from depth_anything_ros.bag.errors import BagError
 from depth_anything_ros.bag.fleet import FleetBag, find_bags, shard_by_size
@@ -321,6 +322,28 @@ def test_a_killed_run_leaves_no_half_output_and_a_rerun_completes(tmp_path, weig
     assert topic_counts(out / "b_long")["/cam/depth/image"] == 120
     assert not _leftovers(out)
     assert _summary(out)["b_long"]["status"] == "done"
+
+
+def test_each_robot_of_a_fleet_gets_the_ground_plane_of_its_own_mount(tmp_path, weights,
+                                                                     capsys):
+    """`bags --ground-frame`: every bag reads its camera's mount from its own /tf_static, so a
+    fleet of robots with cameras at different heights needs no per-robot option; summary.json
+    records each bag's mount, and `bag` prints it as the node's parameters."""
+    for name, height in (("tall", 1.2), ("short", 0.5)):
+        write_tf_bag(tmp_path / "robots" / name, height, frames=2)
+    code, stdout, err = _bags(capsys, tmp_path / "robots", tmp_path / "out", weights,
+                              "--ground-frame", FLOOR_FRAME)
+    assert code == 0, stdout + err
+    records = _summary(tmp_path / "out")
+    mount = "base_footprint → cam_optical_frame: camera_height {} m, camera_pitch_deg 90.0, " \
+            "camera_roll_deg 0.0"
+    assert records["tall"]["camera_mounts"] == [mount.format("1.200")]
+    assert records["short"]["camera_mounts"] == [mount.format("0.500")]
+    code = main(["bag", str(tmp_path / "robots" / "short"), str(tmp_path / "one"),
+                 *_job_args(weights, "--ground-frame", FLOOR_FRAME)])
+    stdout = capsys.readouterr().out
+    assert code == 0
+    assert f"camera mount from the static transforms: {mount.format('0.500')}" in stdout
 
 
 def test_missing_or_empty_input_folder_is_a_one_line_error(tmp_path, weights, capsys):

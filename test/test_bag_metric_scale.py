@@ -4,6 +4,7 @@ reason counted in the summary, and --camera-height uses each frame's CameraInfo.
 import numpy as np
 import pytest
 from bag_helpers import (
+    FLOOR_FRAME,
     PERIOD_NS,
     START_NS,
     TYPESTORE,
@@ -15,6 +16,7 @@ from bag_helpers import (
     save_tiny_model,
     stamp_ns,
     synthetic_rgb,
+    write_tf_bag,
 )
 from rosbags.rosbag2 import Writer
 
@@ -252,6 +254,57 @@ def test_imu_topic_gives_the_ground_planes_direction_as_in_the_node(tmp_path, me
     assert plain.scale_states == {"unscaled": FRAMES}
 
 
+def test_ground_frame_reads_the_cameras_mount_from_the_bags_static_transforms(tmp_path, metric):
+    """--ground-frame: the camera's height and the floor's direction from /tf_static, for the
+    frames' own frame_id. The random model reads the same depth everywhere, what a floor seen
+    from straight above gives: only the mount's 90° pitch finds that floor, and its height sets
+    the scale (0.5 here); the summary prints the mount as the node's parameters."""
+    src = tmp_path / "in"
+    first = synthetic_rgb(0)
+    height = 0.5 * float(np.median(metric.predict(first).values))
+    frames = write_tf_bag(src, height)
+    summary = process_bag(src, tmp_path / "out", metric, BagJobOptions(
+        CAM, ground_frame=FLOOR_FRAME, scale_smoothing=0.0))
+    assert summary.scale_states == {"anchored": FRAMES}
+    assert summary.camera_mounts == [
+        f"base_footprint → cam_optical_frame: camera_height {height:.3f} m, camera_pitch_deg "
+        "90.0, camera_roll_deg 0.0"]
+    assert any("camera mount from the static transforms: base_footprint → cam_optical_frame"
+               in line for line in summary.lines())
+    got = depths(tmp_path / "out")
+    intrinsics = CameraIntrinsics(60.0, 58.0, 31.5, 23.0, 64, 48)
+    for stamp, rgb in frames:
+        prediction = metric.predict(rgb).values
+        fit = fit_ground_plane(prediction, GroundPlane(height, (0.0, 0.0, -1.0)),
+                               relative=False, intrinsics=intrinsics)
+        assert fit.ok and fit.scale == pytest.approx(0.5, rel=0.01)
+        np.testing.assert_allclose(got[stamp], fit.apply(prediction), rtol=1e-4)
+    # base_link as the floor: the camera 0.1 m lower above it, so depth scaled by less
+    lower = process_bag(src, tmp_path / "lower", metric, BagJobOptions(
+        CAM, ground_frame="base_link", scale_smoothing=0.0))
+    assert lower.scale_states == {"anchored": FRAMES}
+    assert np.median(lower.scales) == pytest.approx(np.median(summary.scales) * (height - 0.1)
+                                                    / height, rel=0.01)
+
+
+def test_a_ground_frame_the_transforms_do_not_connect_to_the_camera_is_refused(tmp_path, metric):
+    src = tmp_path / "in"
+    write_tf_bag(src, 1.0, optical=False)  # the camera driver's transform was not recorded
+    with pytest.raises(BagError, match="--ground-frame: /tf_static: no chain of static "
+                       "transforms from 'base_footprint' to 'cam_optical_frame'"):
+        process_bag(src, tmp_path / "out", metric, BagJobOptions(CAM, ground_frame="base_footprint"))
+    with pytest.raises(BagError, match="--ground-frame odom: no transform on /tf_static names it "
+                       "\\(its frames: base_footprint, base_link, camera_link\\)"):
+        process_bag(src, tmp_path / "out", metric, BagJobOptions(CAM, ground_frame="odom"))
+    assert not (tmp_path / "out").exists()
+    # a robot's namespaced topic
+    write_tf_bag(tmp_path / "ns", 1.0, tf_topic="/robot1/tf_static")
+    summary = process_bag(tmp_path / "ns", tmp_path / "ns_out", metric, BagJobOptions(
+        CAM, ground_frame="base_footprint", tf_static_topic="/robot1/tf_static"))
+    assert summary.camera_mounts[0].endswith("camera_height 1.000 m, camera_pitch_deg 90.0, "
+                                             "camera_roll_deg 0.0")
+
+
 @pytest.mark.parametrize("options, error, message", [
     (dict(sparse_depth_topic="/nope"), BagTopicError,
      ("--sparse-depth-topic: bag .* has no topic '/nope'; its Image topics are: "
@@ -264,7 +317,20 @@ def test_imu_topic_gives_the_ground_planes_direction_as_in_the_node(tmp_path, me
     (dict(sparse_depth_topic=SPARSE, scale_model="plane"), BagError,
      "scale model 'plane': use one of scale_shift, scale"),
     (dict(camera_height=1.0, camera_info_topic=None, image_topic="/cam/image_raw"), None, None),
-    (dict(imu_topic="/imu"), BagError, "--imu-topic /imu: .* pass --camera-height too"),
+    (dict(imu_topic="/imu"), BagError,
+     "--imu-topic /imu: .* pass --camera-height \\(or --ground-frame\\) too"),
+    (dict(ground_frame="base_footprint"), BagTopicError,
+     "--ground-frame reads the camera's mount from static transforms, and bag .* has no topic "
+     "'/tf_static' .*its TFMessage topics are: none"),
+    (dict(ground_frame="base_footprint", camera_height=1.0), BagError,
+     "--camera-height and --ground-frame are two sources of the camera's height"),
+    (dict(ground_frame="base_footprint", camera_roll=5.0), BagError,
+     "--camera-pitch/--camera-roll and --ground-frame are two sources of the floor's direction"),
+    (dict(ground_frame="base_footprint", sparse_depth_topic=SPARSE), BagError,
+     "--sparse-depth-topic and --ground-frame are two scale sources"),
+    (dict(ground_frame="/"), BagError, "--ground-frame: give a frame name"),
+    (dict(camera_height=1.0, tf_static_topic="/robot1/tf_static"), BagError,
+     "--tf-static-topic is read for --ground-frame, which was not given"),
     (dict(camera_height=1.0, imu_topic="/nope"), BagTopicError,
      "--imu-topic: bag .* has no topic '/nope'; its Imu topics are: "),
     (dict(camera_height=1.0, imu_topic=INFO), BagTopicError,

@@ -51,6 +51,7 @@ class BagRecord:
     error: str | None = None
     problems: list[str] = field(default_factory=list)  # BagSummary.problem_lines()
     rank: int | None = None
+    camera_mounts: list[str] = field(default_factory=list)  # --ground-frame: each bag's own
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,7 @@ def _count(record: BagRecord, summary: Any) -> None:
     record.frames, record.frames_in = summary.frames_out, summary.frames_in
     record.frames_skipped = len(summary.skipped)
     record.problems = summary.problem_lines()
+    record.camera_mounts = list(summary.camera_mounts)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,6 +1,8 @@
 """Metric scale in a bag job: the same `ScaleCorrector` as the node (depth_anything_ros.scale),
 fed in bag order from `--sparse-depth-topic` or `--camera-height` (the floor's direction from
-`--camera-pitch/--camera-roll`, or from an `--imu-topic` as the node's `ground_normal: imu`).
+`--camera-pitch/--camera-roll`, or from an `--imu-topic` as the node's `ground_normal: imu`), or
+from `--ground-frame`: the camera's height and the floor's direction from the bag's own static
+transforms (`scale/mount.py`), looked up for each frame's frame_id.
 
 Sparse depth is read lazily beside the main read by a second reader on the same bag (a window
 of messages around the current frame, so a long bag costs no memory) and paired with each frame
@@ -20,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from depth_anything_ros.bag.errors import BagError
 from depth_anything_ros.bag.messages import Stamp, stamp_of
 from depth_anything_ros.bag.options import BagJobOptions, BagSummary
 from depth_anything_ros.bag.reader import open_reader
@@ -28,16 +31,16 @@ from depth_anything_ros.geometry.camera_model import CameraModel
 from depth_anything_ros.scale import (ScaleCorrector, camera_geometry,
                                       decode_sparse_depth)
 from depth_anything_ros.scale.gravity import GravityConfig, GravityFilter
+from depth_anything_ros.scale.mount import CameraMount, StaticTransforms
 
 log = logging.getLogger(__name__)
 
 WINDOW = 64  # sparse depth messages kept around the current frame
 
 
-def stamped_messages(reader: Any, topic: str) -> Iterator[tuple[int, Any]]:
-    """(stamp in ns, message) of a topic in bag order; an unreadable message is skipped with a
-    warning, as camera frames are. A sensor that does not stamp (zero) is timed by its
-    recording time, as its frames are (the node pairs such messages by arrival)."""
+def topic_messages(reader: Any, topic: str) -> Iterator[tuple[int, Any]]:
+    """(recording time in ns, message) of a topic in bag order; an unreadable message is
+    skipped with a warning, as camera frames are."""
     connections = [c for c in reader.connections if c.topic == topic]
     for conn, bag_time, raw in reader.messages(connections=connections):
         try:
@@ -46,7 +49,34 @@ def stamped_messages(reader: Any, topic: str) -> Iterator[tuple[int, Any]]:
             log.warning("skipping unreadable %s message at bag time %d: %s", topic, bag_time,
                         exc)
             continue
+        yield bag_time, msg
+
+
+def stamped_messages(reader: Any, topic: str) -> Iterator[tuple[int, Any]]:
+    """(stamp in ns, message) of a topic with headers, in bag order. A sensor that does not
+    stamp (zero) is timed by its recording time, as its frames are (the node pairs such
+    messages by arrival)."""
+    for bag_time, msg in topic_messages(reader, topic):
         yield stamp_of(msg).ns or bag_time, msg
+
+
+def static_transforms(reader: Any, topic: str, floor_frame: str) -> StaticTransforms:
+    """Every transform on a bag's static-transform topic (a later one of the same child
+    replaces an earlier one). BagError, naming the topic, for an unusable transform, or when
+    none names `floor_frame`."""
+    tree = StaticTransforms()
+    for _, msg in topic_messages(reader, topic):
+        for t in msg.transforms:
+            v, q = t.transform.translation, t.transform.rotation
+            try:
+                tree.add(t.header.frame_id, t.child_frame_id, (v.x, v.y, v.z),
+                         (q.x, q.y, q.z, q.w))
+            except ValueError as exc:
+                raise BagError(f"{topic}: {exc}") from None
+    if floor_frame.strip("/") not in tree.frames:
+        raise BagError(f"--ground-frame {floor_frame}: no transform on {topic} names it (its "
+                       f"frames: {', '.join(tree.frames) or 'none'})")
+    return tree
 
 
 class SparseDepthStream:
@@ -110,11 +140,15 @@ class BagScale:
     """Per job: the corrector (its filter state runs through the bag in order) and its tally."""
 
     def __init__(self, options: BagJobOptions, relative: bool, summary: BagSummary,
-                 sparse: SparseDepthStream | None, imu: ImuStream | None = None) -> None:
+                 sparse: SparseDepthStream | None, imu: ImuStream | None = None,
+                 transforms: StaticTransforms | None = None) -> None:
         self._options = options
         self._summary = summary
         self._sparse = sparse
         self._imu = imu
+        self._transforms = transforms
+        self._mounts: dict[str, CameraMount] = {}  # camera frame_id → its mount
+        self._mount: CameraMount | None = None  # the one the corrector's settings hold
         self._corrector = ScaleCorrector(options.scale_settings(), relative=relative)
         self._reasons: dict[str, list] = {}  # problem key → [frames, first reason]
 
@@ -127,14 +161,17 @@ class BagScale:
             yield None
             return
         reader = None
-        if plan.sparse_depth_topic is not None or plan.imu_topic is not None:
+        if plan.sparse_depth_topic is not None or plan.imu_topic is not None or (
+                plan.tf_static_topic is not None):
             reader = open_reader(input_path)
         try:
             sparse = (None if plan.sparse_depth_topic is None else SparseDepthStream(
                 reader, plan.sparse_depth_topic, int(options.sparse_depth_tolerance * 1e9)))
             imu = (None if plan.imu_topic is None else ImuStream(
                 reader, plan.imu_topic, options.gravity_config()))
-            scale = cls(options, relative, summary, sparse, imu)
+            transforms = (None if plan.tf_static_topic is None else static_transforms(
+                reader, plan.tf_static_topic, options.ground_frame))
+            scale = cls(options, relative, summary, sparse, imu, transforms)
             yield scale
             scale.finish()
         finally:
@@ -152,6 +189,8 @@ class BagScale:
         intrinsics, rays = (camera_geometry(camera) if self._options.scale_source == "ground_plane"
                             else (None, None))
         up = None
+        if self._transforms is not None:
+            up = self._mount_of(stamp).up
         if self._imu is not None:
             up, missing = self._imu.up(stamp.ns or bag_time_ns)
         out = self._corrector.correct(prediction, (stamp.ns or bag_time_ns) * 1e-9,
@@ -173,6 +212,30 @@ class BagScale:
         if out.depth is None:
             return None, f"no metric depth: {out.reason}"
         return out.depth, None
+
+    def _mount_of(self, stamp: Stamp) -> CameraMount:
+        """The mount of this frame's camera (`--ground-frame`), put into the corrector's
+        settings when it differs from the last frame's. BagError (the job stops: every frame
+        would be refused alike) when the static transforms do not place the camera."""
+        frame = stamp.frame_id.lstrip("/")
+        mount = self._mounts.get(frame)
+        if mount is None:
+            topic = self._options.tf_static_topic
+            if not frame:
+                raise BagError(f"--ground-frame: frame {stamp.name} has no frame_id, so its "
+                               f"camera cannot be found in {topic}")
+            try:
+                mount = self._transforms.camera_mount(self._options.ground_frame, frame)
+            except LookupError as exc:
+                raise BagError(f"--ground-frame: {topic}: {exc}") from None
+            self._mounts[frame] = mount
+            self._summary.camera_mounts.append(mount.describe())
+            log.info("camera mount from %s: %s", topic, mount.describe())
+        if mount != self._mount:
+            self._corrector.update_settings(
+                self._options.scale_settings(camera_height=mount.camera_height))
+            self._mount = mount
+        return mount
 
     def finish(self) -> None:
         self._summary.scale_reasons = {reason: n for n, reason in self._reasons.values()}

@@ -45,6 +45,8 @@ class BagJobOptions:
     imu_topic: str | None = None  # ground plane: the floor's direction from this Imu topic
     imu_rpy: tuple[float, float, float] = (0.0, 0.0, 0.0)  # the IMU frame in the optical frame
     imu_smoothing: float = GravityConfig.time_constant_s  # s, the accelerometer's average
+    ground_frame: str | None = None  # ground plane: height and direction from the bag's tf
+    tf_static_topic: str = "/tf_static"  # where the bag's static transforms are
     scale_smoothing: float = DEFAULT_TIME_CONSTANT_S  # s, time constant of the log-space average; 0 = per frame
     scale_model: str = "scale_shift"  # metric: scale·p + shift where that fits better; or "scale"
     ground_max_correction: float = GroundConfig.max_correction  # metric; 0 = no limit
@@ -57,14 +59,19 @@ class BagJobOptions:
     def scale_source(self) -> str:
         if self.sparse_depth_topic is not None:
             return "sparse_depth"
-        return "none" if self.camera_height is None else "ground_plane"
+        if self.camera_height is None and self.ground_frame is None:
+            return "none"
+        return "ground_plane"
 
-    def scale_settings(self):
-        """The node's `ScaleSettings` for these options (one corrector for node and bag)."""
+    def scale_settings(self, camera_height: float | None = None):
+        """The node's `ScaleSettings` for these options (one corrector for node and bag);
+        `camera_height`: the mount's, read from the bag (`--ground-frame`)."""
         from depth_anything_ros.scale import ScaleSettings
 
+        if camera_height is None:
+            camera_height = self.camera_height or 0.0
         return ScaleSettings(
-            source=self.scale_source, camera_height=self.camera_height or 0.0,
+            source=self.scale_source, camera_height=camera_height,
             camera_pitch_deg=self.camera_pitch, camera_roll_deg=self.camera_roll,
             smoothing_time_s=self.scale_smoothing, scale_model=self.scale_model,
             ground_max_correction=self.ground_max_correction, gate=self.scale_gate,
@@ -101,9 +108,11 @@ class BagJobOptions:
         self._validate_scale()
 
     def _validate_scale(self) -> None:
-        if self.sparse_depth_topic is not None and self.camera_height is not None:
-            raise BagError("--sparse-depth-topic and --camera-height are two scale sources: "
-                           "pass one")
+        if self.sparse_depth_topic is not None and (self.camera_height is not None
+                                                    or self.ground_frame is not None):
+            given = "--camera-height" if self.camera_height is not None else "--ground-frame"
+            raise BagError(f"--sparse-depth-topic and {given} are two scale sources: pass one")
+        self._validate_ground_frame()
         if self.camera_height is not None and not self.camera_height > 0:
             raise BagError(f"--camera-height {self.camera_height}: must be > 0 (metres from the "
                            "floor up to the camera's optical centre)")
@@ -113,9 +122,9 @@ class BagJobOptions:
         if not 0 <= self.sparse_depth_tolerance <= 10:
             raise BagError(f"--sparse-depth-tolerance {self.sparse_depth_tolerance}: must be "
                            "within 0..10 s")
-        if self.imu_topic is not None and self.camera_height is None:
+        if self.imu_topic is not None and self.scale_source != "ground_plane":
             raise BagError(f"--imu-topic {self.imu_topic}: the IMU gives the ground plane's "
-                           "direction; pass --camera-height too")
+                           "direction; pass --camera-height (or --ground-frame) too")
         if self.imu_topic is not None and (self.camera_pitch or self.camera_roll):
             raise BagError("--camera-pitch/--camera-roll and --imu-topic are two sources of the "
                            "floor's direction: pass one")
@@ -131,9 +140,30 @@ class BagJobOptions:
         if GroundConfig(max_correction=self.ground_max_correction).problem() is not None:
             raise BagError(f"--ground-max-correction {self.ground_max_correction}: use 0 (no "
                            "limit) or a factor >= 1")
-        problem = self.scale_settings().problem()  # the corrector's own rules (finite, ...)
+        # the corrector's own rules (finite, ...); a --ground-frame's height comes from the bag
+        problem = self.scale_settings(1.0 if self.ground_frame else None).problem()
         if problem is not None:
             raise BagError(f"metric scale options: {problem}")
+
+    def _validate_ground_frame(self) -> None:
+        if self.ground_frame is None:
+            if self.tf_static_topic != "/tf_static":
+                raise BagError("--tf-static-topic is read for --ground-frame, which was not "
+                               "given: pass it, or leave the topic out")
+            return
+        if not self.ground_frame.strip("/ "):
+            raise BagError("--ground-frame: give a frame name (the frame on the floor, z up, "
+                           "e.g. base_footprint)")
+        if self.camera_height is not None:
+            raise BagError("--camera-height and --ground-frame are two sources of the camera's "
+                           "height (the bag's static transforms give it): pass one")
+        if self.camera_pitch or self.camera_roll:
+            raise BagError("--camera-pitch/--camera-roll and --ground-frame are two sources of "
+                           "the floor's direction (the bag's static transforms give it): pass "
+                           "one")
+        if not self.tf_static_topic.startswith("/"):
+            raise BagError(f"--tf-static-topic {self.tf_static_topic!r}: topic names must be "
+                           "absolute (start with '/')")
 
 
 @dataclass(frozen=True)
@@ -162,6 +192,7 @@ class BagSummary:
     scales: list[float] = field(default_factory=list)  # applied per frame, in bag order
     scale_states: dict[str, int] = field(default_factory=dict)  # "anchored" → frames, ...
     scale_reasons: dict[str, int] = field(default_factory=dict)  # why not anchored → frames
+    camera_mounts: list[str] = field(default_factory=list)  # --ground-frame: each one read
 
     @property
     def scale_jitter(self) -> float:
@@ -224,6 +255,8 @@ class BagSummary:
         # (its `scale` is a line's slope where the fit is a line)
         out = [(f"metric scale from {self.scale_source}: {states or 'no frames'}; median "
                 f"scale_factor {median}, scale_jitter {self.scale_jitter:.3f}")]
+        out.extend(f"  camera mount from the static transforms: {mount}"
+                   for mount in self.camera_mounts)
         for reason, n in sorted(self.scale_reasons.items(), key=lambda r: -r[1])[:5]:
             out.append(f"  {n} frames not anchored: {reason}")
         return out

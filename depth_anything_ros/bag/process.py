@@ -15,7 +15,7 @@ from typing import Any, Callable
 from depth_anything_ros.bag.camera_info import read_camera_infos
 from depth_anything_ros.bag.errors import BagError, BagNoDepthError
 from depth_anything_ros.bag.export import EXPORT_FOLDERS, FrameExporter
-from depth_anything_ros.bag.metric_scale import BagScale
+from depth_anything_ros.bag.metric_scale import BagScale, static_transforms
 from depth_anything_ros.bag.options import BagJobOptions, BagSummary, SkippedFrame
 from depth_anything_ros.bag.pipeline import BagPipeline
 from depth_anything_ros.bag.reader import bag_storage, open_bag, topic_types
@@ -49,9 +49,14 @@ def preflight(input_path: Path, output_path: Path, options: BagJobOptions) -> To
                            options.copy_topics, bag_name=f"bag {input_path}",
                            sparse_depth_topic=options.sparse_depth_topic,
                            fallback_hfov_deg=options.fallback_hfov_deg,
-                           imu_topic=options.imu_topic)
-    if options.camera_height is not None and plan.camera_info_topic is None:
-        raise BagError(f"--camera-height: the ground plane needs the camera's intrinsics, and bag "
+                           imu_topic=options.imu_topic,
+                           tf_static_topic=(options.tf_static_topic if options.ground_frame
+                                            else None))
+        if options.ground_frame is not None:  # a typo in the frame fails before the model loads
+            static_transforms(reader, options.tf_static_topic, options.ground_frame)
+    if options.scale_source == "ground_plane" and plan.camera_info_topic is None:
+        given = "--camera-height" if options.camera_height is not None else "--ground-frame"
+        raise BagError(f"{given}: the ground plane needs the camera's intrinsics, and bag "
                        f"{input_path} has no CameraInfo beside {options.image_topic} (pass "
                        "--camera-info-topic)")
     return plan
@@ -66,7 +71,7 @@ def require_metric(estimator: Any, options: BagJobOptions) -> None:
         raise BagError(
             "the model predicts relative disparity, not metres; bag processing writes metric "
             "depth and clouds only: pass metric weights (--weights) or a metric variant, or "
-            "anchor it (--sparse-depth-topic or --camera-height)"
+            "anchor it (--sparse-depth-topic, --camera-height or --ground-frame)"
         )
 
 

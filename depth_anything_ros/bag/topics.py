@@ -16,6 +16,7 @@ CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 POINTCLOUD_TYPE = "sensor_msgs/msg/PointCloud2"
 IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_IMAGE_TYPE)
 IMU_TYPE = "sensor_msgs/msg/Imu"
+TF_TYPE = "tf2_msgs/msg/TFMessage"
 
 # Last name segments that are an image transport rather than part of the camera namespace.
 TRANSPORT_SUFFIXES = ("compressed", "theora", "compressedDepth", "zstd")
@@ -42,6 +43,7 @@ class TopicPlan:
     notes: tuple[str, ...] = ()  # warnings for the user (logged once by the job)
     sparse_depth_topic: str | None = None  # metric anchors (an Image topic), if any
     imu_topic: str | None = None  # the ground plane's direction (an Imu topic), if any
+    tf_static_topic: str | None = None  # the camera's mount (TFMessage), for --ground-frame
 
 
 def camera_namespace(image_topic: str) -> str:
@@ -90,6 +92,7 @@ def plan_topics(
     sparse_depth_topic: str | None = None,
     fallback_hfov_deg: float = 0.0,
     imu_topic: str | None = None,
+    tf_static_topic: str | None = None,
 ) -> TopicPlan:
     """Check the requested topics against a bag's `{topic: msgtype}`; errors list what it has."""
     notes: list[str] = []
@@ -140,6 +143,14 @@ def plan_topics(
         raise BagTopicError(f"--imu-topic: {bag_name} {why} {imu_topic!r}; its Imu topics are: "
                             f"{_listing(topic_types, (IMU_TYPE,))}")
 
+    if tf_static_topic is not None and topic_types.get(tf_static_topic) != TF_TYPE:
+        found = topic_types.get(tf_static_topic)
+        why = "has no topic" if found is None else f"has {found}, not a TFMessage, on"
+        raise BagTopicError(f"--ground-frame reads the camera's mount from static transforms, "
+                            f"and {bag_name} {why} {tf_static_topic!r} (record /tf_static, or "
+                            f"pass --tf-static-topic); its TFMessage topics are: "
+                            f"{_listing(topic_types, (TF_TYPE,))}")
+
     outputs = output_topics(image_topic)
     produced = {outputs.image, outputs.camera_info, outputs.points}
     selection = parse_copy_topics(copy_topics)
@@ -163,4 +174,4 @@ def plan_topics(
             )
         copies = tuple(selection)
     return TopicPlan(image_topic, image_type, info_topic, outputs, copies, tuple(notes),
-                     sparse_depth_topic, imu_topic)
+                     sparse_depth_topic, imu_topic, tf_static_topic)

@@ -24,8 +24,8 @@ frame of --image-topic (sensor_msgs/Image or CompressedImage) and write a new ba
 where <ns> is the camera namespace (/cam/image_raw → /cam), plus the copied input topics; every
 message keeps the input header and its original bag time. Metric models give metres directly;
 --sparse-depth-topic (a lidar/ToF/RGB-D depth Image registered to the camera) or --camera-height
-(a flat floor below the camera) anchor the scale per frame, smoothed over time, and make
-relative (disparity) models usable too.
+(a flat floor below the camera; --ground-frame reads the mount from the bag's /tf_static) anchor
+the scale per frame, smoothed over time, and make relative (disparity) models usable too.
 OUT is written beside itself under a hidden temporary name and appears only when the whole bag
 succeeded; the input bag is never modified.
 """
@@ -107,6 +107,14 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
                             "(default: 0)")
     scale.add_argument("--camera-roll", type=float, default=0.0, metavar="DEG",
                        help="ground plane: rotation about the optical axis (default: 0)")
+    scale.add_argument("--ground-frame", default=None, metavar="FRAME",
+                       help="ground plane: the camera's height and the floor's direction from "
+                            "the bag's static transforms, FRAME being the frame on the floor, z "
+                            "up (REP-120's base_footprint), the camera the frame_id of its "
+                            "images; instead of --camera-height/--camera-pitch/--camera-roll")
+    scale.add_argument("--tf-static-topic", default="/tf_static", metavar="T",
+                       help="the bag's static transforms, tf2_msgs/TFMessage (default: "
+                            "/tf_static)")
     scale.add_argument("--imu-topic", default=None, metavar="T",
                        help="ground plane: the floor's direction from this sensor_msgs/Imu "
                             "topic's accelerometer instead of --camera-pitch/--camera-roll (a "

@@ -6,6 +6,7 @@
   anchors (`ScaleFit`).
 - `ground_plane`: the same from a flat floor and the camera's known height.
 - `gravity`: the floor's normal from an IMU's accelerometer, for a camera that tilts.
+- `mount`: the camera's height and the floor's normal from static transforms (`/tf_static`).
 - `temporal`: log-space smoothing with outlier gating and resets (`ScaleFilter`).
 - `corrector`: `ScaleCorrector`, the per-camera object the node and the bag job share.
 """
