@@ -83,14 +83,17 @@ def compressed_msg(rgb: np.ndarray, stamp_ns: int, fmt: str = "png"):
 
 
 def camera_info_msg(stamp_ns: int, height: int = 48, width: int = 64, calibrated: bool = True,
-                    d: tuple[float, ...] = (0.0,) * 5):
-    """The test camera's CameraInfo; uncalibrated cameras publish K and P all zeros."""
+                    d: tuple[float, ...] = (0.0,) * 5,
+                    k: tuple[float, float, float, float] = (FX, FY, CX, CY)):
+    """The test camera's CameraInfo (`k`: fx, fy, cx, cy); uncalibrated cameras publish K and P
+    all zeros."""
+    fx, fy, cx, cy = k
     gain = 1.0 if calibrated else 0.0
     roi = T["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
     return T["sensor_msgs/msg/CameraInfo"](
         header=_header(stamp_ns), height=height, width=width, distortion_model="plumb_bob",
-        d=np.array(d, dtype=np.float64), k=gain * np.array([FX, 0, CX, 0, FY, CY, 0, 0, 1.0]), r=np.eye(3).reshape(-1),
-        p=gain * np.array([FX, 0, CX, 0, 0, FY, CY, 0, 0, 0, 1.0, 0]), binning_x=0, binning_y=0, roi=roi)
+        d=np.array(d, dtype=np.float64), k=gain * np.array([fx, 0, cx, 0, fy, cy, 0, 0, 1.0]), r=np.eye(3).reshape(-1),
+        p=gain * np.array([fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1.0, 0]), binning_x=0, binning_y=0, roi=roi)
 
 
 @dataclass
@@ -233,14 +236,19 @@ def depth_messages(path: Path, topic: str = "/cam/depth/image") -> list[tuple[in
 FLOOR_FRAME = "base_footprint"
 
 
-def write_tf_bag(path, height, *, optical=True, tf_topic="/tf_static", frames=6):
+def write_tf_bag(path, height, *, pitch_deg=90.0, yaw_deg=0.0, optical=True,
+                 tf_topic="/tf_static", frames=6, images=None, k=(FX, FY, CX, CY)):
     """Camera frames + CameraInfo + the robot's static transforms, as robot_state_publisher and
     a camera driver latch them (two messages): base_footprint → base_link (0.1 m up) →
-    camera_link (`height` − 0.1 m above it, pitched 90° down) → cam_optical_frame, the frames'
-    own frame_id (left out unless `optical`)."""
+    camera_link (`height` − 0.1 m above it, turned `yaw_deg` left and pitched `pitch_deg` down:
+    URDF rpy (0, pitch, yaw)) → cam_optical_frame, the frames' own frame_id (left out unless
+    `optical`). `images`: the frames' RGB (default: `frames` synthetic ones), `k` their fx, fy,
+    cx, cy."""
     transform = T["geometry_msgs/msg/TransformStamped"]
     vector, quaternion = T["geometry_msgs/msg/Vector3"], T["geometry_msgs/msg/Quaternion"]
-    half = np.sqrt(0.5)
+    sy, cy = np.sin(np.radians(pitch_deg) / 2), np.cos(np.radians(pitch_deg) / 2)
+    sz, cz = np.sin(np.radians(yaw_deg) / 2), np.cos(np.radians(yaw_deg) / 2)
+    mast = (-sz * sy, cz * sy, sz * cy, cz * cy)  # about z (yaw), then y (pitch): q_z ⊗ q_y
 
     def link(parent, child, xyz, xyzw):
         return transform(header=_header(START_NS - 10**9, parent), child_frame_id=child,
@@ -248,8 +256,9 @@ def write_tf_bag(path, height, *, optical=True, tf_topic="/tf_static", frames=6)
                              translation=vector(*xyz), rotation=quaternion(*xyzw)))
 
     robot = [link(FLOOR_FRAME, "base_link", (0.0, 0.0, 0.1), (0.0, 0.0, 0.0, 1.0)),
-             link("base_link", "camera_link", (0.2, 0.0, height - 0.1), (0.0, half, 0.0, half))]
+             link("base_link", "camera_link", (0.2, 0.0, height - 0.1), mast)]
     driver = [link("camera_link", "cam_optical_frame", (0.0, 0.0, 0.0), (-0.5, 0.5, -0.5, 0.5))]
+    images = [synthetic_rgb(i) for i in range(frames)] if images is None else images
     written = []
     with Writer(path, version=8) as writer:
         tf_conn = writer.add_connection(tf_topic, "tf2_msgs/msg/TFMessage", typestore=TYPESTORE)
@@ -260,12 +269,11 @@ def write_tf_bag(path, height, *, optical=True, tf_topic="/tf_static", frames=6)
         for i, transforms in enumerate([robot] + ([driver] if optical else [])):
             writer.write(tf_conn, START_NS - 10**9 + i, bytes(TYPESTORE.serialize_cdr(
                 T["tf2_msgs/msg/TFMessage"](transforms=transforms), "tf2_msgs/msg/TFMessage")))
-        for i in range(frames):
+        for i, rgb in enumerate(images):
             stamp = START_NS + i * PERIOD_NS
-            rgb = synthetic_rgb(i)
             writer.write(image_conn, stamp, bytes(TYPESTORE.serialize_cdr(
                 image_msg(rgb, stamp), "sensor_msgs/msg/Image")))
             writer.write(info_conn, stamp + 1000, bytes(TYPESTORE.serialize_cdr(
-                camera_info_msg(stamp), "sensor_msgs/msg/CameraInfo")))
+                camera_info_msg(stamp, *rgb.shape[:2], k=k), "sensor_msgs/msg/CameraInfo")))
             written.append((stamp, rgb))
     return written

@@ -287,6 +287,45 @@ def test_ground_frame_reads_the_cameras_mount_from_the_bags_static_transforms(tm
                                                     / height, rel=0.01)
 
 
+def rendered_drive(height, pitch_deg, frames=4, seed=3):
+    """A held-out synthetic room driven through at 1 m/s (10 frames/s): 256×192 RGB with its
+    intrinsics, the camera `height` m up looking `pitch_deg` down."""
+    from depth_anything_ros.training.data.domains import make_scene
+    from depth_anything_ros.training.data.scene import CameraPose, intrinsics_from_fov
+    from depth_anything_ros.training.data.synthetic import frame_seed
+
+    scene = make_scene("indoor", frame_seed("test", seed))
+    x0, x1, y0, y1 = scene.free_region
+    k = intrinsics_from_fov(256, 192, 70.0)
+    images = []
+    for i in range(frames):
+        pose = CameraPose.from_yaw_pitch((x0 + 0.1 * i, 0.5 * (y0 + y1), height), 0.0,
+                                         np.radians(-pitch_deg))
+        images.append(scene.render(pose, k, 256, 192)[0])
+    return images, tuple(float(v) for v in k)
+
+
+def test_the_mount_from_tf_and_the_same_mount_as_options_write_the_same_depth(tmp_path):
+    """On rendered rooms whose floor is in view, with the shipped model: --ground-frame with a
+    URDF chain (the camera 1.1 m up, pitched 20° down and turned 30° on its mast: the turn
+    leaves the floor's direction alone) writes the depth --camera-height 1.1 --camera-pitch 20
+    writes, and finds the floor."""
+    shipped = DepthEstimator.from_weights(None, device="cpu")
+    images, k = rendered_drive(1.1, 20.0)
+    write_tf_bag(tmp_path / "in", 1.1, pitch_deg=20.0, yaw_deg=30.0, images=images, k=k)
+    from_tf = process_bag(tmp_path / "in", tmp_path / "tf", shipped, BagJobOptions(
+        CAM, ground_frame=FLOOR_FRAME))
+    given = process_bag(tmp_path / "in", tmp_path / "given", shipped, BagJobOptions(
+        CAM, camera_height=1.1, camera_pitch=20.0))
+    assert from_tf.camera_mounts == ["base_footprint → cam_optical_frame: camera_height 1.100 m, "
+                                     "camera_pitch_deg 20.0, camera_roll_deg 0.0"]
+    assert from_tf.scale_states == given.scale_states and from_tf.scale_states["anchored"] >= 3
+    tf_depth, given_depth = depths(tmp_path / "tf"), depths(tmp_path / "given")
+    assert tf_depth.keys() == given_depth.keys()
+    for stamp in tf_depth:
+        np.testing.assert_allclose(tf_depth[stamp], given_depth[stamp], rtol=1e-5)
+
+
 def test_a_ground_frame_the_transforms_do_not_connect_to_the_camera_is_refused(tmp_path, metric):
     src = tmp_path / "in"
     write_tf_bag(src, 1.0, optical=False)  # the camera driver's transform was not recorded
