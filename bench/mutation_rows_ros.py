@@ -221,4 +221,9 @@ ROWS: tuple[Mutation, ...] = (
              "if (msg.header.stamp.sec, msg.header.stamp.nanosec) == (stamp.sec, stamp.nanosec):",
              "if msg.header.stamp.sec == stamp.sec:",
              ("test/test_ros_node_end_to_end.py",), "require_exact_stamp"),
+    Mutation("node: camera_roll_deg limited to ±90° (an upside-down camera refused)",
+             "depth_anything_ros/ros/params.py",
+             "180 = mounted upside down).\",\n              float_range=(-180.0, 180.0)",
+             "180 = mounted upside down).\",\n              float_range=(-90.0, 90.0)",
+             ("test/test_ros_node_metric_scale.py",), "mount_writes"),
 )

@@ -9,7 +9,7 @@ from typing import Sequence
 from depth_anything_ros.large_buffers import keep_large_buffers
 
 # Sub-command modules, in the order `--help` lists them.
-COMMANDS = ("predict", "info", "bag", "bags", "export", "demo", "train")
+COMMANDS = ("predict", "info", "bag", "bags", "mount", "export", "demo", "train")
 
 
 class UserError(Exception):

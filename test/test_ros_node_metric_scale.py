@@ -259,6 +259,36 @@ def test_ground_plane_takes_the_floor_normal_from_the_imu_topic(harness_factory,
     assert float(values["scale"]) == pytest.approx(0.5, rel=1e-3)
 
 
+def test_the_parameters_mount_writes_from_a_bag_make_the_node_find_its_floor(
+        harness_factory, tiny_weights, tmp_path):
+    """`depth-anything-ros mount` on a bag whose camera looks straight down from a known height
+    (its /tf_static): the node started with the written parameters finds the floor there (the
+    random model reads the same depth everywhere, a floor seen from straight above), scaled
+    by the height; an upside-down camera's roll, 180, is within the node's range."""
+    import yaml
+    from bag_helpers import FLOOR_FRAME, write_tf_bag
+
+    from depth_anything_ros.cli import main
+
+    rgb = random_rgb(H, W)
+    raw = DepthEstimator.from_weights(tiny_weights, device="cpu").predict(rgb).values
+    write_tf_bag(tmp_path / "drive", 0.5 * float(np.median(raw)), frames=1)
+    assert main(["mount", str(tmp_path / "drive"), "--ground-frame", FLOOR_FRAME,
+                 "--camera-frame", "cam_optical_frame", "--out", str(tmp_path / "m.yaml")]) == 0
+    params = yaml.safe_load((tmp_path / "m.yaml").read_text())["/**"]["ros__parameters"]
+    h = harness_factory({**params, "scale_smoothing": 0.0})
+    h.send_info(make_camera_info(W, H))
+    h.image_pub.publish(make_image(rgb, stamp=(60, 0)))
+    expected = fit_ground_plane(raw, GroundPlane(params["camera_height"], (0.0, 0.0, -1.0)),
+                                relative=False,
+                                intrinsics=CameraIntrinsics(40.0, 42.0, 31.5, 23.5, W, H))
+    assert expected.ok and expected.scale == pytest.approx(0.5, rel=1e-3)
+    np.testing.assert_allclose(depth_of(h.wait_stamp("depth", (60, 0))), expected.apply(raw),
+                               rtol=1e-5)
+    results = h.node.set_parameters([Parameter("camera_roll_deg", value=180.0)])
+    assert results[0].successful, results[0].reason
+
+
 def test_ground_normal_imu_without_the_ground_plane_is_said_and_subscribes_nothing(
         harness_factory, capfd):
     h = harness_factory({"scale_source": "sparse_depth", "ground_normal": "imu"})

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from depth_anything_ros.scale import GroundPlane
-from depth_anything_ros.scale.mount import StaticTransforms, quaternion_matrix
+from depth_anything_ros.scale.mount import CameraMount, StaticTransforms, quaternion_matrix
 
 # camera_link (x forward, y left, z up) → its optical frame (x right, y down, z forward):
 # URDF rpy (−90°, 0, −90°), the quaternion every ROS camera driver publishes
@@ -108,3 +108,12 @@ def test_unusable_transforms_are_refused_naming_the_frames():
     tree.add("camera_optical_frame", "base_footprint", (0, 0, 0), IDENTITY)
     with pytest.raises(LookupError, match="loop"):
         tree.camera_mount("base_footprint", "camera_optical_frame")
+
+
+@pytest.mark.parametrize("noise", [(1e-12, 1e-12), (-1e-12, 1e-12), (3e-13, -2e-12)])
+def test_a_camera_looking_straight_down_is_given_roll_zero_not_a_gimbal_locked_angle(noise):
+    # straight down, every roll is a turn about the vertical: rounding in the transforms must
+    # not print (or write for the node) a roll of −135° or 180°
+    mount = CameraMount("base_footprint", "camera_optical_frame", 1.0, (*noise, -1.0))
+    assert mount.pitch_roll_deg() == (pytest.approx(90.0), 0.0)
+    assert mount.describe().endswith("camera_pitch_deg 90.0, camera_roll_deg 0.0")

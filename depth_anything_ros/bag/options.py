@@ -116,9 +116,10 @@ class BagJobOptions:
         if self.camera_height is not None and not self.camera_height > 0:
             raise BagError(f"--camera-height {self.camera_height}: must be > 0 (metres from the "
                            "floor up to the camera's optical centre)")
-        if not -90 <= self.camera_pitch <= 90 or not -90 <= self.camera_roll <= 90:
+        if not -90 <= self.camera_pitch <= 90 or not -180 <= self.camera_roll <= 180:
             raise BagError(f"--camera-pitch {self.camera_pitch} / --camera-roll "
-                           f"{self.camera_roll}: must be within -90..90 degrees")
+                           f"{self.camera_roll}: pitch must be within -90..90 degrees, roll "
+                           "within -180..180")
         if not 0 <= self.sparse_depth_tolerance <= 10:
             raise BagError(f"--sparse-depth-tolerance {self.sparse_depth_tolerance}: must be "
                            "within 0..10 s")

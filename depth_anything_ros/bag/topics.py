@@ -83,6 +83,17 @@ def parse_copy_topics(spec: str) -> str | tuple[str, ...]:
     return names
 
 
+def check_tf_static_topic(topic_types: Mapping[str, str], topic: str, bag_name: str) -> None:
+    """BagTopicError unless the bag has `topic` as tf2_msgs/TFMessage (for --ground-frame)."""
+    if topic_types.get(topic) != TF_TYPE:
+        found = topic_types.get(topic)
+        why = "has no topic" if found is None else f"has {found}, not a TFMessage, on"
+        raise BagTopicError(f"--ground-frame reads the camera's mount from static transforms, "
+                            f"and {bag_name} {why} {topic!r} (record /tf_static, or pass "
+                            f"--tf-static-topic); its TFMessage topics are: "
+                            f"{_listing(topic_types, (TF_TYPE,))}")
+
+
 def plan_topics(
     topic_types: Mapping[str, str],
     image_topic: str,
@@ -143,13 +154,8 @@ def plan_topics(
         raise BagTopicError(f"--imu-topic: {bag_name} {why} {imu_topic!r}; its Imu topics are: "
                             f"{_listing(topic_types, (IMU_TYPE,))}")
 
-    if tf_static_topic is not None and topic_types.get(tf_static_topic) != TF_TYPE:
-        found = topic_types.get(tf_static_topic)
-        why = "has no topic" if found is None else f"has {found}, not a TFMessage, on"
-        raise BagTopicError(f"--ground-frame reads the camera's mount from static transforms, "
-                            f"and {bag_name} {why} {tf_static_topic!r} (record /tf_static, or "
-                            f"pass --tf-static-topic); its TFMessage topics are: "
-                            f"{_listing(topic_types, (TF_TYPE,))}")
+    if tf_static_topic is not None:
+        check_tf_static_topic(topic_types, tf_static_topic, bag_name)
 
     outputs = output_topics(image_topic)
     produced = {outputs.image, outputs.camera_info, outputs.points}

@@ -154,8 +154,8 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("camera_pitch_deg", 0.0, "ground_plane: optical axis below the horizon (deg, "
               "positive looks down).", float_range=(-90.0, 90.0), runtime=True),
     ParamSpec("camera_roll_deg", 0.0, "ground_plane: rotation about the optical axis (deg, "
-              "positive turns the image x axis towards the floor).", float_range=(-90.0, 90.0),
-              runtime=True),
+              "positive turns the image x axis towards the floor; 180 = mounted upside down).",
+              float_range=(-180.0, 180.0), runtime=True),
     ParamSpec("ground_normal", "pitch_roll", "ground_plane: where the floor's direction comes "
               "from: pitch_roll = camera_pitch_deg/camera_roll_deg (a fixed mount); imu = "
               "gravity from the accelerometer of the 'imu' topic (sensor_msgs/Imu, REP-145), "

@@ -48,13 +48,19 @@ class CameraMount:
     camera_height: float
     up: tuple[float, float, float]
 
-    def describe(self) -> str:
-        """One line a user can copy into the node's parameters for the same mount."""
+    def pitch_roll_deg(self) -> tuple[float, float]:
+        """The node's camera_pitch_deg and camera_roll_deg for this mount (`GroundPlane.
+        from_pitch_roll` gives `up` back)."""
         from depth_anything_ros.scale.gravity import pitch_roll_of_up
 
-        pitch, roll = (round(a, 1) + 0.0 for a in pitch_roll_of_up(self.up))  # no "-0.0"
+        pitch, roll = pitch_roll_of_up(self.up)
         if math.hypot(self.up[0], self.up[1]) < 1e-6:  # looking straight up or down: any roll
             roll = 0.0  # is a turn about the vertical, so 0 says the same
+        return pitch, roll
+
+    def describe(self) -> str:
+        """One line a user can copy into the node's parameters for the same mount."""
+        pitch, roll = (round(a, 1) + 0.0 for a in self.pitch_roll_deg())  # no "-0.0"
         return (f"{self.floor_frame} → {self.camera_frame}: camera_height {self.camera_height:.3f} "
                 f"m, camera_pitch_deg {pitch:.1f}, camera_roll_deg {roll:.1f}")
 
