@@ -51,5 +51,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m`: run the imported module's main, so the UserError the
+    from depth_anything_ros.cli import main as _main  # commands raise is the one caught
+    sys.exit(_main())

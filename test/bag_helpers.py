@@ -237,13 +237,16 @@ FLOOR_FRAME = "base_footprint"
 
 
 def write_tf_bag(path, height, *, pitch_deg=90.0, yaw_deg=0.0, optical=True,
-                 tf_topic="/tf_static", frames=6, images=None, k=(FX, FY, CX, CY)):
+                 tf_topic="/tf_static", frames=6, images=None, k=(FX, FY, CX, CY),
+                 second_height=None, tf_type="tf2_msgs/msg/TFMessage"):
     """Camera frames + CameraInfo + the robot's static transforms, as robot_state_publisher and
     a camera driver latch them (two messages): base_footprint → base_link (0.1 m up) →
     camera_link (`height` − 0.1 m above it, turned `yaw_deg` left and pitched `pitch_deg` down:
     URDF rpy (0, pitch, yaw)) → cam_optical_frame, the frames' own frame_id (left out unless
     `optical`). `images`: the frames' RGB (default: `frames` synthetic ones), `k` their fx, fy,
-    cx, cy."""
+    cx, cy. `second_height`: a second camera (cam2_link → cam2_optical_frame, mounted alike
+    at that height) whose frames alternate with the first's on the same topic. `tf_type`: the
+    static-transform topic's declared type."""
     transform = T["geometry_msgs/msg/TransformStamped"]
     vector, quaternion = T["geometry_msgs/msg/Vector3"], T["geometry_msgs/msg/Quaternion"]
     sy, cy = np.sin(np.radians(pitch_deg) / 2), np.cos(np.radians(pitch_deg) / 2)
@@ -258,10 +261,14 @@ def write_tf_bag(path, height, *, pitch_deg=90.0, yaw_deg=0.0, optical=True,
     robot = [link(FLOOR_FRAME, "base_link", (0.0, 0.0, 0.1), (0.0, 0.0, 0.0, 1.0)),
              link("base_link", "camera_link", (0.2, 0.0, height - 0.1), mast)]
     driver = [link("camera_link", "cam_optical_frame", (0.0, 0.0, 0.0), (-0.5, 0.5, -0.5, 0.5))]
+    if second_height is not None:
+        robot.append(link("base_link", "cam2_link", (0.2, 0.0, second_height - 0.1), mast))
+        driver.append(link("cam2_link", "cam2_optical_frame", (0.0, 0.0, 0.0),
+                           (-0.5, 0.5, -0.5, 0.5)))
     images = [synthetic_rgb(i) for i in range(frames)] if images is None else images
     written = []
     with Writer(path, version=8) as writer:
-        tf_conn = writer.add_connection(tf_topic, "tf2_msgs/msg/TFMessage", typestore=TYPESTORE)
+        tf_conn = writer.add_connection(tf_topic, tf_type, typestore=TYPESTORE)
         image_conn = writer.add_connection("/cam/image_raw", "sensor_msgs/msg/Image",
                                            typestore=TYPESTORE)
         info_conn = writer.add_connection("/cam/camera_info", "sensor_msgs/msg/CameraInfo",
@@ -271,9 +278,12 @@ def write_tf_bag(path, height, *, pitch_deg=90.0, yaw_deg=0.0, optical=True,
                 T["tf2_msgs/msg/TFMessage"](transforms=transforms), "tf2_msgs/msg/TFMessage")))
         for i, rgb in enumerate(images):
             stamp = START_NS + i * PERIOD_NS
+            image, info = image_msg(rgb, stamp), camera_info_msg(stamp, *rgb.shape[:2], k=k)
+            if second_height is not None and i % 2:
+                image.header.frame_id = info.header.frame_id = "cam2_optical_frame"
             writer.write(image_conn, stamp, bytes(TYPESTORE.serialize_cdr(
-                image_msg(rgb, stamp), "sensor_msgs/msg/Image")))
+                image, "sensor_msgs/msg/Image")))
             writer.write(info_conn, stamp + 1000, bytes(TYPESTORE.serialize_cdr(
-                camera_info_msg(stamp, *rgb.shape[:2], k=k), "sensor_msgs/msg/CameraInfo")))
+                info, "sensor_msgs/msg/CameraInfo")))
             written.append((stamp, rgb))
     return written

@@ -464,3 +464,32 @@ def test_the_nodes_other_scale_parameters_reach_the_bags_corrector(tmp_path, cap
     # refused with the reason, like the node's parameter
     assert main([*common, str(tmp_path / "bad"), "--scale-min-anchors", "1"]) == 2
     assert "min_anchors 1: must be ≥ 2" in capsys.readouterr().err
+
+
+def test_two_cameras_on_one_topic_each_keep_their_own_mount_and_scale(tmp_path, metric):
+    """--ground-frame with frames of two cameras interleaved on one topic (frame_ids
+    cam_optical_frame / cam2_optical_frame, the second mounted twice as high): each camera's
+    frames are scaled by its own height, with the default smoothing too (one filter shared by
+    both would pull each towards the other's scale)."""
+    src = tmp_path / "in"
+    height = 0.5 * float(np.median(metric.predict(synthetic_rgb(0)).values))
+    write_tf_bag(src, height, second_height=2 * height)
+    summary = process_bag(src, tmp_path / "out", metric, BagJobOptions(
+        CAM, ground_frame=FLOOR_FRAME))
+    assert [m.split(":")[0] for m in summary.camera_mounts] == [
+        "base_footprint → cam_optical_frame", "base_footprint → cam2_optical_frame"]
+    assert summary.scale_states == {"anchored": FRAMES}
+    scales = np.array(summary.scales)
+    np.testing.assert_allclose(scales[1::2] / scales[0::2], 2.0, rtol=0.05)
+
+
+def test_a_ground_frame_typo_or_a_wrong_topic_type_fails_before_any_model(tmp_path):
+    from depth_anything_ros.bag.process import preflight
+
+    write_tf_bag(tmp_path / "in", 1.0, frames=1)
+    with pytest.raises(BagError, match="--ground-frame odom: no transform on /tf_static"):
+        preflight(tmp_path / "in", tmp_path / "out", BagJobOptions(CAM, ground_frame="odom"))
+    write_tf_bag(tmp_path / "typed", 1.0, frames=1, tf_type="std_msgs/msg/String")
+    with pytest.raises(BagTopicError, match="has std_msgs/msg/String, not a TFMessage, on "
+                       "'/tf_static'"):
+        preflight(tmp_path / "typed", tmp_path / "out", BagJobOptions(CAM, ground_frame="a"))

@@ -64,6 +64,34 @@ def test_bad_bags_frames_and_arguments_are_one_line_errors(tmp_path, capsys):
     assert code == 2 and "has no topic '/tf'" in err and "TFMessage topics are: /tf_static" in err
     code, _, err = _mount(capsys, *args, "--camera-frame", "camera_link", "--out", tmp_path)
     assert code == 2 and "is a directory" in err
+    code, _, err = _mount(capsys, *args, "--camera-frame", "camera_link", "--out",
+                          tmp_path / "nope" / "m.yaml")
+    assert code == 2 and err.count("\n") == 1 and "folder" in err and "does not exist" in err
+    assert "only static transforms are read" in _mount(capsys, *args, "--camera-frame", "x")[2]
+    # the camera's body frame given for its optical one: printed, with a warning
+    write_tf_bag(tmp_path / "full", 1.0, frames=1)
+    code, _, err = _mount(capsys, tmp_path / "full", "--ground-frame", FLOOR_FRAME,
+                          "--camera-frame", "camera_link")
+    assert code == 0 and "'camera_link' is not an optical frame" in err
+    assert "'cam_optical_frame'" in err
+    code, _, err = _mount(capsys, tmp_path / "full", "--ground-frame", "base_link",
+                          "--camera-frame", "cam_optical_frame")
+    assert code == 0 and "'base_link' hangs from 'base_footprint'" in err
+
     with pytest.raises(SystemExit) as exc:  # the camera must be named one way or the other
         main(["mount", *map(str, args)])
     assert exc.value.code == 2
+
+
+def test_run_as_python_m_a_users_mistake_is_one_line_not_a_traceback(tmp_path):
+    """`python -m depth_anything_ros.cli` runs the module as __main__: the commands' UserError
+    must still be the one caught (exit 2, one line)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "depth_anything_ros.cli", "mount",
+                           str(tmp_path / "nope"), "--ground-frame", "a", "--camera-frame", "b"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (f"depth-anything-ros mount: error: input bag {tmp_path / 'nope'} "
+                           "does not exist\n")

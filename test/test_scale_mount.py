@@ -117,3 +117,17 @@ def test_a_camera_looking_straight_down_is_given_roll_zero_not_a_gimbal_locked_a
     mount = CameraMount("base_footprint", "camera_optical_frame", 1.0, (*noise, -1.0))
     assert mount.pitch_roll_deg() == (pytest.approx(90.0), 0.0)
     assert mount.describe().endswith("camera_pitch_deg 90.0, camera_roll_deg 0.0")
+
+
+def test_a_cameras_body_frame_taken_for_its_optical_frame_is_pointed_out():
+    tree = robot(30.0)
+    assert tree.not_optical("camera_optical_frame") is None
+    assert tree.not_optical("base_link") is None  # no optical child
+    assert "'camera_link' is not an optical frame" in tree.not_optical("/camera_link")
+
+
+def test_a_floor_frame_that_hangs_from_another_is_pointed_out():
+    tree = robot()
+    assert tree.not_on_floor("base_footprint") is None  # the root
+    hint = tree.not_on_floor("/base_link")
+    assert "'base_link' hangs from 'base_footprint' in the static transforms, +0.100 m" in hint

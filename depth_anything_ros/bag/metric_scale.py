@@ -36,6 +36,8 @@ from depth_anything_ros.scale.mount import CameraMount, StaticTransforms
 log = logging.getLogger(__name__)
 
 WINDOW = 64  # sparse depth messages kept around the current frame
+# appended to "frame not found" errors: a chain recorded only on /tf is the usual cause
+STATIC_ONLY = "; only static transforms are read (a frame published on /tf is not)"
 
 
 def topic_messages(reader: Any, topic: str) -> Iterator[tuple[int, Any]]:
@@ -73,9 +75,9 @@ def static_transforms(reader: Any, topic: str, floor_frame: str) -> StaticTransf
                          (q.x, q.y, q.z, q.w))
             except ValueError as exc:
                 raise BagError(f"{topic}: {exc}") from None
-    if floor_frame.strip("/") not in tree.frames:
+    if floor_frame.lstrip("/") not in tree.frames:  # as the tree names frames
         raise BagError(f"--ground-frame {floor_frame}: no transform on {topic} names it (its "
-                       f"frames: {', '.join(tree.frames) or 'none'})")
+                       f"frames: {', '.join(tree.frames) or 'none'}){STATIC_ONLY}")
     return tree
 
 
@@ -147,8 +149,11 @@ class BagScale:
         self._sparse = sparse
         self._imu = imu
         self._transforms = transforms
+        self._relative = relative
         self._mounts: dict[str, CameraMount] = {}  # camera frame_id → its mount
-        self._mount: CameraMount | None = None  # the one the corrector's settings hold
+        # --ground-frame: one corrector per camera frame_id, so two cameras interleaved on one
+        # topic (different heights) do not pull one scale filter between them
+        self._correctors: dict[str, ScaleCorrector] = {}
         self._corrector = ScaleCorrector(options.scale_settings(), relative=relative)
         self._reasons: dict[str, list] = {}  # problem key → [frames, first reason]
 
@@ -214,9 +219,10 @@ class BagScale:
         return out.depth, None
 
     def _mount_of(self, stamp: Stamp) -> CameraMount:
-        """The mount of this frame's camera (`--ground-frame`), put into the corrector's
-        settings when it differs from the last frame's. BagError (the job stops: every frame
-        would be refused alike) when the static transforms do not place the camera."""
+        """The mount of this frame's camera (`--ground-frame`); the corrector becomes that
+        camera's own (its settings hold the mount's height, its filter only that camera's
+        frames). BagError (the job stops: every frame would be refused alike) when the static
+        transforms do not place the camera."""
         frame = stamp.frame_id.lstrip("/")
         mount = self._mounts.get(frame)
         if mount is None:
@@ -227,14 +233,19 @@ class BagScale:
             try:
                 mount = self._transforms.camera_mount(self._options.ground_frame, frame)
             except LookupError as exc:
-                raise BagError(f"--ground-frame: {topic}: {exc}") from None
+                hint = STATIC_ONLY if str(exc).startswith("no chain") else ""
+                raise BagError(f"--ground-frame: {topic}: {exc}{hint}") from None
             self._mounts[frame] = mount
+            self._correctors[frame] = ScaleCorrector(
+                self._options.scale_settings(camera_height=mount.camera_height),
+                relative=self._relative)
             self._summary.camera_mounts.append(mount.describe())
             log.info("camera mount from %s: %s", topic, mount.describe())
-        if mount != self._mount:
-            self._corrector.update_settings(
-                self._options.scale_settings(camera_height=mount.camera_height))
-            self._mount = mount
+            for hint in (self._transforms.not_optical(frame),
+                         self._transforms.not_on_floor(self._options.ground_frame)):
+                if hint:
+                    log.warning("--ground-frame: %s", hint)
+        self._corrector = self._correctors[frame]
         return mount
 
     def finish(self) -> None:

@@ -152,7 +152,7 @@ class BagJobOptions:
                 raise BagError("--tf-static-topic is read for --ground-frame, which was not "
                                "given: pass it, or leave the topic out")
             return
-        if not self.ground_frame.strip("/ "):
+        if not self.ground_frame.lstrip("/").strip():
             raise BagError("--ground-frame: give a frame name (the frame on the floor, z up, "
                            "e.g. base_footprint)")
         if self.camera_height is not None:

@@ -3,6 +3,7 @@ ground-plane parameters (the node does not read tf; the bag job's `--ground-fram
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 HELP = "the camera's height, pitch and roll from a bag's /tf_static, as the node's parameters"
@@ -15,7 +16,8 @@ optical frame, which is --camera-frame or the frame_id of the first message on -
 
   depth-anything-ros mount drive --ground-frame base_footprint --image-topic /cam/image_raw \\
       --out mount.yaml
-  ros2 launch depth_anything_ros depth.launch.py params_file:=mount.yaml image:=/cam/image_raw
+  ros2 launch depth_anything_ros depth.launch.py params_file:=mount.yaml image:=/cam/image_raw \\
+      camera_info:=/cam/camera_info
 """
 
 
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
     from depth_anything_ros.atomic_file import write_text_atomic
     from depth_anything_ros.bag.errors import BagError
-    from depth_anything_ros.bag.metric_scale import static_transforms, topic_messages
+    from depth_anything_ros.bag.metric_scale import STATIC_ONLY, static_transforms, topic_messages
     from depth_anything_ros.bag.reader import open_bag, topic_types
     from depth_anything_ros.bag.topics import IMAGE_TYPES, check_tf_static_topic
     from depth_anything_ros.cli import UserError
@@ -59,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     require_rosbags()
     if args.out is not None and args.out.is_dir():
         raise UserError(f"--out {args.out}: is a directory; give a file name")
+    if args.out is not None and not args.out.parent.is_dir():
+        raise UserError(f"--out {args.out}: folder {args.out.parent} does not exist")
     try:
         with open_bag(args.input) as reader:
             types = topic_types(reader)
@@ -81,8 +85,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         mount = tree.camera_mount(args.ground_frame, camera)
     except LookupError as exc:
-        raise UserError(f"{args.tf_static_topic}: {exc}") from None
+        hint = STATIC_ONLY if str(exc).startswith("no chain") else ""
+        raise UserError(f"{args.tf_static_topic}: {exc}{hint}") from None
     print(f"camera mount from {args.tf_static_topic}: {mount.describe()}")
+    for hint in (tree.not_optical(camera), tree.not_on_floor(args.ground_frame)):
+        if hint:
+            print(f"warning: {hint}", file=sys.stderr)
     text = yaml.safe_dump(node_parameters(mount), sort_keys=False)
     if args.out is not None:
         write_text_atomic(args.out, text)

@@ -119,6 +119,34 @@ class StaticTransforms:
             out.append((parent, pose @ out[-1][1]))
         return out
 
+    def not_optical(self, camera_frame: str) -> str | None:
+        """Why `camera_frame` looks like a camera's body frame rather than its optical frame
+        (a child of it is named *optical*: the image's frame_id should have been that one,
+        REP-103), or None. A body frame (x forward, z up) read as optical gives a mount turned
+        by 90°."""
+        camera_frame = _frame(camera_frame)
+        if "optical" in camera_frame:
+            return None
+        optical = sorted(c for c, (p, _) in self._parent.items()
+                         if p == camera_frame and "optical" in c)
+        if not optical:
+            return None
+        return (f"{camera_frame!r} is not an optical frame (x right, y down, z forward: "
+                f"REP-103) but has the optical child {optical[0]!r}: the mount read for it is "
+                "turned; the images' frame_id is probably wrong (pass the optical frame)")
+
+    def not_on_floor(self, floor_frame: str) -> str | None:
+        """Why `floor_frame` may not lie on the floor (it has a parent among the static
+        transforms, as base_link has base_footprint: REP-120's floor frame is the root of the
+        robot's tree), or None."""
+        parent = self._parent.get(_frame(floor_frame))
+        if parent is None:
+            return None
+        return (f"{_frame(floor_frame)!r} hangs from {parent[0]!r} in the static transforms, "
+                f"{parent[1][2, 3]:+.3f} m from it along its z: the floor frame is usually the "
+                "root (base_footprint, REP-120); the height read is above "
+                f"{_frame(floor_frame)!r}, not the floor")
+
     def camera_mount(self, floor_frame: str, camera_frame: str) -> CameraMount:
         """The optical frame `camera_frame` seen from `floor_frame` (z up, z = 0 on the floor,
         e.g. base_footprint). LookupError when they are not connected or the camera is not
