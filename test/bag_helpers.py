@@ -238,7 +238,7 @@ FLOOR_FRAME = "base_footprint"
 
 def write_tf_bag(path, height, *, pitch_deg=90.0, yaw_deg=0.0, optical=True,
                  tf_topic="/tf_static", frames=6, images=None, k=(FX, FY, CX, CY),
-                 second_height=None, tf_type="tf2_msgs/msg/TFMessage"):
+                 second_height=None, tf_type="tf2_msgs/msg/TFMessage", mast=None):
     """Camera frames + CameraInfo + the robot's static transforms, as robot_state_publisher and
     a camera driver latch them (two messages): base_footprint → base_link (0.1 m up) →
     camera_link (`height` − 0.1 m above it, turned `yaw_deg` left and pitched `pitch_deg` down:
@@ -246,12 +246,14 @@ def write_tf_bag(path, height, *, pitch_deg=90.0, yaw_deg=0.0, optical=True,
     `optical`). `images`: the frames' RGB (default: `frames` synthetic ones), `k` their fx, fy,
     cx, cy. `second_height`: a second camera (cam2_link → cam2_optical_frame, mounted alike
     at that height) whose frames alternate with the first's on the same topic. `tf_type`: the
-    static-transform topic's declared type."""
+    static-transform topic's declared type. `mast`: camera_link's quaternion as recorded
+    (default: from the pitch and yaw)."""
     transform = T["geometry_msgs/msg/TransformStamped"]
     vector, quaternion = T["geometry_msgs/msg/Vector3"], T["geometry_msgs/msg/Quaternion"]
     sy, cy = np.sin(np.radians(pitch_deg) / 2), np.cos(np.radians(pitch_deg) / 2)
     sz, cz = np.sin(np.radians(yaw_deg) / 2), np.cos(np.radians(yaw_deg) / 2)
-    mast = (-sz * sy, cz * sy, sz * cy, cz * cy)  # about z (yaw), then y (pitch): q_z ⊗ q_y
+    if mast is None:  # about z (yaw), then y (pitch): q_z ⊗ q_y
+        mast = (-sz * sy, cz * sy, sz * cy, cz * cy)
 
     def link(parent, child, xyz, xyzw):
         return transform(header=_header(START_NS - 10**9, parent), child_frame_id=child,

@@ -493,3 +493,11 @@ def test_a_ground_frame_typo_or_a_wrong_topic_type_fails_before_any_model(tmp_pa
     with pytest.raises(BagTopicError, match="has std_msgs/msg/String, not a TFMessage, on "
                        "'/tf_static'"):
         preflight(tmp_path / "typed", tmp_path / "out", BagJobOptions(CAM, ground_frame="a"))
+
+
+def test_an_unusable_transform_in_the_bag_is_refused_naming_the_topic(tmp_path, metric):
+    write_tf_bag(tmp_path / "in", 1.0, frames=1, mast=(0.0, 0.0, 0.0, 0.0))  # a zero rotation
+    with pytest.raises(BagError, match="^/tf_static: rotation quaternion .* not a rotation"):
+        process_bag(tmp_path / "in", tmp_path / "out", metric, BagJobOptions(
+            CAM, ground_frame=FLOOR_FRAME))
+    assert not (tmp_path / "out").exists()
