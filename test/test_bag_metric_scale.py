@@ -193,6 +193,20 @@ def test_camera_height_uses_each_frames_camera_info(tmp_path, metric):
     assert expected.reason in summary.scale_reasons
 
 
+def assert_floor_seen_from_above(metric, out, frames, height):
+    """Each frame's depth in `out` is the random model's (the same depth everywhere: a floor
+    seen from straight above) fitted to a floor `height` below a camera looking straight down:
+    half the prediction, as `height` was chosen."""
+    got = depths(out)
+    for stamp, rgb in frames:
+        prediction = metric.predict(rgb).values
+        fit = fit_ground_plane(prediction, GroundPlane(height, (0.0, 0.0, -1.0)),
+                               relative=False,
+                               intrinsics=CameraIntrinsics(60.0, 58.0, 31.5, 23.0, 64, 48))
+        assert fit.ok and fit.scale == pytest.approx(0.5, rel=0.01)
+        np.testing.assert_allclose(got[stamp], fit.apply(prediction), rtol=1e-4)
+
+
 def write_imu_bag(path, *, first_reading_frame=2):
     """Camera frames + CameraInfo + an /imu topic at 100 Hz from frame `first_reading_frame`
     on: an IMU in a body frame (x forward, y left, z up) on a camera looking straight down,
@@ -234,20 +248,13 @@ def test_imu_topic_gives_the_ground_planes_direction_as_in_the_node(tmp_path, me
     IMU's first reading are served unscaled, and the summary says why."""
     src = tmp_path / "in"
     frames = write_imu_bag(src)
-    intrinsics = CameraIntrinsics(60.0, 58.0, 31.5, 23.0, 64, 48)
     height = 0.5 * float(np.median(metric.predict(frames[0][1]).values))
     summary = process_bag(src, tmp_path / "out", metric, BagJobOptions(
         CAM, camera_height=height, imu_topic="/imu", imu_rpy=(0.0, -90.0, 90.0),
         scale_smoothing=0.0))
     assert summary.scale_states == {"unscaled": 2, "anchored": FRAMES - 2}
     assert summary.scale_reasons == {"no IMU reading received yet": 2}
-    got = depths(tmp_path / "out")
-    for stamp, rgb in frames[2:]:
-        prediction = metric.predict(rgb).values
-        fit = fit_ground_plane(prediction, GroundPlane(height, (0.0, 0.0, -1.0)),
-                               relative=False, intrinsics=intrinsics)
-        assert fit.ok and fit.scale == pytest.approx(0.5, rel=0.01)
-        np.testing.assert_allclose(got[stamp], fit.apply(prediction), rtol=1e-4)
+    assert_floor_seen_from_above(metric, tmp_path / "out", frames[2:], height)
     # the same bag with the IMU's mounting left out: its −x reads as a camera rolled 90°
     plain = process_bag(src, tmp_path / "plain", metric, BagJobOptions(
         CAM, camera_height=height, imu_topic="/imu", scale_smoothing=0.0))
@@ -271,14 +278,7 @@ def test_ground_frame_reads_the_cameras_mount_from_the_bags_static_transforms(tm
         "90.0, camera_roll_deg 0.0"]
     assert any("camera mount from the static transforms: base_footprint → cam_optical_frame"
                in line for line in summary.lines())
-    got = depths(tmp_path / "out")
-    intrinsics = CameraIntrinsics(60.0, 58.0, 31.5, 23.0, 64, 48)
-    for stamp, rgb in frames:
-        prediction = metric.predict(rgb).values
-        fit = fit_ground_plane(prediction, GroundPlane(height, (0.0, 0.0, -1.0)),
-                               relative=False, intrinsics=intrinsics)
-        assert fit.ok and fit.scale == pytest.approx(0.5, rel=0.01)
-        np.testing.assert_allclose(got[stamp], fit.apply(prediction), rtol=1e-4)
+    assert_floor_seen_from_above(metric, tmp_path / "out", frames, height)
     # base_link as the floor: the camera 0.1 m lower above it, so depth scaled by less
     lower = process_bag(src, tmp_path / "lower", metric, BagJobOptions(
         CAM, ground_frame="base_link", scale_smoothing=0.0))
