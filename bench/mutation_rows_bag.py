@@ -219,4 +219,9 @@ ROWS: tuple[Mutation, ...] = (
              "    sys.exit(_main())",
              "    sys.exit(main())",
              ("test/test_cli_mount.py",), "python_m"),
+    Mutation("bag --ground-frame with --imu-topic: the mount's direction wins over the IMU's",
+             "depth_anything_ros/bag/metric_scale.py",
+             "        if self._imu is not None:\n            up, missing",
+             "        if self._imu is not None and self._transforms is None:\n            up, missing",
+             ("test/test_bag_metric_scale.py",), "height_from_tf"),
 )

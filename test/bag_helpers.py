@@ -236,9 +236,26 @@ def depth_messages(path: Path, topic: str = "/cam/depth/image") -> list[tuple[in
 FLOOR_FRAME = "base_footprint"
 
 
+def write_imu_readings(writer, first_ns: int, end_ns: int, topic: str = "/imu") -> None:
+    """An Imu topic at 100 Hz from `first_ns` to `end_ns`, recorded 1 ms after each stamp: an
+    IMU in a body frame (x forward, y left, z up) on a camera looking straight down, so at
+    rest it reads 1 g along −x (its forward axis points at the floor)."""
+    conn = writer.add_connection(topic, "sensor_msgs/msg/Imu", typestore=TYPESTORE)
+    vector, quaternion = T["geometry_msgs/msg/Vector3"], T["geometry_msgs/msg/Quaternion"]
+    for t in range(first_ns, end_ns, 10_000_000):
+        msg = T["sensor_msgs/msg/Imu"](
+            header=_header(t, "imu_link"), orientation=quaternion(x=0.0, y=0.0, z=0.0, w=1.0),
+            orientation_covariance=np.full(9, -1.0), angular_velocity=vector(x=0.0, y=0.0, z=0.0),
+            angular_velocity_covariance=np.zeros(9),
+            linear_acceleration=vector(x=-9.81, y=0.0, z=0.0),
+            linear_acceleration_covariance=np.zeros(9))
+        writer.write(conn, t + 1_000_000, bytes(TYPESTORE.serialize_cdr(msg, "sensor_msgs/msg/Imu")))
+
+
 def write_tf_bag(path, height, *, pitch_deg=90.0, yaw_deg=0.0, optical=True,
                  tf_topic="/tf_static", frames=6, images=None, k=(FX, FY, CX, CY),
-                 second_height=None, tf_type="tf2_msgs/msg/TFMessage", mast=None):
+                 second_height=None, tf_type="tf2_msgs/msg/TFMessage", mast=None,
+                 imu=False):
     """Camera frames + CameraInfo + the robot's static transforms, as robot_state_publisher and
     a camera driver latch them (two messages): base_footprint → base_link (0.1 m up) →
     camera_link (`height` − 0.1 m above it, turned `yaw_deg` left and pitched `pitch_deg` down:
@@ -247,7 +264,8 @@ def write_tf_bag(path, height, *, pitch_deg=90.0, yaw_deg=0.0, optical=True,
     cx, cy. `second_height`: a second camera (cam2_link → cam2_optical_frame, mounted alike
     at that height) whose frames alternate with the first's on the same topic. `tf_type`: the
     static-transform topic's declared type. `mast`: camera_link's quaternion as recorded
-    (default: from the pitch and yaw)."""
+    (default: from the pitch and yaw). `imu`: also `write_imu_readings` on /imu (straight
+    down, whatever the mount says)."""
     transform = T["geometry_msgs/msg/TransformStamped"]
     vector, quaternion = T["geometry_msgs/msg/Vector3"], T["geometry_msgs/msg/Quaternion"]
     sy, cy = np.sin(np.radians(pitch_deg) / 2), np.cos(np.radians(pitch_deg) / 2)
@@ -275,6 +293,8 @@ def write_tf_bag(path, height, *, pitch_deg=90.0, yaw_deg=0.0, optical=True,
                                            typestore=TYPESTORE)
         info_conn = writer.add_connection("/cam/camera_info", "sensor_msgs/msg/CameraInfo",
                                           typestore=TYPESTORE)
+        if imu:
+            write_imu_readings(writer, START_NS - 50_000_000, START_NS + len(images) * PERIOD_NS)
         for i, transforms in enumerate([robot] + ([driver] if optical else [])):
             writer.write(tf_conn, START_NS - 10**9 + i, bytes(TYPESTORE.serialize_cdr(
                 T["tf2_msgs/msg/TFMessage"](transforms=transforms), "tf2_msgs/msg/TFMessage")))

@@ -16,6 +16,7 @@ from bag_helpers import (
     save_tiny_model,
     stamp_ns,
     synthetic_rgb,
+    write_imu_readings,
     write_tf_bag,
 )
 from rosbags.rosbag2 import Writer
@@ -215,21 +216,8 @@ def write_imu_bag(path, *, first_reading_frame=2):
     with Writer(path, version=8) as writer:
         image_conn = writer.add_connection(CAM, "sensor_msgs/msg/Image", typestore=TYPESTORE)
         info_conn = writer.add_connection(INFO, "sensor_msgs/msg/CameraInfo", typestore=TYPESTORE)
-        imu_conn = writer.add_connection("/imu", "sensor_msgs/msg/Imu", typestore=TYPESTORE)
-        first = START_NS + first_reading_frame * PERIOD_NS - 50_000_000
-        reading = TYPESTORE.types["sensor_msgs/msg/Imu"]
-        vector = TYPESTORE.types["geometry_msgs/msg/Vector3"]
-        quaternion = TYPESTORE.types["geometry_msgs/msg/Quaternion"]
-        for t in range(first, START_NS + FRAMES * PERIOD_NS, 10_000_000):
-            msg = reading(header=_header(t, "imu_link"),
-                          orientation=quaternion(x=0.0, y=0.0, z=0.0, w=1.0),
-                          orientation_covariance=np.full(9, -1.0),
-                          angular_velocity=vector(x=0.0, y=0.0, z=0.0),
-                          angular_velocity_covariance=np.zeros(9),
-                          linear_acceleration=vector(x=-9.81, y=0.0, z=0.0),
-                          linear_acceleration_covariance=np.zeros(9))
-            writer.write(imu_conn, t + 1_000_000,
-                         bytes(TYPESTORE.serialize_cdr(msg, "sensor_msgs/msg/Imu")))
+        write_imu_readings(writer, START_NS + first_reading_frame * PERIOD_NS - 50_000_000,
+                           START_NS + FRAMES * PERIOD_NS)
         for i in range(FRAMES):
             stamp = START_NS + i * PERIOD_NS
             rgb = synthetic_rgb(i)
@@ -285,6 +273,25 @@ def test_ground_frame_reads_the_cameras_mount_from_the_bags_static_transforms(tm
     assert lower.scale_states == {"anchored": FRAMES}
     assert np.median(lower.scales) == pytest.approx(np.median(summary.scales) * (height - 0.1)
                                                     / height, rel=0.01)
+
+
+def test_ground_frame_with_an_imu_takes_the_height_from_tf_and_the_direction_from_the_imu(
+        tmp_path, metric):
+    """--ground-frame + --imu-topic: the mount says a level camera at `height`, the IMU says
+    the camera (on a head that tilts) looks straight down. The random model's flat depth is
+    a floor only straight down: found with the IMU's direction, at the mount's height."""
+    src = tmp_path / "in"
+    height = 0.5 * float(np.median(metric.predict(synthetic_rgb(0)).values))
+    frames = write_tf_bag(src, height, pitch_deg=0.0, imu=True)
+    both = process_bag(src, tmp_path / "out", metric, BagJobOptions(
+        CAM, ground_frame=FLOOR_FRAME, imu_topic="/imu", imu_rpy=(0.0, -90.0, 90.0),
+        scale_smoothing=0.0))
+    assert both.scale_states == {"anchored": FRAMES}
+    assert both.camera_mounts[0].endswith("camera_pitch_deg 0.0, camera_roll_deg 0.0")
+    assert_floor_seen_from_above(metric, tmp_path / "out", frames, height)
+    mount_only = process_bag(src, tmp_path / "level", metric, BagJobOptions(
+        CAM, ground_frame=FLOOR_FRAME, scale_smoothing=0.0))
+    assert mount_only.scale_states == {"unscaled": FRAMES}  # level: that is no floor
 
 
 def rendered_drive(height, pitch_deg, frames=4, seed=3):
