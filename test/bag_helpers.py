@@ -16,8 +16,10 @@ from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from depth_anything_ros.conversions import encode_image
+from depth_anything_ros.conversions import decode_depth, encode_image
+from depth_anything_ros.geometry.camera import CameraIntrinsics
 from depth_anything_ros.model import DepthAnything, ModelConfig, save_model
+from depth_anything_ros.scale import GroundPlane, fit_ground_plane
 
 TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)
 T = TYPESTORE.types
@@ -309,3 +311,24 @@ def write_tf_bag(path, height, *, pitch_deg=90.0, yaw_deg=0.0, optical=True,
                 info, "sensor_msgs/msg/CameraInfo")))
             written.append((stamp, rgb))
     return written
+
+
+def depths(out):
+    """{header stamp: metres} of every depth image in an output bag."""
+    return {stamp_ns(m.msg): decode_depth(m.msg.encoding, m.msg.height, m.msg.width, m.msg.step,
+                                          bool(m.msg.is_bigendian), m.msg.data)
+            for m in read_bag(out, ("/cam/depth/image",))["/cam/depth/image"]}
+
+
+def assert_floor_seen_from_above(metric, out, frames, height):
+    """Each frame's depth in `out` is the random model's (the same depth everywhere: a floor
+    seen from straight above) fitted to a floor `height` below a camera looking straight down:
+    half the prediction, as `height` was chosen."""
+    got = depths(out)
+    for stamp, rgb in frames:
+        prediction = metric.predict(rgb).values
+        fit = fit_ground_plane(prediction, GroundPlane(height, (0.0, 0.0, -1.0)),
+                               relative=False,
+                               intrinsics=CameraIntrinsics(FX, FY, CX, CY, 64, 48))
+        assert fit.ok and fit.scale == pytest.approx(0.5, rel=0.01)
+        np.testing.assert_allclose(got[stamp], fit.apply(prediction), rtol=1e-4)

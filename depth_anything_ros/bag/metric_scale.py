@@ -31,13 +31,11 @@ from depth_anything_ros.geometry.camera_model import CameraModel
 from depth_anything_ros.scale import (ScaleCorrector, camera_geometry,
                                       decode_sparse_depth)
 from depth_anything_ros.scale.gravity import GravityConfig, GravityFilter
-from depth_anything_ros.scale.mount import CameraMount, StaticTransforms
+from depth_anything_ros.scale.mount import STATIC_ONLY, CameraMount, StaticTransforms
 
 log = logging.getLogger(__name__)
 
 WINDOW = 64  # sparse depth messages kept around the current frame
-# appended to "frame not found" errors: a chain recorded only on /tf is the usual cause
-STATIC_ONLY = "; only static transforms are read (a frame published on /tf is not)"
 
 
 def topic_messages(reader: Any, topic: str) -> Iterator[tuple[int, Any]]:
@@ -150,10 +148,9 @@ class BagScale:
         self._imu = imu
         self._transforms = transforms
         self._relative = relative
-        self._mounts: dict[str, CameraMount] = {}  # camera frame_id → its mount
-        # --ground-frame: one corrector per camera frame_id, so two cameras interleaved on one
-        # topic (different heights) do not pull one scale filter between them
-        self._correctors: dict[str, ScaleCorrector] = {}
+        # --ground-frame: camera frame_id → (its mount, its own corrector), so two cameras
+        # interleaved on one topic (different heights) do not pull one scale filter between them
+        self._cameras: dict[str, tuple[CameraMount, ScaleCorrector]] = {}
         self._corrector = ScaleCorrector(options.scale_settings(), relative=relative)
         self._reasons: dict[str, list] = {}  # problem key → [frames, first reason]
 
@@ -224,28 +221,23 @@ class BagScale:
         frames). BagError (the job stops: every frame would be refused alike) when the static
         transforms do not place the camera."""
         frame = stamp.frame_id.lstrip("/")
-        mount = self._mounts.get(frame)
-        if mount is None:
-            topic = self._options.tf_static_topic
+        if frame not in self._cameras:
+            topic, floor = self._options.tf_static_topic, self._options.ground_frame
             if not frame:
                 raise BagError(f"--ground-frame: frame {stamp.name} has no frame_id, so its "
                                f"camera cannot be found in {topic}")
             try:
-                mount = self._transforms.camera_mount(self._options.ground_frame, frame)
+                mount = self._transforms.camera_mount(floor, frame)
             except LookupError as exc:
-                hint = STATIC_ONLY if str(exc).startswith("no chain") else ""
-                raise BagError(f"--ground-frame: {topic}: {exc}{hint}") from None
-            self._mounts[frame] = mount
-            self._correctors[frame] = ScaleCorrector(
+                raise BagError(f"--ground-frame: {topic}: {exc}") from None
+            self._cameras[frame] = (mount, ScaleCorrector(
                 self._options.scale_settings(camera_height=mount.camera_height),
-                relative=self._relative)
+                relative=self._relative))
             self._summary.camera_mounts.append(mount.describe())
             log.info("camera mount from %s: %s", topic, mount.describe())
-            for hint in (self._transforms.not_optical(frame),
-                         self._transforms.not_on_floor(self._options.ground_frame)):
-                if hint:
-                    log.warning("--ground-frame: %s", hint)
-        self._corrector = self._correctors[frame]
+            for hint in self._transforms.warnings(floor, frame):
+                log.warning("--ground-frame: %s", hint)
+        mount, self._corrector = self._cameras[frame]
         return mount
 
     def finish(self) -> None:

@@ -83,13 +83,22 @@ def parse_copy_topics(spec: str) -> str | tuple[str, ...]:
     return names
 
 
+def _not_of_type(topic_types: Mapping[str, str], topic: str, wanted: str,
+                 kind: str) -> str | None:
+    """"has no topic 'T'" or "has <type>, not <kind>, on 'T'" when `topic` is not of type
+    `wanted` in the bag, else None: the middle of every wrong-topic error below."""
+    found = topic_types.get(topic)
+    if found == wanted:
+        return None
+    return ("has no topic" if found is None else f"has {found}, not {kind}, on") + f" {topic!r}"
+
+
 def check_tf_static_topic(topic_types: Mapping[str, str], topic: str, bag_name: str) -> None:
     """BagTopicError unless the bag has `topic` as tf2_msgs/TFMessage (for --ground-frame)."""
-    if topic_types.get(topic) != TF_TYPE:
-        found = topic_types.get(topic)
-        why = "has no topic" if found is None else f"has {found}, not a TFMessage, on"
+    problem = _not_of_type(topic_types, topic, TF_TYPE, "a TFMessage")
+    if problem is not None:
         raise BagTopicError(f"--ground-frame reads the camera's mount from static transforms, "
-                            f"and {bag_name} {why} {topic!r} (record /tf_static, or pass "
+                            f"and {bag_name} {problem} (record /tf_static, or pass "
                             f"--tf-static-topic); its TFMessage topics are: "
                             f"{_listing(topic_types, (TF_TYPE,))}")
 
@@ -120,13 +129,10 @@ def plan_topics(
         )
 
     if camera_info_topic is not None:
-        if topic_types.get(camera_info_topic) != CAMERA_INFO_TYPE:
-            found = topic_types.get(camera_info_topic)
-            why = "has no topic" if found is None else f"has {found}, not CameraInfo, on"
-            raise BagTopicError(
-                f"{bag_name} {why} {camera_info_topic!r}; its CameraInfo topics are: "
-                f"{_listing(topic_types, (CAMERA_INFO_TYPE,))}"
-            )
+        problem = _not_of_type(topic_types, camera_info_topic, CAMERA_INFO_TYPE, "CameraInfo")
+        if problem is not None:
+            raise BagTopicError(f"{bag_name} {problem}; its CameraInfo topics are: "
+                                f"{_listing(topic_types, (CAMERA_INFO_TYPE,))}")
         info_topic: str | None = camera_info_topic
     else:
         sibling = default_camera_info_topic(image_topic)
@@ -140,19 +146,13 @@ def plan_topics(
                    else "writing depth images only, no camera_info or points")
             )
 
-    if sparse_depth_topic is not None and topic_types.get(sparse_depth_topic) != IMAGE_TYPE:
-        found = topic_types.get(sparse_depth_topic)
-        why = "has no topic" if found is None else f"has {found}, not an Image, on"
-        raise BagTopicError(
-            f"--sparse-depth-topic: {bag_name} {why} {sparse_depth_topic!r}; its Image topics "
-            f"are: {_listing(topic_types, (IMAGE_TYPE,))}"
-        )
-
-    if imu_topic is not None and topic_types.get(imu_topic) != IMU_TYPE:
-        found = topic_types.get(imu_topic)
-        why = "has no topic" if found is None else f"has {found}, not an Imu, on"
-        raise BagTopicError(f"--imu-topic: {bag_name} {why} {imu_topic!r}; its Imu topics are: "
-                            f"{_listing(topic_types, (IMU_TYPE,))}")
+    for option, topic, wanted, kind, plural in (
+            ("--sparse-depth-topic", sparse_depth_topic, IMAGE_TYPE, "an Image", "Image"),
+            ("--imu-topic", imu_topic, IMU_TYPE, "an Imu", "Imu")):
+        problem = None if topic is None else _not_of_type(topic_types, topic, wanted, kind)
+        if problem is not None:
+            raise BagTopicError(f"{option}: {bag_name} {problem}; its {plural} topics are: "
+                                f"{_listing(topic_types, (wanted,))}")
 
     if tf_static_topic is not None:
         check_tf_static_topic(topic_types, tf_static_topic, bag_name)

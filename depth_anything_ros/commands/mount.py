@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
     from depth_anything_ros.atomic_file import write_text_atomic
     from depth_anything_ros.bag.errors import BagError
-    from depth_anything_ros.bag.metric_scale import STATIC_ONLY, static_transforms, topic_messages
+    from depth_anything_ros.bag.metric_scale import static_transforms, topic_messages
     from depth_anything_ros.bag.reader import open_bag, topic_types
     from depth_anything_ros.bag.topics import IMAGE_TYPES, check_tf_static_topic
     from depth_anything_ros.cli import UserError
@@ -85,12 +85,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         mount = tree.camera_mount(args.ground_frame, camera)
     except LookupError as exc:
-        hint = STATIC_ONLY if str(exc).startswith("no chain") else ""
-        raise UserError(f"{args.tf_static_topic}: {exc}{hint}") from None
+        raise UserError(f"{args.tf_static_topic}: {exc}") from None
     print(f"camera mount from {args.tf_static_topic}: {mount.describe()}")
-    for hint in (tree.not_optical(camera), tree.not_on_floor(args.ground_frame)):
-        if hint:
-            print(f"warning: {hint}", file=sys.stderr)
+    for hint in tree.warnings(args.ground_frame, camera):
+        print(f"warning: {hint}", file=sys.stderr)
     text = yaml.safe_dump(node_parameters(mount), sort_keys=False)
     if args.out is not None:
         write_text_atomic(args.out, text)

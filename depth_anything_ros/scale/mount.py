@@ -20,7 +20,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CameraMount", "StaticTransforms", "quaternion_matrix"]
+__all__ = ["STATIC_ONLY", "CameraMount", "StaticTransforms", "quaternion_matrix"]
+
+# ends "frame not found" errors: a chain recorded only on /tf is the usual cause
+STATIC_ONLY = "; only static transforms are read (a frame published on /tf is not)"
 
 
 def quaternion_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
@@ -97,17 +100,17 @@ class StaticTransforms:
         """4×4 pose of frame `source` in frame `target` (p_target = T · p_source). LookupError,
         naming the frames, when they are not connected."""
         target, source = _frame(target), _frame(source)
-        up_from_source = self._chain(source)
-        up_from_target = self._chain(target)
-        common = next((f for f, _ in up_from_source if f in dict(up_from_target)), None)
+        up_from_source = dict(self._chain(source))
+        up_from_target = dict(self._chain(target))
+        common = next((f for f in up_from_source if f in up_from_target), None)  # nearest
         if common is None:
             known = ", ".join(self.frames) or "none"
             missing = [f for f in (target, source) if f not in self.frames]
             why = (f"{' and '.join(repr(f) for f in missing)} not in any transform"
                    if missing else "they are in separate trees")
             raise LookupError(f"no chain of static transforms from {target!r} to {source!r}: "
-                              f"{why} (frames: {known})")
-        return np.linalg.inv(dict(up_from_target)[common]) @ dict(up_from_source)[common]
+                              f"{why} (frames: {known}){STATIC_ONLY}")
+        return np.linalg.inv(up_from_target[common]) @ up_from_source[common]
 
     def _chain(self, frame: str) -> list[tuple[str, np.ndarray]]:
         """(ancestor, pose of `frame` in it) from `frame` itself up to its tree's root."""
@@ -146,6 +149,12 @@ class StaticTransforms:
                 f"{parent[1][2, 3]:+.3f} m from it along its z: the floor frame is usually the "
                 "root (base_footprint, REP-120); the height read is above "
                 f"{_frame(floor_frame)!r}, not the floor")
+
+    def warnings(self, floor_frame: str, camera_frame: str) -> list[str]:
+        """What looks wrong about the two frames a mount is read between (`not_optical`,
+        `not_on_floor`); said, not refused."""
+        return [hint for hint in (self.not_optical(camera_frame), self.not_on_floor(floor_frame))
+                if hint]
 
     def camera_mount(self, floor_frame: str, camera_frame: str) -> CameraMount:
         """The optical frame `camera_frame` seen from `floor_frame` (z up, z = 0 on the floor,
