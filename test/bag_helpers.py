@@ -30,11 +30,11 @@ FX, FY, CX, CY = 60.0, 58.0, 31.5, 23.0
 MODEL_INPUT_SIZE = 70  # tiny network input (5 patches): fast on 2 cores
 
 
-def save_tiny_model(path: Path, variant: str = "metric") -> Path:
+def save_tiny_model(path: Path, variant: str = "metric", seed: int = 0) -> Path:
     """A random `vitpico` checkpoint (our .safetensors) the CLI and estimator load."""
     import torch
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     config = ModelConfig.preset("vitpico", variant=variant, input_size=MODEL_INPUT_SIZE,
                                 max_depth=20.0 if variant == "metric" else None)
     save_model(DepthAnything(config).eval(), path, provenance={"trained_by": "test/bag_helpers"})

@@ -265,6 +265,26 @@ def test_a_rerun_skips_finished_bags_and_overwrite_redoes_them(tmp_path, fleet, 
     assert all((out / OUTPUT_OF[name]).stat().st_ino != inodes[name] for name in GOOD)
 
 
+def test_a_rerun_with_every_bag_done_keeps_what_the_same_model_resolved_to(
+        tmp_path, weights, capsys):
+    """Nothing to run loads no model; summary.json still says what made the outputs, from the
+    previous summary when the weights file is the same, and not when it changed."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    write_camera_bag(src / "only", frames=2, notes=False)
+    assert _bags(capsys, src, out, weights)[0] == 0
+    first = _summary(out)["_"]["model"]
+    assert first["resolved"]["encoder"] == "vitpico"
+
+    code, stdout, _ = _bags(capsys, src, out, weights)
+    assert code == 0 and "0 bags to run" in stdout
+    assert _summary(out)["_"]["model"] == first
+
+    other = save_tiny_model(tmp_path / "other.safetensors", seed=1)
+    assert _bags(capsys, src, out, other)[0] == 0
+    model = _summary(out)["_"]["model"]
+    assert model["sha256"] != first["sha256"] and "resolved" not in model
+
+
 def test_a_bag_without_any_usable_frame_fails_with_its_reasons_counted_like_bag(
         tmp_path, weights, capsys):
     src, out = tmp_path / "in", tmp_path / "out"

@@ -40,6 +40,16 @@ def _jsonable(value: Any) -> Any:
     return str(value) if isinstance(value, Path) else value
 
 
+def read_summary(out_dir: Path) -> dict[str, Any]:
+    """The summary an earlier run left in OUT_DIR ({} when there is none or it is unreadable:
+    it is only consulted, never trusted for what is done, which the outputs themselves say)."""
+    try:
+        summary = json.loads((Path(out_dir) / SUMMARY_NAME).read_text())
+    except (OSError, ValueError):
+        return {}
+    return summary if isinstance(summary, dict) else {}
+
+
 def write_summary(out_dir: Path, summary: dict[str, Any]) -> Path:
     path = Path(out_dir) / SUMMARY_NAME
     write_text_atomic(path, json.dumps(summary, indent=2) + "\n")

@@ -60,7 +60,8 @@ def _run(args: argparse.Namespace, options, ranks) -> int:
 
     from depth_anything_ros.bag.errors import BagError
     from depth_anything_ros.bag.fleet_job import plan_fleet, run_shard
-    from depth_anything_ros.bag.fleet_summary import summary_dict, table_lines, write_summary
+    from depth_anything_ros.bag.fleet_summary import (read_summary, summary_dict, table_lines,
+                                                      write_summary)
     from depth_anything_ros.bag.process import require_metric
     from depth_anything_ros.bag.ranks import Counters, rank_device
     from depth_anything_ros.cli import UserError
@@ -112,12 +113,14 @@ def _run(args: argparse.Namespace, options, ranks) -> int:
     totals = ranks.finish_progress(counters)
     seconds = time.perf_counter() - start
     bar.close()
-    gathered = ranks.gather(records)
+    gathered = ranks.gather((records, resolved_model(estimator)))
     if ranks.rank == 0:
-        every = plan.already_done + [r for rank_records in gathered for r in rank_records]
+        every = plan.already_done + [r for rank_records, _ in gathered for r in rank_records]
+        resolved = next((r for _, r in gathered if r is not None), None)
+        previous = read_summary(args.output)  # before this run's summary replaces it
         summary = summary_dict(every, in_dir=args.input, out_dir=args.output, options=options,
                                world_size=ranks.world_size, seconds=seconds)
-        summary["model"] = job_model_record(args, estimator)
+        summary["model"] = job_model_record(args, resolved, previous.get("model"))
         for line in table_lines(every, seconds):
             print(line)
         print(f"wrote {write_summary(args.output, summary)}")
@@ -125,10 +128,12 @@ def _run(args: argparse.Namespace, options, ranks) -> int:
     return 1 if totals.failed or totals.stop else 0
 
 
-def job_model_record(args: argparse.Namespace, estimator) -> dict:
+def job_model_record(args: argparse.Namespace, resolved: dict | None,
+                     previous: dict | None = None) -> dict:
     """Which model made a fleet's outputs: the file (and its sha256, so a retrained file at the
-    same path is told apart), the options it ran with and, where this rank loaded it, what it
-    resolved to."""
+    same path is told apart), the options it ran with and what it resolved to. `resolved` comes
+    from any rank that loaded the model; when none did (every bag already done), from the
+    previous summary's model block if it names the same file content."""
     from depth_anything_ros.model import default_weights_path, file_sha256
 
     weights = Path(args.weights if args.weights is not None else default_weights_path())
@@ -139,12 +144,20 @@ def job_model_record(args: argparse.Namespace, estimator) -> dict:
               "focal_correction": getattr(args, "focal_correction", None)}
     if weights.is_file():
         record["sha256"] = file_sha256(weights)
-    if estimator is not None:
-        config = estimator.config
-        record["resolved"] = {"encoder": config.encoder, "version": config.version,
-                              "variant": config.variant, "max_depth": config.max_depth,
-                              "input_size": estimator.input_size,
-                              "canonical_focal": config.canonical_focal,
-                              "backend": estimator.backend, "precision": estimator.precision,
-                              "device": str(estimator.device)}
+    if resolved is None and isinstance(previous, dict) and record["sha256"] is not None \
+            and previous.get("sha256") == record["sha256"]:
+        resolved = previous.get("resolved")
+    if resolved is not None:
+        record["resolved"] = resolved
     return record
+
+
+def resolved_model(estimator) -> dict | None:
+    """What a loaded model resolved to (None when this rank loaded none)."""
+    if estimator is None:
+        return None
+    config = estimator.config
+    return {"encoder": config.encoder, "version": config.version, "variant": config.variant,
+            "max_depth": config.max_depth, "input_size": estimator.input_size,
+            "canonical_focal": config.canonical_focal, "backend": estimator.backend,
+            "precision": estimator.precision, "device": str(estimator.device)}
