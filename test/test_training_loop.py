@@ -1,6 +1,5 @@
 """The shared training loop: learning, exact resume after a kill, DDP = one process, schedule."""
 import json
-import os
 
 import numpy as np
 import pytest
