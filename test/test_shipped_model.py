@@ -65,18 +65,26 @@ def test_shipped_model_beats_the_trivial_baselines_on_its_held_out_data(card_and
     assert measured["delta1"] > max(b["delta1"] for b in baselines.values())
 
 
+def training_runs(provenance: dict) -> list[dict]:
+    """The training runs an averaged file was made from, through averages of averages (each
+    level's shares summing to 1); a trained file is its own one run."""
+    if provenance.get("stage") != "average":
+        return [provenance]
+    members = provenance["averaged_from"]
+    assert sum(m["share"] for m in members) == pytest.approx(1.0)
+    return [run for m in members for run in training_runs(m["provenance"])]
+
+
 def test_model_card_says_truly_what_the_files_provenance_holds():
     from depth_anything_ros.model import read_provenance
 
     provenance = read_provenance(default_weights_path())
     # a trained file says how it was trained; an average (`train average`) says it for every
-    # ingredient, with its share
-    runs = ([i["provenance"] for i in provenance["averaged_from"]]
-            if provenance.get("stage") == "average" else [provenance])
+    # ingredient, with its share, down to the training runs of an average among them
+    runs = training_runs(provenance)
     for run in runs:
         assert {"config", "data", "stage", "steps", "seed"} <= set(run)
     if provenance.get("stage") == "average":
-        assert sum(i["share"] for i in provenance["averaged_from"]) == pytest.approx(1.0)
         assert "average" in CARD_TEXT.read_text()
     says_not_embedded = "evaluation metrics are not in the file" in CARD_TEXT.read_text()
     assert says_not_embedded == ("evaluation" not in provenance)
@@ -87,12 +95,15 @@ def test_model_card_says_truly_what_the_files_provenance_holds():
 
 def test_info_summarises_the_shipped_models_provenance_one_line_per_averaged_run(capsys):
     from depth_anything_ros.cli import main
+    from depth_anything_ros.model import read_provenance
 
     assert main(["info"]) == 0
     text = capsys.readouterr().out
     provenance = text[text.index("provenance:"):]
     members = [line for line in provenance.splitlines() if " × " in line]
-    assert len(members) == 2 and all("stage metric" in line and "metric_mix=tum:default?split="
-                                     "train" in line for line in members)
+    runs = [line for line in members if not line.endswith(": stage average")]
+    assert len(runs) == len(training_runs(read_provenance(default_weights_path()))) >= 2
+    assert all("stage metric" in line and "metric_mix=tum:default?split=train" in line
+               for line in runs)
     assert "(all of it: info --json)" in provenance
     assert max(len(line) for line in text.splitlines()) < 300  # was one 5 kB line

@@ -71,3 +71,20 @@ def test_average_is_stored_in_the_requested_dtype(pair, tmp_path):
         names = list(f.keys())  # a safetensors handle, not a dict
         assert {f.get_tensor(name).dtype for name in names} == {torch.float16}
     assert all(v.dtype == torch.float32 for v in load_model(out).state_dict().values())
+
+
+def test_info_shows_a_soup_of_a_soup_level_by_level(pair, tmp_path, capsys):
+    """An average that has an average among its ingredients (a shipped soup refined by new
+    runs) lists that soup's own members under it, one level deeper, with short shares."""
+    inner, outer = tmp_path / "inner.safetensors", tmp_path / "outer.safetensors"
+    assert cli(["train", "average", "--weights", *map(str, pair), "--out", str(inner)]) == 0
+    assert cli(["train", "average", "--weights", str(inner), str(pair[1]), "--out", str(outer),
+                "--shares", str(2 / 3), str(1 / 3)]) == 0
+    capsys.readouterr()
+    assert cli(["info", "--weights", str(outer)]) == 0
+    text = capsys.readouterr().out
+    lines = text[text.index("provenance:"):].splitlines()
+    assert lines[1:5] == [f"  0.667 × {inner}: stage average",
+                          f"    0.5 × {pair[0]}: run=seed 1",
+                          f"    0.5 × {pair[1]}: run=seed 2",
+                          f"  0.333 × {pair[1]}: run=seed 2"]

@@ -119,11 +119,21 @@ def _provenance_text(provenance: dict[str, Any]) -> str:
     the full record (every config value, kilobytes for the shipped model) is in --json."""
     if not provenance:
         return "(none recorded)"
-    lines = [_run_text(provenance)]
+    return "\n".join([_run_text(provenance), *_member_lines(provenance, "  ")]) \
+        + "\n  (all of it: info --json)"
+
+
+def _member_lines(provenance: dict[str, Any], indent: str) -> list[str]:
+    """One line per member of an average, each followed by its own members when it is an
+    average too (a soup of a soup), indented one level deeper."""
+    lines = []
     for member in provenance.get("averaged_from", []):
-        lines.append(f"  {member.get('share', '?')} × {member.get('weights', '?')}: "
-                     + _run_text(member.get("provenance", {})))
-    return "\n".join(lines) + "\n  (all of it: info --json)"
+        inner = member.get("provenance", {})
+        share = member.get("share", "?")
+        share = f"{share:.3g}" if isinstance(share, float) else share
+        lines.append(f"{indent}{share} × {member.get('weights', '?')}: " + _run_text(inner))
+        lines += _member_lines(inner, indent + "  ")
+    return lines
 
 
 def _run_text(provenance: dict[str, Any]) -> str:
