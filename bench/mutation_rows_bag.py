@@ -230,9 +230,15 @@ ROWS: tuple[Mutation, ...] = (
              "        resolved = previous.get(\"resolved\")",
              "        pass",
              ("test/test_bag_fleet.py",), "every_bag_done"),
-    Mutation("bags re-run with every bag done: another file takes the old file's resolved block",
+    Mutation("bags re-run with every bag done: another file or backend takes the old resolved block",
              "depth_anything_ros/commands/bags.py",
+             "            and all(previous.get(key) == value for key, value in record.items()):",
              "            and previous.get(\"sha256\") == record[\"sha256\"]:",
-             "            and True:",
+             ("test/test_bag_fleet.py",), "every_bag_done"),
+    Mutation("bags re-run with every bag done: a changed file keeps the old file's resolved block",
+             "depth_anything_ros/commands/bags.py",
+             "            and all(previous.get(key) == value for key, value in record.items()):",
+             "            and all(previous.get(key) == value for key, value in record.items()\n"
+             "                    if key != \"sha256\"):",
              ("test/test_bag_fleet.py",), "every_bag_done"),
 )

@@ -265,11 +265,12 @@ def test_a_rerun_skips_finished_bags_and_overwrite_redoes_them(tmp_path, fleet, 
     assert all((out / OUTPUT_OF[name]).stat().st_ino != inodes[name] for name in GOOD)
 
 
-def test_a_rerun_with_every_bag_done_keeps_what_the_same_model_resolved_to(
-        tmp_path, weights, capsys):
-    """Nothing to run loads no model; summary.json still says what made the outputs, from the
-    previous summary when the weights file is the same, and not when it changed."""
+def test_a_rerun_with_every_bag_done_keeps_what_the_same_model_resolved_to(tmp_path, capsys):
+    """Nothing to run loads no model; summary.json still says what the model resolved to, from
+    the previous summary when the weights file and the options are the same, and not when an
+    option changed or the file was retrained in place."""
     src, out = tmp_path / "in", tmp_path / "out"
+    weights = save_tiny_model(tmp_path / "model.safetensors")
     write_camera_bag(src / "only", frames=2, notes=False)
     assert _bags(capsys, src, out, weights)[0] == 0
     first = _summary(out)["_"]["model"]
@@ -279,10 +280,15 @@ def test_a_rerun_with_every_bag_done_keeps_what_the_same_model_resolved_to(
     assert code == 0 and "0 bags to run" in stdout
     assert _summary(out)["_"]["model"] == first
 
-    other = save_tiny_model(tmp_path / "other.safetensors", seed=1)
-    assert _bags(capsys, src, out, other)[0] == 0
+    save_tiny_model(weights, seed=1)  # retrained at the same path
+    assert _bags(capsys, src, out, weights)[0] == 0
     model = _summary(out)["_"]["model"]
     assert model["sha256"] != first["sha256"] and "resolved" not in model
+
+    assert _bags(capsys, src, out, weights, "--overwrite")[0] == 0  # loads the new file
+    assert _summary(out)["_"]["model"]["resolved"]["backend"] == first["resolved"]["backend"]
+    assert _bags(capsys, src, out, weights, "--backend", "torch")[0] == 0  # it ran on auto
+    assert "resolved" not in _summary(out)["_"]["model"]  # not what this run would resolve to
 
 
 def test_a_bag_without_any_usable_frame_fails_with_its_reasons_counted_like_bag(

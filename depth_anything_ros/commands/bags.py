@@ -133,7 +133,7 @@ def job_model_record(args: argparse.Namespace, resolved: dict | None,
     """Which model made a fleet's outputs: the file (and its sha256, so a retrained file at the
     same path is told apart), the options it ran with and what it resolved to. `resolved` comes
     from any rank that loaded the model; when none did (every bag already done), from the
-    previous summary's model block if it names the same file content."""
+    previous summary's model block if it names the same file content and the same options."""
     from depth_anything_ros.model import default_weights_path, file_sha256
 
     weights = Path(args.weights if args.weights is not None else default_weights_path())
@@ -145,8 +145,8 @@ def job_model_record(args: argparse.Namespace, resolved: dict | None,
     if weights.is_file():
         record["sha256"] = file_sha256(weights)
     if resolved is None and isinstance(previous, dict) and record["sha256"] is not None \
-            and previous.get("sha256") == record["sha256"]:
-        resolved = previous.get("resolved")
+            and all(previous.get(key) == value for key, value in record.items()):
+        resolved = previous.get("resolved")  # same file content, same options: same answer
     if resolved is not None:
         record["resolved"] = resolved
     return record
