@@ -24,6 +24,7 @@ from depth_anything_ros.bag.fleet_summary import summary_dict, table_lines
 from depth_anything_ros.bag.options import BagJobOptions
 from depth_anything_ros.bag.ranks import Counters, Ranks, Totals, rank_device
 from depth_anything_ros.cli import build_parser, main
+from depth_anything_ros.commands.bags import merge_gathered
 
 CAM = "/cam/image_raw"
 GOOD = ("lone.mcap", "site_a/run1", "site_a/run2")
@@ -237,6 +238,7 @@ def test_bags_under_torchrun_shares_the_bags_between_two_ranks_with_the_same_dep
     records = _summary(out)
     assert records["_"]["world_size"] == 2
     assert {records[name]["rank"] for name in (*GOOD, "broken.db3")} == {0, 1}
+    assert records["_"]["model"]["resolved"]["encoder"] == "vitpico"
     for name in GOOD:
         assert records[name]["status"] == "done"
         assert depth_messages(out / OUTPUT_OF[name]) == reference[name], name
@@ -265,10 +267,10 @@ def test_a_rerun_skips_finished_bags_and_overwrite_redoes_them(tmp_path, fleet, 
     assert all((out / OUTPUT_OF[name]).stat().st_ino != inodes[name] for name in GOOD)
 
 
-def test_a_rerun_with_every_bag_done_keeps_what_the_same_model_resolved_to(tmp_path, capsys):
-    """Nothing to run loads no model; summary.json still says what the model resolved to, from
-    the previous summary when the weights file and the options are the same, and not when an
-    option changed or the file was retrained in place."""
+def test_a_rerun_with_every_bag_done_keeps_the_model_that_made_the_outputs(tmp_path, capsys):
+    """A run that has nothing to do loads no model and makes nothing: summary.json keeps the
+    previous run's model block (file, sha256, options, what it resolved to), whatever this
+    invocation names, even the same path retrained; a run that makes outputs replaces it."""
     src, out = tmp_path / "in", tmp_path / "out"
     weights = save_tiny_model(tmp_path / "model.safetensors")
     write_camera_bag(src / "only", frames=2, notes=False)
@@ -279,16 +281,23 @@ def test_a_rerun_with_every_bag_done_keeps_what_the_same_model_resolved_to(tmp_p
     code, stdout, _ = _bags(capsys, src, out, weights)
     assert code == 0 and "0 bags to run" in stdout
     assert _summary(out)["_"]["model"] == first
-
+    assert _bags(capsys, src, out, weights, "--backend", "torch")[0] == 0
+    assert _summary(out)["_"]["model"] == first  # the outputs were not made on torch
     save_tiny_model(weights, seed=1)  # retrained at the same path
     assert _bags(capsys, src, out, weights)[0] == 0
-    model = _summary(out)["_"]["model"]
-    assert model["sha256"] != first["sha256"] and "resolved" not in model
+    assert _summary(out)["_"]["model"] == first  # nor by the new file
 
-    assert _bags(capsys, src, out, weights, "--overwrite")[0] == 0  # loads the new file
-    assert _summary(out)["_"]["model"]["resolved"]["backend"] == first["resolved"]["backend"]
-    assert _bags(capsys, src, out, weights, "--backend", "torch")[0] == 0  # it ran on auto
-    assert "resolved" not in _summary(out)["_"]["model"]  # not what this run would resolve to
+    assert _bags(capsys, src, out, weights, "--overwrite", "--backend", "torch")[0] == 0
+    model = _summary(out)["_"]["model"]
+    assert model["sha256"] != first["sha256"] and model["resolved"]["backend"] == "torch"
+
+
+def test_the_resolved_model_comes_from_the_lowest_rank_that_loaded_one():
+    """Under torchrun rank 0 may have had no bags (and no model); every rank's records are kept
+    in rank order."""
+    gathered = [([], None), (["b1"], {"device": "cuda:1"}), (["b2", "b3"], {"device": "cuda:2"})]
+    assert merge_gathered(gathered) == (["b1", "b2", "b3"], {"device": "cuda:1"})
+    assert merge_gathered([([], None), ([], None)]) == ([], None)
 
 
 def test_a_bag_without_any_usable_frame_fails_with_its_reasons_counted_like_bag(

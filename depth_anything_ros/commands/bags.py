@@ -115,12 +115,13 @@ def _run(args: argparse.Namespace, options, ranks) -> int:
     bar.close()
     gathered = ranks.gather((records, resolved_model(estimator)))
     if ranks.rank == 0:
-        every = plan.already_done + [r for rank_records, _ in gathered for r in rank_records]
-        resolved = next((r for _, r in gathered if r is not None), None)
-        previous = read_summary(args.output)  # before this run's summary replaces it
+        ran, resolved = merge_gathered(gathered)
+        every = plan.already_done + ran
+        previous = read_summary(args.output).get("model")  # before this summary replaces it
         summary = summary_dict(every, in_dir=args.input, out_dir=args.output, options=options,
                                world_size=ranks.world_size, seconds=seconds)
-        summary["model"] = job_model_record(args, resolved, previous.get("model"))
+        summary["model"] = (job_model_record(args, resolved) if resolved is not None
+                            or not _describes_a_model(previous) else previous)
         for line in table_lines(every, seconds):
             print(line)
         print(f"wrote {write_summary(args.output, summary)}")
@@ -128,12 +129,22 @@ def _run(args: argparse.Namespace, options, ranks) -> int:
     return 1 if totals.failed or totals.stop else 0
 
 
-def job_model_record(args: argparse.Namespace, resolved: dict | None,
-                     previous: dict | None = None) -> dict:
+def merge_gathered(gathered: list[tuple[list, dict | None]]) -> tuple[list, dict | None]:
+    """Every rank's (records, what its model resolved to) → all records, in rank order, and the
+    resolved model of the lowest rank that loaded one (None when no rank did: nothing ran)."""
+    records = [record for rank_records, _ in gathered for record in rank_records]
+    return records, next((r for _, r in gathered if r is not None), None)
+
+
+def _describes_a_model(block: object) -> bool:
+    return isinstance(block, dict) and isinstance(block.get("resolved"), dict)
+
+
+def job_model_record(args: argparse.Namespace, resolved: dict | None) -> dict:
     """Which model made a fleet's outputs: the file (and its sha256, so a retrained file at the
-    same path is told apart), the options it ran with and what it resolved to. `resolved` comes
-    from any rank that loaded the model; when none did (every bag already done), from the
-    previous summary's model block if it names the same file content and the same options."""
+    same path is told apart), the options it ran with and, from the lowest rank that loaded it,
+    what it resolved to. A run that loaded no model (every bag already done) made nothing: it
+    keeps the previous summary's block, which still describes the outputs."""
     from depth_anything_ros.model import default_weights_path, file_sha256
 
     weights = Path(args.weights if args.weights is not None else default_weights_path())
@@ -144,9 +155,6 @@ def job_model_record(args: argparse.Namespace, resolved: dict | None,
               "focal_correction": getattr(args, "focal_correction", None)}
     if weights.is_file():
         record["sha256"] = file_sha256(weights)
-    if resolved is None and isinstance(previous, dict) and record["sha256"] is not None \
-            and all(previous.get(key) == value for key, value in record.items()):
-        resolved = previous.get("resolved")  # same file content, same options: same answer
     if resolved is not None:
         record["resolved"] = resolved
     return record
