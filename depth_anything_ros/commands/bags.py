@@ -117,11 +117,11 @@ def _run(args: argparse.Namespace, options, ranks) -> int:
     if ranks.rank == 0:
         ran, resolved = merge_gathered(gathered)
         every = plan.already_done + ran
-        previous = read_summary(args.output).get("model")  # before this summary replaces it
+        # nothing ran: the summary this one replaces may still describe the outputs' model
+        previous = read_summary(args.output).get("model") if resolved is None else None
         summary = summary_dict(every, in_dir=args.input, out_dir=args.output, options=options,
                                world_size=ranks.world_size, seconds=seconds)
-        summary["model"] = (job_model_record(args, resolved) if resolved is not None
-                            or not _describes_a_model(previous) else previous)
+        summary["model"] = job_model_record(args, resolved, previous)
         for line in table_lines(every, seconds):
             print(line)
         print(f"wrote {write_summary(args.output, summary)}")
@@ -136,15 +136,15 @@ def merge_gathered(gathered: list[tuple[list, dict | None]]) -> tuple[list, dict
     return records, next((r for _, r in gathered if r is not None), None)
 
 
-def _describes_a_model(block: object) -> bool:
-    return isinstance(block, dict) and isinstance(block.get("resolved"), dict)
-
-
-def job_model_record(args: argparse.Namespace, resolved: dict | None) -> dict:
+def job_model_record(args: argparse.Namespace, resolved: dict | None,
+                     previous: object = None) -> dict:
     """Which model made a fleet's outputs: the file (and its sha256, so a retrained file at the
     same path is told apart), the options it ran with and, from the lowest rank that loaded it,
-    what it resolved to. A run that loaded no model (every bag already done) made nothing: it
-    keeps the previous summary's block, which still describes the outputs."""
+    what it resolved to. A run that loaded no model (every bag already done) made nothing: the
+    previous summary's block, when it describes a model, still describes the outputs."""
+    if resolved is None and isinstance(previous, dict) \
+            and isinstance(previous.get("resolved"), dict):
+        return previous
     from depth_anything_ros.model import default_weights_path, file_sha256
 
     weights = Path(args.weights if args.weights is not None else default_weights_path())
