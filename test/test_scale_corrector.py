@@ -226,15 +226,15 @@ def test_a_clock_that_jumps_back_does_not_serve_the_held_scale():
 
 def test_a_measured_up_replaces_the_settings_pitch_and_its_absence_is_said():
     # A camera looking straight down at a floor 2 m below sees depth 2 everywhere (z-depth);
-    # the model reads 1.6. The settings say "level" (pitch 0), the IMU says "straight down".
+    # the model reads 2.5. The settings say "level" (pitch 0), the IMU says "straight down".
     settings = ScaleSettings("ground_plane", camera_height=2.0, max_age_s=1.0)
     intrinsics = SimpleNamespace(fx=50.0, fy=50.0, cx=W / 2, cy=H / 2)
-    prediction = np.full((H, W), 1.6, np.float32)
+    prediction = np.full((H, W), 2.5, np.float32)
     corrector = ScaleCorrector(settings, relative=False)
     level = corrector.correct(prediction, 0.0, intrinsics=intrinsics)
     assert level.state == "unscaled" and level.code == "no_floor"
     down = corrector.correct(prediction, 0.1, intrinsics=intrinsics, up=(0.0, 0.0, -1.0))
-    assert down.state == "anchored" and down.scale == pytest.approx(1.25)
+    assert down.state == "anchored" and down.scale == pytest.approx(0.8)
     np.testing.assert_allclose(down.depth, 2.0, rtol=1e-6)
     gone = corrector.correct(prediction, 0.2, intrinsics=intrinsics,
                              missing="no IMU reading received yet")

@@ -41,11 +41,12 @@ def test_pitch_and_roll_give_the_renderers_up_vector():
 def test_known_camera_height_recovers_the_scale_of_a_metric_prediction(seed, pitch):
     depth, intrinsics, height, _ = render_room(seed, pitch)
     noise = np.exp(np.random.default_rng(seed).normal(0, 0.02, depth.shape))
-    prediction = depth / 1.3 * noise  # the model reads everything 1.3× too near
+    # the model reads everything 1.3× too far (scaling up is limited: tested below)
+    prediction = depth * 1.3 * noise
     fit = fit_ground_plane(prediction, GroundPlane.from_pitch_roll(height, pitch),
                            relative=False, intrinsics=intrinsics)
     assert fit.ok, fit.reason
-    assert fit.scale == pytest.approx(1.3, rel=0.01)
+    assert fit.scale == pytest.approx(1 / 1.3, rel=0.01)
     assert fit.inliers > 500  # the floor, not a few pixels
     assert fit.extra["floor_tilt_deg"] < 1.0
 
@@ -70,10 +71,11 @@ def test_a_model_that_stretches_the_depth_range_is_followed_by_the_floors_line(s
     assert abs_rel(plain) > 0.12
 
 
-def table_beside_the_floor(height=1.5, table_below=0.75, floor_share=0.35):
+def table_beside_the_floor(height=1.5, table_below=0.75, floor_share=0.35, wall=4.0):
     """A camera `height` m up, pitched 10° down: left of the image the floor, right of it a
-    table top `table_below` m under the camera that outnumbers the floor pixels; a wall 4 m
-    away above the horizon. (planar depth, intrinsics, pitch)."""
+    table top `table_below` m under the camera that outnumbers the floor pixels; a wall `wall`
+    m away (depth) where the floor or table would lie farther. (planar depth, intrinsics,
+    pitch)."""
     pitch = 10.0
     k = intrinsics_from_fov(W, H, 70.0)
     intrinsics = SimpleNamespace(fx=k[0], fy=k[1], cx=k[2], cy=k[3])
@@ -84,8 +86,8 @@ def table_beside_the_floor(height=1.5, table_below=0.75, floor_share=0.35):
     along = along.reshape(H, W)  # ray · down: a plane d metres below is seen at depth d / along
     surface = np.where(np.arange(W)[None, :] < floor_share * W, height, table_below)
     with np.errstate(divide="ignore"):
-        depth = np.where(along > 0.05, surface / along, 4.0)
-    return np.minimum(depth, 4.0), intrinsics, pitch
+        depth = np.where(along > 0.05, surface / along, wall)
+    return np.minimum(depth, wall), intrinsics, pitch
 
 
 def test_a_table_top_that_outnumbers_the_floor_is_not_taken_for_it():
@@ -112,7 +114,8 @@ def test_a_desk_that_fills_the_view_is_refused_not_taken_for_the_floor():
     fit = fit_ground_plane(depth * noise, plane, relative=False, intrinsics=intrinsics)
     assert not fit.ok and fit.code == "implausible"
     assert "scale the model's depth up ×2.0" in fit.reason
-    assert "more than ground_max_correction ×1.35" in fit.reason and "desk top" in fit.reason
+    assert "more than ×1.5 (the limit for a floor seen over a long stretch" in fit.reason
+    assert "ground_max_correction ×1.15" in fit.reason and "desk top" in fit.reason
     unlimited = fit_ground_plane(depth * noise, plane, relative=False, intrinsics=intrinsics,
                                  config=GroundConfig(max_correction=0))
     assert unlimited.ok and unlimited.scale == pytest.approx(2.0, rel=0.03)  # what it prevents
@@ -123,16 +126,49 @@ def test_a_desk_that_fills_the_view_is_refused_not_taken_for_the_floor():
     assert fit.ok and fit.apply(np.array([3.0]))[0] == pytest.approx(1.0, rel=0.02)
 
 
+def test_a_floor_seen_from_near_to_far_may_scale_up_further_than_a_short_strip():
+    # The same floor under a model that reads it 1.4× too near, seen to 8 m (a long stretch:
+    # far/near ~×3) or only to 2.6 m, where a wall stands (the strip a wall's foot or a box top
+    # also gives). The long stretch is trusted up to ×1.5, the strip only to ×1.15.
+    plane = GroundPlane.from_pitch_roll(1.5, 10.0)
+    spans = {}
+    for wall in (8.0, 2.6):
+        depth, intrinsics, _ = table_beside_the_floor(floor_share=1.0, wall=wall)
+        noise = np.exp(np.random.default_rng(2).normal(0, 0.02, depth.shape))
+        free = fit_ground_plane(depth / 1.4 * noise, plane, relative=False,
+                                intrinsics=intrinsics, config=GroundConfig(max_correction=0))
+        assert free.ok and free.apply(np.array([1.0]))[0] == pytest.approx(1.4, rel=0.03)
+        near = depth[-1, W // 2]  # the bottom row's floor
+        spans[wall] = free.extra["floor_span"]
+        assert spans[wall] == pytest.approx(np.log(wall / near), abs=0.15)
+        fit = fit_ground_plane(depth / 1.4 * noise, plane, relative=False, intrinsics=intrinsics)
+        if wall == 8.0:
+            assert fit.ok, fit.reason
+            assert fit.apply(np.array([1.0]))[0] == pytest.approx(1.4, rel=0.03)
+        else:
+            assert not fit.ok and fit.code == "implausible"
+            assert "more than ×1.15 (the limit for a floor seen over a short stretch" in fit.reason
+            # a strip that asks for less is taken
+            mild = fit_ground_plane(depth / 1.1 * noise, plane, relative=False,
+                                    intrinsics=intrinsics)
+            assert mild.ok and mild.apply(np.array([1.0]))[0] == pytest.approx(1.1, rel=0.03)
+    assert spans[2.6] < GroundConfig().wide_floor_span <= spans[8.0]
+    # with no limit at all, neither tier applies; a user's larger limit lifts both
+    assert GroundConfig(max_correction=0).correction_limit(spans[8.0]) == 0
+    assert GroundConfig(max_correction=1.8).correction_limit(spans[8.0]) == 1.8
+    assert GroundConfig(max_correction=1.8).correction_limit(spans[2.6]) == 1.8
+
+
 def test_a_few_degrees_of_pitch_error_are_corrected_by_the_fitted_floor():
     depth, intrinsics, height, _ = render_room(0, 12.0)
-    prediction = depth / 1.3
+    prediction = depth * 1.3
     wrong = GroundPlane.from_pitch_roll(height, 12.0 + 3.0)
     refined = fit_ground_plane(prediction, wrong, relative=False, intrinsics=intrinsics)
     fixed = fit_ground_plane(prediction, wrong, relative=False, intrinsics=intrinsics,
                              config=GroundConfig(normal_tolerance_deg=0.0))
-    assert refined.scale == pytest.approx(1.3, rel=0.01)
+    assert refined.scale == pytest.approx(1 / 1.3, rel=0.01)
     assert refined.extra["floor_tilt_deg"] == pytest.approx(3.0, abs=0.5)
-    assert abs(fixed.scale / 1.3 - 1) > 0.05  # trusting the wrong pitch is visibly off
+    assert abs(fixed.scale * 1.3 - 1) > 0.05  # trusting the wrong pitch is visibly off
 
 
 def test_a_relative_model_gets_metres_from_the_floor():
@@ -152,10 +188,10 @@ def test_undistorted_rays_can_replace_the_pinhole_intrinsics():
     v = (np.arange(H) - intrinsics.cy) / intrinsics.fy
     rays = np.stack(np.broadcast_arrays(u[None, :], v[:, None]), axis=-1)
     plane = GroundPlane.from_pitch_roll(height, 12.0)
-    by_rays = fit_ground_plane(depth / 1.3, plane, relative=False, rays=rays)
-    by_intrinsics = fit_ground_plane(depth / 1.3, plane, relative=False, intrinsics=intrinsics)
+    by_rays = fit_ground_plane(depth * 1.3, plane, relative=False, rays=rays)
+    by_intrinsics = fit_ground_plane(depth * 1.3, plane, relative=False, intrinsics=intrinsics)
     assert by_rays.scale == pytest.approx(by_intrinsics.scale, rel=1e-9)
-    assert by_rays.scale == pytest.approx(1.3, rel=0.01)
+    assert by_rays.scale == pytest.approx(1 / 1.3, rel=0.01)
 
 
 def test_bad_height_missing_intrinsics_or_no_visible_floor_are_refused_with_a_reason():

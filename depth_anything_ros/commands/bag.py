@@ -138,8 +138,9 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
                        default=GroundConfig.max_correction, metavar="X",
                        help="ground plane, metric weights: refuse a floor fit that would scale "
                             "the model's depth up by more than X (a desk top or a wall's base "
-                            f"taken for the floor); 0 = no limit (default: "
-                            f"{GroundConfig.max_correction:g})")
+                            "taken for the floor; a floor seen from near to far may go to "
+                            f"×{GroundConfig.wide_max_correction:g}, or X if larger); 0 = no "
+                            f"limit (default: {GroundConfig.max_correction:g})")
     # the node's remaining scale parameters, same names and defaults (ScaleSettings), so a node
     # tuned away from the defaults can be reproduced on its recordings
     defaults = ScaleSettings()

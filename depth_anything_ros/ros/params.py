@@ -194,8 +194,10 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("ground_max_correction", GroundConfig.max_correction, "ground_plane, metric weights: refuse a floor fit "
               "that would scale the model's depth up by more than this factor (a desk top or "
               "the base of a wall taken for the floor: nothing in view lies below the floor, so "
-              "a wrong floor only scales up); then the last scale is held, then the model's own "
-              "is used. 0 = no limit (a model whose metres are far off).",
+              "a wrong floor only scales up); a floor seen from near to far (far ≥ 2.1× near) "
+              f"may scale up to ×{GroundConfig.wide_max_correction:g} (or this, if larger). "
+              "Then the last scale is held, then the model's own is used. 0 = no limit (a model "
+              "whose metres are far off).",
               float_range=(0.0, 1000.0), runtime=True),
 )
 SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
