@@ -17,7 +17,7 @@ Sections (one function each, returning table rows; ground and tumground live in
              floor-based scale can do with this model) and ground-plane anchored
              (`scale.fit_ground_plane` as deployed, scale_model "scale_shift": a line through
              the floor's depths where it explains more of them; and with one scale); over all
-             rooms (100: test-split rooms 0-99), again over the rooms whose view is at least 5 %
+             rooms (1000: test-split rooms 0-999), again over the rooms whose view is at least 5 %
              floor, and over drives: 20 frames in each of the first 24 rooms at 10 Hz through
              the node's ScaleCorrector (0.3 s smoothing); the bar's gap is printed with its
              standard error over the rooms
@@ -58,7 +58,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from metric_scale_ground import ground_section, tum_ground_section  # noqa: E402
+from metric_scale_ground import ROOMS, ground_section, tum_ground_section  # noqa: E402
 
 FOV_SWEEP_DEG = (40, 45, 50, 60, 70, 80, 90, 100, 110)
 
@@ -288,9 +288,9 @@ def main() -> int:
                         help="tum: also through `depth-anything-ros bag` (raw and anchored)")
     parser.add_argument("--smoothing", type=float, nargs="+", default=[0.3, 1.0, 3.0],
                         help="tum: temporal filter time constants (s) to compare")
-    parser.add_argument("--rooms", type=int, default=100, help="ground: rooms, one view each")
+    parser.add_argument("--rooms", type=int, default=ROOMS, help="ground: rooms, one view each")
     parser.add_argument("--first-room", type=int, default=0,
-                        help="ground: index of the first test-split room (the bench's are 0-99)")
+                        help="ground: index of the first test-split room (the bench's are 0-999)")
     parser.add_argument("--drives", type=int, default=24,
                         help="ground: drives, through the first of those rooms")
     parser.add_argument("--out", type=Path, default=Path("runs/bench/metric_scale"))

@@ -18,10 +18,12 @@ FLOOR_IN_VIEW = 0.05
 DRIVE_FRAMES = 20
 # One view per room for `rooms` rooms, drives through the first `drives` of them (a drive is 20
 # predictions, so 24 drives take as long as ~500 views). The issue's ground bar is a mean over
-# rooms whose per-room gap has a standard deviation of ~0.08, so 24 rooms (the bench's sample
-# until 2026-11-30) leave a standard error of ~0.017 on a bar of 0.03: 100 rooms, and the
-# standard error is printed with the bar.
-ROOMS = 100
+# rooms whose per-room gap is heavy-tailed (a few views with no floor, where the model's own
+# scale is far off, weigh as much as dozens of good ones): 24 rooms (the bench's sample until
+# 2026-11-30) left a standard error of ~0.017 on a bar of 0.03, 100 rooms (until 2026-12-01)
+# ~0.009, and blocks of 100 rooms ranged 0.004–0.070 about a mean of 0.032. 1000 rooms (~5 min
+# on 2 cores) leave ~0.004; the standard error is printed with the bar.
+ROOMS = 1000
 DRIVES = 24
 
 
@@ -30,7 +32,7 @@ def ground_section(estimator, quick: bool, rooms: int = ROOMS, first_room: int =
     """Ground-plane anchoring on held-out synthetic rooms rendered with a known camera height
     and pitch (test-split scene seeds; 256×192, hfov 50–90°, pitch 0–30° down): one view per
     room, then a drive through each of the first `drives` rooms as the node sees it. Rooms
-    `first_room` on (the bench's own are 0–99; others are further held-out samples). With `out`
+    `first_room` on (the bench's own are 0–999; others are further held-out samples). With `out`
     (a folder), also ``metric_scale_ground.png``: each room's abs_rel per column, by its share
     of floor."""
     from tqdm import tqdm
@@ -39,7 +41,7 @@ def ground_section(estimator, quick: bool, rooms: int = ROOMS, first_room: int =
     from depth_anything_ros.scale import GroundPlane, ScaleSettings, fit_ground_plane
     from depth_anything_ros.scale.ground_plane import ray_down
 
-    rooms = max(4, rooms // (4 if quick else 1))
+    rooms = max(4, rooms // (10 if quick else 1))
     drives = max(2, min(drives, rooms) // (4 if quick else 1))
     deployed = ScaleSettings(source="ground_plane").ground_config()
     one_scale = ScaleSettings(source="ground_plane", scale_model="scale").ground_config()
@@ -79,30 +81,51 @@ def ground_section(estimator, quick: bool, rooms: int = ROOMS, first_room: int =
                        _drives(estimator, indices[:drives], frames))]
 
 
+# Bins of the share of the view that is floor, for the plot's right panel
+FLOOR_BINS = (0.0, FLOOR_IN_VIEW, 0.15, 0.3, 0.5, 1.0)
+
+
 def plot_rooms(per_room: list[dict], path) -> None:
-    """One view per room, ordered by how much of it is floor: abs_rel raw, as deployed, with no
-    limit on the floor's correction, and the median oracle; refused rooms marked."""
+    """Left: each room's abs_rel against its share of floor, as deployed (refused rooms
+    crossed), with no limit on the floor's correction, and the median oracle. Right: where the
+    bar's gap comes from: each bin of floor share's sum of (as deployed − median oracle) over
+    all rooms, so the bars add up to the bar's figure."""
     from depth_anything_ros.training.plots import plt, save_figure
 
-    rooms = sorted(per_room, key=lambda r: r["floor_share"])
-    x = np.arange(len(rooms))
-    fig, ax = plt.subplots(figsize=(max(10.0, 0.12 * len(rooms)), 4))
-    for column, style, label in (("raw", "o", "raw (the model's own metres)"),
-                                 ("ground_unlimited", "v", "ground plane, no limit"),
-                                 ("ground", "s", "ground plane as deployed"),
-                                 ("median_oracle", "_", "median oracle")):
-        ax.plot(x, [r[column]["abs_rel"] for r in rooms], style, label=label,
-                markersize=12 if style == "_" else 6, alpha=0.85)
-    refused = [i for i, r in enumerate(rooms) if r["refused"]]
-    ax.plot(refused, [rooms[i]["ground"]["abs_rel"] for i in refused], "kx", markersize=9,
-            label="refused: served unscaled")
-    ax.axvline(sum(r["floor_share"] < FLOOR_IN_VIEW for r in rooms) - 0.5, color="grey", lw=0.8)
-    ax.set_xticks(x, [f"{r['floor_share']:.0%}" for r in rooms], rotation=90,
-                  fontsize=7 if len(rooms) <= 40 else 4)
-    ax.set(yscale="log", xlabel=f"share of the view that is floor (left of the line: < "
-           f"{FLOOR_IN_VIEW:.0%})", ylabel="abs_rel (log)",
-           title="ground plane, one view per held-out room")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    share = np.array([r["floor_share"] for r in per_room])
+    column = {c: np.array([r[c]["abs_rel"] for r in per_room])
+              for c in ("raw", "ground_unlimited", "ground", "median_oracle")}
+    refused = np.array([r["refused"] for r in per_room])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5),
+                                      gridspec_kw={"width_ratios": [1.6, 1]})
+    left.plot(share, column["ground_unlimited"], "v", color="tab:orange", markersize=3,
+              alpha=0.5, label="ground plane, no limit")
+    left.plot(share, column["median_oracle"], "_", color="tab:red", markersize=6,
+              label="median oracle")
+    left.plot(share, column["ground"], "s", color="tab:green", markersize=3, alpha=0.7,
+              label="ground plane as deployed")
+    left.plot(share[refused], column["ground"][refused], "kx", markersize=5,
+              label="refused: served unscaled")
+    left.axvline(FLOOR_IN_VIEW, color="grey", lw=0.8)
+    left.set(xscale="symlog", xlim=(0, 1), yscale="log", ylabel="abs_rel (log)",
+             xlabel=f"share of the view that is floor (left of the line: < {FLOOR_IN_VIEW:.0%})",
+             title=f"ground plane, one view in each of {len(per_room)} held-out rooms")
+    left.set_xscale("symlog", linthresh=0.05)
+    left.legend(fontsize=8)
+    edges = np.array(FLOOR_BINS)
+    which = np.clip(np.searchsorted(edges, share, side="right") - 1, 0, len(edges) - 2)
+    x = np.arange(len(edges) - 1)
+    gap = column["ground"] - column["median_oracle"]
+    parts = np.array([np.sum(gap[which == i]) / len(per_room) for i in x])
+    right.bar(x, parts, color="tab:green")
+    for i, part in zip(x, parts):
+        right.annotate(f"{part:.3f}", (i, part), ha="center",
+                       va="bottom" if part >= 0 else "top", fontsize=8)
+    right.axhline(0.0, color="grey", lw=0.8)
+    right.set_xticks(x, [f"{edges[i]:.0%}–{edges[i + 1]:.0%}\n{np.sum(which == i)} rooms"
+                         for i in x], fontsize=8)
+    right.set(ylabel="the bin's part of the mean gap", xlabel="floor share of the view",
+              title=f"where the gap ({gap.mean():.3f}) to the median oracle comes from")
     path.parent.mkdir(parents=True, exist_ok=True)
     save_figure(fig, path)
 
