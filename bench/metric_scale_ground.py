@@ -21,7 +21,7 @@ DRIVE_FRAMES = 20
 # rooms whose per-room gap is heavy-tailed (a few views with no floor, where the model's own
 # scale is far off, weigh as much as dozens of good ones): 24 rooms (the bench's sample until
 # 2026-11-30) left a standard error of ~0.017 on a bar of 0.03, 100 rooms (until 2026-12-01)
-# ~0.009, and blocks of 100 rooms ranged 0.004–0.070 about a mean of 0.032. 1000 rooms (~5 min
+# ~0.009, and blocks of 100 rooms ranged 0.004–0.070 about a mean of 0.032. 1000 rooms (~6 min
 # on 2 cores) leave ~0.004; the standard error is printed with the bar.
 ROOMS = 1000
 DRIVES = 24
@@ -33,8 +33,8 @@ def ground_section(estimator, quick: bool, rooms: int = ROOMS, first_room: int =
     and pitch (test-split scene seeds; 256×192, hfov 50–90°, pitch 0–30° down): one view per
     room, then a drive through each of the first `drives` rooms as the node sees it. Rooms
     `first_room` on (the bench's own are 0–999; others are further held-out samples). With `out`
-    (a folder), also ``metric_scale_ground.png``: each room's abs_rel per column, by its share
-    of floor."""
+    (a folder), also ``metric_scale_ground.png``: each room's abs_rel per column against its
+    share of floor, and each floor-share bin's part of the bar's gap."""
     from tqdm import tqdm
 
     from depth_anything_ros.metrics import depth_metrics, median_scale

@@ -6,7 +6,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from depth_anything_ros.scale import GroundConfig, GroundPlane, fit_ground_plane
+from depth_anything_ros.scale import GroundConfig, GroundPlane, fit_ground_plane, pixel_rays
+from depth_anything_ros.scale.fit import ScaleFit
+from depth_anything_ros.scale.ground_plane import floor_anchors, floor_span
 from depth_anything_ros.training.data.domains import make_scene
 from depth_anything_ros.training.data.scene import CameraPose, intrinsics_from_fov
 
@@ -116,6 +118,8 @@ def test_a_desk_that_fills_the_view_is_refused_not_taken_for_the_floor():
     assert "scale the model's depth up ×2.0" in fit.reason
     assert "more than ×1.5 (the limit for a floor seen over a long stretch" in fit.reason
     assert "ground_max_correction ×1.15" in fit.reason and "desk top" in fit.reason
+    # a desk seen from above spans depth like a floor: the refusal keeps the span that says so
+    assert fit.extra["floor_span"] > GroundConfig().wide_floor_span
     unlimited = fit_ground_plane(depth * noise, plane, relative=False, intrinsics=intrinsics,
                                  config=GroundConfig(max_correction=0))
     assert unlimited.ok and unlimited.scale == pytest.approx(2.0, rel=0.03)  # what it prevents
@@ -153,10 +157,19 @@ def test_a_floor_seen_from_near_to_far_may_scale_up_further_than_a_short_strip()
                                     intrinsics=intrinsics)
             assert mild.ok and mild.apply(np.array([1.0]))[0] == pytest.approx(1.1, rel=0.03)
     assert spans[2.6] < GroundConfig().wide_floor_span <= spans[8.0]
+    # the long stretch starts at wide_floor_span itself
+    assert GroundConfig().correction_limit(GroundConfig().wide_floor_span) == 1.5
+    assert GroundConfig().correction_limit(np.nextafter(0.75, 0)) == 1.15
     # with no limit at all, neither tier applies; a user's larger limit lifts both
     assert GroundConfig(max_correction=0).correction_limit(spans[8.0]) == 0
     assert GroundConfig(max_correction=1.8).correction_limit(spans[8.0]) == 1.8
     assert GroundConfig(max_correction=1.8).correction_limit(spans[2.6]) == 1.8
+    assert "wide_max_correction nan" in GroundConfig(wide_max_correction=np.nan).problem()
+    # a fit that agrees with fewer than 3 floor pixels saw no stretch of floor at all
+    rays = pixel_rays(intrinsics, H, W)
+    anchors = floor_anchors(rays, plane)
+    nowhere = ScaleFit(False, scale=100.0, residual=0.01)
+    assert floor_span(depth, anchors, nowhere) == 0.0
 
 
 def test_a_few_degrees_of_pitch_error_are_corrected_by_the_fitted_floor():
@@ -178,6 +191,7 @@ def test_a_relative_model_gets_metres_from_the_floor():
                            intrinsics=intrinsics)
     assert fit.ok, fit.reason
     assert (fit.scale, fit.shift) == pytest.approx((0.3, 0.05), rel=0.03)
+    assert np.isnan(fit.extra["floor_span"])  # no limit on a relative model's correction
     valid = np.isfinite(depth)
     np.testing.assert_allclose(fit.apply(disparity)[valid], depth[valid], rtol=0.03)
 

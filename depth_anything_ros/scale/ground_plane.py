@@ -100,8 +100,8 @@ class GroundConfig:
     # (abs_rel 0.567 at 0.25, 0.124 at 0.05; raw 0.108; no limit on the correction), but then a
     # model that stretches depth strongly (0.5·d^1.4) keeps only its far floor and the line
     # misses the near one (0.09 instead of 0.03): 0.25 kept until a rule does both. With
-    # `max_correction` the desk is refused instead (0.111 on those frames); retrying a refused
-    # frame at support 0.1 or 0.05 gave 0.118 / 0.114 there: not kept.
+    # `max_correction` (×1.35 then) the desk is refused instead (0.111 on those frames);
+    # retrying a refused frame at support 0.1 or 0.05 gave 0.118 / 0.114 there: not kept.
     lowest_surface: bool = True
     lowest_window: float = 0.1
     lowest_support: float = 0.25
@@ -112,6 +112,9 @@ class GroundConfig:
     # much of it the fit saw: the floor distances of its agreeing pixels span log(far / near)
     # (`floor_span`, 5th–95th percentile) of 0.72 in the median synthetic room with a floor in
     # view, against 0.30 where no floor is (the foot of a wall, a box top: a short strip). A
+    # desk seen from above can span as much as a floor: what keeps it out then is the
+    # long-stretch limit itself (a desk 0.75 m under a 1.5 m camera asks ×2; one that asks
+    # less than ×1.5, 1.1 m or more below the camera, passes). A
     # fit over a short stretch may scale up by at most `max_correction`; one over a long stretch
     # (≥ `wide_floor_span`, far ≥ 2.1× near) by `wide_max_correction` (or `max_correction` if
     # that is larger). Chosen for the shipped model on test-split rooms 2000–2999 (which no
@@ -138,6 +141,9 @@ class GroundConfig:
         if not (self.max_correction == 0 or self.max_correction >= 1):  # NaN fails too
             return (f"ground_max_correction {self.max_correction}: use 0 (no limit) or a factor "
                     "≥ 1 (how far the floor may scale the model's depth up)")
+        if not (self.wide_max_correction >= 1 and self.wide_floor_span >= 0):
+            return (f"wide_max_correction {self.wide_max_correction}, wide_floor_span "
+                    f"{self.wide_floor_span}: use a factor ≥ 1 and a span ≥ 0 (log far/near)")
         return None
 
 
@@ -246,20 +252,21 @@ def fit_ground_plane(prediction: np.ndarray, plane: GroundPlane, *, relative: bo
         line = fit_anchors(prediction, anchors, relative=False, config=config.fit)
         fit = line if line.ok else fit
     span = math.nan if relative else floor_span(prediction, anchors, fit, config)
+    extra = {"floor_tilt_deg": angle_deg(up, expected), "measured_tilt_deg": tilt,
+             "floor_span": span}
     limit = config.correction_limit(span)
     if not relative and limit > 0:
         factor = fit.factor(prediction)
         if factor > limit:
             stretch = "long" if span >= config.wide_floor_span else "short"
-            return refused(False, "implausible", f"ground plane: the floor fit would scale the "
-                           f"model's depth up ×{factor:.2f}, more than ×{limit:g} (the limit for "
-                           f"a floor seen over a {stretch} stretch, far/near "
-                           f"×{math.exp(span):.1f}; ground_max_correction "
-                           f"×{config.max_correction:g}): a surface above the floor (a desk top, "
-                           "the base of a wall) was probably taken for it; is the floor in view?",
-                           fit.anchors, fit.inliers)
-    return replace(fit, extra={"floor_tilt_deg": angle_deg(up, expected),
-                               "measured_tilt_deg": tilt, "floor_span": span})
+            return replace(refused(
+                False, "implausible", f"ground plane: the floor fit would scale the model's "
+                f"depth up ×{factor:.2f}, more than ×{limit:g} (the limit for a floor seen over "
+                f"a {stretch} stretch, far/near ×{math.exp(span):.1f}; ground_max_correction "
+                f"×{config.max_correction:g}): a surface above the floor (a desk top, the base "
+                "of a wall) was probably taken for it; is the floor in view?",
+                fit.anchors, fit.inliers), extra=extra)  # the span says which limit it met
+    return replace(fit, extra=extra)
 
 
 def lowest_surface(prediction: np.ndarray, anchors: Anchors,
