@@ -2,6 +2,11 @@
 from mutation import Mutation
 
 ROWS: tuple[Mutation, ...] = (
+    Mutation("bag: --imu-orientation is ignored (up from the accelerometer)",
+             "depth_anything_ros/bag/options.py",
+             'source="orientation" if self.imu_orientation else "acceleration")',
+             'source="acceleration")',
+             ("test/test_bag_metric_scale.py",), "imu_topic_gives"),
     Mutation("bag: output header drops the nanoseconds of the input stamp",
              "depth_anything_ros/bag/messages.py",
              "stamp=self._Time(sec=stamp.sec, nanosec=stamp.nanosec)",

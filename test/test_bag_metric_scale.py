@@ -227,6 +227,17 @@ def test_imu_topic_gives_the_ground_planes_direction_as_in_the_node(tmp_path, me
     plain = process_bag(src, tmp_path / "plain", metric, BagJobOptions(
         CAM, camera_height=height, imu_topic="/imu", scale_smoothing=0.0))
     assert plain.scale_states == {"unscaled": FRAMES}
+    # --imu-orientation on messages that say they carry none (REP-145, from the first frame
+    # on): each one is skipped, and the summary says why
+    write_imu_bag(tmp_path / "early", first_reading_frame=0)
+    attitude = process_bag(tmp_path / "early", tmp_path / "attitude", metric, BagJobOptions(
+        CAM, camera_height=height, imu_topic="/imu", imu_rpy=(0.0, -90.0, 90.0),
+        imu_orientation=True, scale_smoothing=0.0))
+    assert attitude.scale_states == {"unscaled": FRAMES}
+    [reason] = attitude.scale_reasons
+    assert reason.endswith("the latest reading was skipped: the IMU message says it has no "
+                           "orientation (orientation_covariance[0] = -1, REP-145): read its "
+                           "accelerometer instead (imu_orientation false, no --imu-orientation)")
 
 
 @pytest.mark.parametrize("options, error, message", [
@@ -243,6 +254,8 @@ def test_imu_topic_gives_the_ground_planes_direction_as_in_the_node(tmp_path, me
     (dict(camera_height=1.0, camera_info_topic=None, image_topic="/cam/image_raw"), None, None),
     (dict(imu_topic="/imu"), BagError,
      "--imu-topic /imu: .* pass --camera-height \\(or --ground-frame\\) too"),
+    (dict(camera_height=1.0, imu_orientation=True), BagError,
+     "--imu-rpy/--imu-smoothing/--imu-orientation describe the --imu-topic, which was not given"),
     (dict(ground_frame="base_footprint"), BagTopicError,
      "--ground-frame reads the camera's mount from static transforms, and bag .* has no topic "
      "'/tf_static' .*its TFMessage topics are: none"),
@@ -264,9 +277,9 @@ def test_imu_topic_gives_the_ground_planes_direction_as_in_the_node(tmp_path, me
     (dict(camera_height=1.0, imu_topic=SPARSE, camera_pitch=20.0), BagError,
      "--camera-pitch/--camera-roll and --imu-topic are two sources of the floor's direction"),
     (dict(camera_height=1.0, imu_rpy=[0.0, 0.0, 180.0]), BagError,
-     "--imu-rpy/--imu-smoothing describe the --imu-topic, which was not given"),
+     "--imu-rpy/--imu-smoothing/--imu-orientation describe the --imu-topic, which was not given"),
     (dict(camera_height=1.0, imu_smoothing=0.5), BagError,
-     "--imu-rpy/--imu-smoothing describe the --imu-topic, which was not given"),
+     "--imu-rpy/--imu-smoothing/--imu-orientation describe the --imu-topic, which was not given"),
     (dict(camera_height=1.0, imu_rpy=[0.0, 0.0, 0.0]), None, None),  # the CLI's default, a list
 ])
 def test_unusable_scale_options_are_refused_before_any_frame(tmp_path, metric, options, error,

@@ -2,6 +2,7 @@
 relative model plus anchors gives metres, /diagnostics report the scale, and every bad input
 (size, frame_id, encoding, no anchors, negative camera_height) is logged, served unscaled and
 said so in the diagnostics."""
+import math
 import time
 
 import numpy as np
@@ -257,6 +258,36 @@ def test_ground_plane_takes_the_floor_normal_from_the_imu_topic(harness_factory,
         h, lambda s: {kv.key: kv.value for kv in s.values}.get("scale_state") == "anchored")
     assert float(values["imu_camera_pitch_deg"]) == pytest.approx(90.0, abs=0.05)
     assert float(values["scale"]) == pytest.approx(0.5, rel=1e-3)
+
+    def frames_until(state, first):  # IMU readings, then a frame, until the status says state
+        for second in range(first, first + 20):
+            reading.header.stamp.sec = second
+            for _ in range(3):
+                pub.publish(reading)
+            h.image_pub.publish(make_image(rgb, stamp=(second, 0)))
+            h.wait_stamp("depth", (second, 0))
+            try:
+                return second, scale_status(h, lambda s: {kv.key: kv.value for kv in s.values}
+                                            .get("scale_state") == state, timeout=1.0)[1]
+            except TimeoutError:
+                continue
+        raise AssertionError(f"the scale never became {state}")
+
+    # The camera accelerates: its accelerometer now reads "level" (up along the body's z), no
+    # floor there, the scale is held. An IMU filter's orientation still says straight down
+    # (world z along −x of the body: a quarter turn about y): with imu_orientation it wins.
+    reading.linear_acceleration.x, reading.linear_acceleration.z = 0.0, 9.81
+    reading.orientation.y = reading.orientation.w = math.sqrt(0.5)
+    second, values = frames_until("held", second + 1)
+    assert float(values["imu_camera_pitch_deg"]) == pytest.approx(0.0, abs=0.05)
+    assert h.node.set_parameters([Parameter("imu_orientation", value=True)])[0].successful
+    second, values = frames_until("anchored", second + 1)
+    assert float(values["imu_camera_pitch_deg"]) == pytest.approx(90.0, abs=0.05)
+    assert float(values["scale"]) == pytest.approx(0.5, rel=1e-3)
+    # a message that says it has none is skipped, and the warning says why
+    reading.orientation_covariance[0] = -1.0
+    frames_until("held", second + 1)
+    log.wait("the IMU message says it has no orientation (orientation_covariance[0] = -1")
 
 
 def test_the_parameters_mount_writes_from_a_bag_make_the_node_find_its_floor(

@@ -9,7 +9,8 @@ from tum_data import tum_dir
 
 from depth_anything_ros.scale import GroundPlane
 from depth_anything_ros.scale.gravity import (STANDARD_GRAVITY, GravityConfig, GravityFilter,
-                                              pitch_roll_of_up, rotation_from_rpy)
+                                              pitch_roll_of_up, rotation_from_rpy,
+                                              up_of_orientation)
 
 # An IMU in a REP-103 body frame (x forward, y left, z up) on the camera: its axes seen from
 # the optical frame (x right, y down, z forward).
@@ -110,3 +111,55 @@ def test_the_real_kinect_accelerometer_gives_the_motion_captures_floor_normal():
     assert len(kinect) >= 60
     assert np.median(kinect) < 7.0 and np.percentile(kinect, 90) < 12.0, kinect
     assert np.median(errors["no rotation"]) > 60
+
+
+def imu_message(up_in_imu, acceleration):
+    """A sensor_msgs/Imu whose orientation puts world z along `up_in_imu` (a rotation about
+    the IMU's x axis, so `up_in_imu` must have x = 0) and whose accelerometer reads
+    `acceleration`."""
+    from sensor_msgs.msg import Imu
+
+    msg = Imu()
+    angle = math.atan2(up_in_imu[1], up_in_imu[2])
+    msg.orientation.x, msg.orientation.w = math.sin(angle / 2), math.cos(angle / 2)
+    msg.linear_acceleration.x, msg.linear_acceleration.y, msg.linear_acceleration.z = (
+        float(v) for v in acceleration)
+    return msg
+
+
+def test_the_orientation_source_does_not_lean_while_the_camera_accelerates():
+    # A camera pitched 30° down, its IMU in the optical frame's axes, speeding up at 3 m/s²
+    # along its heading: the accelerometer's "up" leans ~17° back; an IMU filter's orientation
+    # still says where up is.
+    true_up = np.array(GroundPlane.from_pitch_roll(1.0, 30.0).up)
+    heading = np.array([0.0, 0.0, 1.0]) - true_up * true_up[2]  # optical z, made level
+    reading = STANDARD_GRAVITY * true_up + 3.0 * heading / np.linalg.norm(heading)
+    msg = imu_message(true_up, reading)
+    by_source = {}
+    for source in ("acceleration", "orientation"):
+        gravity = GravityFilter(GravityConfig(source=source))
+        assert gravity.add_imu(10.0, msg)
+        by_source[source], why = gravity.up(10.0)
+        assert why is None
+    assert angle_deg(by_source["acceleration"], true_up) > 15.0
+    assert angle_deg(by_source["orientation"], true_up) < 1e-6
+    # world z in the frame of a quaternion: a quarter turn about y puts it along −x
+    np.testing.assert_allclose(up_of_orientation(0.0, math.sqrt(0.5), 0.0, math.sqrt(0.5)),
+                               [-1.0, 0.0, 0.0], atol=1e-12)
+
+
+def test_a_message_without_a_usable_orientation_is_skipped_and_said():
+    gravity = GravityFilter(GravityConfig(source="orientation"))
+    msg = imu_message((0.0, -1.0, 0.0), (0.0, -STANDARD_GRAVITY, 0.0))
+    msg.orientation_covariance[0] = -1.0  # REP-145: "no orientation"
+    assert not gravity.add_imu(1.0, msg)
+    assert "says it has no orientation (orientation_covariance[0] = -1" in gravity.up(1.0)[1]
+    msg.orientation_covariance[0] = 0.0
+    msg.orientation.x = msg.orientation.y = msg.orientation.z = msg.orientation.w = 0.0
+    assert not gravity.add_imu(1.0, msg)
+    assert "is not a unit quaternion (norm 0)" in gravity.up(1.0)[1]
+    msg.orientation.w = 1.0  # level, and the accelerometer is never read
+    msg.linear_acceleration.y = 0.0
+    assert gravity.add_imu(1.0, msg)
+    np.testing.assert_allclose(gravity.up(1.0)[0], [0.0, 0.0, 1.0], atol=1e-12)
+    assert "IMU source 'attitude'" in GravityConfig(source="attitude").problem()

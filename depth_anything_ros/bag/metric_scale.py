@@ -111,7 +111,8 @@ class SparseDepthStream:
 
 
 class ImuStream:
-    """An Imu topic's accelerometer in bag order, fed into the node's `GravityFilter` up to each
+    """An Imu topic's accelerometer (or orientation) in bag order, fed into the node's
+    `GravityFilter` up to each
     frame's stamp (so a frame gets the average as of its own stamp, as in the node)."""
 
     def __init__(self, reader: Any, topic: str, config: GravityConfig) -> None:
@@ -130,8 +131,7 @@ class ImuStream:
             at, msg = self._pending
             if at > stamp_ns:
                 break
-            a = msg.linear_acceleration
-            self._gravity.add(at * 1e-9, (float(a.x), float(a.y), float(a.z)))
+            self._gravity.add_imu(at * 1e-9, msg)
             self._pending = None
         return self._gravity.up(stamp_ns * 1e-9)
 

@@ -45,6 +45,7 @@ class BagJobOptions:
     imu_topic: str | None = None  # ground plane: the floor's direction from this Imu topic
     imu_rpy: tuple[float, float, float] = (0.0, 0.0, 0.0)  # the IMU frame in the optical frame
     imu_smoothing: float = GravityConfig.time_constant_s  # s, the accelerometer's average
+    imu_orientation: bool = False  # up from the Imu's orientation, not its accelerometer
     ground_frame: str | None = None  # ground plane: height and direction from the bag's tf
     tf_static_topic: str = "/tf_static"  # where the bag's static transforms are
     scale_smoothing: float = DEFAULT_TIME_CONSTANT_S  # s, time constant of the log-space average; 0 = per frame
@@ -81,7 +82,8 @@ class BagJobOptions:
     def gravity_config(self):
         """The node's IMU average for these options (`ground_normal: imu`)."""
         return GravityConfig(rotation_rpy_deg=tuple(float(a) for a in self.imu_rpy),
-                             time_constant_s=self.imu_smoothing)
+                             time_constant_s=self.imu_smoothing,
+                             source="orientation" if self.imu_orientation else "acceleration")
 
     def validate(self) -> None:
         from depth_anything_ros.conversions import DEPTH_ENCODINGS
@@ -129,10 +131,10 @@ class BagJobOptions:
         if self.imu_topic is not None and (self.camera_pitch or self.camera_roll):
             raise BagError("--camera-pitch/--camera-roll and --imu-topic are two sources of the "
                            "floor's direction: pass one")
-        if self.imu_topic is None and (any(self.imu_rpy)
+        if self.imu_topic is None and (any(self.imu_rpy) or self.imu_orientation
                                        or self.imu_smoothing != GravityConfig.time_constant_s):
-            raise BagError("--imu-rpy/--imu-smoothing describe the --imu-topic, which was not "
-                           "given: pass it, or leave them out")
+            raise BagError("--imu-rpy/--imu-smoothing/--imu-orientation describe the "
+                           "--imu-topic, which was not given: pass it, or leave them out")
         problem = self.gravity_config().problem()
         if problem is not None:
             raise BagError(f"--imu-rpy / --imu-smoothing: {problem}")

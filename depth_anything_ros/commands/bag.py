@@ -127,6 +127,11 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     scale.add_argument("--imu-smoothing", type=float, default=GravityConfig.time_constant_s,
                        metavar="S", help="time constant of the accelerometer's average "
                        f"(default: {GravityConfig.time_constant_s:g} s)")
+    scale.add_argument("--imu-orientation", action="store_true",
+                       help="up from the Imu messages' orientation (an IMU filter's or AHRS's "
+                            "estimate in a z-up world frame, REP-145) instead of their "
+                            "accelerometer, which leans while the camera accelerates (the "
+                            "node's imu_orientation)")
     scale.add_argument("--scale-smoothing", type=float, default=DEFAULT_TIME_CONSTANT_S,
                        metavar="S", help="time constant of the scale's log-space average; 0 = "
                        f"every frame's own fit (default: {DEFAULT_TIME_CONSTANT_S:g})")

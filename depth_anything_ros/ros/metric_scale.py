@@ -49,7 +49,8 @@ def scale_settings(s: NodeSettings) -> ScaleSettings:
 def gravity_config(s: NodeSettings) -> GravityConfig:
     """The IMU average's settings from the node's parameters (ground_normal imu)."""
     return GravityConfig(rotation_rpy_deg=(s.imu_roll_deg, s.imu_pitch_deg, s.imu_yaw_deg),
-                         time_constant_s=s.imu_smoothing)
+                         time_constant_s=s.imu_smoothing,
+                         source="orientation" if s.imu_orientation else "acceleration")
 
 
 class SparseDepthBuffer:
@@ -143,10 +144,9 @@ class MetricScale:
                 self._gravity.config = gravity_config(settings)
 
     def _imu(self, msg: Imu) -> None:
-        a = msg.linear_acceleration
         time_ns = stamp_ns(msg.header.stamp) or self._clock.now().nanoseconds
         with self._gravity_lock:
-            self._gravity.add(time_ns * 1e-9, (a.x, a.y, a.z))
+            self._gravity.add_imu(time_ns * 1e-9, msg)
 
     def to_metres(self, values: np.ndarray, header, camera: CameraModel | None, s: NodeSettings,
                   units: float = 1.0) -> np.ndarray | None:

@@ -171,6 +171,11 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("imu_smoothing", 0.05, "ground_normal imu: time constant (s) of the average of the "
               "accelerometer readings (readings more than 15 % from 1 g are skipped); 0 = the "
               "latest reading.", float_range=(0.0, 60.0), runtime=True),
+    ParamSpec("imu_orientation", False, "ground_normal imu: take up from the messages' "
+              "orientation (an IMU filter's or AHRS's estimate in a z-up world frame, REP-145) "
+              "instead of their accelerometer, which leans while the camera accelerates; a "
+              "message without one (orientation_covariance[0] = -1) is skipped, with the reason.",
+              runtime=True),
     ParamSpec("scale_smoothing", 0.3, "Time constant (s) of the log-space average of the "
               "per-frame scale; 0 = use each frame's fit as is.", float_range=(0.0, 3600.0),
               runtime=True),
@@ -255,6 +260,7 @@ class NodeSettings:
     imu_pitch_deg: float
     imu_yaw_deg: float
     imu_smoothing: float
+    imu_orientation: bool
     scale_smoothing: float
     scale_gate: float
     scale_reset_frames: int

@@ -1,5 +1,6 @@
-"""Which way is up, from an IMU's accelerometer: the floor's normal for the ground plane on a
-camera that tilts (a hand-held or legged robot's camera, a pan-tilt head).
+"""Which way is up, from an IMU's accelerometer (or its orientation estimate): the floor's
+normal for the ground plane on a camera that tilts (a hand-held or legged robot's camera, a
+pan-tilt head).
 
 At rest an accelerometer reads the specific force, about 9.81 m/s² pointing *up* (REP-145);
 while the camera accelerates it reads that plus the acceleration. So readings are averaged
@@ -11,6 +12,15 @@ R = Rz(yaw)·Ry(pitch)·Rx(roll)): all zero for an IMU published in the optical 
 (RealSense's `*_imu_optical_frame`); yaw 180° for the Kinect of TUM RGB-D, whose
 accelerometer reads (−x, −y, z) of the optical frame (measured against its motion capture:
 test_scale_gravity.py).
+
+An IMU driver or filter (an AHRS, imu_filter_madgwick) may also publish `orientation`: the IMU
+frame's attitude in a world frame whose z points up (REP-103's ENU, REP-145). Up in the IMU
+frame is then that rotation's inverse applied to world z, which, unlike the accelerometer, does
+not lean while the camera accelerates. `GravityConfig.source = "orientation"` uses it (scaled
+to 1 g, so the same average and rotation apply); a message that says it has no orientation
+(`orientation_covariance[0] = -1`, REP-145) or carries no unit quaternion is skipped, with the
+reason. Not the default: a driver that fills neither leaves the identity quaternion, which
+would read as "level" whatever the camera does.
 """
 from __future__ import annotations
 
@@ -21,11 +31,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["STANDARD_GRAVITY", "GravityConfig", "GravityFilter", "pitch_roll_of_up",
-           "rotation_from_rpy"]
+__all__ = ["IMU_SOURCES", "STANDARD_GRAVITY", "GravityConfig", "GravityFilter", "imu_reading",
+           "pitch_roll_of_up", "rotation_from_rpy", "up_of_orientation"]
 
 STANDARD_GRAVITY = 9.80665  # m/s²
 HISTORY = 2048  # averaged states kept, so a frame gets the one of its own stamp (2 s at 1 kHz)
+IMU_SOURCES = ("acceleration", "orientation")  # which field of sensor_msgs/Imu says where up is
 
 
 def rotation_from_rpy(roll_deg: float, pitch_deg: float, yaw_deg: float) -> np.ndarray:
@@ -36,6 +47,31 @@ def rotation_from_rpy(roll_deg: float, pitch_deg: float, yaw_deg: float) -> np.n
     ry = np.array([[math.cos(p), 0, math.sin(p)], [0, 1, 0], [-math.sin(p), 0, math.cos(p)]])
     rz = np.array([[math.cos(y), -math.sin(y), 0], [math.sin(y), math.cos(y), 0], [0, 0, 1]])
     return rz @ ry @ rx
+
+
+def up_of_orientation(x: float, y: float, z: float, w: float) -> np.ndarray:
+    """World z (up) in the frame whose attitude is the unit quaternion (x, y, z, w): the third
+    row of its rotation matrix (v_world = R · v_frame)."""
+    return np.array([2.0 * (x * z - w * y), 2.0 * (y * z + w * x), 1.0 - 2.0 * (x * x + y * y)])
+
+
+def imu_reading(msg: Any, source: str = "acceleration") -> tuple[np.ndarray | None, str | None]:
+    """(up-ish vector in the IMU frame, m/s², None) from a sensor_msgs/Imu message (rclpy's or
+    a bag's), or (None, why it has none): its accelerometer, or its orientation scaled to 1 g."""
+    if source == "acceleration":
+        a = msg.linear_acceleration
+        return np.array([float(a.x), float(a.y), float(a.z)]), None
+    if float(msg.orientation_covariance[0]) == -1.0:
+        return None, ("the IMU message says it has no orientation (orientation_covariance[0] "
+                      "= -1, REP-145): read its accelerometer instead (imu_orientation false, "
+                      "no --imu-orientation)")
+    q = msg.orientation
+    quaternion = (float(q.x), float(q.y), float(q.z), float(q.w))
+    norm = math.sqrt(sum(v * v for v in quaternion))
+    if not abs(norm - 1.0) <= 0.01:  # NaN fails too
+        return None, (f"the IMU message's orientation {quaternion} is not a unit quaternion "
+                      f"(norm {norm:.3g})")
+    return STANDARD_GRAVITY * up_of_orientation(*(v / norm for v in quaternion)), None
 
 
 def pitch_roll_of_up(up: Any) -> tuple[float, float]:
@@ -56,6 +92,7 @@ class GravityConfig:
     time_constant_s: float = 0.05
     tolerance: float = 0.15  # readings whose |a| is more than this share away from 1 g skip
     max_age_s: float = 0.5  # the average must have a reading this close to the image stamp
+    source: str = "acceleration"  # or "orientation" (IMU_SOURCES; see the module docstring)
 
     def problem(self) -> str | None:
         """Why this configuration cannot be used (one line), or None."""
@@ -63,6 +100,8 @@ class GravityConfig:
             return f"IMU rotation {self.rotation_rpy_deg} deg: must be finite"
         if not (math.isfinite(self.time_constant_s) and self.time_constant_s >= 0):
             return f"IMU smoothing {self.time_constant_s} s: must be ≥ 0"
+        if self.source not in IMU_SOURCES:
+            return f"IMU source {self.source!r}: use one of {', '.join(IMU_SOURCES)}"
         return None
 
 
@@ -76,7 +115,15 @@ class GravityFilter:
         self.config = config
         # (stamp s, averaged reading) after each used reading, newest last
         self._history: deque[tuple[float, np.ndarray]] = deque(maxlen=HISTORY)
-        self._skipped: float | None = None  # |a| of the newest skipped reading, m/s²
+        self._skipped: str | None = None  # why the newest reading was skipped
+
+    def add_imu(self, stamp_s: float, msg: Any) -> bool:
+        """Feed one sensor_msgs/Imu message (its `config.source` field); False when skipped."""
+        reading, why = imu_reading(msg, self.config.source)
+        if reading is None:
+            self._skipped = why
+            return False
+        return self.add(stamp_s, reading)
 
     def add(self, stamp_s: float, acceleration: Any) -> bool:
         """Feed one reading (m/s², IMU frame); False when it was skipped (not finite, or its
@@ -86,7 +133,8 @@ class GravityFilter:
         norm = float(np.linalg.norm(a))
         if not (math.isfinite(stamp_s) and math.isfinite(norm)) or \
                 abs(norm - STANDARD_GRAVITY) > self.config.tolerance * STANDARD_GRAVITY:
-            self._skipped = norm
+            self._skipped = (f"|a| = {norm:.3g} m/s², not within {self.config.tolerance:.0%} of "
+                             f"1 g ({STANDARD_GRAVITY} m/s²)")
             return False
         self._skipped = None
         tau = self.config.time_constant_s
@@ -118,7 +166,4 @@ class GravityFilter:
         return tuple(float(v) for v in up / norm), None
 
     def _skipped_note(self) -> str:
-        if self._skipped is None:
-            return ""
-        return (f"; the latest reading was skipped: |a| = {self._skipped:.3g} m/s², not within "
-                f"{self.config.tolerance:.0%} of 1 g ({STANDARD_GRAVITY} m/s²)")
+        return "" if self._skipped is None else f"; the latest reading was skipped: {self._skipped}"
