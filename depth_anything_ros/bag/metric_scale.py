@@ -112,8 +112,8 @@ class SparseDepthStream:
 
 class ImuStream:
     """An Imu topic's accelerometer (or orientation) in bag order, fed into the node's
-    `GravityFilter` up to each
-    frame's stamp (so a frame gets the average as of its own stamp, as in the node)."""
+    `GravityFilter` up to each frame's stamp (so a frame gets the average as of its own stamp,
+    as in the node)."""
 
     def __init__(self, reader: Any, topic: str, config: GravityConfig) -> None:
         self._messages = stamped_messages(reader, topic)
