@@ -94,7 +94,7 @@ def plot_rooms(per_room: list[dict], path) -> None:
 
     share = np.array([r["floor_share"] for r in per_room])
     column = {c: np.array([r[c]["abs_rel"] for r in per_room])
-              for c in ("raw", "ground_unlimited", "ground", "median_oracle")}
+              for c in ("ground_unlimited", "ground", "median_oracle")}
     refused = np.array([r["refused"] for r in per_room])
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5),
                                       gridspec_kw={"width_ratios": [1.6, 1]})
@@ -107,10 +107,10 @@ def plot_rooms(per_room: list[dict], path) -> None:
     left.plot(share[refused], column["ground"][refused], "kx", markersize=5,
               label="refused: served unscaled")
     left.axvline(FLOOR_IN_VIEW, color="grey", lw=0.8)
-    left.set(xscale="symlog", xlim=(0, 1), yscale="log", ylabel="abs_rel (log)",
+    left.set_xscale("symlog", linthresh=FLOOR_IN_VIEW)
+    left.set(xlim=(0, 1), yscale="log", ylabel="abs_rel (log)",
              xlabel=f"share of the view that is floor (left of the line: < {FLOOR_IN_VIEW:.0%})",
              title=f"ground plane, one view in each of {len(per_room)} held-out rooms")
-    left.set_xscale("symlog", linthresh=0.05)
     left.legend(fontsize=8)
     edges = np.array(FLOOR_BINS)
     which = np.clip(np.searchsorted(edges, share, side="right") - 1, 0, len(edges) - 2)
