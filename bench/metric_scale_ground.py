@@ -21,8 +21,9 @@ DRIVE_FRAMES = 20
 # rooms whose per-room gap is heavy-tailed (a few views with no floor, where the model's own
 # scale is far off, weigh as much as dozens of good ones): 24 rooms (the bench's sample until
 # 2026-11-30) left a standard error of ~0.017 on a bar of 0.03, 100 rooms (until 2026-12-01)
-# ~0.009, and blocks of 100 rooms ranged 0.004–0.070 about a mean of 0.032. 1000 rooms (~6 min
-# on 2 cores) leave ~0.004; the standard error is printed with the bar.
+# ~0.009, and blocks of 100 rooms ranged 0.004–0.070 about a mean of 0.032 (the model shipped
+# on the morning of 2026-12-01; 0.029 with run K, shipped since). 1000 rooms (~6 min on 2
+# cores) leave ~0.004; the standard error is printed with the bar.
 ROOMS = 1000
 DRIVES = 24
 
