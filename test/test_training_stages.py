@@ -292,3 +292,22 @@ def test_student_ablation_run_reuses_another_runs_teacher_and_pseudo_labels(teac
     prov = read_provenance(out)
     assert out == tmp_path / "student" / "model.safetensors"
     assert prov["data"]["perturb"] is False and prov["data"]["pseudo_labels"] == str(manifest)
+
+
+def test_a_run_from_our_checkpoint_keeps_that_files_provenance_and_info_prints_it(
+        teacher_run, tmp_path, capsys):
+    """Fine-tuning a file and shipping the result in its place must not lose where the file
+    came from: the path in `data.init` names what is then the new file."""
+    from depth_anything_ros.cli import main as cli_main
+    from depth_anything_ros.training.stages.metric import run_metric
+
+    _, weights, *_ = teacher_run
+    out = run_metric(_config(tmp_path, steps=1), RUN, init_weights=weights)
+    prov = read_provenance(out)
+    assert prov["data"]["init"] == str(weights)
+    assert prov["init_provenance"] == read_provenance(weights)  # the teacher's whole record
+    assert cli_main(["info", "--weights", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("provenance:"))
+    assert "stage metric" in lines[start]
+    assert lines[start + 1].startswith("  init: stage teacher, steps 12")

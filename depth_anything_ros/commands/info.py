@@ -125,8 +125,13 @@ def _provenance_text(provenance: dict[str, Any]) -> str:
 
 def _member_lines(provenance: dict[str, Any], indent: str) -> list[str]:
     """One line per member of an average, each followed by its own members when it is an
-    average too (a soup of a soup), indented one level deeper."""
+    average too (a soup of a soup), indented one level deeper; for a run started from one of
+    our checkpoints, one line for that checkpoint's own provenance (``init:``), and its lines."""
     lines = []
+    init = provenance.get("init_provenance")
+    if isinstance(init, dict) and init:
+        lines.append(f"{indent}init: " + _run_text(init))
+        lines += _member_lines(init, indent + "  ")
     for member in provenance.get("averaged_from", []):
         inner = member.get("provenance", {})
         share = member.get("share", "?")
@@ -144,7 +149,7 @@ def _run_text(provenance: dict[str, Any]) -> str:
     parts += [f"{key}={data[key]}" for key in ("metric_train", "metric_mix", "labeled", "init")
               if key in data]
     rest = sorted(set(provenance) - {"stage", "steps", "seed", "purpose", "data", "config",
-                                     "averaged_from"})
+                                     "averaged_from", "init_provenance"})
     parts += [f"{key}={provenance[key]}" if isinstance(provenance[key], (str, int, float))
               else key for key in rest]
     return ", ".join(parts) or "(recorded, no summary)"
