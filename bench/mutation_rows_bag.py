@@ -4,8 +4,8 @@ from mutation import Mutation
 ROWS: tuple[Mutation, ...] = (
     Mutation("bag: --imu-orientation is ignored (up from the accelerometer)",
              "depth_anything_ros/bag/options.py",
-             'source="orientation" if self.imu_orientation else "acceleration")',
-             'source="acceleration")',
+             "self.imu_smoothing, self.imu_orientation)",
+             "self.imu_smoothing, False)",
              ("test/test_bag_metric_scale.py",), "imu_topic_gives"),
     Mutation("bag: output header drops the nanoseconds of the input stamp",
              "depth_anything_ros/bag/messages.py",

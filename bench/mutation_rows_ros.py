@@ -4,8 +4,8 @@ from mutation import Mutation
 ROWS: tuple[Mutation, ...] = (
     Mutation("node: imu_orientation is ignored (up from the accelerometer, which leans)",
              "depth_anything_ros/ros/metric_scale.py",
-             'source="orientation" if s.imu_orientation else "acceleration")',
-             'source="acceleration")',
+             "s.imu_smoothing, s.imu_orientation)",
+             "s.imu_smoothing, False)",
              ("test/test_ros_node_metric_scale.py",), "imu_topic"),
     Mutation("node: header stamp not copied to the outputs",
              "depth_anything_ros/ros/node.py",

@@ -359,7 +359,7 @@ ROWS: tuple[Mutation, ...] = (
              ("test/test_training_data_scenes.py",)),
     Mutation("a fine-tuned file forgets the provenance of the file it started from",
              "training/stages/common.py",
-             '            provenance["init_provenance"] = init',
+             '            provenance["init_provenance"] = init_provenance',
              "            pass",
              ("test/test_training_stages.py",), "our_checkpoint"),
     Mutation("texture seed ignored (every material of a kind has one pattern)",

@@ -81,9 +81,7 @@ class BagJobOptions:
 
     def gravity_config(self):
         """The node's IMU average for these options (`ground_normal: imu`)."""
-        return GravityConfig(rotation_rpy_deg=tuple(float(a) for a in self.imu_rpy),
-                             time_constant_s=self.imu_smoothing,
-                             source="orientation" if self.imu_orientation else "acceleration")
+        return GravityConfig.from_options(self.imu_rpy, self.imu_smoothing, self.imu_orientation)
 
     def validate(self) -> None:
         from depth_anything_ros.conversions import DEPTH_ENCODINGS

@@ -48,9 +48,8 @@ def scale_settings(s: NodeSettings) -> ScaleSettings:
 
 def gravity_config(s: NodeSettings) -> GravityConfig:
     """The IMU average's settings from the node's parameters (ground_normal imu)."""
-    return GravityConfig(rotation_rpy_deg=(s.imu_roll_deg, s.imu_pitch_deg, s.imu_yaw_deg),
-                         time_constant_s=s.imu_smoothing,
-                         source="orientation" if s.imu_orientation else "acceleration")
+    return GravityConfig.from_options((s.imu_roll_deg, s.imu_pitch_deg, s.imu_yaw_deg),
+                                      s.imu_smoothing, s.imu_orientation)
 
 
 class SparseDepthBuffer:

@@ -94,6 +94,15 @@ class GravityConfig:
     max_age_s: float = 0.5  # the average must have a reading this close to the image stamp
     source: str = "acceleration"  # or "orientation" (IMU_SOURCES; see the module docstring)
 
+    @classmethod
+    def from_options(cls, rotation_rpy_deg: Any, time_constant_s: float,
+                     orientation: bool) -> GravityConfig:
+        """From the node's parameters and the bag's flags alike (imu_roll/pitch/yaw,
+        imu_smoothing, imu_orientation: a flag for the `source`)."""
+        return cls(rotation_rpy_deg=tuple(float(a) for a in rotation_rpy_deg),
+                   time_constant_s=time_constant_s,
+                   source="orientation" if orientation else "acceleration")
+
     def problem(self) -> str | None:
         """Why this configuration cannot be used (one line), or None."""
         if not all(math.isfinite(a) for a in self.rotation_rpy_deg):
@@ -115,7 +124,9 @@ class GravityFilter:
         self.config = config
         # (stamp s, averaged reading) after each used reading, newest last
         self._history: deque[tuple[float, np.ndarray]] = deque(maxlen=HISTORY)
-        self._skipped: str | None = None  # why the newest reading was skipped
+        # why the newest reading was skipped: a reason, or the |a| (m/s²) of one too far from
+        # 1 g, worded only when asked (readings arrive at up to 1 kHz)
+        self._skipped: str | float | None = None
 
     def add_imu(self, stamp_s: float, msg: Any) -> bool:
         """Feed one sensor_msgs/Imu message (its `config.source` field); False when skipped."""
@@ -133,8 +144,7 @@ class GravityFilter:
         norm = float(np.linalg.norm(a))
         if not (math.isfinite(stamp_s) and math.isfinite(norm)) or \
                 abs(norm - STANDARD_GRAVITY) > self.config.tolerance * STANDARD_GRAVITY:
-            self._skipped = (f"|a| = {norm:.3g} m/s², not within {self.config.tolerance:.0%} of "
-                             f"1 g ({STANDARD_GRAVITY} m/s²)")
+            self._skipped = norm
             return False
         self._skipped = None
         tau = self.config.time_constant_s
@@ -166,4 +176,10 @@ class GravityFilter:
         return tuple(float(v) for v in up / norm), None
 
     def _skipped_note(self) -> str:
-        return "" if self._skipped is None else f"; the latest reading was skipped: {self._skipped}"
+        why = self._skipped
+        if why is None:
+            return ""
+        if not isinstance(why, str):
+            why = (f"|a| = {why:.3g} m/s², not within {self.config.tolerance:.0%} of 1 g "
+                   f"({STANDARD_GRAVITY} m/s²)")
+        return f"; the latest reading was skipped: {why}"

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from depth_anything_ros.model import (DepthAnything, ModelConfig, load_dinov2_backbone, load_model,
-                                      read_provenance, save_model)
+                                      save_model)
 from depth_anything_ros.geometry.focal import CANONICAL, canonical_depth_factor, normalised_focal
 from depth_anything_ros.training.config import Config, config_to_dict
 from depth_anything_ros.training.data.registry import held_out_note
@@ -208,29 +208,21 @@ def stage_fingerprint(config: Config, stage: str, **inputs: Any) -> str:
     return json.dumps(payload, sort_keys=True)
 
 
-def export_stage_model(model, config: Config, stage: str, data: dict) -> Path:
+def export_stage_model(model, config: Config, stage: str, data: dict,
+                       init_provenance: dict[str, Any] | None = None) -> Path:
     """Save the trained stage model as ``<out>/<stage>/model.safetensors`` (rank 0) with provenance.
 
-    A stage started from our own checkpoint (``data["init"]``) also keeps that file's provenance
-    as ``init_provenance``: a path alone says nothing once the file it names is replaced (a
-    fine-tune of the shipped model, then shipped in its place)."""
+    ``init_provenance``: the provenance of our checkpoint the stage started from, read when it
+    was loaded; kept because a path (``data["init"]``) says nothing once the file it names is
+    replaced (a fine-tune of the shipped model, then shipped in its place)."""
     path = stage_dir(config, stage) / "model.safetensors"
     rank, _ = rank_world()
     if rank == 0:
         section = getattr(config, stage)
         provenance = {"stage": stage, "steps": section.steps, "data": data, "seed": config.seed,
                       "config": config_to_dict(config)}
-        init = init_provenance(data.get("init"))
-        if init:
-            provenance["init_provenance"] = init
+        if init_provenance:
+            provenance["init_provenance"] = init_provenance
         save_model(model, path, provenance=provenance)
     barrier()
     return path
-
-
-def init_provenance(init: str | Path | None) -> dict[str, Any]:
-    """The provenance recorded in the checkpoint a stage started from ({} when it has none:
-    another format, or no file)."""
-    if init is None or not Path(init).is_file():
-        return {}
-    return read_provenance(init)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from depth_anything_ros.model import read_provenance
 from depth_anything_ros.training.config import Config
 from depth_anything_ros.training.losses import silog_loss
 from depth_anything_ros.training.loop import RunOptions, StageSpec, seed_everything, train
@@ -64,9 +65,11 @@ def metric_spec(config: Config, init_weights: Path | None) -> StageSpec:
 def run_metric(config: Config, run: RunOptions, init_weights: Path | None = None) -> Path:
     if init_weights is None:
         init_weights = config.metric.init_weights or stage_dir(config, "student") / "model.safetensors"
-    model = train(metric_spec(config, Path(init_weights)), run)
+    spec = metric_spec(config, Path(init_weights))
+    started_from = read_provenance(init_weights)  # now: the file may be replaced while we train
+    model = train(spec, run)
     return export_stage_model(model, config, "metric", {
         "metric_train": config.data.metric_train, "metric_mix": config.data.metric_mix,
         "init": str(init_weights), "max_depth": config.data.max_depth,
         "canonical_focal": config.metric.canonical_focal,
-    })
+    }, init_provenance=started_from)
